@@ -1,0 +1,486 @@
+//! Configuration, parsed in two phases. Phase one gathers raw string values
+//! from the layers — built-in defaults, an optional TOML file, environment
+//! variables (the original's names) — remembering where each came from.
+//! Phase two validates them into the typed [`Config`]; a malformed value
+//! stops startup with a message naming the variable and the bad value.
+//! Dashboard overrides (a later layer) feed the same phase two.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::secret::{ApiKey, Secret};
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File,
+    Env,
+    CommandLine,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::File => "config file",
+            Source::Env => "environment",
+            Source::CommandLine => "command line",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value for {name}: {value:?} ({reason})")]
+    InvalidValue { name: &'static str, value: String, reason: String },
+    #[error("unknown setting {0:?} in the config file")]
+    UnknownFileKey(String),
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// The original's search prompt, kept for compatibility.
+pub const DEFAULT_SEARCH_PROMPT: &str = "（使用搜索工具联网搜索，需要在content中结合搜索内容）";
+
+/// Every setting: name (= environment variable) and built-in default.
+/// Names in lower case are accepted as config-file keys.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("PASSWORD", "123"),
+    ("WEB_PASSWORD", ""),
+    ("GEMINI_API_KEYS", ""),
+    ("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+    ("HOST", "0.0.0.0"),
+    ("PORT", "7860"),
+    ("FAKE_STREAMING", "true"),
+    ("FAKE_STREAMING_INTERVAL", "1.0"),
+    ("NONSTREAM_KEEPALIVE_ENABLED", "false"),
+    ("NONSTREAM_KEEPALIVE_INTERVAL", "5.0"),
+    ("CONCURRENT_REQUESTS", "1"),
+    ("INCREASE_CONCURRENT_ON_FAILURE", "0"),
+    ("MAX_CONCURRENT_REQUESTS", "3"),
+    ("MAX_RETRY_NUM", "15"),
+    ("MAX_EMPTY_RESPONSES", "5"),
+    ("CACHE_EXPIRY_TIME", "21600"),
+    ("MAX_CACHE_ENTRIES", "500"),
+    ("CALCULATE_CACHE_ENTRIES", "6"),
+    ("PRECISE_CACHE", "false"),
+    ("API_KEY_DAILY_LIMIT", "100"),
+    ("MAX_REQUESTS_PER_MINUTE", "30"),
+    ("MAX_REQUESTS_PER_DAY_PER_IP", "600"),
+    ("RANDOM_STRING", "true"),
+    ("RANDOM_STRING_LENGTH", "5"),
+    ("SEARCH_MODE", "false"),
+    ("SEARCH_PROMPT", DEFAULT_SEARCH_PROMPT),
+    ("ENABLE_THINKING", "true"),
+    ("SHOW_THINKING", "true"),
+    ("SAFETY_THRESHOLD", "OFF"),
+    ("EXTRA_MODELS", ""),
+    ("WHITELIST_MODELS", ""),
+    ("BLOCKED_MODELS", ""),
+    ("WHITELIST_USER_AGENT", ""),
+    ("ALLOWED_ORIGINS", ""),
+    ("PUBLIC_MODE", "false"),
+    ("DASHBOARD_URL", ""),
+    ("STORAGE_DIR", "./data"),
+    ("ENABLE_STORAGE", "true"),
+    ("ENABLE_VERTEX", "false"),
+    ("ENABLE_VERTEX_EXPRESS", "false"),
+    ("GOOGLE_CREDENTIALS_JSON", ""),
+    ("VERTEX_EXPRESS_API_KEY", ""),
+    ("VERTEX_BASE_URL", "https://aiplatform.googleapis.com"),
+    ("VERTEX_LOCATION", "global"),
+    ("HUGGINGFACE", "false"),
+    // hajimi's own settings (not in the original).
+    ("UPSTREAM_TIMEOUT", "600"),
+    ("UPSTREAM_CONNECT_TIMEOUT", "10"),
+    ("STREAM_IDLE_TIMEOUT", "300"),
+    ("MAX_REQUEST_BODY_MB", "64"),
+    ("MAX_IMAGE_MB", "20"),
+    ("IMAGE_FETCH_TIMEOUT", "15"),
+    ("ALLOW_PRIVATE_IMAGE_URLS", "false"),
+    ("MODEL_LIST_REFRESH_INTERVAL", "3600"),
+    ("ERROR_AS_ASSISTANT_MESSAGE", "false"),
+    ("THOUGHT_SIGNATURE_CACHE_SIZE", "10000"),
+    ("WORKERS", "0"),
+];
+
+/// Phase one: every setting as a string plus its source.
+#[derive(Debug, Clone)]
+pub struct RawSettings {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+impl RawSettings {
+    /// Defaults, then the file (if any), then the environment as read by
+    /// `env` (injected so tests need not touch the process environment).
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<RawSettings, ConfigError> {
+        let mut values: BTreeMap<&'static str, (String, Source)> = SETTINGS
+            .iter()
+            .map(|(name, default)| (*name, (default.to_string(), Source::Default)))
+            .collect();
+        if let Some(path) = file {
+            for (key, value) in read_config_file(path)? {
+                let name = SETTINGS
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .find(|name| name.eq_ignore_ascii_case(&key))
+                    .ok_or(ConfigError::UnknownFileKey(key))?;
+                values.insert(name, (value, Source::File));
+            }
+        }
+        for (name, _) in SETTINGS {
+            if let Some(value) = env(name) {
+                values.insert(name, (value, Source::Env));
+            }
+        }
+        // GEMINI_API_KEYS_1 … _N, read until the first missing one.
+        let mut extra_keys = String::new();
+        for index in 1.. {
+            match env(&format!("GEMINI_API_KEYS_{index}")) {
+                Some(more) => {
+                    extra_keys.push(',');
+                    extra_keys.push_str(&more);
+                }
+                None => break,
+            }
+        }
+        if !extra_keys.is_empty() {
+            let entry = values.entry("GEMINI_API_KEYS").or_insert((String::new(), Source::Env));
+            entry.0.push_str(&extra_keys);
+            entry.1 = Source::Env;
+        }
+        Ok(RawSettings { values })
+    }
+
+    pub fn set(&mut self, name: &'static str, value: String, source: Source) {
+        self.values.insert(name, (value, source));
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.values.get(name).map(|(value, _)| value.as_str()).unwrap_or("")
+    }
+
+    pub fn source(&self, name: &str) -> Source {
+        self.values.get(name).map(|(_, source)| *source).unwrap_or(Source::Default)
+    }
+}
+
+fn read_config_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let file_error = |reason: String| ConfigError::File { path: path.to_owned(), reason };
+    let loaded = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml).required(true))
+        .build()
+        .map_err(|e| file_error(e.to_string()))?;
+    let table: BTreeMap<String, config::Value> =
+        loaded.try_deserialize().map_err(|e| file_error(e.to_string()))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value.kind {
+                config::ValueKind::Array(items) => items
+                    .into_iter()
+                    .map(|item| item.into_string().map_err(|e| file_error(e.to_string())))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                _ => value.into_string().map_err(|e| file_error(format!("{key}: {e}")))?,
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+/// Phase two: the validated configuration the application runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub password: Secret,
+    pub web_password: Secret,
+    pub gemini_api_keys: Vec<ApiKey>,
+    pub gemini_base_url: String,
+    pub host: IpAddr,
+    pub port: u16,
+    pub fake_streaming: bool,
+    pub fake_streaming_interval: Duration,
+    pub nonstream_keepalive_enabled: bool,
+    pub nonstream_keepalive_interval: Duration,
+    pub concurrent_requests: u32,
+    pub increase_concurrent_on_failure: u32,
+    pub max_concurrent_requests: u32,
+    pub max_retry_num: u32,
+    pub max_empty_responses: u32,
+    pub api_key_daily_limit: u32,
+    pub random_string: bool,
+    pub random_string_length: usize,
+    pub search_mode: bool,
+    pub search_prompt: String,
+    pub enable_thinking: bool,
+    pub show_thinking: bool,
+    pub safety_threshold: String,
+    pub extra_models: Vec<String>,
+    pub whitelist_models: Vec<String>,
+    pub blocked_models: Vec<String>,
+    pub whitelist_user_agent: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub public_mode: bool,
+    pub storage_dir: PathBuf,
+    pub enable_storage: bool,
+    pub huggingface: bool,
+    pub upstream_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub stream_idle_timeout: Duration,
+    pub max_request_body_bytes: usize,
+    pub max_image_bytes: usize,
+    pub image_fetch_timeout: Duration,
+    pub allow_private_image_urls: bool,
+    pub model_list_refresh_interval: Duration,
+    pub error_as_assistant_message: bool,
+    pub thought_signature_cache_size: usize,
+    /// 0 = one per core.
+    pub workers: usize,
+}
+
+const SAFETY_THRESHOLDS: &[&str] = &[
+    "OFF",
+    "BLOCK_NONE",
+    "BLOCK_ONLY_HIGH",
+    "BLOCK_MEDIUM_AND_ABOVE",
+    "BLOCK_LOW_AND_ABOVE",
+    "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+];
+
+impl Config {
+    pub fn from_raw(raw: &RawSettings) -> Result<Config, ConfigError> {
+        let v = Validator { raw };
+        let password = Secret::new(v.text("PASSWORD"));
+        let web_password = match v.text("WEB_PASSWORD") {
+            empty if empty.is_empty() => password.clone(),
+            other => Secret::new(other),
+        };
+        let safety_threshold = v.text("SAFETY_THRESHOLD").to_ascii_uppercase();
+        if !SAFETY_THRESHOLDS.contains(&safety_threshold.as_str()) {
+            return Err(v.invalid("SAFETY_THRESHOLD", &format!("one of {}", SAFETY_THRESHOLDS.join(", "))));
+        }
+        let gemini_base_url = v.url("GEMINI_BASE_URL")?;
+        Ok(Config {
+            password,
+            web_password,
+            gemini_api_keys: ApiKey::extract_all(raw.get("GEMINI_API_KEYS")),
+            gemini_base_url,
+            host: v.parse("HOST", "an IP address")?,
+            port: v.parse("PORT", "a port number")?,
+            fake_streaming: v.boolean("FAKE_STREAMING")?,
+            fake_streaming_interval: v.seconds("FAKE_STREAMING_INTERVAL")?,
+            nonstream_keepalive_enabled: v.boolean("NONSTREAM_KEEPALIVE_ENABLED")?,
+            nonstream_keepalive_interval: v.seconds("NONSTREAM_KEEPALIVE_INTERVAL")?,
+            concurrent_requests: v.positive("CONCURRENT_REQUESTS")?,
+            increase_concurrent_on_failure: v.parse("INCREASE_CONCURRENT_ON_FAILURE", "a whole number")?,
+            max_concurrent_requests: v.positive("MAX_CONCURRENT_REQUESTS")?,
+            max_retry_num: v.positive("MAX_RETRY_NUM")?,
+            max_empty_responses: v.positive("MAX_EMPTY_RESPONSES")?,
+            api_key_daily_limit: v.parse("API_KEY_DAILY_LIMIT", "a whole number")?,
+            random_string: v.boolean("RANDOM_STRING")?,
+            random_string_length: v.parse("RANDOM_STRING_LENGTH", "a whole number")?,
+            search_mode: v.boolean("SEARCH_MODE")?,
+            search_prompt: v.text("SEARCH_PROMPT").to_owned(),
+            enable_thinking: v.boolean("ENABLE_THINKING")?,
+            show_thinking: v.boolean("SHOW_THINKING")?,
+            safety_threshold,
+            extra_models: v.list("EXTRA_MODELS"),
+            whitelist_models: v.list("WHITELIST_MODELS"),
+            blocked_models: v.list("BLOCKED_MODELS"),
+            whitelist_user_agent: v.list("WHITELIST_USER_AGENT").into_iter().map(|s| s.to_lowercase()).collect(),
+            allowed_origins: v.list("ALLOWED_ORIGINS"),
+            public_mode: v.boolean("PUBLIC_MODE")?,
+            storage_dir: PathBuf::from(v.text("STORAGE_DIR")),
+            enable_storage: v.boolean("ENABLE_STORAGE")?,
+            huggingface: v.boolean("HUGGINGFACE")?,
+            upstream_timeout: v.seconds("UPSTREAM_TIMEOUT")?,
+            upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT")?,
+            stream_idle_timeout: v.seconds("STREAM_IDLE_TIMEOUT")?,
+            max_request_body_bytes: v.positive::<usize>("MAX_REQUEST_BODY_MB")? * 1024 * 1024,
+            max_image_bytes: v.positive::<usize>("MAX_IMAGE_MB")? * 1024 * 1024,
+            image_fetch_timeout: v.seconds("IMAGE_FETCH_TIMEOUT")?,
+            allow_private_image_urls: v.boolean("ALLOW_PRIVATE_IMAGE_URLS")?,
+            model_list_refresh_interval: v.seconds("MODEL_LIST_REFRESH_INTERVAL")?,
+            error_as_assistant_message: v.boolean("ERROR_AS_ASSISTANT_MESSAGE")?,
+            thought_signature_cache_size: v.positive("THOUGHT_SIGNATURE_CACHE_SIZE")?,
+            workers: v.parse("WORKERS", "a whole number")?,
+        })
+    }
+
+    /// Loads defaults, `file` and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<(Config, RawSettings), ConfigError> {
+        let raw = RawSettings::load(file, &|name| std::env::var(name).ok())?;
+        Ok((Config::from_raw(&raw)?, raw))
+    }
+
+    /// Settings suitable for tests: no keys, nothing written to disk.
+    pub fn for_tests() -> Config {
+        let raw = RawSettings::load(None, &|name| match name {
+            "ENABLE_STORAGE" => Some("false".into()),
+            "HOST" => Some("127.0.0.1".into()),
+            "PORT" => Some("0".into()),
+            "WORKERS" => Some("1".into()),
+            _ => None,
+        })
+        .expect("defaults load");
+        Config::from_raw(&raw).expect("defaults are valid")
+    }
+}
+
+struct Validator<'a> {
+    raw: &'a RawSettings,
+}
+
+impl Validator<'_> {
+    fn text(&self, name: &'static str) -> &str {
+        self.raw.get(name).trim()
+    }
+
+    fn invalid(&self, name: &'static str, expected: &str) -> ConfigError {
+        let value = if name.contains("PASSWORD") { "***".to_owned() } else { self.raw.get(name).to_owned() };
+        ConfigError::InvalidValue { name, value, reason: format!("expected {expected}") }
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, expected: &str) -> Result<T, ConfigError> {
+        self.text(name).parse().map_err(|_| self.invalid(name, expected))
+    }
+
+    fn positive<T: std::str::FromStr + PartialOrd + Default>(&self, name: &'static str) -> Result<T, ConfigError> {
+        let value: T = self.parse(name, "a whole number above 0")?;
+        if value > T::default() {
+            Ok(value)
+        } else {
+            Err(self.invalid(name, "a whole number above 0"))
+        }
+    }
+
+    fn boolean(&self, name: &'static str) -> Result<bool, ConfigError> {
+        parse_bool(self.text(name)).ok_or_else(|| self.invalid(name, "true/false/1/0/yes/no"))
+    }
+
+    fn seconds(&self, name: &'static str) -> Result<Duration, ConfigError> {
+        let seconds: f64 = self.parse(name, "a number of seconds")?;
+        if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 {
+            Ok(Duration::from_secs_f64(seconds))
+        } else {
+            Err(self.invalid(name, "a number of seconds above 0"))
+        }
+    }
+
+    fn list(&self, name: &'static str) -> Vec<String> {
+        self.text(name)
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn url(&self, name: &'static str) -> Result<String, ConfigError> {
+        let text = self.text(name).trim_end_matches('/');
+        match url::Url::parse(text) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(text.to_owned()),
+            _ => Err(self.invalid(name, "an http(s) URL")),
+        }
+    }
+}
+
+/// `true/false/1/0/yes/no/on/off`, any case.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let raw = RawSettings::load(None, &|name| env.get(name).cloned())?;
+        Config::from_raw(&raw)
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let config = load(&[]).unwrap();
+        assert!(config.password.matches("123"));
+        assert!(config.web_password.matches("123"));
+        assert_eq!(config.port, 7860);
+        assert!(config.fake_streaming);
+        assert!(!config.nonstream_keepalive_enabled);
+        assert_eq!(config.max_retry_num, 15);
+        assert_eq!(config.safety_threshold, "OFF");
+        assert!(config.gemini_api_keys.is_empty());
+    }
+
+    #[test]
+    fn booleans_accept_every_spelling() {
+        for (text, expected) in [("TRUE", true), ("yes", true), ("1", true), ("No", false), ("0", false)] {
+            let config = load(&[("SEARCH_MODE", text)]).unwrap();
+            assert_eq!(config.search_mode, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable_and_value() {
+        let cases = [
+            ("PORT", "seventy", "PORT"),
+            ("FAKE_STREAMING", "maybe", "FAKE_STREAMING"),
+            ("MAX_RETRY_NUM", "0", "MAX_RETRY_NUM"),
+            ("GEMINI_BASE_URL", "ftp://x", "GEMINI_BASE_URL"),
+            ("SAFETY_THRESHOLD", "LOW", "SAFETY_THRESHOLD"),
+        ];
+        for (name, value, expected) in cases {
+            let message = load(&[(name, value)]).unwrap_err().to_string();
+            assert!(message.contains(expected) && message.contains(value), "{message}");
+        }
+    }
+
+    #[test]
+    fn keys_come_from_all_numbered_lists_until_a_gap() {
+        let a = "AIzaSyA-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let b = "AIzaSyB-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let c = "AIzaSyC-ccccccccccccccccccccccccccccccc";
+        let config = load(&[
+            ("GEMINI_API_KEYS", a),
+            ("GEMINI_API_KEYS_1", &format!("{b}\n{a}")),
+            ("GEMINI_API_KEYS_3", c),
+        ])
+        .unwrap();
+        let keys: Vec<&str> = config.gemini_api_keys.iter().map(|k| k.expose()).collect();
+        assert_eq!(keys, vec![a, b]);
+    }
+
+    #[test]
+    fn config_file_layers_under_env_and_rejects_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("hajimi-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hajimi.toml");
+        std::fs::write(&path, "port = 8000\nsearch_mode = true\nextra_models = [\"a\", \"b\"]\n").unwrap();
+        let env = |name: &str| (name == "PORT").then(|| "9000".to_owned());
+        let raw = RawSettings::load(Some(&path), &env).unwrap();
+        let config = Config::from_raw(&raw).unwrap();
+        assert_eq!(config.port, 9000);
+        assert_eq!(raw.source("PORT"), Source::Env);
+        assert!(config.search_mode);
+        assert_eq!(raw.source("SEARCH_MODE"), Source::File);
+        assert_eq!(config.extra_models, vec!["a", "b"]);
+
+        std::fs::write(&path, "prot = 8000\n").unwrap();
+        let error = RawSettings::load(Some(&path), &|_| None).unwrap_err();
+        assert!(error.to_string().contains("prot"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
