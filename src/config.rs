@@ -117,14 +117,9 @@ pub struct RawSettings {
 impl RawSettings {
     /// Defaults, then the file (if any), then the environment as read by
     /// `env` (injected so tests need not touch the process environment).
-    pub fn load(
-        file: Option<&Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<RawSettings, ConfigError> {
-        let mut values: BTreeMap<&'static str, (String, Source)> = SETTINGS
-            .iter()
-            .map(|(name, default)| (*name, (default.to_string(), Source::Default)))
-            .collect();
+    pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
+        let mut values: BTreeMap<&'static str, (String, Source)> =
+            SETTINGS.iter().map(|(name, default)| (*name, (default.to_string(), Source::Default))).collect();
         if let Some(path) = file {
             for (key, value) in read_config_file(path)? {
                 let name = SETTINGS
@@ -178,8 +173,7 @@ fn read_config_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
         .add_source(config::File::from(path).format(config::FileFormat::Toml).required(true))
         .build()
         .map_err(|e| file_error(e.to_string()))?;
-    let table: BTreeMap<String, config::Value> =
-        loaded.try_deserialize().map_err(|e| file_error(e.to_string()))?;
+    let table: BTreeMap<String, config::Value> = loaded.try_deserialize().map_err(|e| file_error(e.to_string()))?;
     table
         .into_iter()
         .map(|(key, value)| {
@@ -259,7 +253,7 @@ impl Config {
         let v = Validator { raw };
         let password = Secret::new(v.text("PASSWORD"));
         let web_password = match v.text("WEB_PASSWORD") {
-            empty if empty.is_empty() => password.clone(),
+            "" => password.clone(),
             other => Secret::new(other),
         };
         let safety_threshold = v.text("SAFETY_THRESHOLD").to_ascii_uppercase();
@@ -406,8 +400,7 @@ mod tests {
     use super::*;
 
     fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: BTreeMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let raw = RawSettings::load(None, &|name| env.get(name).cloned())?;
         Config::from_raw(&raw)
     }
@@ -453,12 +446,9 @@ mod tests {
         let a = "AIzaSyA-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
         let b = "AIzaSyB-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
         let c = "AIzaSyC-ccccccccccccccccccccccccccccccc";
-        let config = load(&[
-            ("GEMINI_API_KEYS", a),
-            ("GEMINI_API_KEYS_1", &format!("{b}\n{a}")),
-            ("GEMINI_API_KEYS_3", c),
-        ])
-        .unwrap();
+        let config =
+            load(&[("GEMINI_API_KEYS", a), ("GEMINI_API_KEYS_1", &format!("{b}\n{a}")), ("GEMINI_API_KEYS_3", c)])
+                .unwrap();
         let keys: Vec<&str> = config.gemini_api_keys.iter().map(|k| k.expose()).collect();
         assert_eq!(keys, vec![a, b]);
     }

@@ -29,6 +29,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     ModelNotFound(String),
+    #[error("{0}")]
+    RouteNotFound(String),
     #[error("Request body is too large (limit {limit_mb} MB) / 请求体过大")]
     PayloadTooLarge { limit_mb: usize },
     #[error("{message}")]
@@ -57,6 +59,7 @@ impl ApiError {
             ApiError::Unauthorized => ("invalid_request_error", Some("invalid_api_key")),
             ApiError::Forbidden(_) => ("invalid_request_error", Some("forbidden")),
             ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
+            ApiError::RouteNotFound(_) => ("invalid_request_error", Some("not_found")),
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
             ApiError::RateLimited { .. } => ("rate_limit_error", Some("rate_limit_exceeded")),
             ApiError::NoKeyAvailable { .. } => ("rate_limit_error", Some("no_key_available")),
@@ -99,7 +102,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } | ApiError::NoKeyAvailable { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamRejected { status, .. } | ApiError::UpstreamFailed { status, .. } => *status,
@@ -129,7 +132,10 @@ mod tests {
             (ApiError::ModelNotFound("no such model".into()), 404, "invalid_request_error"),
             (ApiError::PayloadTooLarge { limit_mb: 64 }, 413, "invalid_request_error"),
             (
-                ApiError::NoKeyAvailable { message: "all keys cooling".into(), retry_after: Some(Duration::from_millis(1500)) },
+                ApiError::NoKeyAvailable {
+                    message: "all keys cooling".into(),
+                    retry_after: Some(Duration::from_millis(1500)),
+                },
                 429,
                 "rate_limit_error",
             ),

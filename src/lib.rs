@@ -1,9 +1,18 @@
 //! hajimi: an OpenAI-compatible gateway to Google Gemini over a pool of API
-//! keys. `main.rs` only parses arguments and calls [`startup::Application`].
+//! keys. `main.rs` only parses arguments and calls [`startup::Application`];
+//! ARCHITECTURE.md has the map.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gemini;
 pub mod keys;
+pub mod media;
+pub mod models;
 pub mod openai;
+pub mod relay;
+pub mod routes;
 pub mod secret;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

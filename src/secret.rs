@@ -46,9 +46,7 @@ impl ApiKey {
                 && bytes[start + Self::PREFIX.len()..end]
                     .iter()
                     .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
-            let boundary_ok = bytes
-                .get(end)
-                .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-'));
+            let boundary_ok = bytes.get(end).is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-'));
             if body_ok && boundary_ok {
                 let key = &text[start..end];
                 if seen.insert(key.to_owned()) {
@@ -131,8 +129,7 @@ mod tests {
             ("AIzaShort", vec![]),
         ];
         for (input, expected) in cases {
-            let got: Vec<String> =
-                ApiKey::extract_all(input).iter().map(|k| k.expose().to_owned()).collect();
+            let got: Vec<String> = ApiKey::extract_all(input).iter().map(|k| k.expose().to_owned()).collect();
             assert_eq!(&got, expected, "input {input:?}");
         }
     }

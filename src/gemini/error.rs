@@ -147,7 +147,7 @@ impl UpstreamFailure {
 /// Google's `Duration` JSON form: `"43s"`, `"20.04466179s"`.
 pub fn parse_google_duration(text: &str) -> Option<Duration> {
     let seconds: f64 = text.trim().strip_suffix('s')?.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0 && seconds < 1e7).then(|| Duration::from_secs_f64(seconds))
+    (0.0..1e7).contains(&seconds).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// "… Please retry in 20.04466179s." in the message text.

@@ -2,6 +2,7 @@
 //! SSE decoder, error classification and the HTTP client (the only code that
 //! talks to Google).
 
+pub mod client;
 pub mod error;
 pub mod model;
 pub mod sse;

@@ -1,0 +1,243 @@
+//! Incremental decoder for `text/event-stream` bodies, used on every streamed
+//! upstream answer (`streamGenerateContent?alt=sse`). It follows the WHATWG
+//! event-stream parsing rules: lines end with `\r\n`, `\n` or `\r` (also when
+//! a `\r\n` pair is split across two network chunks), a blank line dispatches
+//! the event, `data:` lines are joined with `\n`, comments and other fields are
+//! ignored. It works on bytes so that UTF-8 sequences split across chunks are
+//! reassembled before decoding, and it only allocates for partial lines and
+//! for the payloads it returns. It does no I/O: the caller feeds the bytes.
+
+/// State carried between calls to [`SseDecoder::feed`].
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    /// Bytes of a line whose terminator has not arrived yet.
+    partial_line: Vec<u8>,
+    /// `data` values of the event being built, each followed by `\n`.
+    data_buffer: Vec<u8>,
+    /// Whether at least one `data` field was seen in the event being built.
+    event_has_data: bool,
+    /// The last byte seen was a `\r`; a `\n` right after it belongs to the
+    /// same line ending.
+    last_byte_was_carriage_return: bool,
+    /// The start of the stream is behind us (a leading BOM is only skipped
+    /// at the very start).
+    past_stream_start: bool,
+}
+
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+impl SseDecoder {
+    /// Feed raw bytes (arbitrary boundaries, may split UTF-8 sequences and
+    /// line endings); returns the `data` payload of every event completed by
+    /// these bytes.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut completed_payloads = Vec::new();
+        let mut remaining = self.skip_byte_order_mark(bytes);
+        if self.last_byte_was_carriage_return && !remaining.is_empty() {
+            self.last_byte_was_carriage_return = false;
+            if remaining[0] == b'\n' {
+                remaining = &remaining[1..];
+            }
+        }
+        while let Some(terminator_position) = remaining.iter().position(|&byte| byte == b'\n' || byte == b'\r') {
+            let line_tail = &remaining[..terminator_position];
+            if self.partial_line.is_empty() {
+                self.process_line(line_tail, &mut completed_payloads);
+            } else {
+                let mut whole_line = std::mem::take(&mut self.partial_line);
+                whole_line.extend_from_slice(line_tail);
+                self.process_line(&whole_line, &mut completed_payloads);
+                // Keep the allocation for the next partial line.
+                whole_line.clear();
+                self.partial_line = whole_line;
+            }
+            let terminator = remaining[terminator_position];
+            remaining = &remaining[terminator_position + 1..];
+            if terminator == b'\r' {
+                match remaining.first() {
+                    Some(b'\n') => remaining = &remaining[1..],
+                    Some(_) => {}
+                    None => self.last_byte_was_carriage_return = true,
+                }
+            }
+        }
+        self.partial_line.extend_from_slice(remaining);
+        completed_payloads
+    }
+
+    /// At EOF: the payload of a final event not terminated by a blank line,
+    /// if any (Gemini sometimes omits the last separator). An unterminated
+    /// last line counts as a complete line. The decoder is reset afterwards.
+    pub fn finish(&mut self) -> Option<String> {
+        let mut completed_payloads = Vec::new();
+        if !self.partial_line.is_empty() {
+            let last_line = std::mem::take(&mut self.partial_line);
+            self.process_line(&last_line, &mut completed_payloads);
+        }
+        self.process_line(b"", &mut completed_payloads);
+        *self = SseDecoder::default();
+        completed_payloads.pop()
+    }
+
+    /// Strips a UTF-8 byte order mark at the very start of the stream, even
+    /// when it arrives split across several chunks.
+    fn skip_byte_order_mark<'bytes>(&mut self, bytes: &'bytes [u8]) -> &'bytes [u8] {
+        if self.past_stream_start || bytes.is_empty() {
+            return bytes;
+        }
+        // Only BOM bytes are held in `partial_line` until the start is past.
+        let already_seen = self.partial_line.len();
+        let still_expected = BYTE_ORDER_MARK.get(already_seen..).unwrap_or_default();
+        let comparable_length = still_expected.len().min(bytes.len());
+        if bytes[..comparable_length] != still_expected[..comparable_length] {
+            // Not a BOM: whatever was held back is ordinary line content.
+            self.past_stream_start = true;
+            return bytes;
+        }
+        if comparable_length == still_expected.len() {
+            self.past_stream_start = true;
+            self.partial_line.clear();
+        } else {
+            // Hold the BOM prefix until we know whether it is one.
+            self.partial_line.extend_from_slice(&bytes[..comparable_length]);
+        }
+        &bytes[comparable_length..]
+    }
+
+    fn process_line(&mut self, line: &[u8], completed_payloads: &mut Vec<String>) {
+        if line.is_empty() {
+            if let Some(payload) = self.take_event_payload() {
+                completed_payloads.push(payload);
+            }
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let (field_name, field_value) = match line.iter().position(|&byte| byte == b':') {
+            Some(colon_position) => {
+                let value = &line[colon_position + 1..];
+                let value = value.strip_prefix(b" ").unwrap_or(value);
+                (&line[..colon_position], value)
+            }
+            None => (line, &b""[..]),
+        };
+        if field_name == b"data" {
+            self.data_buffer.extend_from_slice(field_value);
+            self.data_buffer.push(b'\n');
+            self.event_has_data = true;
+        }
+        // `event`, `id`, `retry` and unknown fields mean nothing to Gemini
+        // streams and are ignored.
+    }
+
+    fn take_event_payload(&mut self) -> Option<String> {
+        if !self.event_has_data {
+            return None;
+        }
+        self.event_has_data = false;
+        let mut payload_bytes = std::mem::take(&mut self.data_buffer);
+        payload_bytes.pop(); // the `\n` after the last data line
+        Some(match String::from_utf8(payload_bytes) {
+            Ok(payload) => payload,
+            Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SseDecoder;
+
+    const STREAM_FIXTURES: &[(&str, &str)] = &[
+        ("stream-text.sse", include_str!("../../tests/it/fixtures/gemini/stream-text.sse")),
+        ("stream-thinking.sse", include_str!("../../tests/it/fixtures/gemini/stream-thinking.sse")),
+        ("stream-function-call.sse", include_str!("../../tests/it/fixtures/gemini/stream-function-call.sse")),
+        ("stream-truncated.sse", include_str!("../../tests/it/fixtures/gemini/stream-truncated.sse")),
+        ("stream-empty-stop.sse", include_str!("../../tests/it/fixtures/gemini/stream-empty-stop.sse")),
+    ];
+
+    fn decode_in_pieces(pieces: &[&[u8]]) -> Vec<String> {
+        let mut decoder = SseDecoder::default();
+        let mut payloads = Vec::new();
+        for piece in pieces {
+            payloads.extend(decoder.feed(piece));
+        }
+        payloads.extend(decoder.finish());
+        payloads
+    }
+
+    /// Decodes `stream` whole, split in two at every byte offset, and one
+    /// byte at a time, and checks every way gives `expected_payloads`.
+    fn check(stream: &[u8], expected_payloads: &[&str]) {
+        let whole = decode_in_pieces(&[stream]);
+        assert_eq!(whole, expected_payloads, "fed whole");
+        for split_offset in 0..=stream.len() {
+            let (head, tail) = stream.split_at(split_offset);
+            assert_eq!(decode_in_pieces(&[head, tail]), expected_payloads, "split at byte {split_offset}");
+        }
+        let single_bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(decode_in_pieces(&single_bytes), expected_payloads, "fed one byte at a time");
+    }
+
+    #[test]
+    fn stream_fixtures_decode_the_same_at_every_split() {
+        for (fixture_name, fixture_text) in STREAM_FIXTURES {
+            let expected: Vec<&str> = fixture_text
+                .split("\r\n\r\n")
+                .filter(|event| !event.is_empty())
+                .map(|event| {
+                    event.strip_prefix("data: ").unwrap_or_else(|| panic!("{fixture_name}: event without data prefix"))
+                })
+                .collect();
+            assert!(!expected.is_empty(), "{fixture_name} has events");
+            for payload in &expected {
+                serde_json::from_str::<serde_json::Value>(payload)
+                    .unwrap_or_else(|error| panic!("{fixture_name}: {error}"));
+            }
+            check(fixture_text.as_bytes(), &expected);
+        }
+    }
+
+    #[test]
+    fn line_ending_and_field_rules() {
+        let cases: &[(&str, &[u8], &[&str])] = &[
+            ("newline separators", b"data: a\n\ndata: b\n\n", &["a", "b"]),
+            ("carriage-return separators", b"data: a\r\rdata: b\r\r", &["a", "b"]),
+            ("mixed separators", b"data: a\r\n\ndata: b\n\r\n", &["a", "b"]),
+            ("multi-line data", b"data: one\ndata: two\r\ndata:three\n\n", &["one\ntwo\nthree"]),
+            ("only one leading space stripped", b"data:  x \n\n", &[" x "]),
+            ("comments ignored", b": keep-alive\n\n: ping\ndata: a\n\n", &["a"]),
+            ("other fields ignored", b"event: message\nid: 7\nretry: 10\ndata: a\n\n", &["a"]),
+            ("field without colon", b"data\n\n", &[""]),
+            ("event without data not returned", b"event: x\n\n\n\n", &[]),
+            ("final event without blank line", b"data: a\n\ndata: b\n", &["a", "b"]),
+            ("final line without terminator", b"data: a\n\ndata: b", &["a", "b"]),
+            ("byte order mark skipped", b"\xEF\xBB\xBFdata: a\n\n", &["a"]),
+            ("split UTF-8 kept intact", "data: 你好 🌍\n\n".as_bytes(), &["你好 🌍"]),
+            ("invalid UTF-8 replaced", b"data: \xFF\n\n", &["\u{FFFD}"]),
+            ("empty stream", b"", &[]),
+        ];
+        for (case_name, stream, expected) in cases {
+            eprintln!("case: {case_name}");
+            check(stream, expected);
+        }
+    }
+
+    #[test]
+    fn carriage_return_at_chunk_end_is_one_line_ending_with_following_newline() {
+        let mut decoder = SseDecoder::default();
+        assert!(decoder.feed(b"data: a\r").is_empty());
+        // `\n` completes the `\r\n` of the data line, `\r\n` is the blank line.
+        assert_eq!(decoder.feed(b"\n\r\n"), vec!["a".to_string()]);
+        assert_eq!(decoder.finish(), None);
+    }
+
+    #[test]
+    fn finish_resets_the_decoder() {
+        let mut decoder = SseDecoder::default();
+        assert!(decoder.feed(b"data: a").is_empty());
+        assert_eq!(decoder.finish().as_deref(), Some("a"));
+        assert_eq!(decoder.feed(b"data: b\n\n"), vec!["b".to_string()]);
+    }
+}

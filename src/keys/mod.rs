@@ -313,7 +313,12 @@ mod tests {
     }
 
     fn failure(kind: FailureKind, retry_after_secs: Option<u64>) -> UpstreamFailure {
-        UpstreamFailure { status: 429, kind, retry_after: retry_after_secs.map(Duration::from_secs), message: String::new() }
+        UpstreamFailure {
+            status: 429,
+            kind,
+            retry_after: retry_after_secs.map(Duration::from_secs),
+            message: String::new(),
+        }
     }
 
     const NOW: u64 = 1_780_000_000_000;

@@ -1,0 +1,191 @@
+//! The HTTP client for Google's Gemini API (AI Studio): the only code that
+//! talks to Google. One instance per actix worker (awc clients are `!Send`),
+//! built with rustls and bundled web-PKI roots so the binary needs no
+//! system CA files. The key travels in the `x-goog-api-key` header, never in
+//! a URL, so no proxy or access log on the way can record it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::gemini::error::UpstreamFailure;
+use crate::secret::ApiKey;
+
+/// Settings the client is built from.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub base_url: String,
+    /// Whole-request limit for non-streaming calls (long generations).
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Largest non-streaming body accepted from the upstream.
+    pub max_response_bytes: usize,
+}
+
+/// A response whose status was 200 and whose body is still to be read.
+pub type OpenStream = awc::ClientResponse;
+
+#[derive(Clone)]
+pub struct GeminiClient {
+    http: awc::Client,
+    settings: Arc<ClientSettings>,
+}
+
+/// One page of `GET /v1beta/models`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelsPage {
+    #[serde(default)]
+    pub models: Vec<UpstreamModel>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamModel {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub supported_generation_methods: Vec<String>,
+    #[serde(default)]
+    pub thinking: Option<bool>,
+}
+
+/// The TLS configuration shared by every upstream client: rustls with the
+/// `ring` provider and Mozilla's roots compiled in.
+pub fn tls_config() -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+impl GeminiClient {
+    pub fn new(settings: ClientSettings, tls: Arc<rustls::ClientConfig>) -> GeminiClient {
+        let connector = awc::Connector::new()
+            .rustls_0_23(tls)
+            .timeout(settings.connect_timeout)
+            .conn_keep_alive(Duration::from_secs(60))
+            .limit(0);
+        let http = awc::Client::builder()
+            .connector(connector)
+            // Timeouts are applied per call: streams must not have one.
+            .disable_timeout()
+            .disable_redirects()
+            .no_default_headers()
+            .finish();
+        GeminiClient { http, settings: Arc::new(settings) }
+    }
+
+    fn model_url(&self, model: &str, action: &str) -> String {
+        format!("{}/v1beta/models/{model}:{action}", self.settings.base_url)
+    }
+
+    async fn post(
+        &self,
+        key: &ApiKey,
+        url: &str,
+        body: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<OpenStream, UpstreamFailure> {
+        let mut request = self
+            .http
+            .post(url)
+            .insert_header(("x-goog-api-key", key.expose()))
+            .insert_header(("content-type", "application/json"));
+        if let Some(limit) = timeout {
+            request = request.timeout(limit);
+        }
+        let mut response = request.send_body(body).await.map_err(|error| describe_send_error(&error))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
+        Err(UpstreamFailure::classify(status, &body))
+    }
+
+    /// `models/{model}:generateContent`; returns the raw JSON answer.
+    pub async fn generate_content(&self, key: &ApiKey, model: &str, body: Bytes) -> Result<Bytes, UpstreamFailure> {
+        let url = self.model_url(model, "generateContent");
+        let deadline = self.settings.request_timeout;
+        let call = async {
+            let mut response = self.post(key, &url, body, None).await?;
+            response
+                .body()
+                .limit(self.settings.max_response_bytes)
+                .await
+                .map_err(|error| UpstreamFailure::network(&format!("reading the answer failed: {error}")))
+        };
+        match tokio::time::timeout(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamFailure::network(&format!("no answer within {}s", deadline.as_secs()))),
+        }
+    }
+
+    /// `models/{model}:streamGenerateContent?alt=sse`; returns once the
+    /// upstream answered 200 (its events are then read by the caller).
+    pub async fn stream_generate_content(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        body: Bytes,
+    ) -> Result<OpenStream, UpstreamFailure> {
+        let url = format!("{}?alt=sse", self.model_url(model, "streamGenerateContent"));
+        self.post(key, &url, body, Some(self.settings.request_timeout)).await
+    }
+
+    /// One page of the model list (a free call: it uses no quota).
+    pub async fn list_models(&self, key: &ApiKey, page_token: Option<&str>) -> Result<ModelsPage, UpstreamFailure> {
+        let mut url = format!("{}/v1beta/models?pageSize=1000", self.settings.base_url);
+        if let Some(token) = page_token {
+            url.push_str("&pageToken=");
+            url.push_str(&url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>());
+        }
+        let call = async {
+            let mut response = self
+                .http
+                .get(&url)
+                .insert_header(("x-goog-api-key", key.expose()))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .map_err(|error| describe_send_error(&error))?;
+            let status = response.status().as_u16();
+            let body = response
+                .body()
+                .limit(8 * 1024 * 1024)
+                .await
+                .map_err(|error| UpstreamFailure::network(&format!("reading the model list failed: {error}")))?;
+            if status != 200 {
+                return Err(UpstreamFailure::classify(status, &body));
+            }
+            serde_json::from_slice(&body)
+                .map_err(|error| UpstreamFailure::network(&format!("unreadable model list: {error}")))
+        };
+        match tokio::time::timeout(Duration::from_secs(60), call).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamFailure::network("model list timed out")),
+        }
+    }
+}
+
+/// A send error as a classified failure. awc's messages name the host but
+/// never the header, so they carry no key.
+fn describe_send_error(error: &awc::error::SendRequestError) -> UpstreamFailure {
+    use awc::error::SendRequestError as E;
+    let description = match error {
+        E::Timeout => "upstream did not answer in time".to_owned(),
+        E::Connect(inner) => format!("cannot connect to upstream: {inner}"),
+        other => format!("upstream request failed: {other}"),
+    };
+    UpstreamFailure::network(&description)
+}

@@ -1,0 +1,191 @@
+//! Fetching images that clients reference by http(s) URL, so they can be
+//! sent inline to Gemini. Guarded against server-side request forgery:
+//! only http(s), host names resolving to public addresses (loopback,
+//! private, link-local and similar ranges refused unless the operator
+//! allows them), a size limit, a timeout, and the type sniffed from the
+//! bytes rather than trusted from the server.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine;
+
+use crate::gemini::types::Blob;
+
+#[derive(Debug, Clone)]
+pub struct FetchLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+    pub allow_private: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FetchError {
+    #[error("image URL {0} is not a valid http(s) URL")]
+    BadUrl(String),
+    #[error("image URL {0} points to a private or local address, which is not allowed")]
+    PrivateAddress(String),
+    #[error("could not fetch image {0}: {1}")]
+    Failed(String, String),
+    #[error("image {0} is larger than {1} MB")]
+    TooLarge(String, usize),
+    #[error("{0} is not an image hajimi recognises (png, jpeg, gif, webp, heic)")]
+    NotAnImage(String),
+}
+
+/// Whether an address is one a public URL must never reach.
+pub fn is_private_address(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // carrier-grade NAT
+                || v4.octets()[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(mapped) = v6.to_ipv4_mapped() {
+                return is_private_address(IpAddr::V4(mapped));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+        }
+    }
+}
+
+/// The image type from its first bytes.
+pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && matches!(&bytes[8..12], b"heic" | b"heix" | b"mif1") {
+        Some("image/heic")
+    } else {
+        None
+    }
+}
+
+async fn check_host(url: &url::Url, shown: &str, limits: &FetchLimits) -> Result<(), FetchError> {
+    if limits.allow_private {
+        return Ok(());
+    }
+    let host = url.host_str().ok_or_else(|| FetchError::BadUrl(shown.to_owned()))?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(address) => vec![address],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| FetchError::Failed(shown.to_owned(), e.to_string()))?
+            .map(|socket| socket.ip())
+            .collect(),
+    };
+    if addresses.is_empty() || addresses.iter().any(|address| is_private_address(*address)) {
+        return Err(FetchError::PrivateAddress(shown.to_owned()));
+    }
+    Ok(())
+}
+
+/// Fetches one image.
+pub async fn fetch_image(client: &awc::Client, raw_url: &str, limits: &FetchLimits) -> Result<Blob, FetchError> {
+    let shown = shorten(raw_url);
+    let url = url::Url::parse(raw_url).map_err(|_| FetchError::BadUrl(shown.clone()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FetchError::BadUrl(shown));
+    }
+    check_host(&url, &shown, limits).await?;
+    let fetch = async {
+        let mut response =
+            client.get(url.as_str()).send().await.map_err(|e| FetchError::Failed(shown.clone(), e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(FetchError::Failed(shown.clone(), format!("HTTP {}", response.status().as_u16())));
+        }
+        response.body().limit(limits.max_bytes).await.map_err(|e| match e {
+            awc::error::PayloadError::Overflow => FetchError::TooLarge(shown.clone(), limits.max_bytes / (1024 * 1024)),
+            other => FetchError::Failed(shown.clone(), other.to_string()),
+        })
+    };
+    let bytes = tokio::time::timeout(limits.timeout, fetch)
+        .await
+        .map_err(|_| FetchError::Failed(shown.clone(), "timed out".to_owned()))??;
+    let mime = sniff_image_mime(&bytes).ok_or(FetchError::NotAnImage(shown))?;
+    Ok(Blob { mime_type: mime.to_owned(), data: base64::engine::general_purpose::STANDARD.encode(&bytes) })
+}
+
+/// Fetches every URL (concurrently), stopping at the first failure.
+pub async fn fetch_all(
+    client: &awc::Client,
+    urls: &[String],
+    limits: &FetchLimits,
+) -> Result<HashMap<String, Blob>, FetchError> {
+    let fetches = urls.iter().map(|url| async move { (url.clone(), fetch_image(client, url, limits).await) });
+    let mut fetched = HashMap::new();
+    for (url, result) in futures_util::future::join_all(fetches).await {
+        fetched.insert(url, result?);
+    }
+    Ok(fetched)
+}
+
+/// URLs in error messages: long ones cut, query strings dropped (they may
+/// carry tokens).
+fn shorten(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    if without_query.chars().count() > 120 {
+        format!("{}…", without_query.chars().take(120).collect::<String>())
+    } else {
+        without_query.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges_are_refused() {
+        let cases = [
+            ("127.0.0.1", true),
+            ("10.1.2.3", true),
+            ("172.16.0.1", true),
+            ("192.168.1.1", true),
+            ("169.254.169.254", true),
+            ("100.64.0.1", true),
+            ("0.0.0.0", true),
+            ("::1", true),
+            ("fe80::1", true),
+            ("fd00::1", true),
+            ("::ffff:127.0.0.1", true),
+            ("8.8.8.8", false),
+            ("2001:4860:4860::8888", false),
+        ];
+        for (address, private) in cases {
+            assert_eq!(is_private_address(address.parse().unwrap()), private, "{address}");
+        }
+    }
+
+    #[test]
+    fn image_types_are_sniffed() {
+        assert_eq!(sniff_image_mime(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(sniff_image_mime(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
+        assert_eq!(sniff_image_mime(b"GIF89a...."), Some("image/gif"));
+        assert_eq!(sniff_image_mime(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff_image_mime(b"<html>"), None);
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_query() {
+        assert_eq!(shorten("https://x.test/a.png?token=secret"), "https://x.test/a.png");
+    }
+}

@@ -1,0 +1,538 @@
+//! `POST /v1/chat/completions` (and `/chat/completions`,
+//! `/aistudio/chat/completions`). The handler parses and converts the
+//! request once, then branches on how the answer is delivered:
+//! - non-stream: one JSON body with a real HTTP status;
+//! - non-stream with keep-alive (§5.4, opt-in): `\n` while waiting, then the body;
+//! - fake stream (§5.3, the default for `stream:true`): SSE headers at once,
+//!   empty-delta chunks while non-streaming upstream calls run, then the answer;
+//! - real stream (§5.2): upstream SSE converted event by event.
+//!
+//! After the first byte, errors become an SSE error event and the stream
+//! still ends with `[DONE]`; it is never restarted from the start.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::auth::ClientAuthorized;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::gemini::client::OpenStream;
+use crate::gemini::error::UpstreamFailure;
+use crate::gemini::model::ModelSpec;
+use crate::gemini::sse::SseDecoder;
+use crate::gemini::types::GenerateContentResponse;
+use crate::keys::KeyId;
+use crate::media::{self, FetchLimits};
+use crate::models::is_model_allowed;
+use crate::openai::request::{remote_media_urls, to_gemini, ConvertError, ConvertOptions};
+use crate::openai::response::{completion_id, completion_to_chunks, keepalive_chunk, to_chat_completion, AnswerMeta};
+use crate::openai::stream::{StreamConverter, StreamEnd};
+use crate::openai::types::{ChatCompletion, ChatRequest};
+use crate::relay::{Attempts, Relay, RetryBudget};
+use crate::state::{unix_ms, AppState, WorkerClients};
+
+const DONE: &[u8] = b"data: [DONE]\n\n";
+const SSE_KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+/// What the access log records about a chat request besides the path.
+#[derive(Debug, Clone)]
+pub struct RequestNote {
+    pub model: String,
+    pub key: Option<KeyId>,
+    pub mode: &'static str,
+}
+
+/// A request converted and ready for the upstream.
+struct Prepared {
+    spec: ModelSpec,
+    body: Bytes,
+    meta: AnswerMeta,
+    include_usage: bool,
+}
+
+pub async fn chat_completions(
+    _auth: ClientAuthorized,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    clients: web::Data<WorkerClients>,
+) -> Result<HttpResponse, ApiError> {
+    let config = state.config();
+    let raw = read_body(payload, config.max_request_body_bytes).await?;
+    let chat: ChatRequest = serde_json::from_slice(&raw)
+        .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
+    drop(raw);
+    let prepared = prepare(&chat, &config, &state, &clients).await?;
+    let mode = match (chat.stream, config.fake_streaming, config.nonstream_keepalive_enabled) {
+        (true, true, _) => "fake_stream",
+        (true, false, _) => "stream",
+        (false, _, true) => "keepalive",
+        (false, _, false) => "json",
+    };
+    let note = RequestNote { model: chat.model.clone(), key: None, mode };
+    let mut response = match mode {
+        "fake_stream" => fake_stream(prepared, config, state, clients),
+        "stream" => real_stream(prepared, config, state, clients).await?,
+        "keepalive" => keepalive_json(prepared, config, state, clients),
+        _ => {
+            let (completion, key) = generate_completion(&prepared, &config, &state, &clients.gemini).await;
+            let mut response = match completion {
+                Ok(completion) => HttpResponse::Ok().json(completion),
+                Err(error) if config.error_as_assistant_message => {
+                    HttpResponse::Ok().json(error_as_completion(&error, &prepared.meta))
+                }
+                Err(error) => return Err(error),
+            };
+            response.extensions_mut().insert(RequestNote { key, ..note.clone() });
+            return Ok(response);
+        }
+    };
+    response.extensions_mut().insert(note);
+    Ok(response)
+}
+
+/// Reads the body up to `limit` bytes (413 beyond).
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|error| ApiError::bad_request(format!("Could not read the request body: {error}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit_mb: limit / (1024 * 1024) });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Upstream model names are path segments: only these characters.
+fn is_valid_model_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+}
+
+async fn prepare(
+    chat: &ChatRequest,
+    config: &Config,
+    state: &AppState,
+    clients: &WorkerClients,
+) -> Result<Prepared, ApiError> {
+    let spec = ModelSpec::parse(&chat.model, config.search_mode);
+    if !is_valid_model_name(&spec.base) {
+        return Err(ApiError::BadRequest {
+            message: format!("model: invalid model name {:?}", chat.model),
+            param: Some("model".into()),
+        });
+    }
+    if !is_model_allowed(&chat.model, Some(&spec.base), config) {
+        return Err(ApiError::ModelNotFound(format!(
+            "The model {} is not available on this server / 模型不可用",
+            chat.model
+        )));
+    }
+    if chat.messages.is_empty() {
+        return Err(ApiError::BadRequest {
+            message: "messages: must not be empty".into(),
+            param: Some("messages".into()),
+        });
+    }
+    let urls = remote_media_urls(chat);
+    let remote_media = if urls.is_empty() {
+        Default::default()
+    } else {
+        let limits = FetchLimits {
+            max_bytes: config.max_image_bytes,
+            timeout: config.image_fetch_timeout,
+            allow_private: config.allow_private_image_urls,
+        };
+        media::fetch_all(&clients.media, &urls, &limits)
+            .await
+            .map_err(|error| ApiError::bad_request(error.to_string()))?
+    };
+    let signature_lookup = |call_id: &str| state.signatures.lookup(call_id);
+    let options = ConvertOptions {
+        model: &spec,
+        random_string_length: config.random_string.then_some(config.random_string_length),
+        search_prompt: (spec.search && !config.search_prompt.is_empty()).then_some(config.search_prompt.as_str()),
+        enable_thinking: config.enable_thinking,
+        show_thinking: config.show_thinking,
+        safety_threshold: &config.safety_threshold,
+        remote_media: &remote_media,
+        thought_signature_for: &signature_lookup,
+    };
+    let mut rng = rand::rng();
+    let gemini_request = to_gemini(chat, &options, &mut rng).map_err(|error| match error {
+        ConvertError::BadRequest { message, param } => ApiError::BadRequest { message, param },
+    })?;
+    let body = Bytes::from(serde_json::to_vec(&gemini_request).map_err(|_| ApiError::Internal)?);
+    let meta = AnswerMeta {
+        id: completion_id(&mut rng),
+        created: (unix_ms() / 1000) as i64,
+        model: chat.model.clone(),
+        show_thinking: config.show_thinking,
+    };
+    let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
+    Ok(Prepared { spec, body, meta, include_usage })
+}
+
+fn relay<'a>(
+    prepared: &'a Prepared,
+    config: &Config,
+    state: &'a AppState,
+    client: &'a crate::gemini::client::GeminiClient,
+) -> Relay<'a> {
+    Relay {
+        client,
+        pool: &state.pool,
+        budget: RetryBudget { max_attempts: config.max_retry_num, max_empty_answers: config.max_empty_responses },
+        model: &prepared.spec.base,
+    }
+}
+
+/// Non-streaming upstream calls (with retries) → an OpenAI completion.
+async fn generate_completion(
+    prepared: &Prepared,
+    config: &Config,
+    state: &AppState,
+    client: &crate::gemini::client::GeminiClient,
+) -> (Result<ChatCompletion, ApiError>, Option<KeyId>) {
+    match relay(prepared, config, state, client).generate(prepared.body.clone()).await {
+        Ok((answer, key)) => {
+            let mut rng = rand::rng();
+            let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
+            (Ok(to_chat_completion(&answer, &prepared.meta, &mut rng, &mut remember)), Some(key))
+        }
+        Err(error) => (Err(error), None),
+    }
+}
+
+/// An error delivered as an assistant message (opt-in, for clients that
+/// only display message content).
+fn error_as_completion(error: &ApiError, meta: &AnswerMeta) -> serde_json::Value {
+    serde_json::json!({
+        "id": meta.id, "object": "chat.completion", "created": meta.created, "model": meta.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("[hajimi] {error}")}, "finish_reason": "stop"}],
+    })
+}
+
+fn sse_data(value: &impl Serialize) -> Bytes {
+    let mut line = b"data: ".to_vec();
+    // Serializing our own types cannot fail.
+    serde_json::to_writer(&mut line, value).ok();
+    line.extend_from_slice(b"\n\n");
+    Bytes::from(line)
+}
+
+fn sse_response(receiver: mpsc::Receiver<Bytes>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(channel_body(receiver))
+}
+
+fn channel_body(
+    receiver: mpsc::Receiver<Bytes>,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|bytes| (Ok(bytes), receiver))
+    })
+}
+
+/// The error event (or, opted in, an assistant message) then `[DONE]`.
+async fn send_stream_error(sender: &mpsc::Sender<Bytes>, error: &ApiError, meta: &AnswerMeta, as_message: bool) {
+    let event = if as_message {
+        let chunk = serde_json::json!({
+            "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model,
+            "choices": [{"index": 0, "delta": {"content": format!("[hajimi] {error}")}, "finish_reason": "stop"}],
+        });
+        sse_data(&chunk)
+    } else {
+        Bytes::from(error.to_sse_event())
+    };
+    let _ = sender.send(event).await;
+    let _ = sender.send(Bytes::from_static(DONE)).await;
+}
+
+/// §5.3: headers now, empty-delta chunks every interval while the
+/// non-streaming calls run, then the whole answer as chunks.
+fn fake_stream(
+    prepared: Prepared,
+    config: std::sync::Arc<Config>,
+    state: web::Data<AppState>,
+    clients: web::Data<WorkerClients>,
+) -> HttpResponse {
+    let (sender, receiver) = mpsc::channel::<Bytes>(16);
+    actix_web::rt::spawn(async move {
+        let keepalive = sse_data(&keepalive_chunk(&prepared.meta.id, prepared.meta.created, &prepared.meta.model));
+        let work = generate_completion(&prepared, &config, &state, &clients.gemini);
+        tokio::pin!(work);
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + config.fake_streaming_interval,
+            config.fake_streaming_interval,
+        );
+        let (result, _key) = loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                _ = ticker.tick() => {
+                    if sender.send(keepalive.clone()).await.is_err() {
+                        return; // The client left; dropping `work` cancels the upstream call.
+                    }
+                }
+                _ = sender.closed() => return,
+            }
+        };
+        match result {
+            Ok(completion) => {
+                for chunk in completion_to_chunks(&completion, prepared.include_usage) {
+                    if sender.send(sse_data(&chunk)).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = sender.send(Bytes::from_static(DONE)).await;
+            }
+            Err(error) => {
+                log::warn!("fake stream failed model={}: {error}", prepared.meta.model);
+                send_stream_error(&sender, &error, &prepared.meta, config.error_as_assistant_message).await;
+            }
+        }
+    });
+    sse_response(receiver)
+}
+
+/// §5.4: status 200 at once, `\n` every interval, then the JSON body (an
+/// OpenAI error object on failure).
+fn keepalive_json(
+    prepared: Prepared,
+    config: std::sync::Arc<Config>,
+    state: web::Data<AppState>,
+    clients: web::Data<WorkerClients>,
+) -> HttpResponse {
+    let (sender, receiver) = mpsc::channel::<Bytes>(16);
+    actix_web::rt::spawn(async move {
+        let work = generate_completion(&prepared, &config, &state, &clients.gemini);
+        tokio::pin!(work);
+        let interval = config.nonstream_keepalive_interval;
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let (result, _key) = loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                _ = ticker.tick() => {
+                    if sender.send(Bytes::from_static(b"\n")).await.is_err() {
+                        return;
+                    }
+                }
+                _ = sender.closed() => return,
+            }
+        };
+        let body = match result {
+            Ok(completion) => serde_json::to_vec(&completion).unwrap_or_default(),
+            Err(error) if config.error_as_assistant_message => {
+                serde_json::to_vec(&error_as_completion(&error, &prepared.meta)).unwrap_or_default()
+            }
+            Err(error) => error.body().to_string().into_bytes(),
+        };
+        let _ = sender.send(Bytes::from(body)).await;
+    });
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(channel_body(receiver))
+}
+
+/// §5.2: open the upstream stream (retrying other keys while nothing has
+/// been sent, so failures keep their real HTTP status), then convert and
+/// forward each event as it arrives.
+async fn real_stream(
+    prepared: Prepared,
+    config: std::sync::Arc<Config>,
+    state: web::Data<AppState>,
+    clients: web::Data<WorkerClients>,
+) -> Result<HttpResponse, ApiError> {
+    let mut attempts = Attempts::default();
+    let (upstream, key) =
+        relay(&prepared, &config, &state, &clients.gemini).open_stream(&prepared.body, &mut attempts).await?;
+    let (sender, receiver) = mpsc::channel::<Bytes>(32);
+    actix_web::rt::spawn(async move {
+        pump_stream(&prepared, &config, &state, &clients, upstream, key, attempts, &sender).await;
+    });
+    Ok(sse_response(receiver))
+}
+
+/// How one upstream stream ended, when it did not end well.
+enum StreamProblem {
+    Failed(UpstreamFailure),
+    Empty,
+    ClientGone,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn pump_stream(
+    prepared: &Prepared,
+    config: &Config,
+    state: &AppState,
+    clients: &WorkerClients,
+    mut upstream: OpenStream,
+    mut key: KeyId,
+    mut attempts: Attempts,
+    sender: &mpsc::Sender<Bytes>,
+) {
+    let relay = relay(prepared, config, state, &clients.gemini);
+    loop {
+        let mut converter = StreamConverter::new(prepared.meta.clone());
+        let problem = match forward_events(prepared, config, state, &mut upstream, &mut converter, sender).await {
+            Ok(()) => {
+                relay.on_stream_success(key);
+                let _ = sender.send(Bytes::from_static(DONE)).await;
+                return;
+            }
+            Err(StreamProblem::ClientGone) => {
+                log::info!("client left during the stream model={} key={key}", prepared.meta.model);
+                return;
+            }
+            Err(problem) => problem,
+        };
+        if converter.has_output() {
+            // Part of the answer is out: never restart it, never end silently.
+            let reason = match &problem {
+                StreamProblem::Failed(failure) => failure.message.clone(),
+                _ => "the stream ended early".to_owned(),
+            };
+            log::warn!("stream truncated model={} key={key}: {reason}", prepared.meta.model);
+            let error = ApiError::UpstreamFailed {
+                status: actix_web::http::StatusCode::BAD_GATEWAY,
+                message: "The Gemini stream was cut off before the answer finished / 上游流式响应中断".to_owned(),
+            };
+            send_stream_error(sender, &error, &prepared.meta, false).await;
+            return;
+        }
+        // Nothing sent yet but keep-alives: another key may do better.
+        let retry = match problem {
+            StreamProblem::Empty => relay.on_empty(&mut attempts, key),
+            StreamProblem::Failed(failure) => relay.on_stream_failure(&mut attempts, key, failure),
+            StreamProblem::ClientGone => return,
+        };
+        let reopened = match retry {
+            Ok(()) => relay.open_stream(&prepared.body, &mut attempts).await,
+            Err(error) => Err(error),
+        };
+        match reopened {
+            Ok((next_upstream, next_key)) => {
+                upstream = next_upstream;
+                key = next_key;
+            }
+            Err(error) => {
+                send_stream_error(sender, &error, &prepared.meta, config.error_as_assistant_message).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one upstream stream to its end, forwarding converted chunks and
+/// sending `: keep-alive` while the upstream is silent.
+async fn forward_events(
+    prepared: &Prepared,
+    config: &Config,
+    state: &AppState,
+    upstream: &mut OpenStream,
+    converter: &mut StreamConverter,
+    sender: &mpsc::Sender<Bytes>,
+) -> Result<(), StreamProblem> {
+    let mut decoder = SseDecoder::default();
+    let mut silent_for = Duration::ZERO;
+    let interval = config.fake_streaming_interval;
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(interval, upstream.next()) => next,
+            _ = sender.closed() => return Err(StreamProblem::ClientGone),
+        };
+        let payloads = match next {
+            Err(_elapsed) => {
+                silent_for += interval;
+                if silent_for >= config.stream_idle_timeout {
+                    return Err(StreamProblem::Failed(UpstreamFailure::network("the upstream stream went silent")));
+                }
+                if sender.send(Bytes::from_static(SSE_KEEPALIVE)).await.is_err() {
+                    return Err(StreamProblem::ClientGone);
+                }
+                continue;
+            }
+            Ok(Some(Ok(bytes))) => {
+                silent_for = Duration::ZERO;
+                decoder.feed(&bytes)
+            }
+            Ok(Some(Err(error))) => {
+                return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
+            }
+            Ok(None) => {
+                if let Some(last) = decoder.finish() {
+                    forward_payload(&last, state, converter, sender).await?;
+                }
+                return match converter.finish(prepared.include_usage) {
+                    Ok(chunks) => {
+                        for chunk in chunks {
+                            sender.send(sse_data(&chunk)).await.map_err(|_| StreamProblem::ClientGone)?;
+                        }
+                        Ok(())
+                    }
+                    Err(StreamEnd::Empty) => Err(StreamProblem::Empty),
+                    Err(StreamEnd::Truncated) => Err(StreamProblem::Failed(UpstreamFailure::network(
+                        "the upstream stream ended without a finish reason",
+                    ))),
+                };
+            }
+        };
+        for payload in payloads {
+            forward_payload(&payload, state, converter, sender).await?;
+        }
+    }
+}
+
+async fn forward_payload(
+    payload: &str,
+    state: &AppState,
+    converter: &mut StreamConverter,
+    sender: &mpsc::Sender<Bytes>,
+) -> Result<(), StreamProblem> {
+    let value: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unparseable upstream stream event")))?;
+    if let Some(error) = value.get("error") {
+        let status = error.get("code").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
+        return Err(StreamProblem::Failed(UpstreamFailure::classify(status, payload.as_bytes())));
+    }
+    let event: GenerateContentResponse = serde_json::from_value(value)
+        .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unexpected upstream stream event")))?;
+    let chunks = {
+        let mut rng = rand::rng();
+        let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
+        converter.push(&event, &mut rng, &mut remember)
+    };
+    for chunk in chunks {
+        sender.send(sse_data(&chunk)).await.map_err(|_| StreamProblem::ClientGone)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_are_safe_path_segments() {
+        for (name, valid) in [
+            ("gemini-2.5-pro", true),
+            ("gemini-2.5-flash-preview-05-20", true),
+            ("", false),
+            ("../admin", false),
+            ("a/b", false),
+            ("x?key=1", false),
+        ] {
+            assert_eq!(is_valid_model_name(name), valid, "{name}");
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Building and running the application. [`Application::build`] binds the
+//! listener (port 0 in tests, so they run the real app on a free port) and
+//! starts background jobs; [`configure_app`] is the one place routes,
+//! shared state and per-worker clients are wired, used by `main` and tests.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+
+use crate::config::Config;
+use crate::gemini::client::{tls_config, ClientSettings, GeminiClient};
+use crate::state::{unix_ms, AppState, WorkerClients};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub state: web::Data<AppState>,
+}
+
+fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClients {
+    let gemini = GeminiClient::new(
+        ClientSettings {
+            base_url: config.gemini_base_url.clone(),
+            request_timeout: config.upstream_timeout,
+            connect_timeout: config.upstream_connect_timeout,
+            max_response_bytes: 256 * 1024 * 1024,
+        },
+        tls.clone(),
+    );
+    let media = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(tls).timeout(config.upstream_connect_timeout))
+        .disable_redirects()
+        .timeout(config.image_fetch_timeout)
+        .finish();
+    WorkerClients { gemini, media }
+}
+
+impl Application {
+    pub fn build(config: Config) -> std::io::Result<Application> {
+        let listener = TcpListener::bind((config.host, config.port))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(config.clone()));
+        let tls = tls_config();
+        start_model_refresh(state.clone(), config.clone(), tls.clone());
+
+        let workers = if config.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            config.workers
+        };
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            let config = server_state.config();
+            let clients = web::Data::new(worker_clients(&config, tls.clone()));
+            App::new().configure(|cfg| configure_app(cfg, server_state.clone(), clients))
+        })
+        .workers(workers)
+        .keep_alive(Duration::from_secs(75))
+        .client_request_timeout(Duration::from_secs(60))
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Routes, state and middleware, shared by `main` and the tests.
+pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, clients: web::Data<WorkerClients>) {
+    cfg.app_data(state).app_data(clients).service(
+        web::scope("")
+            .wrap(middleware::from_fn(crate::telemetry::access_log))
+            .configure(crate::routes::configure)
+            .default_service(web::to(crate::routes::not_found)),
+    );
+}
+
+/// Fetches the upstream model list in the background: at startup (never
+/// blocking it) and then every `MODEL_LIST_REFRESH_INTERVAL`, on a thread of
+/// its own with its own client.
+fn start_model_refresh(state: web::Data<AppState>, config: Config, tls: Arc<rustls::ClientConfig>) {
+    let interval = config.model_list_refresh_interval;
+    let spawned = std::thread::Builder::new().name("model-refresh".into()).spawn(move || {
+        let system = actix_web::rt::System::new();
+        system.block_on(async move {
+            let clients = worker_clients(&config, tls);
+            loop {
+                if !state.pool.is_empty() {
+                    match crate::models::refresh_from_upstream(&clients.gemini, &state.pool, &state.catalog, unix_ms())
+                        .await
+                    {
+                        Ok(count) => log::info!("model list refreshed: {count} upstream models"),
+                        Err(failure) => log::warn!(
+                            "model list refresh failed ({}); serving the cached or bundled list",
+                            failure.message
+                        ),
+                    }
+                }
+                let wait =
+                    if state.catalog.has_upstream_list() { interval } else { interval.min(Duration::from_secs(60)) };
+                tokio::time::sleep(wait).await;
+            }
+        });
+    });
+    if let Err(error) = spawned {
+        log::warn!("could not start the model list refresher: {error}");
+    }
+}

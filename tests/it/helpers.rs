@@ -1,0 +1,287 @@
+//! Test harness: the real application on a free port, in front of a fake
+//! Gemini upstream (a real HTTP server on another free port) that answers
+//! with recorded fixtures according to a per-test script and records every
+//! request it receives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use bytes::Bytes;
+use hajimi::config::Config;
+use hajimi::secret::{ApiKey, Secret};
+use hajimi::startup::Application;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+pub const PASSWORD: &str = "test-password";
+
+pub fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/it/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A syntactically valid AI Studio key, different for each `n`.
+pub fn test_key(n: usize) -> String {
+    format!("AIzaTestKey{n:0>28}")
+}
+
+/// One request the fake upstream received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub query: String,
+    pub key: Option<String>,
+    pub model: String,
+    pub action: String,
+    pub body: Value,
+}
+
+/// What the fake upstream answers.
+#[derive(Clone)]
+pub enum Reply {
+    Json(u16, String),
+    /// SSE events (each already terminated), `delay` before each one.
+    Sse {
+        events: Vec<String>,
+        delay: Duration,
+    },
+    /// Wait, then answer.
+    After(Duration, Box<Reply>),
+}
+
+impl Reply {
+    pub fn fixture(name: &str) -> Reply {
+        Reply::Json(200, fixture(name))
+    }
+
+    pub fn error(status: u16, name: &str) -> Reply {
+        Reply::Json(status, fixture(name))
+    }
+
+    /// A recorded `.sse` fixture, events sent `delay` apart.
+    pub fn sse_fixture(name: &str, delay: Duration) -> Reply {
+        let text = fixture(name);
+        let events = text.split_inclusive("\r\n\r\n").map(str::to_owned).filter(|e| !e.trim().is_empty()).collect();
+        Reply::Sse { events, delay }
+    }
+}
+
+type Script = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
+
+#[derive(Clone)]
+pub struct FakeUpstream {
+    pub base_url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    script: Arc<Mutex<Arc<Script>>>,
+}
+
+impl FakeUpstream {
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().clone()
+    }
+
+    /// Calls to `generateContent` / `streamGenerateContent` only.
+    pub fn generation_calls(&self) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.action.contains("enerateContent")).collect()
+    }
+
+    /// Sets how generation calls are answered: `script(request, index)`
+    /// where index counts generation calls from 0.
+    pub fn answer(&self, script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) {
+        *self.script.lock() = Arc::new(script);
+    }
+
+    pub async fn start() -> FakeUpstream {
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let default_script: Arc<Script> = Arc::new(|_, _| Reply::fixture("response-text.json"));
+        let script = Arc::new(Mutex::new(default_script));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let state = (seen.clone(), script.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .app_data(web::PayloadConfig::new(256 * 1024 * 1024))
+                .default_service(web::to(handle))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        actix_web::rt::spawn(server);
+        FakeUpstream { base_url, seen, script }
+    }
+}
+
+type UpstreamState = (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Arc<Script>>>);
+
+async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamState>) -> HttpResponse {
+    let path = request.path().to_owned();
+    let tail = path.strip_prefix("/v1beta/models/").unwrap_or("");
+    let (model, action) = tail.split_once(':').map(|(m, a)| (m.to_owned(), a.to_owned())).unwrap_or_default();
+    let seen = Seen {
+        path: path.clone(),
+        query: request.query_string().to_owned(),
+        key: request.headers().get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        model,
+        action,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    let index = {
+        let mut all = state.0.lock();
+        let index = all.iter().filter(|s| s.action.contains("enerateContent")).count();
+        all.push(seen.clone());
+        index
+    };
+    if path == "/v1beta/models" {
+        return match request.query_string().contains("pageToken") {
+            false => HttpResponse::Ok().content_type("application/json").body(fixture("models-page-1.json")),
+            true => HttpResponse::Ok().content_type("application/json").body(fixture("models-page-2.json")),
+        };
+    }
+    if path == "/image.png" {
+        return HttpResponse::Ok().content_type("image/png").body(&b"\x89PNG\r\n\x1a\nfake-image-bytes"[..]);
+    }
+    if path == "/not-an-image" {
+        return HttpResponse::Ok().content_type("image/png").body("<html>");
+    }
+    let script = state.1.lock().clone();
+    render(script(&seen, index)).await
+}
+
+async fn render(reply: Reply) -> HttpResponse {
+    let mut reply = reply;
+    loop {
+        match reply {
+            Reply::After(delay, inner) => {
+                tokio::time::sleep(delay).await;
+                reply = *inner;
+            }
+            Reply::Json(status, body) => {
+                return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                    .content_type("application/json")
+                    .body(body)
+            }
+            Reply::Sse { events, delay } => {
+                let stream = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
+                    let event = events.next()?;
+                    tokio::time::sleep(delay).await;
+                    Some((Ok::<_, actix_web::Error>(Bytes::from(event)), events))
+                });
+                return HttpResponse::Ok().content_type("text/event-stream").streaming(stream);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub upstream: FakeUpstream,
+    pub client: awc::Client,
+    pub app: actix_web::web::Data<hajimi::state::AppState>,
+}
+
+/// The app with `keys` keys, configured by `adjust` on top of test defaults
+/// (no disk, real streaming off as by default, fast keep-alives).
+pub async fn spawn_app_with(keys: usize, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let upstream = FakeUpstream::start().await;
+    let mut config = Config::for_tests();
+    config.password = Secret::new(PASSWORD);
+    config.web_password = Secret::new(PASSWORD);
+    config.gemini_base_url = upstream.base_url.clone();
+    config.gemini_api_keys = (0..keys).map(|n| ApiKey::new(test_key(n))).collect();
+    config.random_string = false;
+    config.fake_streaming_interval = Duration::from_millis(50);
+    config.nonstream_keepalive_interval = Duration::from_millis(50);
+    adjust(&mut config);
+    let application = Application::build(config).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let app = application.state.clone();
+    actix_web::rt::spawn(application.run_until_stopped());
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    TestApp { address, upstream, client, app }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(3, |_| {}).await
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The `data:` payloads of an SSE body, in order (`[DONE]` included).
+    pub fn events(&self) -> Vec<String> {
+        self.body.split("\n\n").filter_map(|event| event.strip_prefix("data: ")).map(str::to_owned).collect()
+    }
+
+    /// Concatenated `delta.content` of all chunks.
+    pub fn streamed_content(&self) -> String {
+        self.events()
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+            .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.post_with(path, body, &[("authorization", &format!("Bearer {PASSWORD}"))]).await
+    }
+
+    pub async fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        self.post_raw(path, serde_json::to_vec(body).unwrap(), headers).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self.client.post(format!("{}{path}", self.address)).content_type("application/json");
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body).await.expect("request sent");
+        let bytes = response.body().limit(64 * 1024 * 1024).await.expect("body read");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send().await.expect("request sent");
+        let bytes = response.body().limit(64 * 1024 * 1024).await.expect("body read");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.get_with(path, &[("authorization", &format!("Bearer {PASSWORD}"))]).await
+    }
+}
+
+pub fn chat_body(stream: bool) -> Value {
+    serde_json::json!({
+        "model": "gemini-2.5-flash",
+        "stream": stream,
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Hello"}
+        ]
+    })
+}

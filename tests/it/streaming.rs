@@ -1,0 +1,170 @@
+//! Streaming: real (§5.2) and fake (§5.3), keep-alives, `[DONE]`, and the
+//! failure contract.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn real_streaming(config: &mut hajimi::config::Config) {
+    config.fake_streaming = false;
+}
+
+fn chunks(answer: &Answer) -> Vec<Value> {
+    answer.events().iter().filter(|e| *e != "[DONE]").map(|e| serde_json::from_str(e).unwrap()).collect()
+}
+
+#[actix_web::test]
+async fn real_stream_converts_every_event_and_ends_with_done() {
+    let app = spawn_app_with(1, real_streaming).await;
+    app.upstream.answer(|_, _| Reply::sse_fixture("stream-text.sse", Duration::ZERO));
+    let mut body = chat_body(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let answer = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(answer.headers.get("cache-control").unwrap(), "no-cache");
+    assert_eq!(answer.headers.get("x-accel-buffering").unwrap(), "no");
+    assert_eq!(answer.events().last().unwrap(), "[DONE]");
+    let chunks = chunks(&answer);
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(chunks[0]["object"], "chat.completion.chunk");
+    assert_eq!(chunks[0]["model"], "gemini-2.5-flash");
+    assert_eq!(answer.streamed_content(), "Hello! How can I help you today?");
+    let finish: Vec<&Value> = chunks.iter().filter(|c| c["choices"][0]["finish_reason"].is_string()).collect();
+    assert_eq!(finish.len(), 1);
+    assert_eq!(finish[0]["choices"][0]["finish_reason"], "stop");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["total_tokens"], 13);
+    let call = &app.upstream.generation_calls()[0];
+    assert_eq!(call.action, "streamGenerateContent");
+    assert_eq!(call.query, "alt=sse");
+}
+
+#[actix_web::test]
+async fn real_stream_shows_reasoning_as_reasoning_content() {
+    let app = spawn_app_with(1, real_streaming).await;
+    app.upstream.answer(|_, _| Reply::sse_fixture("stream-thinking.sse", Duration::ZERO));
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    let reasoning: String = chunks(&answer)
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str().map(str::to_owned))
+        .collect();
+    assert!(reasoning.contains("The user asks for a sum."), "{}", answer.body);
+    assert_eq!(answer.streamed_content(), "2 + 2 = 4.");
+}
+
+#[actix_web::test]
+async fn real_stream_sends_keepalive_comments_while_upstream_is_silent() {
+    let app = spawn_app_with(1, real_streaming).await;
+    app.upstream.answer(|_, _| Reply::sse_fixture("stream-text.sse", Duration::from_millis(250)));
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    assert!(answer.body.contains(": keep-alive\n\n"), "{}", answer.body);
+    assert_eq!(answer.streamed_content(), "Hello! How can I help you today?");
+    assert_eq!(answer.events().last().unwrap(), "[DONE]");
+}
+
+#[actix_web::test]
+async fn a_stream_cut_after_two_events_ends_with_an_error_event_and_done() {
+    let app = spawn_app_with(2, real_streaming).await;
+    app.upstream.answer(|_, _| Reply::sse_fixture("stream-truncated.sse", Duration::ZERO));
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.streamed_content(), "Once upon a time, in a kingdom");
+    let events = answer.events();
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().contains("cut off"), "{error}");
+    // Never restarted from the start on another key.
+    assert_eq!(app.upstream.generation_calls().len(), 1);
+}
+
+#[actix_web::test]
+async fn real_stream_failures_before_the_first_byte_move_to_another_key() {
+    let app = spawn_app_with(2, real_streaming).await;
+    let bad_key = test_key(0);
+    app.upstream.answer(move |seen, _| {
+        if seen.key.as_deref() == Some(bad_key.as_str()) {
+            Reply::error(500, "error-500-internal.json")
+        } else {
+            Reply::sse_fixture("stream-text.sse", Duration::ZERO)
+        }
+    });
+    for _ in 0..2 {
+        let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.streamed_content(), "Hello! How can I help you today?");
+    }
+}
+
+#[actix_web::test]
+async fn real_stream_empty_answer_is_retried_before_any_output() {
+    let app = spawn_app_with(2, real_streaming).await;
+    app.upstream.answer(|_, index| match index {
+        0 => Reply::sse_fixture("stream-empty-stop.sse", Duration::ZERO),
+        _ => Reply::sse_fixture("stream-text.sse", Duration::ZERO),
+    });
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    assert_eq!(answer.streamed_content(), "Hello! How can I help you today?", "{}", answer.body);
+    assert_eq!(app.upstream.generation_calls().len(), 2);
+    assert!(!answer.body.contains("\"error\""));
+}
+
+#[actix_web::test]
+async fn real_stream_errors_before_headers_keep_their_http_status() {
+    let app = spawn_app_with(1, real_streaming).await;
+    app.upstream.answer(|_, _| Reply::error(400, "error-400-client-invalid-argument.json"));
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.json()["error"]["type"], "invalid_request_error");
+}
+
+#[actix_web::test]
+async fn real_stream_tool_calls_have_indexes_and_finish_as_tool_calls() {
+    let app = spawn_app_with(1, real_streaming).await;
+    app.upstream.answer(|_, _| Reply::sse_fixture("stream-function-call.sse", Duration::ZERO));
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    let chunks = chunks(&answer);
+    let call = chunks.iter().find_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array().cloned()).unwrap();
+    assert_eq!(call[0]["index"], 0);
+    assert_eq!(call[0]["function"]["name"], "get_weather");
+    assert!(call[0]["id"].as_str().unwrap().starts_with("call_"));
+    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "tool_calls"));
+}
+
+#[actix_web::test]
+async fn fake_stream_is_the_default_and_sends_empty_deltas_while_waiting() {
+    let app = spawn_app_with(1, |_| {}).await;
+    app.upstream
+        .answer(|_, _| Reply::After(Duration::from_millis(300), Box::new(Reply::fixture("response-text.json"))));
+    let mut body = chat_body(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let answer = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/event-stream"));
+    let chunks = chunks(&answer);
+    let waiting: Vec<&Value> = chunks.iter().take_while(|c| c["choices"][0]["delta"]["content"] == "").collect();
+    assert!(!waiting.is_empty(), "{}", answer.body);
+    for chunk in &waiting {
+        assert!(chunk["choices"][0]["finish_reason"].is_null(), "keep-alive must not finish: {chunk}");
+    }
+    assert_eq!(answer.streamed_content(), "Hello! How can I help you today?");
+    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 21);
+    assert_eq!(answer.events().last().unwrap(), "[DONE]");
+    assert_eq!(app.upstream.generation_calls()[0].action, "generateContent");
+}
+
+#[actix_web::test]
+async fn fake_stream_errors_become_an_error_event_and_done() {
+    let app = spawn_app_with(1, |_| {}).await;
+    app.upstream.answer(|_, _| Reply::error(400, "error-400-context-too-long.json"));
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    assert_eq!(answer.status, 200);
+    let events = answer.events();
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().contains("input token count"));
+}
