@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Proxy overhead benchmark (SPEC §14): a static local upstream, the release
+# binary in front of it, and wrk as the client. Prints requests/s and p50
+# latency for the upstream directly and through hajimi, non-stream and
+# stream, at 1 and 32 connections; then idle memory and startup time.
+# Loopback only; every run is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+UPSTREAM_PORT=${UPSTREAM_PORT:-9100}
+PROXY_PORT=${PROXY_PORT:-9200}
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --locked --bin hajimi --example static_upstream 2>&1 | tail -1
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+keys() { # n valid-looking keys
+  python3 -c "import sys; print(','.join('AIzaBench%030d' % i for i in range(int(sys.argv[1]))))" "$1"
+}
+
+wait_for() { for _ in $(seq 1 200); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.01; done; echo "timeout: $1"; return 1; }
+
+PORT=$UPSTREAM_PORT WORKERS=1 target/release/examples/static_upstream & pids+=($!)
+wait_for "http://127.0.0.1:$UPSTREAM_PORT/v1beta/models"
+
+start_ns=$(date +%s%N)
+GEMINI_API_KEYS=$(keys 20) PASSWORD=bench GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
+  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
+  RUST_LOG=info target/release/hajimi >"$work/proxy.log" 2>&1 & proxy=$!; pids+=($proxy)
+wait_for "http://127.0.0.1:$PROXY_PORT/health"
+echo "startup to first /health answer: $(( ($(date +%s%N) - start_ns) / 1000000 )) ms (includes process spawn)"
+sleep 1
+echo "idle RSS with 20 keys: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
+
+cat >"$work/openai.json" <<'JSON'
+{"model":"gemini-2.5-flash","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
+JSON
+cat >"$work/openai-stream.json" <<'JSON'
+{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
+JSON
+cat >"$work/gemini.json" <<'JSON'
+{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"You are terse."}]}}
+JSON
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+local file = io.open(os.getenv("BODY_FILE"), "r")
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench"
+wrk.headers["x-goog-api-key"] = os.getenv("CLIENT_KEY")
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  io.write(string.format("RESULT %.0f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
+end
+LUA
+
+run() { # label url body connections
+  local line
+  line=$(BODY_FILE="$2" CLIENT_KEY="$5" wrk -t1 -c"$4" -d"$DURATION" -s "$work/post.lua" "$1" | grep '^RESULT')
+  read -r _ rps p50 p99 errors <<<"$line"
+  printf '%-34s %4s conn  %8s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$3" "$4" "$rps" "$p50" "$p99" "$errors"
+}
+
+direct="http://127.0.0.1:$UPSTREAM_PORT/v1beta/models/gemini-2.5-flash:generateContent"
+direct_stream="http://127.0.0.1:$UPSTREAM_PORT/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+proxy_url="http://127.0.0.1:$PROXY_PORT/v1/chat/completions"
+key=AIzaBench000000000000000000000000000000
+for conns in 1 32; do
+  run "$direct" "$work/gemini.json" "direct non-stream" "$conns" "$key"
+  run "$proxy_url" "$work/openai.json" "proxy non-stream" "$conns" bench
+  run "$direct_stream" "$work/gemini.json" "direct stream" "$conns" "$key"
+  run "$proxy_url" "$work/openai-stream.json" "proxy stream (real)" "$conns" bench
+done
+echo "RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
+kill $proxy; wait $proxy 2>/dev/null || true
+
+start_ns=$(date +%s%N)
+GEMINI_API_KEYS=$(keys 100000) PASSWORD=bench GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
+  PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false WORKERS=1 RUST_LOG=warn target/release/hajimi >"$work/proxy2.log" 2>&1 & proxy=$!; pids+=($proxy)
+wait_for "http://127.0.0.1:$PROXY_PORT/health"
+echo "startup with 100,000 keys to first /health answer: $(( ($(date +%s%N) - start_ns) / 1000000 )) ms"
+sleep 1
+echo "idle RSS with 100,000 keys: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
