@@ -16,7 +16,8 @@ const MODELS: &str = include_str!("../tests/it/fixtures/gemini/models-page-2.jso
 async fn answer(request: HttpRequest, gap: web::Data<Duration>) -> HttpResponse {
     let path = request.path();
     if path.ends_with(":streamGenerateContent") {
-        let events: Vec<Bytes> = STREAM.split_inclusive("\r\n\r\n").map(|e| Bytes::copy_from_slice(e.as_bytes())).collect();
+        let events: Vec<Bytes> =
+            STREAM.split_inclusive("\r\n\r\n").map(|e| Bytes::copy_from_slice(e.as_bytes())).collect();
         let gap = **gap;
         let body = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
             let event = events.next()?;

@@ -69,6 +69,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("CALCULATE_CACHE_ENTRIES", "6"),
     ("PRECISE_CACHE", "false"),
     ("API_KEY_DAILY_LIMIT", "100"),
+    ("ALLOW_OVER_DAILY_LIMIT", "false"),
     ("MAX_REQUESTS_PER_MINUTE", "30"),
     ("MAX_REQUESTS_PER_DAY_PER_IP", "600"),
     ("RANDOM_STRING", "true"),
@@ -106,6 +107,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ERROR_AS_ASSISTANT_MESSAGE", "false"),
     ("THOUGHT_SIGNATURE_CACHE_SIZE", "10000"),
     ("WORKERS", "0"),
+    ("TRUSTED_PROXY_HEADER", ""),
+    ("TRUSTED_PROXIES", ""),
+    ("KEY_VALIDATION_CONCURRENCY", "8"),
+    ("INVALID_KEY_RECHECK_INTERVAL", "21600"),
+    ("VALIDATE_KEYS_ON_STARTUP", "true"),
 ];
 
 /// Phase one: every setting as a string plus its source.
@@ -209,6 +215,9 @@ pub struct Config {
     pub max_retry_num: u32,
     pub max_empty_responses: u32,
     pub api_key_daily_limit: u32,
+    /// The original's behaviour: use a key over its daily limit when none
+    /// is under it.
+    pub allow_over_daily_limit: bool,
     pub random_string: bool,
     pub random_string_length: usize,
     pub search_mode: bool,
@@ -237,6 +246,21 @@ pub struct Config {
     pub thought_signature_cache_size: usize,
     /// 0 = one per core.
     pub workers: usize,
+    pub cache_expiry: Duration,
+    pub max_cache_entries: usize,
+    pub calculate_cache_entries: usize,
+    pub precise_cache: bool,
+    pub max_requests_per_minute: u32,
+    pub max_requests_per_day_per_ip: u32,
+    /// Header carrying the client address when behind a proxy (lower
+    /// case), e.g. `x-forwarded-for`; empty = use the peer address. With
+    /// `HUGGINGFACE=true` it defaults to `x-forwarded-for`.
+    pub trusted_proxy_header: String,
+    /// Peers allowed to set that header (empty = any peer).
+    pub trusted_proxies: Vec<IpAddr>,
+    pub key_validation_concurrency: usize,
+    pub invalid_key_recheck_interval: Duration,
+    pub validate_keys_on_startup: bool,
 }
 
 const SAFETY_THRESHOLDS: &[&str] = &[
@@ -261,6 +285,7 @@ impl Config {
             return Err(v.invalid("SAFETY_THRESHOLD", &format!("one of {}", SAFETY_THRESHOLDS.join(", "))));
         }
         let gemini_base_url = v.url("GEMINI_BASE_URL")?;
+        let huggingface = v.boolean("HUGGINGFACE")?;
         Ok(Config {
             password,
             web_password,
@@ -278,6 +303,7 @@ impl Config {
             max_retry_num: v.positive("MAX_RETRY_NUM")?,
             max_empty_responses: v.positive("MAX_EMPTY_RESPONSES")?,
             api_key_daily_limit: v.parse("API_KEY_DAILY_LIMIT", "a whole number")?,
+            allow_over_daily_limit: v.boolean("ALLOW_OVER_DAILY_LIMIT")?,
             random_string: v.boolean("RANDOM_STRING")?,
             random_string_length: v.parse("RANDOM_STRING_LENGTH", "a whole number")?,
             search_mode: v.boolean("SEARCH_MODE")?,
@@ -293,7 +319,7 @@ impl Config {
             public_mode: v.boolean("PUBLIC_MODE")?,
             storage_dir: PathBuf::from(v.text("STORAGE_DIR")),
             enable_storage: v.boolean("ENABLE_STORAGE")?,
-            huggingface: v.boolean("HUGGINGFACE")?,
+            huggingface,
             upstream_timeout: v.seconds("UPSTREAM_TIMEOUT")?,
             upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT")?,
             stream_idle_timeout: v.seconds("STREAM_IDLE_TIMEOUT")?,
@@ -305,6 +331,24 @@ impl Config {
             error_as_assistant_message: v.boolean("ERROR_AS_ASSISTANT_MESSAGE")?,
             thought_signature_cache_size: v.positive("THOUGHT_SIGNATURE_CACHE_SIZE")?,
             workers: v.parse("WORKERS", "a whole number")?,
+            cache_expiry: v.seconds("CACHE_EXPIRY_TIME")?,
+            max_cache_entries: v.parse("MAX_CACHE_ENTRIES", "a whole number")?,
+            calculate_cache_entries: v.parse("CALCULATE_CACHE_ENTRIES", "a whole number")?,
+            precise_cache: v.boolean("PRECISE_CACHE")?,
+            max_requests_per_minute: v.parse("MAX_REQUESTS_PER_MINUTE", "a whole number")?,
+            max_requests_per_day_per_ip: v.parse("MAX_REQUESTS_PER_DAY_PER_IP", "a whole number")?,
+            trusted_proxy_header: match v.text("TRUSTED_PROXY_HEADER").to_ascii_lowercase() {
+                header if header.is_empty() && huggingface => "x-forwarded-for".to_owned(),
+                header => header,
+            },
+            trusted_proxies: v
+                .list("TRUSTED_PROXIES")
+                .iter()
+                .map(|item| item.parse().map_err(|_| v.invalid("TRUSTED_PROXIES", "a list of IP addresses")))
+                .collect::<Result<_, _>>()?,
+            key_validation_concurrency: v.positive("KEY_VALIDATION_CONCURRENCY")?,
+            invalid_key_recheck_interval: v.seconds("INVALID_KEY_RECHECK_INTERVAL")?,
+            validate_keys_on_startup: v.boolean("VALIDATE_KEYS_ON_STARTUP")?,
         })
     }
 
@@ -321,6 +365,7 @@ impl Config {
             "HOST" => Some("127.0.0.1".into()),
             "PORT" => Some("0".into()),
             "WORKERS" => Some("1".into()),
+            "VALIDATE_KEYS_ON_STARTUP" => Some("false".into()),
             _ => None,
         })
         .expect("defaults load");

@@ -3,6 +3,7 @@
 //! ARCHITECTURE.md has the map.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gemini;
@@ -10,6 +11,7 @@ pub mod keys;
 pub mod media;
 pub mod models;
 pub mod openai;
+pub mod ratelimit;
 pub mod relay;
 pub mod routes;
 pub mod secret;

@@ -3,29 +3,50 @@
 //! next key while that can help — up to `MAX_RETRY_NUM` attempts and
 //! `MAX_EMPTY_RESPONSES` empty answers. Client mistakes (Google's 400s for
 //! the request itself) go straight back to the client and never penalise a
-//! key. This is the only module that combines the pool with the client.
+//! key. Non-streaming calls can be hedged (§8): several keys at once, the
+//! first good answer wins, and the others may finish into the swipe cache.
+//! This is the only module that combines the pool with the client.
 
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::web;
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::gemini::client::{GeminiClient, OpenStream};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
 use crate::gemini::types::GenerateContentResponse;
-use crate::keys::{KeyId, KeyPool, Unavailable, UnavailableReason};
+use crate::keys::{KeyId, Lease, Unavailable, UnavailableReason};
 use crate::openai::response::is_empty_answer;
-use crate::state::unix_ms;
+use crate::state::AppState;
 
 /// Longest wait for a cooling key before answering 429 instead.
 const MAX_WAIT_FOR_KEY: Duration = Duration::from_secs(5);
+/// Hedged calls allowed to keep running after their client was answered.
+pub const MAX_BACKGROUND_CALLS: usize = 32;
 
 /// Limits of one client request's attempts.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryBudget {
     pub max_attempts: u32,
     pub max_empty_answers: u32,
+}
+
+/// Parallel calls per round (§8): `initial`, growing by `increase` after a
+/// failed round, up to `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Hedge {
+    pub initial: u32,
+    pub increase: u32,
+    pub max: u32,
+}
+
+impl Hedge {
+    pub const SINGLE: Hedge = Hedge { initial: 1, increase: 0, max: 1 };
 }
 
 /// Bookkeeping of one client request across attempts (and, for streams,
@@ -35,6 +56,7 @@ pub struct Attempts {
     pub tried: Vec<KeyId>,
     pub attempts: u32,
     pub empty_answers: u32,
+    pub consecutive_server_errors: u32,
     pub last_failure: Option<UpstreamFailure>,
 }
 
@@ -98,32 +120,45 @@ fn unavailable_error(unavailable: &Unavailable, now_ms: u64) -> ApiError {
     ApiError::NoKeyAvailable { message: unavailable.message().to_owned(), retry_after }
 }
 
-/// Everything one retry loop needs.
-pub struct Relay<'a> {
-    pub client: &'a GeminiClient,
-    pub pool: &'a KeyPool,
-    pub budget: RetryBudget,
-    /// The upstream model name (suffixes removed).
-    pub model: &'a str,
+/// Receives successful answers that arrived after the client was answered.
+pub type ExtraAnswerSink = Rc<dyn Fn(GenerateContentResponse)>;
+
+/// What one upstream call came to.
+enum CallResult {
+    Answer(GenerateContentResponse),
+    Empty,
+    Failed(UpstreamFailure),
 }
 
-impl Relay<'_> {
+/// Everything one retry loop needs; cheap to clone (shared handles).
+#[derive(Clone)]
+pub struct Relay {
+    pub state: web::Data<AppState>,
+    pub client: GeminiClient,
+    pub budget: RetryBudget,
+    pub hedge: Hedge,
+    /// The upstream model name (suffixes removed).
+    pub model: Rc<str>,
+}
+
+impl Relay {
     /// A key for the next attempt, waiting briefly when every key is cooling
-    /// for only a moment. When every key was already tried, the tried list
-    /// is cleared so transient failures can be retried on the same keys.
-    async fn next_key(&self, state: &mut Attempts) -> Result<crate::keys::Lease, ApiError> {
+    /// (or the pool is backing off) for only a moment. When every key was
+    /// already tried, the tried list is cleared so transient failures can be
+    /// retried on the same keys.
+    async fn next_key(&self, attempts: &mut Attempts) -> Result<Lease, ApiError> {
         loop {
-            let now_ms = unix_ms();
-            match self.pool.pick(self.model, now_ms, &state.tried) {
+            let now_ms = self.state.now_ms();
+            match self.state.pool.pick(&self.model, now_ms, &attempts.tried) {
                 Ok(lease) => return Ok(lease),
-                Err(unavailable) if unavailable.reason == UnavailableReason::AllTried => state.tried.clear(),
+                Err(unavailable) if unavailable.reason == UnavailableReason::AllTried => attempts.tried.clear(),
                 Err(unavailable) => {
                     let wait = unavailable.retry_at_ms.map(|at| Duration::from_millis(at.saturating_sub(now_ms)));
+                    let brief =
+                        matches!(unavailable.reason, UnavailableReason::AllCooling | UnavailableReason::GlobalBackoff);
                     match wait {
-                        Some(wait)
-                            if wait <= MAX_WAIT_FOR_KEY && unavailable.reason == UnavailableReason::AllCooling =>
-                        {
-                            tokio::time::sleep(wait + Duration::from_millis(5)).await;
+                        Some(wait) if brief && wait <= MAX_WAIT_FOR_KEY => {
+                            tokio::time::sleep(wait + Duration::from_millis(5)).await
                         }
                         _ => return Err(unavailable_error(&unavailable, now_ms)),
                     }
@@ -132,8 +167,15 @@ impl Relay<'_> {
         }
     }
 
-    /// Records a failure; returns the client error if no retry should follow.
-    fn on_failure(&self, state: &mut Attempts, key: KeyId, failure: UpstreamFailure) -> Result<(), ApiError> {
+    /// A short, growing pause after consecutive server errors.
+    async fn back_off(&self, attempts: &Attempts) {
+        if attempts.consecutive_server_errors > 0 {
+            let exponent = attempts.consecutive_server_errors.min(5) - 1;
+            tokio::time::sleep(Duration::from_millis(200 << exponent).min(Duration::from_secs(2))).await;
+        }
+    }
+
+    fn log_failure(&self, key: KeyId, failure: &UpstreamFailure) {
         log::warn!(
             "upstream failure model={} key={} status={} kind={} message={:?}",
             self.model,
@@ -142,10 +184,19 @@ impl Relay<'_> {
             failure.kind.as_str(),
             failure.message
         );
-        self.pool.report_failure(key, self.model, &failure, unix_ms());
-        let retry = failure.kind.is_retryable() && state.attempts < self.budget.max_attempts;
+    }
+
+    /// Decides whether to go on after a failure already reported to the
+    /// pool; returns the client error if not.
+    fn after_failure(&self, attempts: &mut Attempts, failure: UpstreamFailure) -> Result<(), ApiError> {
+        if failure.kind == FailureKind::ServerError {
+            attempts.consecutive_server_errors += 1;
+        } else {
+            attempts.consecutive_server_errors = 0;
+        }
+        let retry = failure.kind.is_retryable() && attempts.attempts < self.budget.max_attempts;
         let error = failure_to_client_error(&failure);
-        state.last_failure = Some(failure);
+        attempts.last_failure = Some(failure);
         if retry {
             Ok(())
         } else {
@@ -154,68 +205,166 @@ impl Relay<'_> {
     }
 
     /// Records an empty answer (not the key's fault: no penalty).
-    pub fn on_empty(&self, state: &mut Attempts, key: KeyId) -> Result<(), ApiError> {
-        state.empty_answers += 1;
-        log::warn!("empty answer model={} key={} count={}", self.model, key, state.empty_answers);
-        if state.empty_answers >= self.budget.max_empty_answers || state.attempts >= self.budget.max_attempts {
-            state.last_failure = None;
-            return Err(state.exhausted_error());
+    pub fn after_empty(&self, attempts: &mut Attempts, key: KeyId) -> Result<(), ApiError> {
+        attempts.empty_answers += 1;
+        log::warn!("empty answer model={} key={} count={}", self.model, key, attempts.empty_answers);
+        if attempts.empty_answers >= self.budget.max_empty_answers || attempts.attempts >= self.budget.max_attempts {
+            attempts.last_failure = None;
+            return Err(attempts.exhausted_error());
         }
         Ok(())
     }
 
-    /// Non-streaming `generateContent` until a non-empty answer.
-    pub async fn generate(&self, body: Bytes) -> Result<(GenerateContentResponse, KeyId), ApiError> {
-        let mut state = Attempts::default();
-        loop {
-            let lease = self.next_key(&mut state).await?;
-            state.tried.push(lease.id);
-            state.attempts += 1;
-            match self.client.generate_content(&lease.key, self.model, body.clone()).await {
-                Ok(raw) => match serde_json::from_slice::<GenerateContentResponse>(&raw) {
-                    Ok(answer) if is_empty_answer(&answer) => self.on_empty(&mut state, lease.id)?,
-                    Ok(answer) => {
-                        self.pool.report_success(lease.id, self.model, unix_ms());
-                        return Ok((answer, lease.id));
-                    }
-                    Err(error) => {
-                        let failure = UpstreamFailure::network(&format!("unreadable answer: {error}"));
-                        self.on_failure(&mut state, lease.id, failure)?;
-                    }
-                },
-                Err(failure) => self.on_failure(&mut state, lease.id, failure)?,
+    /// One non-streaming call, reported to the pool whatever happens to the
+    /// request that started it.
+    async fn call_once(self, lease: Lease, body: Bytes) -> CallResult {
+        let result = self.client.generate_content(&lease.key, &self.model, body).await;
+        let now_ms = self.state.now_ms();
+        let parsed = result.and_then(|raw| {
+            serde_json::from_slice::<GenerateContentResponse>(&raw)
+                .map_err(|error| UpstreamFailure::network(&format!("unreadable answer: {error}")))
+        });
+        match parsed {
+            Ok(answer) if is_empty_answer(&answer) => CallResult::Empty,
+            Ok(answer) => {
+                let usage = answer.usage_metadata.unwrap_or_default();
+                self.state.pool.report_success(
+                    lease.id,
+                    &self.model,
+                    usage.prompt_token_count,
+                    usage.candidates_token_count + usage.thoughts_token_count,
+                    now_ms,
+                );
+                CallResult::Answer(answer)
             }
+            Err(failure) => {
+                self.log_failure(lease.id, &failure);
+                self.state.pool.report_failure(lease.id, &self.model, &failure, now_ms);
+                CallResult::Failed(failure)
+            }
+        }
+    }
+
+    /// Non-streaming `generateContent` until a non-empty answer, hedged as
+    /// configured. Answers that arrive after the winner go to `extras`.
+    pub async fn generate(
+        &self,
+        body: Bytes,
+        extras: Option<ExtraAnswerSink>,
+    ) -> Result<(GenerateContentResponse, KeyId), ApiError> {
+        let mut attempts = Attempts::default();
+        let mut width = self.hedge.initial.max(1);
+        let (sender, mut receiver) = mpsc::unbounded_channel::<(KeyId, CallResult)>();
+        let mut running: Vec<(KeyId, actix_web::rt::task::JoinHandle<()>)> = Vec::new();
+        loop {
+            while (running.len() as u32) < width && attempts.attempts < self.budget.max_attempts {
+                let lease = match self.next_key(&mut attempts).await {
+                    Ok(lease) => lease,
+                    Err(error) if running.is_empty() => return Err(error),
+                    Err(_) => break,
+                };
+                attempts.tried.push(lease.id);
+                attempts.attempts += 1;
+                let id = lease.id;
+                let call = self.clone().call_once(lease, body.clone());
+                let sender = sender.clone();
+                let extras = extras.clone();
+                let state = self.state.clone();
+                let handle = actix_web::rt::spawn(async move {
+                    let result = call.await;
+                    if let Err(mpsc::error::SendError((_, late))) = sender.send((id, result)) {
+                        // The client was answered already: keep a good late answer.
+                        if let (CallResult::Answer(answer), Some(sink)) = (late, extras) {
+                            sink(answer);
+                        }
+                        state.background_calls.fetch_sub(1, Ordering::Relaxed);
+                    }
+                });
+                running.push((id, handle));
+            }
+            if running.is_empty() {
+                return Err(attempts.exhausted_error());
+            }
+            let Some((id, result)) = receiver.recv().await else {
+                return Err(ApiError::Internal);
+            };
+            running.retain(|(running_id, _)| *running_id != id);
+            let carry_on = match result {
+                CallResult::Answer(answer) => {
+                    self.detach(running, &mut receiver, extras.as_ref());
+                    return Ok((answer, id));
+                }
+                CallResult::Empty => self.after_empty(&mut attempts, id),
+                CallResult::Failed(failure) => self.after_failure(&mut attempts, failure),
+            };
+            if let Err(error) = carry_on {
+                self.detach(running, &mut receiver, None);
+                return Err(error);
+            }
+            if running.is_empty() && attempts.last_failure.is_some() {
+                width = (width + self.hedge.increase).min(self.hedge.max.max(1));
+                self.back_off(&attempts).await;
+            }
+        }
+    }
+
+    /// After the winner: calls already finished feed `extras`; calls still
+    /// running may finish in the background (bounded), or are cancelled.
+    fn detach(
+        &self,
+        running: Vec<(KeyId, actix_web::rt::task::JoinHandle<()>)>,
+        receiver: &mut mpsc::UnboundedReceiver<(KeyId, CallResult)>,
+        extras: Option<&ExtraAnswerSink>,
+    ) {
+        let mut still_running = running;
+        while let Ok((id, result)) = receiver.try_recv() {
+            still_running.retain(|(running_id, _)| *running_id != id);
+            if let (CallResult::Answer(answer), Some(sink)) = (result, extras) {
+                sink(answer);
+            }
+        }
+        for (_, handle) in still_running {
+            let background = &self.state.background_calls;
+            if extras.is_some() && background.fetch_add(1, Ordering::Relaxed) < MAX_BACKGROUND_CALLS {
+                continue; // Finishes on its own; its task decrements the count.
+            }
+            if extras.is_some() {
+                background.fetch_sub(1, Ordering::Relaxed);
+            }
+            handle.abort();
         }
     }
 
     /// Opens `streamGenerateContent` until some key answers 200.
-    pub async fn open_stream(&self, body: &Bytes, state: &mut Attempts) -> Result<(OpenStream, KeyId), ApiError> {
+    pub async fn open_stream(&self, body: &Bytes, attempts: &mut Attempts) -> Result<(OpenStream, KeyId), ApiError> {
         loop {
-            if state.attempts >= self.budget.max_attempts {
-                return Err(state.exhausted_error());
+            if attempts.attempts >= self.budget.max_attempts {
+                return Err(attempts.exhausted_error());
             }
-            let lease = self.next_key(state).await?;
-            state.tried.push(lease.id);
-            state.attempts += 1;
-            match self.client.stream_generate_content(&lease.key, self.model, body.clone()).await {
+            self.back_off(attempts).await;
+            let lease = self.next_key(attempts).await?;
+            attempts.tried.push(lease.id);
+            attempts.attempts += 1;
+            match self.client.stream_generate_content(&lease.key, &self.model, body.clone()).await {
                 Ok(stream) => return Ok((stream, lease.id)),
-                Err(failure) => self.on_failure(state, lease.id, failure)?,
+                Err(failure) => self.after_stream_failure(attempts, lease.id, failure)?,
             }
         }
     }
 
-    /// A stream that failed mid-way before producing output (so it may be
-    /// retried on another key).
-    pub fn on_stream_failure(
+    /// A stream that failed (before producing output, so it may be retried).
+    pub fn after_stream_failure(
         &self,
-        state: &mut Attempts,
+        attempts: &mut Attempts,
         key: KeyId,
         failure: UpstreamFailure,
     ) -> Result<(), ApiError> {
-        self.on_failure(state, key, failure)
+        self.log_failure(key, &failure);
+        self.state.pool.report_failure(key, &self.model, &failure, self.state.now_ms());
+        self.after_failure(attempts, failure)
     }
 
-    pub fn on_stream_success(&self, key: KeyId) {
-        self.pool.report_success(key, self.model, unix_ms());
+    pub fn stream_succeeded(&self, key: KeyId, prompt_tokens: u64, completion_tokens: u64) {
+        self.state.pool.report_success(key, &self.model, prompt_tokens, completion_tokens, self.state.now_ms());
     }
 }

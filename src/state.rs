@@ -9,9 +9,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::cache::{CacheKey, SwipeCache};
 use crate::config::Config;
+use crate::error::ApiError;
+use crate::gemini::types::GenerateContentResponse;
 use crate::keys::KeyPool;
 use crate::models::ModelCatalog;
+use crate::ratelimit::RateLimiter;
 
 /// The HTTP clients of one worker.
 #[derive(Clone)]
@@ -22,20 +26,91 @@ pub struct WorkerClients {
     pub media: awc::Client,
 }
 
+/// Where the time comes from: the system clock in production, a manual
+/// one in tests (daily resets, cooldowns).
+pub trait Clock: Send + Sync + 'static {
+    /// Wall-clock time in Unix milliseconds.
+    fn now_ms(&self) -> u64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        unix_ms()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicU64);
+
+impl ManualClock {
+    pub fn new(now_ms: u64) -> ManualClock {
+        ManualClock(std::sync::atomic::AtomicU64::new(now_ms))
+    }
+
+    pub fn set(&self, now_ms: u64) {
+        self.0.store(now_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, by_ms: u64) {
+        self.0.fetch_add(by_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 pub struct AppState {
     config: RwLock<Arc<Config>>,
+    pub clock: Arc<dyn Clock>,
+    /// Upstream calls still running after their client was answered
+    /// (hedged extras finishing into the swipe cache); bounded.
+    pub background_calls: std::sync::atomic::AtomicUsize,
     pub pool: KeyPool,
     pub catalog: ModelCatalog,
     pub signatures: SignatureCache,
+    pub swipe_cache: SwipeCache,
+    /// Non-stream generations in flight, by cache key, for de-duplication.
+    pub inflight: Mutex<HashMap<CacheKey, InflightAnswer>>,
+    pub rate_limiter: RateLimiter,
     pub started_at: Instant,
 }
 
+/// The outcome of one shared generation: the upstream answer or the error.
+pub type SharedOutcome = Result<(Arc<GenerateContentResponse>, crate::keys::KeyId), ApiError>;
+
+/// Subscription to a generation in flight (`None` until it finishes).
+pub type InflightAnswer = tokio::sync::watch::Receiver<Option<SharedOutcome>>;
+
+/// Clients tracked by the per-IP rate limiter at most.
+const MAX_RATE_LIMITED_CLIENTS: usize = 100_000;
+
 impl AppState {
     pub fn new(config: Config) -> AppState {
+        AppState::with_clock(config, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> AppState {
+        let pool = KeyPool::new(config.gemini_api_keys.iter().cloned());
+        pool.set_daily_limits(crate::keys::DailyLimits {
+            default_limit: config.api_key_daily_limit,
+            per_model: Default::default(),
+            allow_over_limit: config.allow_over_daily_limit,
+        });
         AppState {
-            pool: KeyPool::new(config.gemini_api_keys.iter().cloned()),
+            clock,
+            background_calls: Default::default(),
+            pool,
             catalog: ModelCatalog::default(),
             signatures: SignatureCache::new(config.thought_signature_cache_size),
+            swipe_cache: SwipeCache::new(config.max_cache_entries, config.cache_expiry.as_millis() as u64),
+            inflight: Mutex::default(),
+            rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_CLIENTS),
             config: RwLock::new(Arc::new(config)),
             started_at: Instant::now(),
         }
@@ -45,6 +120,10 @@ impl AppState {
     /// safe to keep across `.await`.
     pub fn config(&self) -> Arc<Config> {
         self.config.read().clone()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     pub fn replace_config(&self, config: Config) {

@@ -1,22 +1,36 @@
 //! The pool of AI Studio keys: which key serves the next upstream call, and
-//! what each key's health is. Pure: every call takes `now` (Unix
+//! the health of every key. Pure: every call takes `now_ms` (Unix
 //! milliseconds) from the caller and does no I/O, so the retry loop, the
-//! validator and tests drive it the same way.
+//! validator and the tests drive it the same way (see `penalty.rs` for what
+//! each failure does to a key).
 //!
-//! Health is tracked per key (invalid, disabled) and per (key, model)
-//! (cooling down until a time, exhausted until the next Pacific midnight),
-//! because Google's quotas are per model. Locks are short and never held
-//! across an `.await`: callers get an owned [`Lease`].
+//! States: per key `active`, `invalid` (until re-validated or re-added) or
+//! `disabled` (by the operator); per (key, model) `cooling` until a time
+//! with a reason, or `exhausted_today` until the next Pacific midnight —
+//! Google's quotas are per model, so a key out of quota for one model still
+//! serves the others.
+//!
+//! Selection is round-robin over the keys available for the requested
+//! model, O(1) amortized per pick however many keys there are: each model
+//! has a ring of ready keys and a min-heap of keys waiting for a time; a
+//! key moves between them at most once per state change, and keys that
+//! turned invalid are dropped lazily when they come up. One short critical
+//! section per call; callers get an owned [`Lease`] and never hold the lock
+//! across an `.await`.
 
 pub mod pacific;
+pub mod penalty;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::gemini::error::{FailureKind, UpstreamFailure};
+use crate::keys::pacific::{next_pacific_midnight, pacific_day};
+use crate::keys::penalty::{penalty_for, CoolingReason, Penalty};
 use crate::secret::ApiKey;
 
 /// Stable identifier of a key within the pool (its position when added).
@@ -43,6 +57,9 @@ pub enum UnavailableReason {
     AllInvalid,
     AllExhaustedToday,
     AllCooling,
+    /// Many keys were rate-limited at once: Google is limiting this
+    /// server's IP or project, so the whole pool pauses briefly.
+    GlobalBackoff,
     /// Every usable key was already tried for this request.
     AllTried,
 }
@@ -59,12 +76,15 @@ impl Unavailable {
     pub fn message(&self) -> &'static str {
         match self.reason {
             UnavailableReason::NoKeys => "No Gemini API key is configured / 未配置任何 Gemini API 密钥",
-            UnavailableReason::AllInvalid => "Every Gemini API key is invalid / 所有 API 密钥均已失效",
+            UnavailableReason::AllInvalid => "Every Gemini API key is invalid or disabled / 所有 API 密钥均已失效或被禁用",
             UnavailableReason::AllExhaustedToday => {
-                "Every Gemini API key has used up today's quota for this model / 所有 API 密钥今日额度已用尽"
+                "Every Gemini API key has used up today's quota for this model (resets at midnight Pacific time) / 所有 API 密钥今日该模型额度已用尽"
             }
             UnavailableReason::AllCooling => {
                 "Every Gemini API key is cooling down after rate limits; retry shortly / 所有 API 密钥正在冷却，请稍后重试"
+            }
+            UnavailableReason::GlobalBackoff => {
+                "Google is rate-limiting this server (many keys were refused at once); retry shortly / 上游限流，请稍后重试"
             }
             UnavailableReason::AllTried => {
                 "Every available Gemini API key failed for this request / 所有可用 API 密钥均请求失败"
@@ -73,85 +93,462 @@ impl Unavailable {
     }
 }
 
-/// Cooldowns applied when Google gives no delay.
-pub const DEFAULT_QUOTA_COOLDOWN_MS: u64 = 60_000;
-pub const DEFAULT_RATE_LIMIT_COOLDOWN_MS: u64 = 30_000;
-pub const SERVER_ERROR_COOLDOWN_MS: u64 = 2_000;
-
-#[derive(Debug, Clone, Default)]
-struct ModelHealth {
-    cooling_until_ms: u64,
-    cooling_reason: Option<FailureKind>,
-    exhausted_until_ms: u64,
-    successes_today: u64,
-    failures_today: u64,
-    day: i64,
+/// Daily limits: successful calls per key per model per Pacific day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyLimits {
+    /// `API_KEY_DAILY_LIMIT`; 0 = unlimited.
+    pub default_limit: u32,
+    /// Per-model overrides (0 = unlimited for that model).
+    pub per_model: HashMap<String, u32>,
+    /// The original's behaviour: when every key is over its limit, use one
+    /// anyway instead of refusing.
+    pub allow_over_limit: bool,
 }
 
-#[derive(Debug, Default)]
-struct KeyHealth {
-    invalid: bool,
-    disabled: bool,
-    last_error: Option<String>,
-    per_model: HashMap<String, ModelHealth>,
+impl DailyLimits {
+    fn limit_for(&self, model: &str) -> u32 {
+        self.per_model.get(model).copied().unwrap_or(self.default_limit)
+    }
 }
+
+/// Usage of one key for one model during one Pacific day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DailyUsage {
+    pub successes: u64,
+    pub failures: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// A failure remembered for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorNote {
+    pub at_ms: u64,
+    pub model: String,
+    pub kind: FailureKind,
+    pub status: u16,
+}
+
+/// Operator-visible state of a key as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    Active,
+    Invalid { since_ms: u64, reason: String },
+    Disabled,
+    Removed,
+}
+
+/// State of a key for one model, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelAvailability {
+    Ready,
+    Cooling { until_ms: u64, reason: CoolingReason },
+    ExhaustedToday { until_ms: u64 },
+    OverDailyLimit { until_ms: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelView {
+    pub model: String,
+    pub availability: ModelAvailability,
+    pub usage_today: DailyUsage,
+}
+
+/// Read-only view of one key (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyView {
+    pub id: KeyId,
+    pub masked: String,
+    pub state: KeyState,
+    pub models: Vec<ModelView>,
+    pub recent_errors: Vec<ErrorNote>,
+    pub last_used_ms: u64,
+    pub last_validated_ms: u64,
+}
+
+/// Counts over the whole pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolSummary {
+    pub total: usize,
+    pub active: usize,
+    pub invalid: usize,
+    pub disabled: usize,
+    /// Active keys cooling or exhausted for at least one model.
+    pub limited_for_some_model: usize,
+    pub global_backoff_until_ms: Option<u64>,
+}
+
+const RECENT_ERRORS_KEPT: usize = 5;
+/// Model queues kept; beyond that the least recently used is forgotten
+/// (model names come from clients, so their number must be bounded).
+const MAX_MODEL_QUEUES: usize = 256;
+/// A "storm": this many distinct keys rate-limited within the window.
+const STORM_WINDOW_MS: u64 = 5_000;
+const STORM_MIN_KEYS: usize = 3;
+const STORM_MAX_KEYS: usize = 20;
+const GLOBAL_BACKOFF_INITIAL_MS: u64 = 5_000;
+const GLOBAL_BACKOFF_MAX_MS: u64 = 60_000;
 
 #[derive(Debug)]
 struct KeyRecord {
-    id: KeyId,
     key: ApiKey,
-    health: Mutex<KeyHealth>,
+    state: KeyState,
+    recent_errors: VecDeque<ErrorNote>,
+    last_used_ms: u64,
+    last_validated_ms: u64,
 }
 
-/// Availability of one key for one model at one time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Availability {
+enum Membership {
+    None,
     Ready,
-    Invalid,
-    Exhausted(u64),
-    Cooling(u64),
+    Waiting,
+    OverLimit,
 }
 
-impl KeyHealth {
-    fn availability(&self, model: &str, now_ms: u64) -> Availability {
-        if self.invalid || self.disabled {
-            return Availability::Invalid;
-        }
-        match self.per_model.get(model) {
-            Some(health) if health.exhausted_until_ms > now_ms => Availability::Exhausted(health.exhausted_until_ms),
-            Some(health) if health.cooling_until_ms > now_ms => Availability::Cooling(health.cooling_until_ms),
-            _ => Availability::Ready,
+#[derive(Debug, Clone, Copy, Default)]
+struct ModelKeyState {
+    cooling_until_ms: u64,
+    cooling_reason: Option<CoolingReason>,
+    exhausted_until_ms: u64,
+    day: i64,
+    usage: DailyUsage,
+}
+
+impl ModelKeyState {
+    fn blocked_until(&self, now_ms: u64) -> Option<u64> {
+        let until = self.cooling_until_ms.max(self.exhausted_until_ms);
+        (until > now_ms).then_some(until)
+    }
+
+    fn usage_on(&self, day: i64) -> DailyUsage {
+        if self.day == day {
+            self.usage
+        } else {
+            DailyUsage::default()
         }
     }
 
-    fn model_mut(&mut self, model: &str, now_ms: u64) -> &mut ModelHealth {
-        let today = pacific::pacific_day((now_ms / 1000) as i64);
-        let health = self.per_model.entry(model.to_owned()).or_default();
-        if health.day != today {
-            health.day = today;
-            health.successes_today = 0;
-            health.failures_today = 0;
+    fn usage_mut(&mut self, day: i64) -> &mut DailyUsage {
+        if self.day != day {
+            self.day = day;
+            self.usage = DailyUsage::default();
         }
-        health
+        &mut self.usage
     }
 }
 
-/// Read-only view of one key for dashboards and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySnapshot {
-    pub id: KeyId,
-    pub masked: String,
-    pub invalid: bool,
-    pub disabled: bool,
-    pub last_error: Option<String>,
-    /// (model, cooling until ms, exhausted until ms, successes today, failures today)
-    pub models: Vec<(String, u64, u64, u64, u64)>,
+#[derive(Debug)]
+struct ModelQueue {
+    ready: VecDeque<KeyId>,
+    waiting: BinaryHeap<Reverse<(u64, KeyId)>>,
+    over_limit: VecDeque<KeyId>,
+    membership: Vec<Membership>,
+    states: HashMap<KeyId, ModelKeyState>,
+    last_used_tick: u64,
+}
+
+impl ModelQueue {
+    fn new(keys: &[KeyRecord], tick: u64) -> ModelQueue {
+        let mut queue = ModelQueue {
+            ready: VecDeque::with_capacity(keys.len()),
+            waiting: BinaryHeap::new(),
+            over_limit: VecDeque::new(),
+            membership: vec![Membership::None; keys.len()],
+            states: HashMap::new(),
+            last_used_tick: tick,
+        };
+        for (index, record) in keys.iter().enumerate() {
+            if record.state == KeyState::Active {
+                queue.enqueue_ready(KeyId(index as u32));
+            }
+        }
+        queue
+    }
+
+    fn membership_of(&self, id: KeyId) -> Membership {
+        self.membership.get(id.0 as usize).copied().unwrap_or(Membership::None)
+    }
+
+    fn set_membership(&mut self, id: KeyId, membership: Membership) {
+        let index = id.0 as usize;
+        if index >= self.membership.len() {
+            self.membership.resize(index + 1, Membership::None);
+        }
+        self.membership[index] = membership;
+    }
+
+    /// Puts a key that is in no structure into the ready ring.
+    fn enqueue_ready(&mut self, id: KeyId) {
+        if self.membership_of(id) == Membership::None {
+            self.ready.push_back(id);
+            self.set_membership(id, Membership::Ready);
+        }
+    }
+
+    fn wait_until(&mut self, id: KeyId, until_ms: u64) {
+        self.waiting.push(Reverse((until_ms, id)));
+        self.set_membership(id, Membership::Waiting);
+    }
+
+    /// Moves keys whose wait is over back to the ready ring.
+    fn release_due(&mut self, now_ms: u64) {
+        while let Some(Reverse((until, id))) = self.waiting.peek().copied() {
+            if until > now_ms {
+                break;
+            }
+            self.waiting.pop();
+            // The wait may have been extended since the key was parked.
+            match self.states.get(&id).and_then(|state| state.blocked_until(now_ms)) {
+                Some(later) => self.waiting.push(Reverse((later, id))),
+                None => {
+                    self.set_membership(id, Membership::None);
+                    self.enqueue_ready(id);
+                }
+            }
+        }
+    }
+
+    fn availability(&self, id: KeyId, now_ms: u64, day: i64, limits: &DailyLimits, model: &str) -> ModelAvailability {
+        let Some(state) = self.states.get(&id) else { return ModelAvailability::Ready };
+        if state.exhausted_until_ms > now_ms {
+            return ModelAvailability::ExhaustedToday { until_ms: state.exhausted_until_ms };
+        }
+        if state.cooling_until_ms > now_ms {
+            return ModelAvailability::Cooling {
+                until_ms: state.cooling_until_ms,
+                reason: state.cooling_reason.unwrap_or(CoolingReason::RateLimited),
+            };
+        }
+        let limit = limits.limit_for(model);
+        if limit > 0 && state.usage_on(day).successes >= u64::from(limit) {
+            let until_ms = next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
+            return ModelAvailability::OverDailyLimit { until_ms };
+        }
+        ModelAvailability::Ready
+    }
+}
+
+#[derive(Debug, Default)]
+struct PoolInner {
+    keys: Vec<KeyRecord>,
+    /// Hash of the key → ids with that hash (collisions checked).
+    index: HashMap<u64, Vec<KeyId>>,
+    active_count: usize,
+    models: HashMap<String, ModelQueue>,
+    tick: u64,
+    limits: DailyLimits,
+    current_day: i64,
+    recent_rate_limits: VecDeque<(u64, KeyId)>,
+    global_backoff_until_ms: u64,
+    global_backoff_ms: u64,
+}
+
+fn key_hash(key: &ApiKey) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    key.expose().hash(&mut hasher);
+    hasher.finish()
+}
+
+impl PoolInner {
+    fn find(&self, key: &ApiKey) -> Option<KeyId> {
+        self.index.get(&key_hash(key))?.iter().copied().find(|id| self.keys[id.0 as usize].key == *key)
+    }
+
+    fn record(&self, id: KeyId) -> Option<&KeyRecord> {
+        self.keys.get(id.0 as usize)
+    }
+
+    fn set_state(&mut self, id: KeyId, state: KeyState) {
+        let Some(record) = self.keys.get_mut(id.0 as usize) else { return };
+        let was_active = record.state == KeyState::Active;
+        let is_active = state == KeyState::Active;
+        record.state = state;
+        match (was_active, is_active) {
+            (false, true) => {
+                self.active_count += 1;
+                for queue in self.models.values_mut() {
+                    queue.enqueue_ready(id);
+                }
+            }
+            (true, false) => self.active_count -= 1,
+            _ => {}
+        }
+    }
+
+    fn roll_day(&mut self, now_ms: u64) {
+        let today = pacific_day((now_ms / 1000) as i64);
+        if today != self.current_day {
+            self.current_day = today;
+            for queue in self.models.values_mut() {
+                while let Some(id) = queue.over_limit.pop_front() {
+                    queue.set_membership(id, Membership::None);
+                    queue.enqueue_ready(id);
+                }
+            }
+        }
+    }
+
+    fn queue(&mut self, model: &str) -> &mut ModelQueue {
+        self.tick += 1;
+        let tick = self.tick;
+        if !self.models.contains_key(model) {
+            if self.models.len() >= MAX_MODEL_QUEUES {
+                if let Some(oldest) =
+                    self.models.iter().min_by_key(|(_, queue)| queue.last_used_tick).map(|(name, _)| name.clone())
+                {
+                    self.models.remove(&oldest);
+                }
+            }
+            self.models.insert(model.to_owned(), ModelQueue::new(&self.keys, tick));
+        }
+        let queue = self.models.get_mut(model).expect("inserted above");
+        queue.last_used_tick = tick;
+        queue
+    }
+
+    fn lease(&mut self, id: KeyId, now_ms: u64) -> Lease {
+        let record = &mut self.keys[id.0 as usize];
+        record.last_used_ms = now_ms;
+        Lease { id, key: record.key.clone() }
+    }
+
+    fn pick(&mut self, model: &str, now_ms: u64, exclude: &[KeyId]) -> Result<Lease, Unavailable> {
+        self.roll_day(now_ms);
+        if self.keys.is_empty() {
+            return Err(Unavailable { reason: UnavailableReason::NoKeys, retry_at_ms: None });
+        }
+        if self.active_count == 0 {
+            return Err(Unavailable { reason: UnavailableReason::AllInvalid, retry_at_ms: None });
+        }
+        if self.global_backoff_until_ms > now_ms {
+            return Err(Unavailable {
+                reason: UnavailableReason::GlobalBackoff,
+                retry_at_ms: Some(self.global_backoff_until_ms),
+            });
+        }
+        let day = self.current_day;
+        let limit = u64::from(self.limits.limit_for(model));
+        let allow_over_limit = self.limits.allow_over_limit;
+        let midnight_ms = next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
+        self.queue(model);
+        // Disjoint field borrows: the queue is mutated while key states are read.
+        let keys = &self.keys;
+        let queue = self.models.get_mut(model).expect("created by queue()");
+        queue.release_due(now_ms);
+        let mut chosen = None;
+        let mut skipped_as_tried = 0;
+        let mut budget = queue.ready.len();
+        while budget > 0 {
+            budget -= 1;
+            let Some(id) = queue.ready.pop_front() else { break };
+            if keys.get(id.0 as usize).map(|record| &record.state) != Some(&KeyState::Active) {
+                queue.set_membership(id, Membership::None);
+                continue;
+            }
+            let state = queue.states.get(&id).copied().unwrap_or_default();
+            if let Some(until) = state.blocked_until(now_ms) {
+                queue.wait_until(id, until);
+                continue;
+            }
+            if limit > 0 && state.usage_on(day).successes >= limit {
+                if allow_over_limit {
+                    queue.over_limit.push_back(id);
+                    queue.set_membership(id, Membership::OverLimit);
+                } else {
+                    queue.wait_until(id, midnight_ms);
+                }
+                continue;
+            }
+            queue.ready.push_back(id);
+            if exclude.contains(&id) {
+                skipped_as_tried += 1;
+                continue;
+            }
+            chosen = Some(id);
+            break;
+        }
+        if chosen.is_none() && allow_over_limit {
+            for _ in 0..queue.over_limit.len() {
+                let Some(id) = queue.over_limit.pop_front() else { break };
+                if keys.get(id.0 as usize).map(|record| &record.state) != Some(&KeyState::Active) {
+                    queue.set_membership(id, Membership::None);
+                    continue;
+                }
+                queue.over_limit.push_back(id);
+                if exclude.contains(&id) {
+                    skipped_as_tried += 1;
+                    continue;
+                }
+                chosen = Some(id);
+                break;
+            }
+        }
+        let earliest = queue.waiting.peek().map(|Reverse((until, id))| (*until, *id));
+        let exhausted_first = earliest.is_some_and(|(until, id)| {
+            queue.states.get(&id).is_some_and(|state| state.exhausted_until_ms >= until) || until >= midnight_ms
+        });
+        if let Some(id) = chosen {
+            return Ok(self.lease(id, now_ms));
+        }
+        let reason = if skipped_as_tried > 0 {
+            UnavailableReason::AllTried
+        } else if earliest.is_none() {
+            UnavailableReason::AllInvalid
+        } else if exhausted_first {
+            UnavailableReason::AllExhaustedToday
+        } else {
+            UnavailableReason::AllCooling
+        };
+        Err(Unavailable { reason, retry_at_ms: earliest.map(|(until, _)| until) })
+    }
+
+    fn note_rate_limit(&mut self, id: KeyId, now_ms: u64) -> bool {
+        self.recent_rate_limits.push_back((now_ms, id));
+        while self.recent_rate_limits.front().is_some_and(|(at, _)| at + STORM_WINDOW_MS < now_ms) {
+            self.recent_rate_limits.pop_front();
+        }
+        let mut distinct: Vec<KeyId> = self.recent_rate_limits.iter().map(|(_, id)| *id).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let threshold = (self.active_count / 2).clamp(STORM_MIN_KEYS, STORM_MAX_KEYS);
+        if distinct.len() < threshold {
+            return false;
+        }
+        // A storm: pause everything briefly, and do not hold the refusals
+        // against the keys (it was the IP or project, not them).
+        self.global_backoff_ms = if self.global_backoff_ms == 0 {
+            GLOBAL_BACKOFF_INITIAL_MS
+        } else {
+            (self.global_backoff_ms * 2).min(GLOBAL_BACKOFF_MAX_MS)
+        };
+        self.global_backoff_until_ms = now_ms + self.global_backoff_ms;
+        for queue in self.models.values_mut() {
+            for id in &distinct {
+                if let Some(state) = queue.states.get_mut(id) {
+                    if state.cooling_reason == Some(CoolingReason::RateLimited) {
+                        state.cooling_until_ms = 0;
+                        state.cooling_reason = None;
+                    }
+                }
+            }
+        }
+        self.recent_rate_limits.clear();
+        true
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct KeyPool {
-    keys: RwLock<Vec<Arc<KeyRecord>>>,
-    cursor: AtomicUsize,
+    inner: Mutex<PoolInner>,
+}
+
+/// What happened to a key after a reported failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureOutcome {
+    pub penalty: Penalty,
+    /// This failure tipped the pool into a global back-off.
+    pub started_global_backoff: bool,
 }
 
 impl KeyPool {
@@ -161,226 +558,242 @@ impl KeyPool {
         pool
     }
 
-    /// Adds keys not already present; returns how many were new.
+    /// Adds keys; keys already present are reactivated if they were invalid
+    /// or removed (a re-added key gets a fresh chance) but stay disabled if
+    /// the operator disabled them. Returns the number of keys new to the pool.
     pub fn add(&self, keys: impl IntoIterator<Item = ApiKey>) -> usize {
-        let mut records = self.keys.write();
+        let mut inner = self.inner.lock();
         let mut added = 0;
         for key in keys {
-            if records.iter().any(|record| record.key == key) {
+            if let Some(id) = inner.find(&key) {
+                if matches!(inner.keys[id.0 as usize].state, KeyState::Invalid { .. } | KeyState::Removed) {
+                    inner.set_state(id, KeyState::Active);
+                }
                 continue;
             }
-            let id = KeyId(records.len() as u32);
-            records.push(Arc::new(KeyRecord { id, key, health: Mutex::default() }));
+            let id = KeyId(inner.keys.len() as u32);
+            inner.index.entry(key_hash(&key)).or_default().push(id);
+            inner.keys.push(KeyRecord {
+                key,
+                state: KeyState::Removed,
+                recent_errors: VecDeque::new(),
+                last_used_ms: 0,
+                last_validated_ms: 0,
+            });
+            inner.set_state(id, KeyState::Active);
             added += 1;
         }
         added
     }
 
+    /// Number of keys ever added (ids are `0..len`), removed ones included.
     pub fn len(&self) -> usize {
-        self.keys.read().len()
+        self.inner.lock().keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    pub fn set_daily_limits(&self, limits: DailyLimits) {
+        self.inner.lock().limits = limits;
+    }
+
     /// The next key, round-robin, that can serve `model` now and is not in
     /// `exclude` (keys already tried for this request).
     pub fn pick(&self, model: &str, now_ms: u64, exclude: &[KeyId]) -> Result<Lease, Unavailable> {
-        let records = self.keys.read();
-        let count = records.len();
-        if count == 0 {
-            return Err(Unavailable { reason: UnavailableReason::NoKeys, retry_at_ms: None });
+        self.inner.lock().pick(model, now_ms, exclude)
+    }
+
+    /// Records a successful call and the tokens it used.
+    pub fn report_success(&self, id: KeyId, model: &str, prompt_tokens: u64, completion_tokens: u64, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        inner.roll_day(now_ms);
+        let day = inner.current_day;
+        inner.global_backoff_ms = 0;
+        let queue = inner.queue(model);
+        let state = queue.states.entry(id).or_default();
+        state.cooling_until_ms = 0;
+        state.cooling_reason = None;
+        let usage = state.usage_mut(day);
+        usage.successes += 1;
+        usage.prompt_tokens += prompt_tokens;
+        usage.completion_tokens += completion_tokens;
+    }
+
+    /// Applies the consequence of a classified failure to the key (see
+    /// `penalty.rs`) and watches for rate-limit storms.
+    pub fn report_failure(&self, id: KeyId, model: &str, failure: &UpstreamFailure, now_ms: u64) -> FailureOutcome {
+        let penalty = penalty_for(failure, now_ms);
+        let mut inner = self.inner.lock();
+        if inner.record(id).is_none() {
+            return FailureOutcome { penalty: Penalty::None, started_global_backoff: false };
         }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % count;
-        let (mut invalid, mut exhausted, mut cooling, mut tried) = (0, 0, 0, 0);
-        let mut earliest: Option<u64> = None;
-        for offset in 0..count {
-            let record = &records[(start + offset) % count];
-            let availability = record.health.lock().availability(model, now_ms);
-            match availability {
-                Availability::Ready if exclude.contains(&record.id) => tried += 1,
-                Availability::Ready => {
-                    self.cursor.store(start + offset + 1, Ordering::Relaxed);
-                    return Ok(Lease { id: record.id, key: record.key.clone() });
-                }
-                Availability::Invalid => invalid += 1,
-                Availability::Exhausted(until) => {
-                    exhausted += 1;
-                    earliest = Some(earliest.map_or(until, |e: u64| e.min(until)));
-                }
-                Availability::Cooling(until) => {
-                    cooling += 1;
-                    earliest = Some(earliest.map_or(until, |e: u64| e.min(until)));
-                }
+        inner.roll_day(now_ms);
+        let day = inner.current_day;
+        if penalty != Penalty::None {
+            let record = &mut inner.keys[id.0 as usize];
+            record.recent_errors.push_front(ErrorNote {
+                at_ms: now_ms,
+                model: model.to_owned(),
+                kind: failure.kind,
+                status: failure.status,
+            });
+            record.recent_errors.truncate(RECENT_ERRORS_KEPT);
+        }
+        match penalty {
+            Penalty::None => {}
+            Penalty::Invalid => inner.set_state(
+                id,
+                KeyState::Invalid {
+                    since_ms: now_ms,
+                    reason: format!("{} (HTTP {})", failure.message, failure.status),
+                },
+            ),
+            Penalty::Cooling { until_ms, reason } => {
+                let state = inner.queue(model).states.entry(id).or_default();
+                state.cooling_until_ms = state.cooling_until_ms.max(until_ms);
+                state.cooling_reason = Some(reason);
+                state.usage_mut(day).failures += 1;
+            }
+            Penalty::ExhaustedToday { until_ms } => {
+                let state = inner.queue(model).states.entry(id).or_default();
+                state.exhausted_until_ms = until_ms;
+                state.usage_mut(day).failures += 1;
             }
         }
-        let reason = if tried > 0 {
-            UnavailableReason::AllTried
-        } else if invalid == count {
-            UnavailableReason::AllInvalid
-        } else if cooling > 0 {
-            UnavailableReason::AllCooling
-        } else if exhausted > 0 {
-            UnavailableReason::AllExhaustedToday
-        } else {
-            UnavailableReason::AllInvalid
-        };
-        Err(Unavailable { reason, retry_at_ms: earliest })
+        // Only bare 429s count towards a storm: a 429 naming a per-key quota
+        // is that key's own limit.
+        let storm = failure.kind == FailureKind::RateLimited && inner.note_rate_limit(id, now_ms);
+        FailureOutcome { penalty, started_global_backoff: storm }
     }
 
-    fn record(&self, id: KeyId) -> Option<Arc<KeyRecord>> {
-        self.keys.read().get(id.0 as usize).cloned()
-    }
-
-    pub fn report_success(&self, id: KeyId, model: &str, now_ms: u64) {
-        if let Some(record) = self.record(id) {
-            let mut health = record.health.lock();
-            let model_health = health.model_mut(model, now_ms);
-            model_health.successes_today += 1;
-            model_health.cooling_until_ms = 0;
-            model_health.cooling_reason = None;
+    /// Validation found the key working.
+    pub fn mark_valid(&self, id: KeyId, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        let Some(record) = inner.keys.get_mut(id.0 as usize) else { return };
+        record.last_validated_ms = now_ms;
+        if matches!(record.state, KeyState::Invalid { .. }) {
+            inner.set_state(id, KeyState::Active);
         }
     }
 
-    /// Applies the consequence of a classified failure to the key.
-    /// Client errors and unsupported locations are not the key's fault and
-    /// change nothing.
-    pub fn report_failure(&self, id: KeyId, model: &str, failure: &UpstreamFailure, now_ms: u64) {
-        let Some(record) = self.record(id) else { return };
-        let mut health = record.health.lock();
-        let delay_ms = failure.retry_after.map(|d| d.as_millis() as u64);
-        match failure.kind {
-            FailureKind::ClientError | FailureKind::LocationUnsupported | FailureKind::ModelNotFound => return,
-            FailureKind::KeyInvalid => health.invalid = true,
-            FailureKind::QuotaPerDay => {
-                let midnight_ms = pacific::next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
-                health.model_mut(model, now_ms).exhausted_until_ms = midnight_ms;
-            }
-            kind @ (FailureKind::QuotaPerMinute | FailureKind::RateLimited | FailureKind::ServerError) => {
-                let cooldown = match kind {
-                    FailureKind::QuotaPerMinute => delay_ms.unwrap_or(DEFAULT_QUOTA_COOLDOWN_MS),
-                    FailureKind::RateLimited => delay_ms.unwrap_or(DEFAULT_RATE_LIMIT_COOLDOWN_MS),
-                    _ => SERVER_ERROR_COOLDOWN_MS,
-                };
-                let model_health = health.model_mut(model, now_ms);
-                model_health.cooling_until_ms = now_ms + cooldown;
-                model_health.cooling_reason = Some(kind);
-            }
+    /// Validation got a definite "invalid key" answer.
+    pub fn mark_invalid(&self, id: KeyId, reason: &str, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        let Some(record) = inner.keys.get_mut(id.0 as usize) else { return };
+        record.last_validated_ms = now_ms;
+        if record.state == KeyState::Active {
+            inner.set_state(id, KeyState::Invalid { since_ms: now_ms, reason: reason.to_owned() });
         }
-        health.model_mut(model, now_ms).failures_today += 1;
-        health.last_error = Some(format!("{} (HTTP {})", failure.kind.as_str(), failure.status));
     }
 
-    pub fn snapshot(&self) -> Vec<KeySnapshot> {
-        self.keys
-            .read()
+    /// Validation could not decide (rate limit, network): only note the time.
+    pub fn mark_checked(&self, id: KeyId, now_ms: u64) {
+        if let Some(record) = self.inner.lock().keys.get_mut(id.0 as usize) {
+            record.last_validated_ms = now_ms;
+        }
+    }
+
+    /// Operator actions.
+    pub fn set_disabled(&self, id: KeyId, disabled: bool) {
+        let mut inner = self.inner.lock();
+        match (inner.record(id).map(|record| record.state.clone()), disabled) {
+            (Some(KeyState::Active | KeyState::Invalid { .. }), true) => inner.set_state(id, KeyState::Disabled),
+            (Some(KeyState::Disabled), false) => inner.set_state(id, KeyState::Active),
+            _ => {}
+        }
+    }
+
+    pub fn remove(&self, id: KeyId) {
+        self.inner.lock().set_state(id, KeyState::Removed);
+    }
+
+    /// Keys to validate: every key not removed or disabled, or only the
+    /// invalid ones (the slow re-check).
+    pub fn keys_to_validate(&self, only_invalid: bool) -> Vec<Lease> {
+        let inner = self.inner.lock();
+        inner
+            .keys
             .iter()
-            .map(|record| {
-                let health = record.health.lock();
-                let mut models: Vec<_> = health
-                    .per_model
+            .enumerate()
+            .filter(|(_, record)| match &record.state {
+                KeyState::Invalid { .. } => true,
+                KeyState::Active => !only_invalid,
+                KeyState::Disabled | KeyState::Removed => false,
+            })
+            .map(|(index, record)| Lease { id: KeyId(index as u32), key: record.key.clone() })
+            .collect()
+    }
+
+    pub fn summary(&self, now_ms: u64) -> PoolSummary {
+        let inner = self.inner.lock();
+        let mut summary = PoolSummary {
+            total: inner.keys.iter().filter(|record| record.state != KeyState::Removed).count(),
+            active: inner.active_count,
+            global_backoff_until_ms: (inner.global_backoff_until_ms > now_ms).then_some(inner.global_backoff_until_ms),
+            ..PoolSummary::default()
+        };
+        for record in &inner.keys {
+            match record.state {
+                KeyState::Invalid { .. } => summary.invalid += 1,
+                KeyState::Disabled => summary.disabled += 1,
+                _ => {}
+            }
+        }
+        let mut limited: Vec<KeyId> = inner
+            .models
+            .values()
+            .flat_map(|queue| queue.states.iter().filter(|(_, state)| state.blocked_until(now_ms).is_some()))
+            .map(|(id, _)| *id)
+            .filter(|id| inner.keys[id.0 as usize].state == KeyState::Active)
+            .collect();
+        limited.sort_unstable();
+        limited.dedup();
+        summary.limited_for_some_model = limited.len();
+        summary
+    }
+
+    /// Views of keys `offset..offset + limit` (for a paged table).
+    pub fn key_views(&self, offset: usize, limit: usize, now_ms: u64) -> Vec<KeyView> {
+        let inner = self.inner.lock();
+        let day = pacific_day((now_ms / 1000) as i64);
+        inner
+            .keys
+            .iter()
+            .enumerate()
+            .skip(offset)
+            .take(limit)
+            .map(|(index, record)| {
+                let id = KeyId(index as u32);
+                let mut models: Vec<ModelView> = inner
+                    .models
                     .iter()
-                    .map(|(model, h)| {
-                        (model.clone(), h.cooling_until_ms, h.exhausted_until_ms, h.successes_today, h.failures_today)
+                    .filter(|(_, queue)| queue.states.contains_key(&id))
+                    .map(|(model, queue)| ModelView {
+                        model: model.clone(),
+                        availability: queue.availability(id, now_ms, day, &inner.limits, model),
+                        usage_today: queue.states.get(&id).map(|state| state.usage_on(day)).unwrap_or_default(),
                     })
                     .collect();
-                models.sort();
-                KeySnapshot {
-                    id: record.id,
+                models.sort_by(|a, b| a.model.cmp(&b.model));
+                KeyView {
+                    id,
                     masked: record.key.masked(),
-                    invalid: health.invalid,
-                    disabled: health.disabled,
-                    last_error: health.last_error.clone(),
+                    state: record.state.clone(),
                     models,
+                    recent_errors: record.recent_errors.iter().cloned().collect(),
+                    last_used_ms: record.last_used_ms,
+                    last_validated_ms: record.last_validated_ms,
                 }
             })
             .collect()
     }
+
+    pub fn key_view(&self, id: KeyId, now_ms: u64) -> Option<KeyView> {
+        self.key_views(id.0 as usize, 1, now_ms).into_iter().next()
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn key(n: u8) -> ApiKey {
-        ApiKey::new(format!("AIza{}", (n as char).to_string().repeat(35)))
-    }
-
-    fn pool(n: u8) -> KeyPool {
-        KeyPool::new((b'a'..b'a' + n).map(key))
-    }
-
-    fn failure(kind: FailureKind, retry_after_secs: Option<u64>) -> UpstreamFailure {
-        UpstreamFailure {
-            status: 429,
-            kind,
-            retry_after: retry_after_secs.map(Duration::from_secs),
-            message: String::new(),
-        }
-    }
-
-    const NOW: u64 = 1_780_000_000_000;
-
-    #[test]
-    fn round_robin_spreads_picks_over_all_keys() {
-        let pool = pool(3);
-        let ids: Vec<u32> = (0..6).map(|_| pool.pick("m", NOW, &[]).unwrap().id.0).collect();
-        assert_eq!(ids, vec![0, 1, 2, 0, 1, 2]);
-    }
-
-    #[test]
-    fn excluded_keys_are_skipped_and_reported_as_tried() {
-        let pool = pool(2);
-        let lease = pool.pick("m", NOW, &[KeyId(0)]).unwrap();
-        assert_eq!(lease.id, KeyId(1));
-        let error = pool.pick("m", NOW, &[KeyId(0), KeyId(1)]).unwrap_err();
-        assert_eq!(error.reason, UnavailableReason::AllTried);
-    }
-
-    #[test]
-    fn failures_change_state_per_model_and_expire() {
-        let pool = pool(1);
-        pool.report_failure(KeyId(0), "flash", &failure(FailureKind::QuotaPerMinute, Some(43)), NOW);
-        let error = pool.pick("flash", NOW + 1000, &[]).unwrap_err();
-        assert_eq!(error.reason, UnavailableReason::AllCooling);
-        assert_eq!(error.retry_at_ms, Some(NOW + 43_000));
-        // Another model on the same key is unaffected.
-        assert!(pool.pick("pro", NOW + 1000, &[]).is_ok());
-        // The cooldown ends.
-        assert!(pool.pick("flash", NOW + 43_000, &[]).is_ok());
-    }
-
-    #[test]
-    fn daily_quota_lasts_until_pacific_midnight() {
-        let pool = pool(1);
-        pool.report_failure(KeyId(0), "pro", &failure(FailureKind::QuotaPerDay, Some(17)), NOW);
-        let midnight = pacific::next_pacific_midnight((NOW / 1000) as i64) as u64 * 1000;
-        let error = pool.pick("pro", midnight - 1, &[]).unwrap_err();
-        assert_eq!(error.reason, UnavailableReason::AllExhaustedToday);
-        assert_eq!(error.retry_at_ms, Some(midnight));
-        assert!(pool.pick("pro", midnight, &[]).is_ok());
-    }
-
-    #[test]
-    fn invalid_keys_stay_out_and_client_errors_change_nothing() {
-        let pool = pool(2);
-        pool.report_failure(KeyId(0), "m", &failure(FailureKind::ClientError, None), NOW);
-        assert_eq!(pool.snapshot()[0].last_error, None);
-        pool.report_failure(KeyId(0), "m", &failure(FailureKind::KeyInvalid, None), NOW);
-        for _ in 0..4 {
-            assert_eq!(pool.pick("m", NOW, &[]).unwrap().id, KeyId(1));
-        }
-        pool.report_failure(KeyId(1), "m", &failure(FailureKind::KeyInvalid, None), NOW);
-        assert_eq!(pool.pick("m", NOW, &[]).unwrap_err().reason, UnavailableReason::AllInvalid);
-    }
-
-    #[test]
-    fn empty_pool_says_so_and_duplicates_are_not_added() {
-        let pool = KeyPool::default();
-        assert_eq!(pool.pick("m", NOW, &[]).unwrap_err().reason, UnavailableReason::NoKeys);
-        assert_eq!(pool.add([key(b'a'), key(b'a'), key(b'b')]), 2);
-        assert_eq!(pool.len(), 2);
-    }
-}
+mod tests;

@@ -9,17 +9,28 @@
 //!
 //! After the first byte, errors become an SSE error event and the stream
 //! still ends with `[DONE]`; it is never restarted from the start.
+//!
+//! Before any upstream call the swipe cache is asked (§8); non-stream
+//! generations run as detached tasks shared by identical requests in flight
+//! (unless `PUBLIC_MODE`), so a client that leaves never cancels a call
+//! another client waits on, and an answer nobody collected goes to the
+//! cache for the next swipe.
 
 use std::time::Duration;
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::auth::ClientAuthorized;
+use crate::cache::{cache_key, CacheKey, CacheKeySettings};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gemini::client::OpenStream;
@@ -34,8 +45,9 @@ use crate::openai::request::{remote_media_urls, to_gemini, ConvertError, Convert
 use crate::openai::response::{completion_id, completion_to_chunks, keepalive_chunk, to_chat_completion, AnswerMeta};
 use crate::openai::stream::{StreamConverter, StreamEnd};
 use crate::openai::types::{ChatCompletion, ChatRequest};
-use crate::relay::{Attempts, Relay, RetryBudget};
-use crate::state::{unix_ms, AppState, WorkerClients};
+use crate::ratelimit::{client_ip, Limited, RateLimits};
+use crate::relay::{Attempts, Hedge, Relay, RetryBudget};
+use crate::state::{AppState, SharedOutcome, WorkerClients};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 const SSE_KEEPALIVE: &[u8] = b": keep-alive\n\n";
@@ -54,15 +66,18 @@ struct Prepared {
     body: Bytes,
     meta: AnswerMeta,
     include_usage: bool,
+    cache_key: CacheKey,
 }
 
 pub async fn chat_completions(
     _auth: ClientAuthorized,
+    request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
+    check_rate_limit(&request, &config, &state)?;
     let raw = read_body(payload, config.max_request_body_bytes).await?;
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
@@ -74,13 +89,19 @@ pub async fn chat_completions(
         (false, _, true) => "keepalive",
         (false, _, false) => "json",
     };
+    if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
+        let mut response = serve_cached(cached, &prepared, chat.stream);
+        response.extensions_mut().insert(RequestNote { model: chat.model.clone(), key: None, mode: "cache" });
+        return Ok(response);
+    }
     let note = RequestNote { model: chat.model.clone(), key: None, mode };
+    let prepared = Rc::new(prepared);
     let mut response = match mode {
         "fake_stream" => fake_stream(prepared, config, state, clients),
         "stream" => real_stream(prepared, config, state, clients).await?,
         "keepalive" => keepalive_json(prepared, config, state, clients),
         _ => {
-            let (completion, key) = generate_completion(&prepared, &config, &state, &clients.gemini).await;
+            let (completion, key) = obtain_completion(&prepared, &config, &state, &clients).await;
             let mut response = match completion {
                 Ok(completion) => HttpResponse::Ok().json(completion),
                 Err(error) if config.error_as_assistant_message => {
@@ -94,6 +115,46 @@ pub async fn chat_completions(
     };
     response.extensions_mut().insert(note);
     Ok(response)
+}
+
+/// Per-IP limits (§2); rejected requests are not counted.
+fn check_rate_limit(request: &HttpRequest, config: &Config, state: &AppState) -> Result<(), ApiError> {
+    let limits = RateLimits { per_minute: config.max_requests_per_minute, per_day: config.max_requests_per_day_per_ip };
+    if limits.per_minute == 0 && limits.per_day == 0 {
+        return Ok(());
+    }
+    let peer = request.peer_addr().map(|address| address.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let header = (!config.trusted_proxy_header.is_empty())
+        .then(|| request.headers().get(config.trusted_proxy_header.as_str()).and_then(|value| value.to_str().ok()))
+        .flatten();
+    let client = client_ip(peer, header, config.trusted_proxy_header == "x-forwarded-for", &config.trusted_proxies);
+    state.rate_limiter.check(client, limits, state.now_ms()).map_err(|rejection| {
+        let message = match rejection.limit {
+            Limited::PerMinute => "Too many requests from this address this minute / 请求过于频繁，请稍后再试",
+            Limited::PerDay => "Daily request limit for this address reached / 今日请求次数已达上限",
+        };
+        ApiError::RateLimited {
+            message: message.to_owned(),
+            retry_after: Duration::from_millis(rejection.retry_after_ms),
+        }
+    })
+}
+
+/// A cached answer (a swipe), served in the mode the client asked for,
+/// with a fresh id.
+fn serve_cached(mut completion: ChatCompletion, prepared: &Prepared, stream: bool) -> HttpResponse {
+    completion.id = prepared.meta.id.clone();
+    completion.created = prepared.meta.created;
+    completion.model = prepared.meta.model.clone();
+    if !stream {
+        return HttpResponse::Ok().json(completion);
+    }
+    let mut body = Vec::new();
+    for chunk in completion_to_chunks(&completion, prepared.include_usage) {
+        body.extend_from_slice(&sse_data(&chunk));
+    }
+    body.extend_from_slice(DONE);
+    sse_headers().body(body)
 }
 
 /// Reads the body up to `limit` bytes (413 beyond).
@@ -171,43 +232,109 @@ async fn prepare(
     let body = Bytes::from(serde_json::to_vec(&gemini_request).map_err(|_| ApiError::Internal)?);
     let meta = AnswerMeta {
         id: completion_id(&mut rng),
-        created: (unix_ms() / 1000) as i64,
+        created: (state.now_ms() / 1000) as i64,
         model: chat.model.clone(),
         show_thinking: config.show_thinking,
     };
     let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
-    Ok(Prepared { spec, body, meta, include_usage })
+    let cache_key = cache_key(
+        chat,
+        &CacheKeySettings { last_messages: config.calculate_cache_entries, precise: config.precise_cache },
+    );
+    Ok(Prepared { spec, body, meta, include_usage, cache_key })
 }
 
-fn relay<'a>(
-    prepared: &'a Prepared,
-    config: &Config,
-    state: &'a AppState,
-    client: &'a crate::gemini::client::GeminiClient,
-) -> Relay<'a> {
+fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
     Relay {
-        client,
-        pool: &state.pool,
+        state: state.clone(),
+        client: clients.gemini.clone(),
         budget: RetryBudget { max_attempts: config.max_retry_num, max_empty_answers: config.max_empty_responses },
-        model: &prepared.spec.base,
+        hedge: Hedge {
+            initial: config.concurrent_requests,
+            increase: config.increase_concurrent_on_failure,
+            max: config.max_concurrent_requests,
+        },
+        model: Rc::from(prepared.spec.base.as_str()),
     }
 }
 
-/// Non-streaming upstream calls (with retries) → an OpenAI completion.
-async fn generate_completion(
+/// Converts an upstream answer for this client (its own id, model name).
+fn completion_for(answer: &GenerateContentResponse, meta: &AnswerMeta, state: &AppState) -> ChatCompletion {
+    let mut rng = rand::rng();
+    let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
+    to_chat_completion(answer, meta, &mut rng, &mut remember)
+}
+
+/// The non-streaming answer for `prepared`: joins an identical generation
+/// already in flight, or starts one as a detached task.
+async fn obtain_completion(
     prepared: &Prepared,
     config: &Config,
-    state: &AppState,
-    client: &crate::gemini::client::GeminiClient,
+    state: &web::Data<AppState>,
+    clients: &WorkerClients,
 ) -> (Result<ChatCompletion, ApiError>, Option<KeyId>) {
-    match relay(prepared, config, state, client).generate(prepared.body.clone()).await {
-        Ok((answer, key)) => {
-            let mut rng = rand::rng();
-            let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
-            (Ok(to_chat_completion(&answer, &prepared.meta, &mut rng, &mut remember)), Some(key))
+    let mut receiver = {
+        let mut inflight = state.inflight.lock();
+        match inflight.get(&prepared.cache_key) {
+            Some(receiver) if !config.public_mode => receiver.clone(),
+            _ => {
+                let (sender, receiver) = tokio::sync::watch::channel(None);
+                if !config.public_mode {
+                    inflight.insert(prepared.cache_key, receiver.clone());
+                }
+                spawn_generation(prepared, config, state, clients, sender);
+                receiver
+            }
         }
+    };
+    let outcome = match receiver.wait_for(Option::is_some).await {
+        Ok(value) => value.clone().unwrap_or(Err(ApiError::Internal)),
+        Err(_) => Err(ApiError::Internal),
+    };
+    match outcome {
+        Ok((answer, key)) => (Ok(completion_for(&answer, &prepared.meta, state)), Some(key)),
         Err(error) => (Err(error), None),
     }
+}
+
+/// Runs the retry loop in its own task, so no client leaving cancels it.
+/// Hedged extras and answers nobody collected go to the swipe cache.
+fn spawn_generation(
+    prepared: &Prepared,
+    config: &Config,
+    state: &web::Data<AppState>,
+    clients: &WorkerClients,
+    sender: tokio::sync::watch::Sender<Option<SharedOutcome>>,
+) {
+    let relay = relay(prepared, config, state, clients);
+    let body = prepared.body.clone();
+    let key = prepared.cache_key;
+    let meta = prepared.meta.clone();
+    let state = state.clone();
+    let sink_state = state.clone();
+    let sink_meta = meta.clone();
+    let extras: crate::relay::ExtraAnswerSink = Rc::new(move |answer: GenerateContentResponse| {
+        let completion = completion_for(&answer, &sink_meta, &sink_state);
+        sink_state.swipe_cache.put(key, completion, sink_state.now_ms());
+    });
+    actix_web::rt::spawn(async move {
+        let result = relay.generate(body, Some(extras)).await;
+        let outcome: SharedOutcome = result.map(|(answer, key_id)| (Arc::new(answer), key_id));
+        {
+            let mut inflight = state.inflight.lock();
+            if inflight.get(&key).is_some_and(|receiver| receiver.same_channel(&sender.subscribe())) {
+                inflight.remove(&key);
+            }
+        }
+        let collected = sender.receiver_count() > 0;
+        if !collected {
+            if let Ok((answer, _)) = &outcome {
+                log::info!("answer finished after its client left; kept for the next swipe");
+                state.swipe_cache.put(key, completion_for(answer, &meta, &state), state.now_ms());
+            }
+        }
+        sender.send_replace(Some(outcome));
+    });
 }
 
 /// An error delivered as an assistant message (opt-in, for clients that
@@ -227,12 +354,17 @@ fn sse_data(value: &impl Serialize) -> Bytes {
     Bytes::from(line)
 }
 
-fn sse_response(receiver: mpsc::Receiver<Bytes>) -> HttpResponse {
-    HttpResponse::Ok()
+fn sse_headers() -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
         .insert_header((header::CONTENT_TYPE, "text/event-stream; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(channel_body(receiver))
+        .insert_header(("X-Accel-Buffering", "no"));
+    builder
+}
+
+fn sse_response(receiver: mpsc::Receiver<Bytes>) -> HttpResponse {
+    sse_headers().streaming(channel_body(receiver))
 }
 
 fn channel_body(
@@ -261,7 +393,7 @@ async fn send_stream_error(sender: &mpsc::Sender<Bytes>, error: &ApiError, meta:
 /// §5.3: headers now, empty-delta chunks every interval while the
 /// non-streaming calls run, then the whole answer as chunks.
 fn fake_stream(
-    prepared: Prepared,
+    prepared: Rc<Prepared>,
     config: std::sync::Arc<Config>,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
@@ -269,7 +401,7 @@ fn fake_stream(
     let (sender, receiver) = mpsc::channel::<Bytes>(16);
     actix_web::rt::spawn(async move {
         let keepalive = sse_data(&keepalive_chunk(&prepared.meta.id, prepared.meta.created, &prepared.meta.model));
-        let work = generate_completion(&prepared, &config, &state, &clients.gemini);
+        let work = obtain_completion(&prepared, &config, &state, &clients);
         tokio::pin!(work);
         let mut ticker = tokio::time::interval_at(
             tokio::time::Instant::now() + config.fake_streaming_interval,
@@ -280,7 +412,7 @@ fn fake_stream(
                 outcome = &mut work => break outcome,
                 _ = ticker.tick() => {
                     if sender.send(keepalive.clone()).await.is_err() {
-                        return; // The client left; dropping `work` cancels the upstream call.
+                        return; // The client left; the detached generation goes on into the cache.
                     }
                 }
                 _ = sender.closed() => return,
@@ -307,14 +439,14 @@ fn fake_stream(
 /// §5.4: status 200 at once, `\n` every interval, then the JSON body (an
 /// OpenAI error object on failure).
 fn keepalive_json(
-    prepared: Prepared,
+    prepared: Rc<Prepared>,
     config: std::sync::Arc<Config>,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
 ) -> HttpResponse {
     let (sender, receiver) = mpsc::channel::<Bytes>(16);
     actix_web::rt::spawn(async move {
-        let work = generate_completion(&prepared, &config, &state, &clients.gemini);
+        let work = obtain_completion(&prepared, &config, &state, &clients);
         tokio::pin!(work);
         let interval = config.nonstream_keepalive_interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -348,17 +480,17 @@ fn keepalive_json(
 /// been sent, so failures keep their real HTTP status), then convert and
 /// forward each event as it arrives.
 async fn real_stream(
-    prepared: Prepared,
+    prepared: Rc<Prepared>,
     config: std::sync::Arc<Config>,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
 ) -> Result<HttpResponse, ApiError> {
     let mut attempts = Attempts::default();
-    let (upstream, key) =
-        relay(&prepared, &config, &state, &clients.gemini).open_stream(&prepared.body, &mut attempts).await?;
+    let relay = relay(&prepared, &config, &state, &clients);
+    let (upstream, key) = relay.open_stream(&prepared.body, &mut attempts).await?;
     let (sender, receiver) = mpsc::channel::<Bytes>(32);
     actix_web::rt::spawn(async move {
-        pump_stream(&prepared, &config, &state, &clients, upstream, key, attempts, &sender).await;
+        pump_stream(&prepared, &config, &state, relay, upstream, key, attempts, &sender).await;
     });
     Ok(sse_response(receiver))
 }
@@ -375,18 +507,18 @@ async fn pump_stream(
     prepared: &Prepared,
     config: &Config,
     state: &AppState,
-    clients: &WorkerClients,
+    relay: Relay,
     mut upstream: OpenStream,
     mut key: KeyId,
     mut attempts: Attempts,
     sender: &mpsc::Sender<Bytes>,
 ) {
-    let relay = relay(prepared, config, state, &clients.gemini);
     loop {
         let mut converter = StreamConverter::new(prepared.meta.clone());
         let problem = match forward_events(prepared, config, state, &mut upstream, &mut converter, sender).await {
             Ok(()) => {
-                relay.on_stream_success(key);
+                let usage = converter.usage().unwrap_or_default();
+                relay.stream_succeeded(key, usage.prompt_tokens, usage.completion_tokens);
                 let _ = sender.send(Bytes::from_static(DONE)).await;
                 return;
             }
@@ -412,8 +544,8 @@ async fn pump_stream(
         }
         // Nothing sent yet but keep-alives: another key may do better.
         let retry = match problem {
-            StreamProblem::Empty => relay.on_empty(&mut attempts, key),
-            StreamProblem::Failed(failure) => relay.on_stream_failure(&mut attempts, key, failure),
+            StreamProblem::Empty => relay.after_empty(&mut attempts, key),
+            StreamProblem::Failed(failure) => relay.after_stream_failure(&mut attempts, key, failure),
             StreamProblem::ClientGone => return,
         };
         let reopened = match retry {

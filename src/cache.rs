@@ -1,0 +1,709 @@
+//! The swipe cache. A hedged request runs several upstream calls at once; the
+//! first good answer goes to the client and the other successful answers are
+//! kept here, so that the client's next identical request (a SillyTavern
+//! "regenerate" or "swipe") is answered at once with a different answer than
+//! the one it already has. [`cache_key`] reduces a request to a 128-bit
+//! [`CacheKey`] over the requested model, the generation parameters, the
+//! tools and the full content of the covered messages (images included by
+//! their whole data, never a prefix); JSON objects are hashed in a canonical
+//! form, so the client's key order does not matter. [`SwipeCache`] keeps a
+//! first-in-first-out queue of answers per key, serves each answer once,
+//! drops answers older than the time to live and never holds more than the
+//! configured number of answers. The module is pure: callers pass the clock
+//! (`now_ms`, Unix milliseconds) and do all I/O.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasher, DefaultHasher, Hasher};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::openai::types::{ChatCompletion, ChatRequest, Message};
+
+/// 128-bit digest of the parts of a request that decide its answer. Equal
+/// keys mean "the same request" for the swipe cache; keys are stable within
+/// one process run only (the hash is seeded randomly at start-up, so nobody
+/// can craft colliding requests offline).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey(u128);
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{:032x}", self.0)
+    }
+}
+
+/// Which messages take part in the key (`CALCULATE_CACHE_ENTRIES` and
+/// `PRECISE_CACHE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheKeySettings {
+    /// Number of trailing messages hashed when `precise` is off.
+    pub last_messages: usize,
+    /// Hash every message of the history.
+    pub precise: bool,
+}
+
+/// Computes the swipe-cache key of `request`. Covered: `model` (as the
+/// client named it), every generation parameter, `response_format`, `tools`,
+/// `tool_choice`, the reasoning settings and, of each covered message, its
+/// role, full content (data URLs in full), name, tool calls and tool call
+/// id. Not covered: `stream`, `stream_options` and `n`, since a swipe may
+/// change the delivery mode.
+pub fn cache_key(request: &ChatRequest, settings: &CacheKeySettings) -> CacheKey {
+    let mut digest = KeyDigest::new();
+
+    digest.write_field("model");
+    digest.write_text(&request.model);
+
+    digest.write_field("temperature");
+    digest.write_optional(request.temperature, |digest, value| digest.write_float(value));
+    digest.write_field("top_p");
+    digest.write_optional(request.top_p, |digest, value| digest.write_float(value));
+    digest.write_field("top_k");
+    digest.write_optional(request.top_k, |digest, value| digest.write_u64(u64::from(value)));
+    digest.write_field("max_tokens");
+    digest.write_optional(request.max_tokens, |digest, value| digest.write_u64(u64::from(value)));
+    digest.write_field("max_completion_tokens");
+    digest.write_optional(request.max_completion_tokens, |digest, value| digest.write_u64(u64::from(value)));
+    digest.write_field("stop");
+    digest.write_optional(request.stop.as_ref(), KeyDigest::write_json);
+    digest.write_field("seed");
+    digest.write_optional(request.seed, |digest, value| digest.write_bytes(&value.to_le_bytes()));
+    digest.write_field("presence_penalty");
+    digest.write_optional(request.presence_penalty, |digest, value| digest.write_float(value));
+    digest.write_field("frequency_penalty");
+    digest.write_optional(request.frequency_penalty, |digest, value| digest.write_float(value));
+    digest.write_field("response_format");
+    digest.write_optional(request.response_format.as_ref(), KeyDigest::write_json);
+    digest.write_field("tools");
+    digest.write_optional(request.tools.as_deref(), KeyDigest::write_json_list);
+    digest.write_field("tool_choice");
+    digest.write_optional(request.tool_choice.as_ref(), KeyDigest::write_json);
+    digest.write_field("reasoning_effort");
+    digest.write_optional(request.reasoning_effort.as_deref(), KeyDigest::write_text);
+    digest.write_field("thinking_budget");
+    digest.write_optional(request.thinking_budget, |digest, value| digest.write_bytes(&value.to_le_bytes()));
+    digest.write_field("enable_thinking");
+    digest.write_optional(request.enable_thinking, |digest, value| digest.write_tag(u8::from(value)));
+
+    let covered_messages = if settings.precise {
+        &request.messages[..]
+    } else {
+        let first_covered = request.messages.len().saturating_sub(settings.last_messages);
+        &request.messages[first_covered..]
+    };
+    digest.write_field("messages");
+    digest.write_length(covered_messages.len());
+    for message in covered_messages {
+        digest.write_message(message);
+    }
+
+    digest.finish()
+}
+
+/// Per-process random SipHash keys for the two 64-bit halves of a key.
+fn key_hasher_seeds() -> &'static (RandomState, RandomState) {
+    static SEEDS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
+    SEEDS.get_or_init(|| (RandomState::new(), RandomState::new()))
+}
+
+/// Type tags of the canonical encoding; every value is written as a tag
+/// followed by a self-delimiting body, so distinct structures never encode
+/// to the same byte stream.
+mod tag {
+    pub const ABSENT: u8 = 0x10;
+    pub const PRESENT: u8 = 0x11;
+    pub const FIELD: u8 = 0x12;
+    pub const MESSAGE: u8 = 0x13;
+    pub const JSON_NULL: u8 = 0x20;
+    pub const JSON_FALSE: u8 = 0x21;
+    pub const JSON_TRUE: u8 = 0x22;
+    pub const JSON_NUMBER: u8 = 0x23;
+    pub const JSON_STRING: u8 = 0x24;
+    pub const JSON_ARRAY: u8 = 0x25;
+    pub const JSON_OBJECT: u8 = 0x26;
+}
+
+/// Two independently keyed SipHash streams fed the same canonical bytes,
+/// giving a 128-bit digest.
+struct KeyDigest {
+    high_half: DefaultHasher,
+    low_half: DefaultHasher,
+}
+
+impl KeyDigest {
+    fn new() -> KeyDigest {
+        let (high_seed, low_seed) = key_hasher_seeds();
+        KeyDigest { high_half: high_seed.build_hasher(), low_half: low_seed.build_hasher() }
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        self.high_half.write(bytes);
+        self.low_half.write(bytes);
+    }
+
+    fn write_tag(&mut self, tag: u8) {
+        self.write_bytes(&[tag]);
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.write_bytes(&value.to_le_bytes());
+    }
+
+    fn write_length(&mut self, length: usize) {
+        self.write_u64(length as u64);
+    }
+
+    fn write_float(&mut self, value: f64) {
+        self.write_u64(value.to_bits());
+    }
+
+    /// Length-prefixed, so adjacent strings cannot run into each other.
+    fn write_text(&mut self, text: &str) {
+        self.write_length(text.len());
+        self.write_bytes(text.as_bytes());
+    }
+
+    fn write_field(&mut self, field_name: &str) {
+        self.write_tag(tag::FIELD);
+        self.write_text(field_name);
+    }
+
+    fn write_optional<T>(&mut self, value: Option<T>, write_value: impl FnOnce(&mut KeyDigest, T)) {
+        match value {
+            None => self.write_tag(tag::ABSENT),
+            Some(value) => {
+                self.write_tag(tag::PRESENT);
+                write_value(self, value);
+            }
+        }
+    }
+
+    fn write_json_list(&mut self, values: &[Value]) {
+        self.write_tag(tag::JSON_ARRAY);
+        self.write_length(values.len());
+        for value in values {
+            self.write_json(value);
+        }
+    }
+
+    /// Canonical walk: object members in sorted key order, every string in
+    /// full (so a data URL's whole base64 payload is covered).
+    fn write_json(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.write_tag(tag::JSON_NULL),
+            Value::Bool(false) => self.write_tag(tag::JSON_FALSE),
+            Value::Bool(true) => self.write_tag(tag::JSON_TRUE),
+            Value::Number(number) => {
+                self.write_tag(tag::JSON_NUMBER);
+                self.write_text(&number.to_string());
+            }
+            Value::String(text) => {
+                self.write_tag(tag::JSON_STRING);
+                self.write_text(text);
+            }
+            Value::Array(values) => self.write_json_list(values),
+            Value::Object(members) => {
+                let mut sorted_members: Vec<(&String, &Value)> = members.iter().collect();
+                sorted_members.sort_unstable_by(|left, right| left.0.cmp(right.0));
+                self.write_tag(tag::JSON_OBJECT);
+                self.write_length(sorted_members.len());
+                for (member_name, member_value) in sorted_members {
+                    self.write_text(member_name);
+                    self.write_json(member_value);
+                }
+            }
+        }
+    }
+
+    fn write_message(&mut self, message: &Message) {
+        self.write_tag(tag::MESSAGE);
+        self.write_field("role");
+        self.write_text(&message.role);
+        self.write_field("content");
+        self.write_optional(message.content.as_ref(), KeyDigest::write_json);
+        self.write_field("name");
+        self.write_optional(message.name.as_deref(), KeyDigest::write_text);
+        self.write_field("tool_calls");
+        self.write_optional(message.tool_calls.as_deref(), KeyDigest::write_json_list);
+        self.write_field("tool_call_id");
+        self.write_optional(message.tool_call_id.as_deref(), KeyDigest::write_text);
+    }
+
+    fn finish(self) -> CacheKey {
+        CacheKey((u128::from(self.high_half.finish()) << 64) | u128::from(self.low_half.finish()))
+    }
+}
+
+/// Bounded, expiring store of spare answers, each served once. `Send +
+/// Sync`; every operation holds the inner lock briefly and costs amortized
+/// O(1) (plus the answer moves).
+#[derive(Debug)]
+pub struct SwipeCache {
+    state: Mutex<SwipeCacheState>,
+}
+
+/// One stored answer; `sequence` ties it to its [`InsertionRecord`].
+#[derive(Debug)]
+struct StoredAnswer {
+    sequence: u64,
+    answer: ChatCompletion,
+}
+
+/// Global insertion order. Records of answers already taken stay behind
+/// ("stale") until they reach the front or a compaction drops them.
+#[derive(Debug)]
+struct InsertionRecord {
+    sequence: u64,
+    inserted_at_ms: u64,
+    key: CacheKey,
+}
+
+#[derive(Debug)]
+struct SwipeCacheState {
+    max_entries: usize,
+    ttl_ms: u64,
+    /// Per key, answers oldest first (ascending `sequence`). Never holds an
+    /// empty queue.
+    answers_by_key: HashMap<CacheKey, VecDeque<StoredAnswer>>,
+    /// Every stored answer has exactly one record here; records are in
+    /// ascending `sequence` and non-decreasing `inserted_at_ms`.
+    insertion_order: VecDeque<InsertionRecord>,
+    stored_answer_count: usize,
+    next_sequence: u64,
+    /// Insertion times are clamped to be monotonic, so expiry only ever
+    /// removes from the front of `insertion_order`.
+    latest_inserted_at_ms: u64,
+}
+
+/// Stale records tolerated beyond twice the live ones before compaction.
+const STALE_RECORD_SLACK: usize = 64;
+
+impl SwipeCache {
+    /// A cache holding at most `max_entries` answers, each for at most
+    /// `ttl_ms` milliseconds. Zero in either disables storing.
+    pub fn new(max_entries: usize, ttl_ms: u64) -> SwipeCache {
+        SwipeCache {
+            state: Mutex::new(SwipeCacheState {
+                max_entries,
+                ttl_ms,
+                answers_by_key: HashMap::new(),
+                insertion_order: VecDeque::new(),
+                stored_answer_count: 0,
+                next_sequence: 0,
+                latest_inserted_at_ms: 0,
+            }),
+        }
+    }
+
+    /// Stores `answer` under `key` behind any answers already there. Drops
+    /// expired answers first, then the oldest answers (of any key) beyond
+    /// `max_entries`.
+    pub fn put(&self, key: CacheKey, answer: ChatCompletion, now_ms: u64) {
+        let mut state = self.state.lock();
+        state.evict_expired(now_ms);
+        if state.max_entries == 0 || state.ttl_ms == 0 {
+            return;
+        }
+        let inserted_at_ms = now_ms.max(state.latest_inserted_at_ms);
+        state.latest_inserted_at_ms = inserted_at_ms;
+        let sequence = state.next_sequence;
+        state.next_sequence += 1;
+        state.insertion_order.push_back(InsertionRecord { sequence, inserted_at_ms, key });
+        state.answers_by_key.entry(key).or_default().push_back(StoredAnswer { sequence, answer });
+        state.stored_answer_count += 1;
+        state.evict_beyond_limit();
+    }
+
+    /// Removes and returns the oldest unexpired answer stored under `key`.
+    pub fn take(&self, key: CacheKey, now_ms: u64) -> Option<ChatCompletion> {
+        let mut state = self.state.lock();
+        state.evict_expired(now_ms);
+        let answers = state.answers_by_key.get_mut(&key)?;
+        let taken = answers.pop_front()?;
+        if answers.is_empty() {
+            state.answers_by_key.remove(&key);
+        }
+        state.stored_answer_count -= 1;
+        state.compact_if_mostly_stale();
+        Some(taken.answer)
+    }
+
+    /// Number of answers stored (expired ones included until the next `put`
+    /// or `take` drops them).
+    pub fn len(&self) -> usize {
+        self.state.lock().stored_answer_count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies new `MAX_CACHE_ENTRIES` / `CACHE_EXPIRY_TIME` values. A lower
+    /// bound evicts the oldest answers at once; a shorter time to live takes
+    /// effect at the next `put` or `take`.
+    pub fn set_limits(&self, max_entries: usize, ttl_ms: u64) {
+        let mut state = self.state.lock();
+        state.max_entries = max_entries;
+        state.ttl_ms = ttl_ms;
+        state.evict_beyond_limit();
+        state.compact_if_mostly_stale();
+    }
+}
+
+impl SwipeCacheState {
+    fn is_expired(&self, inserted_at_ms: u64, now_ms: u64) -> bool {
+        now_ms.saturating_sub(inserted_at_ms) >= self.ttl_ms
+    }
+
+    /// Whether the answer of `record` is still stored. A live record's
+    /// answer is the front of its key's queue whenever the record is the
+    /// front of `insertion_order`, since both are in sequence order.
+    fn front_record_is_live(&self, record: &InsertionRecord) -> bool {
+        self.answers_by_key
+            .get(&record.key)
+            .and_then(VecDeque::front)
+            .is_some_and(|stored| stored.sequence == record.sequence)
+    }
+
+    /// Pops the front record and removes its answer if still stored.
+    fn pop_front_record(&mut self) {
+        let Some(record) = self.insertion_order.pop_front() else {
+            return;
+        };
+        let Some(answers) = self.answers_by_key.get_mut(&record.key) else {
+            return;
+        };
+        if answers.front().is_some_and(|stored| stored.sequence == record.sequence) {
+            answers.pop_front();
+            self.stored_answer_count -= 1;
+            if answers.is_empty() {
+                self.answers_by_key.remove(&record.key);
+            }
+        }
+    }
+
+    /// Drops expired answers and any stale records in front of them.
+    fn evict_expired(&mut self, now_ms: u64) {
+        while let Some(front) = self.insertion_order.front() {
+            if self.is_expired(front.inserted_at_ms, now_ms) || !self.front_record_is_live(front) {
+                self.pop_front_record();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn evict_beyond_limit(&mut self) {
+        while self.stored_answer_count > self.max_entries && !self.insertion_order.is_empty() {
+            self.pop_front_record();
+        }
+    }
+
+    /// Keeps the stale records left behind by `take` from growing without
+    /// bound; amortized O(1) per operation (binary search per record).
+    fn compact_if_mostly_stale(&mut self) {
+        if self.insertion_order.len() <= 2 * self.stored_answer_count + STALE_RECORD_SLACK {
+            return;
+        }
+        let answers_by_key = &self.answers_by_key;
+        self.insertion_order.retain(|record| {
+            answers_by_key
+                .get(&record.key)
+                .is_some_and(|answers| answers.binary_search_by_key(&record.sequence, |stored| stored.sequence).is_ok())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::openai::types::{AssistantMessage, Choice};
+
+    const WINDOW_OF_TWO: CacheKeySettings = CacheKeySettings { last_messages: 2, precise: false };
+    const PRECISE: CacheKeySettings = CacheKeySettings { last_messages: 2, precise: true };
+
+    fn key_of_json_text(request_text: &str, settings: &CacheKeySettings) -> CacheKey {
+        let request: ChatRequest = serde_json::from_str(request_text).expect("test request parses");
+        cache_key(&request, settings)
+    }
+
+    fn key_of_json(request: &Value, settings: &CacheKeySettings) -> CacheKey {
+        key_of_json_text(&request.to_string(), settings)
+    }
+
+    fn image_data_url(last_character: char) -> String {
+        format!("data:image/png;base64,{}{last_character}", "A".repeat(8192))
+    }
+
+    fn base_request() -> Value {
+        json!({
+            "model": "gemini-2.5-pro",
+            "messages": [
+                {"role": "system", "content": "You are a narrator."},
+                {"role": "user", "content": "An old turn."},
+                {"role": "assistant", "content": "An old reply.", "name": "Narrator"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "Describe this picture."},
+                    {"type": "image_url", "image_url": {"url": image_data_url('B'), "detail": "high"}}
+                ]}
+            ],
+            "stream": false,
+            "temperature": 0.9,
+            "top_p": 0.95,
+            "max_tokens": 1024,
+            "stop": ["\nUser:"],
+            "tools": [{"type": "function", "function": {"name": "roll_dice", "parameters": {"type": "object"}}}],
+            "tool_choice": "auto"
+        })
+    }
+
+    #[test]
+    fn json_key_order_does_not_change_the_key() {
+        let first = r#"{"model":"m","temperature":0.5,
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"a":1,"b":[{"x":1,"y":2}]}}}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true}},
+            "messages":[{"role":"user","content":[{"type":"text","text":"hi"},
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,QUJD","detail":"low"}}]}]}"#;
+        let second = r#"{"messages":[{"content":[{"text":"hi","type":"text"},
+                {"image_url":{"detail":"low","url":"data:image/png;base64,QUJD"},"type":"image_url"}],"role":"user"}],
+            "response_format":{"json_schema":{"strict":true,"name":"n"},"type":"json_schema"},
+            "tools":[{"function":{"parameters":{"b":[{"y":2,"x":1}],"a":1},"name":"f"},"type":"function"}],
+            "temperature":0.5,"model":"m"}"#;
+        assert_eq!(key_of_json_text(first, &WINDOW_OF_TWO), key_of_json_text(second, &WINDOW_OF_TWO));
+        assert_eq!(key_of_json_text(first, &PRECISE), key_of_json_text(second, &PRECISE));
+    }
+
+    type RequestEdit = fn(&mut Value);
+
+    #[test]
+    fn key_covers_exactly_the_documented_parts() {
+        let cases: &[(&str, CacheKeySettings, RequestEdit, bool)] = &[
+            ("unchanged", WINDOW_OF_TWO, |_| {}, true),
+            ("stream on", WINDOW_OF_TWO, |request| request["stream"] = json!(true), true),
+            (
+                "stream options",
+                WINDOW_OF_TWO,
+                |request| request["stream_options"] = json!({"include_usage": true}),
+                true,
+            ),
+            ("n", WINDOW_OF_TWO, |request| request["n"] = json!(3), true),
+            (
+                "older message outside window",
+                WINDOW_OF_TWO,
+                |request| request["messages"][1]["content"] = json!("x"),
+                true,
+            ),
+            ("older message, precise", PRECISE, |request| request["messages"][1]["content"] = json!("x"), false),
+            (
+                "last message text",
+                WINDOW_OF_TWO,
+                |request| request["messages"][3]["content"][0]["text"] = json!("y"),
+                false,
+            ),
+            (
+                "image data sharing a prefix",
+                WINDOW_OF_TWO,
+                |request| request["messages"][3]["content"][1]["image_url"]["url"] = json!(image_data_url('C')),
+                false,
+            ),
+            ("message name", WINDOW_OF_TWO, |request| request["messages"][2]["name"] = json!("Other"), false),
+            ("message role", WINDOW_OF_TWO, |request| request["messages"][2]["role"] = json!("user"), false),
+            ("temperature", WINDOW_OF_TWO, |request| request["temperature"] = json!(1.0), false),
+            ("temperature removed", WINDOW_OF_TWO, |request| request["temperature"] = Value::Null, false),
+            ("top_k added", WINDOW_OF_TWO, |request| request["top_k"] = json!(40), false),
+            ("seed added", WINDOW_OF_TWO, |request| request["seed"] = json!(7), false),
+            ("stop", WINDOW_OF_TWO, |request| request["stop"] = json!("\nUser:"), false),
+            ("tools", WINDOW_OF_TWO, |request| request["tools"][0]["function"]["name"] = json!("flip_coin"), false),
+            ("tool_choice", WINDOW_OF_TWO, |request| request["tool_choice"] = json!("none"), false),
+            (
+                "response_format",
+                WINDOW_OF_TWO,
+                |request| request["response_format"] = json!({"type": "json_object"}),
+                false,
+            ),
+            ("reasoning effort", WINDOW_OF_TWO, |request| request["reasoning_effort"] = json!("high"), false),
+            ("thinking budget", WINDOW_OF_TWO, |request| request["thinking_budget"] = json!(0), false),
+            ("model", WINDOW_OF_TWO, |request| request["model"] = json!("gemini-2.5-flash"), false),
+        ];
+        let base = base_request();
+        for (case_name, settings, edit, expect_same_key) in cases {
+            let mut edited = base.clone();
+            edit(&mut edited);
+            let same_key = key_of_json(&base, settings) == key_of_json(&edited, settings);
+            assert_eq!(same_key, *expect_same_key, "case `{case_name}`");
+        }
+    }
+
+    #[test]
+    fn key_is_deterministic_and_window_larger_than_history_is_harmless() {
+        let request = base_request();
+        let wide_window = CacheKeySettings { last_messages: 100, precise: false };
+        assert_eq!(key_of_json(&request, &wide_window), key_of_json(&request, &wide_window));
+        assert_eq!(key_of_json(&request, &wide_window), key_of_json(&request, &PRECISE));
+        assert_eq!(key_of_json(&request, &wide_window).to_string().len(), 32);
+    }
+
+    fn answer(text: &str) -> ChatCompletion {
+        ChatCompletion {
+            id: format!("chatcmpl-{text}"),
+            object: "chat.completion",
+            created: 0,
+            model: "gemini-2.5-pro".to_owned(),
+            choices: vec![Choice {
+                index: 0,
+                message: AssistantMessage { role: "assistant", content: Some(text.to_owned()), ..Default::default() },
+                finish_reason: Some("stop".to_owned()),
+            }],
+            usage: None,
+        }
+    }
+
+    fn answer_text(completion: &ChatCompletion) -> Option<&str> {
+        completion.choices.first().and_then(|choice| choice.message.content.as_deref())
+    }
+
+    enum Step {
+        Put { key: u128, text: &'static str, now_ms: u64 },
+        Take { key: u128, now_ms: u64, expected: Option<&'static str> },
+        SetLimits { max_entries: usize, ttl_ms: u64 },
+        Len(usize),
+    }
+
+    fn run_cache_script(max_entries: usize, ttl_ms: u64, steps: &[Step]) {
+        let cache = SwipeCache::new(max_entries, ttl_ms);
+        for (step_index, step) in steps.iter().enumerate() {
+            match step {
+                Step::Put { key, text, now_ms } => cache.put(CacheKey(*key), answer(text), *now_ms),
+                Step::Take { key, now_ms, expected } => {
+                    let taken = cache.take(CacheKey(*key), *now_ms);
+                    assert_eq!(taken.as_ref().and_then(answer_text), *expected, "step {step_index}");
+                }
+                Step::SetLimits { max_entries, ttl_ms } => cache.set_limits(*max_entries, *ttl_ms),
+                Step::Len(expected) => {
+                    assert_eq!(cache.len(), *expected, "step {step_index}");
+                    assert_eq!(cache.is_empty(), *expected == 0, "step {step_index}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn answers_are_served_oldest_first_and_once() {
+        run_cache_script(
+            10,
+            60_000,
+            &[
+                Step::Len(0),
+                Step::Put { key: 1, text: "first", now_ms: 1_000 },
+                Step::Put { key: 1, text: "second", now_ms: 1_001 },
+                Step::Put { key: 2, text: "other", now_ms: 1_002 },
+                Step::Len(3),
+                Step::Take { key: 1, now_ms: 2_000, expected: Some("first") },
+                Step::Take { key: 1, now_ms: 2_000, expected: Some("second") },
+                Step::Take { key: 1, now_ms: 2_000, expected: None },
+                Step::Take { key: 3, now_ms: 2_000, expected: None },
+                Step::Len(1),
+                Step::Take { key: 2, now_ms: 2_000, expected: Some("other") },
+                Step::Len(0),
+            ],
+        );
+    }
+
+    #[test]
+    fn answers_expire_after_the_time_to_live() {
+        run_cache_script(
+            10,
+            1_000,
+            &[
+                Step::Put { key: 1, text: "early", now_ms: 10_000 },
+                Step::Put { key: 1, text: "late", now_ms: 10_500 },
+                Step::Take { key: 1, now_ms: 11_000, expected: Some("late") },
+                Step::Len(0),
+                Step::Put { key: 2, text: "fresh", now_ms: 20_000 },
+                Step::Take { key: 2, now_ms: 20_999, expected: Some("fresh") },
+                Step::Put { key: 3, text: "stale", now_ms: 30_000 },
+                Step::Put { key: 4, text: "evicts stale", now_ms: 31_000 },
+                Step::Len(1),
+                Step::Take { key: 3, now_ms: 31_000, expected: None },
+                // A clock that steps back does not resurrect or break anything.
+                Step::Put { key: 5, text: "clock went back", now_ms: 30_500 },
+                Step::Take { key: 5, now_ms: 30_500, expected: Some("clock went back") },
+            ],
+        );
+    }
+
+    #[test]
+    fn max_entries_evicts_the_oldest_answers_across_keys() {
+        run_cache_script(
+            3,
+            60_000,
+            &[
+                Step::Put { key: 1, text: "a1", now_ms: 1 },
+                Step::Put { key: 2, text: "b1", now_ms: 2 },
+                Step::Put { key: 1, text: "a2", now_ms: 3 },
+                Step::Put { key: 3, text: "c1", now_ms: 4 },
+                Step::Len(3),
+                Step::Take { key: 1, now_ms: 5, expected: Some("a2") },
+                Step::Take { key: 2, now_ms: 5, expected: Some("b1") },
+                // A taken answer leaves a stale record; eviction must skip it.
+                Step::Put { key: 4, text: "d1", now_ms: 6 },
+                Step::Put { key: 4, text: "d2", now_ms: 7 },
+                Step::Put { key: 4, text: "d3", now_ms: 8 },
+                Step::Len(3),
+                Step::Take { key: 3, now_ms: 9, expected: None },
+                Step::Take { key: 4, now_ms: 9, expected: Some("d1") },
+            ],
+        );
+    }
+
+    #[test]
+    fn set_limits_applies_at_runtime() {
+        run_cache_script(
+            10,
+            60_000,
+            &[
+                Step::Put { key: 1, text: "a1", now_ms: 1 },
+                Step::Put { key: 2, text: "b1", now_ms: 2 },
+                Step::Put { key: 1, text: "a2", now_ms: 3 },
+                Step::SetLimits { max_entries: 1, ttl_ms: 60_000 },
+                Step::Len(1),
+                Step::Take { key: 2, now_ms: 4, expected: None },
+                Step::Take { key: 1, now_ms: 4, expected: Some("a2") },
+                Step::SetLimits { max_entries: 0, ttl_ms: 60_000 },
+                Step::Put { key: 1, text: "not stored", now_ms: 5 },
+                Step::Len(0),
+                Step::SetLimits { max_entries: 5, ttl_ms: 100 },
+                Step::Put { key: 1, text: "short lived", now_ms: 6 },
+                Step::Take { key: 1, now_ms: 106, expected: None },
+                Step::SetLimits { max_entries: 5, ttl_ms: 0 },
+                Step::Put { key: 1, text: "caching off", now_ms: 200 },
+                Step::Len(0),
+            ],
+        );
+    }
+
+    #[test]
+    fn stale_records_from_takes_stay_bounded() {
+        let cache = SwipeCache::new(1_000, u64::MAX);
+        cache.put(CacheKey(0), answer("long lived"), 0);
+        for round in 0..10_000u64 {
+            cache.put(CacheKey(1), answer("spare"), round);
+            assert!(cache.take(CacheKey(1), round).is_some());
+        }
+        let state = cache.state.lock();
+        assert_eq!(state.stored_answer_count, 1);
+        assert!(state.insertion_order.len() <= 2 + STALE_RECORD_SLACK + 1);
+    }
+
+    #[test]
+    fn swipe_cache_is_send_and_sync() {
+        fn assert_send_and_sync<T: Send + Sync>() {}
+        assert_send_and_sync::<SwipeCache>();
+    }
+}
