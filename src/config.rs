@@ -107,6 +107,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ERROR_AS_ASSISTANT_MESSAGE", "false"),
     ("THOUGHT_SIGNATURE_CACHE_SIZE", "10000"),
     ("WORKERS", "0"),
+    ("MAX_WAIT_FOR_KEY", "5"),
     ("TRUSTED_PROXY_HEADER", ""),
     ("TRUSTED_PROXIES", ""),
     ("KEY_VALIDATION_CONCURRENCY", "8"),
@@ -258,6 +259,9 @@ pub struct Config {
     pub trusted_proxy_header: String,
     /// Peers allowed to set that header (empty = any peer).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Longest a request waits for a cooling key (or a global back-off)
+    /// before answering 429; 0 = never wait.
+    pub max_wait_for_key: Duration,
     pub key_validation_concurrency: usize,
     pub invalid_key_recheck_interval: Duration,
     pub validate_keys_on_startup: bool,
@@ -346,6 +350,10 @@ impl Config {
                 .iter()
                 .map(|item| item.parse().map_err(|_| v.invalid("TRUSTED_PROXIES", "a list of IP addresses")))
                 .collect::<Result<_, _>>()?,
+            max_wait_for_key: {
+                let seconds: f64 = v.parse("MAX_WAIT_FOR_KEY", "a number of seconds")?;
+                Duration::from_secs_f64(seconds.clamp(0.0, 600.0))
+            },
             key_validation_concurrency: v.positive("KEY_VALIDATION_CONCURRENCY")?,
             invalid_key_recheck_interval: v.seconds("INVALID_KEY_RECHECK_INTERVAL")?,
             validate_keys_on_startup: v.boolean("VALIDATE_KEYS_ON_STARTUP")?,

@@ -24,8 +24,6 @@ use crate::keys::{KeyId, Lease, Unavailable, UnavailableReason};
 use crate::openai::response::is_empty_answer;
 use crate::state::AppState;
 
-/// Longest wait for a cooling key before answering 429 instead.
-const MAX_WAIT_FOR_KEY: Duration = Duration::from_secs(5);
 /// Hedged calls allowed to keep running after their client was answered.
 pub const MAX_BACKGROUND_CALLS: usize = 32;
 
@@ -137,6 +135,9 @@ pub struct Relay {
     pub client: GeminiClient,
     pub budget: RetryBudget,
     pub hedge: Hedge,
+    /// Longest wait for a cooling key (or a global back-off) before
+    /// answering 429 instead.
+    pub max_wait_for_key: Duration,
     /// The upstream model name (suffixes removed).
     pub model: Rc<str>,
 }
@@ -147,6 +148,7 @@ impl Relay {
     /// already tried, the tried list is cleared so transient failures can be
     /// retried on the same keys.
     async fn next_key(&self, attempts: &mut Attempts) -> Result<Lease, ApiError> {
+        let mut waited = Duration::ZERO;
         loop {
             let now_ms = self.state.now_ms();
             match self.state.pool.pick(&self.model, now_ms, &attempts.tried) {
@@ -157,8 +159,10 @@ impl Relay {
                     let brief =
                         matches!(unavailable.reason, UnavailableReason::AllCooling | UnavailableReason::GlobalBackoff);
                     match wait {
-                        Some(wait) if brief && wait <= MAX_WAIT_FOR_KEY => {
-                            tokio::time::sleep(wait + Duration::from_millis(5)).await
+                        Some(wait) if brief && waited + wait <= self.max_wait_for_key => {
+                            let pause = wait + Duration::from_millis(5);
+                            tokio::time::sleep(pause).await;
+                            waited += pause;
                         }
                         _ => return Err(unavailable_error(&unavailable, now_ms)),
                     }

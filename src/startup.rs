@@ -12,7 +12,8 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::Config;
 use crate::gemini::client::{tls_config, ClientSettings, GeminiClient};
-use crate::state::{unix_ms, AppState, WorkerClients};
+use crate::state::{AppState, Clock, WorkerClients};
+use crate::validator::{validate_keys, ValidationScope};
 
 pub struct Application {
     port: u16,
@@ -40,11 +41,16 @@ fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClie
 
 impl Application {
     pub fn build(config: Config) -> std::io::Result<Application> {
+        Application::build_with_clock(config, Arc::new(crate::state::SystemClock))
+    }
+
+    /// As [`Application::build`], with the time coming from `clock` (tests).
+    pub fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<Application> {
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(config.clone()));
+        let state = web::Data::new(AppState::with_clock(config.clone(), clock));
         let tls = tls_config();
-        start_model_refresh(state.clone(), config.clone(), tls.clone());
+        start_background_jobs(state.clone(), config.clone(), tls.clone());
 
         let workers = if config.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -59,6 +65,9 @@ impl Application {
         })
         .workers(workers)
         .keep_alive(Duration::from_secs(75))
+        // A client that hangs up ends its request (the handler is dropped),
+        // so a non-stream answer it abandoned can go to the swipe cache.
+        .h1_allow_half_closed(false)
         .client_request_timeout(Duration::from_secs(60))
         .shutdown_timeout(30)
         .listen(listener)?
@@ -85,34 +94,52 @@ pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, c
     );
 }
 
-/// Fetches the upstream model list in the background: at startup (never
-/// blocking it) and then every `MODEL_LIST_REFRESH_INTERVAL`, on a thread of
-/// its own with its own client.
-fn start_model_refresh(state: web::Data<AppState>, config: Config, tls: Arc<rustls::ClientConfig>) {
-    let interval = config.model_list_refresh_interval;
-    let spawned = std::thread::Builder::new().name("model-refresh".into()).spawn(move || {
+/// Background jobs on a thread of their own with their own client: the
+/// model list (fetched at startup — never blocking it — then every
+/// `MODEL_LIST_REFRESH_INTERVAL`) and key validation (at startup if
+/// enabled, on request, and invalid keys again every
+/// `INVALID_KEY_RECHECK_INTERVAL`).
+fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<rustls::ClientConfig>) {
+    let spawned = std::thread::Builder::new().name("background".into()).spawn(move || {
         let system = actix_web::rt::System::new();
         system.block_on(async move {
             let clients = worker_clients(&config, tls);
-            loop {
-                if !state.pool.is_empty() {
-                    match crate::models::refresh_from_upstream(&clients.gemini, &state.pool, &state.catalog, unix_ms())
-                        .await
-                    {
-                        Ok(count) => log::info!("model list refreshed: {count} upstream models"),
-                        Err(failure) => log::warn!(
-                            "model list refresh failed ({}); serving the cached or bundled list",
-                            failure.message
-                        ),
-                    }
-                }
-                let wait =
-                    if state.catalog.has_upstream_list() { interval } else { interval.min(Duration::from_secs(60)) };
-                tokio::time::sleep(wait).await;
+            if config.validate_keys_on_startup {
+                state.validation.request(ValidationScope::All);
             }
+            let models = refresh_models_forever(&state, &clients, config.model_list_refresh_interval);
+            let validation = validate_forever(&state, &clients, &config);
+            futures_util::future::join(models, validation).await;
         });
     });
     if let Err(error) = spawned {
-        log::warn!("could not start the model list refresher: {error}");
+        log::warn!("could not start the background jobs: {error}");
+    }
+}
+
+async fn refresh_models_forever(state: &AppState, clients: &WorkerClients, interval: Duration) {
+    loop {
+        if !state.pool.is_empty() {
+            match crate::models::refresh_from_upstream(&clients.gemini, &state.pool, &state.catalog, state.now_ms())
+                .await
+            {
+                Ok(count) => log::info!("model list refreshed: {count} upstream models"),
+                Err(failure) => {
+                    log::warn!("model list refresh failed ({}); serving the cached or bundled list", failure.message)
+                }
+            }
+        }
+        let wait = if state.catalog.has_upstream_list() { interval } else { interval.min(Duration::from_secs(60)) };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn validate_forever(state: &AppState, clients: &WorkerClients, config: &Config) {
+    loop {
+        let scope = tokio::select! {
+            scope = state.validation.next_request() => scope,
+            _ = tokio::time::sleep(config.invalid_key_recheck_interval) => ValidationScope::OnlyInvalid,
+        };
+        validate_keys(&clients.gemini, state, scope, config.key_validation_concurrency).await;
     }
 }

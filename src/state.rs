@@ -78,6 +78,7 @@ pub struct AppState {
     /// Non-stream generations in flight, by cache key, for de-duplication.
     pub inflight: Mutex<HashMap<CacheKey, InflightAnswer>>,
     pub rate_limiter: RateLimiter,
+    pub validation: crate::validator::ValidationControl,
     pub started_at: Instant,
 }
 
@@ -111,6 +112,7 @@ impl AppState {
             swipe_cache: SwipeCache::new(config.max_cache_entries, config.cache_expiry.as_millis() as u64),
             inflight: Mutex::default(),
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_CLIENTS),
+            validation: Default::default(),
             config: RwLock::new(Arc::new(config)),
             started_at: Instant::now(),
         }

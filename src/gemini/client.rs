@@ -143,9 +143,24 @@ impl GeminiClient {
         self.post(key, &url, body, Some(self.settings.request_timeout)).await
     }
 
+    /// Whether Google accepts `key`: the smallest model-list call (free: it
+    /// uses no quota).
+    pub async fn check_key(&self, key: &ApiKey) -> Result<(), UpstreamFailure> {
+        self.models_page(key, 1, None).await.map(|_| ())
+    }
+
     /// One page of the model list (a free call: it uses no quota).
     pub async fn list_models(&self, key: &ApiKey, page_token: Option<&str>) -> Result<ModelsPage, UpstreamFailure> {
-        let mut url = format!("{}/v1beta/models?pageSize=1000", self.settings.base_url);
+        self.models_page(key, 1000, page_token).await
+    }
+
+    async fn models_page(
+        &self,
+        key: &ApiKey,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<ModelsPage, UpstreamFailure> {
+        let mut url = format!("{}/v1beta/models?pageSize={page_size}", self.settings.base_url);
         if let Some(token) = page_token {
             url.push_str("&pageToken=");
             url.push_str(&url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>());

@@ -254,6 +254,7 @@ fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clie
             increase: config.increase_concurrent_on_failure,
             max: config.max_concurrent_requests,
         },
+        max_wait_for_key: config.max_wait_for_key,
         model: Rc::from(prepared.spec.base.as_str()),
     }
 }

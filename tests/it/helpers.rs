@@ -68,12 +68,14 @@ impl Reply {
 }
 
 type Script = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
+type ListScript = dyn Fn(&Seen) -> Option<Reply> + Send + Sync;
 
 #[derive(Clone)]
 pub struct FakeUpstream {
     pub base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     script: Arc<Mutex<Arc<Script>>>,
+    list_script: Arc<Mutex<Arc<ListScript>>>,
 }
 
 impl FakeUpstream {
@@ -92,13 +94,20 @@ impl FakeUpstream {
         *self.script.lock() = Arc::new(script);
     }
 
+    /// Sets how `GET /v1beta/models` is answered (`None`: the recorded pages).
+    pub fn answer_model_list(&self, script: impl Fn(&Seen) -> Option<Reply> + Send + Sync + 'static) {
+        *self.list_script.lock() = Arc::new(script);
+    }
+
     pub async fn start() -> FakeUpstream {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let default_script: Arc<Script> = Arc::new(|_, _| Reply::fixture("response-text.json"));
         let script = Arc::new(Mutex::new(default_script));
+        let default_list: Arc<ListScript> = Arc::new(|_| None);
+        let list_script = Arc::new(Mutex::new(default_list));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let state = (seen.clone(), script.clone());
+        let state = (seen.clone(), script.clone(), list_script.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
@@ -110,11 +119,11 @@ impl FakeUpstream {
         .unwrap()
         .run();
         actix_web::rt::spawn(server);
-        FakeUpstream { base_url, seen, script }
+        FakeUpstream { base_url, seen, script, list_script }
     }
 }
 
-type UpstreamState = (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Arc<Script>>>);
+type UpstreamState = (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Arc<Script>>>, Arc<Mutex<Arc<ListScript>>>);
 
 async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamState>) -> HttpResponse {
     let path = request.path().to_owned();
@@ -135,6 +144,10 @@ async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamStat
         index
     };
     if path == "/v1beta/models" {
+        let list_script = state.2.lock().clone();
+        if let Some(reply) = list_script(&seen) {
+            return render(reply).await;
+        }
         return match request.query_string().contains("pageToken") {
             false => HttpResponse::Ok().content_type("application/json").body(fixture("models-page-1.json")),
             true => HttpResponse::Ok().content_type("application/json").body(fixture("models-page-2.json")),
@@ -185,6 +198,15 @@ pub struct TestApp {
 /// The app with `keys` keys, configured by `adjust` on top of test defaults
 /// (no disk, real streaming off as by default, fast keep-alives).
 pub async fn spawn_app_with(keys: usize, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_clock(keys, Arc::new(hajimi::state::SystemClock), adjust).await
+}
+
+/// As `spawn_app_with`, with the app's time coming from `clock`.
+pub async fn spawn_app_with_clock(
+    keys: usize,
+    clock: Arc<dyn hajimi::state::Clock>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let upstream = FakeUpstream::start().await;
     let mut config = Config::for_tests();
     config.password = Secret::new(PASSWORD);
@@ -194,8 +216,10 @@ pub async fn spawn_app_with(keys: usize, adjust: impl FnOnce(&mut Config)) -> Te
     config.random_string = false;
     config.fake_streaming_interval = Duration::from_millis(50);
     config.nonstream_keepalive_interval = Duration::from_millis(50);
+    config.max_requests_per_minute = 0;
+    config.max_requests_per_day_per_ip = 0;
     adjust(&mut config);
-    let application = Application::build(config).expect("app builds");
+    let application = Application::build_with_clock(config, clock).expect("app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     let app = application.state.clone();
     actix_web::rt::spawn(application.run_until_stopped());

@@ -3,5 +3,6 @@
 
 mod chat;
 mod helpers;
+mod pool;
 mod streaming;
 mod surface;
