@@ -25,7 +25,10 @@ keys() { # n valid-looking keys
   python3 -c "import sys; print(','.join('AIzaBench%030d' % i for i in range(int(sys.argv[1]))))" "$1"
 }
 
-wait_for() { for _ in $(seq 1 200); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.01; done; echo "timeout: $1"; return 1; }
+wait_for() { for _ in $(seq 1 1000); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; echo "timeout: $1"; return 1; }
+# Measure the proxy path itself: no per-IP or daily limits, no sharing of
+# identical in-flight requests (wrk sends the same body every time).
+export MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 API_KEY_DAILY_LIMIT=0 PUBLIC_MODE=true
 
 PORT=$UPSTREAM_PORT WORKERS=1 target/release/examples/static_upstream & pids+=($!)
 wait_for "http://127.0.0.1:$UPSTREAM_PORT/v1beta/models"

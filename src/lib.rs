@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod fasthash;
 pub mod gemini;
 pub mod keys;
 pub mod media;

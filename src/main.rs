@@ -96,7 +96,13 @@ fn main() -> std::io::Result<()> {
         config.gemini_api_keys.len()
     );
     actix_web::rt::System::new().block_on(async move {
-        let application = Application::build(config)?;
+        let application = match Application::build(config) {
+            Ok(application) => application,
+            Err(error) => {
+                eprintln!("hajimi: {error}");
+                std::process::exit(1);
+            }
+        };
         log::info!("listening on port {}", application.port());
         application.run_until_stopped().await
     })

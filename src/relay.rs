@@ -148,6 +148,9 @@ impl Relay {
     /// already tried, the tried list is cleared so transient failures can be
     /// retried on the same keys.
     async fn next_key(&self, attempts: &mut Attempts) -> Result<Lease, ApiError> {
+        if !*self.state.keys_loaded.borrow() {
+            self.state.wait_for_keys(Duration::from_secs(30)).await;
+        }
         let mut waited = Duration::ZERO;
         loop {
             let now_ms = self.state.now_ms();

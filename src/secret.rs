@@ -6,9 +6,10 @@
 use std::fmt;
 use subtle::ConstantTimeEq;
 
-/// A Gemini AI Studio API key (`AIza…`, 39 characters).
+/// A Gemini AI Studio API key (`AIza…`, 39 characters). Shared, so
+/// handing a key to an upstream call copies a pointer, not the key.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ApiKey(String);
+pub struct ApiKey(std::sync::Arc<str>);
 
 impl ApiKey {
     pub const PREFIX: &'static str = "AIza";
@@ -16,7 +17,7 @@ impl ApiKey {
 
     /// Wraps a string that is already known to be a key.
     pub fn new(key: impl Into<String>) -> ApiKey {
-        ApiKey(key.into())
+        ApiKey(std::sync::Arc::from(key.into()))
     }
 
     /// The raw key, for the one place that needs it: the upstream header.
@@ -35,27 +36,33 @@ impl ApiKey {
     /// the pattern `AIza[0-9A-Za-z_-]{35}` whatever separates them (commas,
     /// newlines, spaces, quotes…), as the original does.
     pub fn extract_all(text: &str) -> Vec<ApiKey> {
+        let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
         let bytes = text.as_bytes();
-        let mut found: Vec<ApiKey> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let prefix = Self::PREFIX.as_bytes();
+        let mut found: Vec<ApiKey> = Vec::with_capacity(text.len() / (Self::LENGTH + 1));
+        let mut seen: std::collections::HashSet<&str, crate::fasthash::FastBuildHasher> =
+            std::collections::HashSet::with_capacity_and_hasher(text.len() / (Self::LENGTH + 1), Default::default());
         let mut position = 0;
-        while let Some(offset) = text.get(position..).and_then(|rest| rest.find(Self::PREFIX)) {
+        while position + Self::LENGTH <= bytes.len() {
+            // Jump to the next 'A' (a byte scan, no searcher set-up per key).
+            let Some(offset) = bytes[position..bytes.len() - Self::LENGTH + 1].iter().position(|&b| b == b'A') else {
+                break;
+            };
             let start = position + offset;
             let end = start + Self::LENGTH;
-            let body_ok = end <= bytes.len()
-                && bytes[start + Self::PREFIX.len()..end]
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
-            let boundary_ok = bytes.get(end).is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-'));
-            if body_ok && boundary_ok {
-                let key = &text[start..end];
-                if seen.insert(key.to_owned()) {
-                    found.push(ApiKey(key.to_owned()));
-                }
-                position = end;
-            } else {
+            let is_key = bytes[start..].starts_with(prefix)
+                && bytes[start + prefix.len()..end].iter().all(|&b| is_key_byte(b))
+                && bytes.get(end).is_none_or(|&b| !is_key_byte(b));
+            if !is_key {
                 position = start + 1;
+                continue;
             }
+            // The range holds ASCII only, so it is a valid `str` slice.
+            let key = &text[start..end];
+            if seen.insert(key) {
+                found.push(ApiKey(std::sync::Arc::from(key)));
+            }
+            position = end;
         }
         found
     }

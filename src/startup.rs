@@ -15,6 +15,9 @@ use crate::gemini::client::{tls_config, ClientSettings, GeminiClient};
 use crate::state::{AppState, Clock, WorkerClients};
 use crate::validator::{validate_keys, ValidationScope};
 
+/// Key sets up to this size are loaded before the server starts.
+const SYNCHRONOUS_KEY_LOAD: usize = 5_000;
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -48,7 +51,22 @@ impl Application {
     pub fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<Application> {
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::with_clock(config.clone(), clock));
+        prepare_storage_dir(&config)?;
+        let (state, keys) = AppState::with_clock(config, clock);
+        let state = web::Data::new(state);
+        let config = (*state.config()).clone();
+        // A large key set is loaded while the server already answers, so
+        // startup stays fast whatever the key count; chat waits for it.
+        if keys.len() <= SYNCHRONOUS_KEY_LOAD {
+            state.load_keys(keys);
+        } else {
+            let loading = state.clone();
+            std::thread::spawn(move || {
+                let count = keys.len();
+                loading.load_keys(keys);
+                log::info!("{count} keys loaded");
+            });
+        }
         let tls = tls_config();
         start_background_jobs(state.clone(), config.clone(), tls.clone());
 
@@ -84,6 +102,30 @@ impl Application {
     }
 }
 
+/// Creates `STORAGE_DIR` (owner-only) when storage is enabled, so a
+/// misconfigured volume is reported at startup, not at the first write.
+fn prepare_storage_dir(config: &Config) -> std::io::Result<()> {
+    if !config.enable_storage {
+        log::info!("ENABLE_STORAGE=false: nothing is written to disk");
+        return Ok(());
+    }
+    let dir = &config.storage_dir;
+    std::fs::create_dir_all(dir).map_err(|error| {
+        std::io::Error::new(error.kind(), format!("cannot create STORAGE_DIR {}: {error}", dir.display()))
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)).map_err(|error| {
+        std::io::Error::new(error.kind(), format!("STORAGE_DIR {} is not writable: {error}", dir.display()))
+    })?;
+    log::info!("storage directory: {}", dir.display());
+    Ok(())
+}
+
 /// Routes, state and middleware, shared by `main` and the tests.
 pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, clients: web::Data<WorkerClients>) {
     cfg.app_data(state).app_data(clients).service(
@@ -104,6 +146,7 @@ fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<ru
         let system = actix_web::rt::System::new();
         system.block_on(async move {
             let clients = worker_clients(&config, tls);
+            state.wait_for_keys(Duration::from_secs(120)).await;
             if config.validate_keys_on_startup {
                 state.validation.request(ValidationScope::All);
             }

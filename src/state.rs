@@ -68,6 +68,8 @@ impl Clock for ManualClock {
 pub struct AppState {
     config: RwLock<Arc<Config>>,
     pub clock: Arc<dyn Clock>,
+    /// Becomes true once the configured keys are in the pool.
+    pub keys_loaded: tokio::sync::watch::Sender<bool>,
     /// Upstream calls still running after their client was answered
     /// (hedged extras finishing into the swipe cache); bounded.
     pub background_calls: std::sync::atomic::AtomicUsize,
@@ -92,19 +94,28 @@ pub type InflightAnswer = tokio::sync::watch::Receiver<Option<SharedOutcome>>;
 const MAX_RATE_LIMITED_CLIENTS: usize = 100_000;
 
 impl AppState {
+    /// State with the configured keys loaded (tests and tools; the server
+    /// loads large key sets in the background, see `startup`).
     pub fn new(config: Config) -> AppState {
-        AppState::with_clock(config, Arc::new(SystemClock))
+        let (state, keys) = AppState::with_clock(config, Arc::new(SystemClock));
+        state.load_keys(keys);
+        state
     }
 
-    pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> AppState {
-        let pool = KeyPool::new(config.gemini_api_keys.iter().cloned());
+    /// The pool takes the configured keys out of `config`, so 100,000 keys
+    /// are held once, not once per configuration snapshot. The caller loads
+    /// them with [`AppState::load_keys`].
+    pub fn with_clock(mut config: Config, clock: Arc<dyn Clock>) -> (AppState, Vec<crate::secret::ApiKey>) {
+        let keys = std::mem::take(&mut config.gemini_api_keys);
+        let pool = KeyPool::default();
         pool.set_daily_limits(crate::keys::DailyLimits {
             default_limit: config.api_key_daily_limit,
             per_model: Default::default(),
             allow_over_limit: config.allow_over_daily_limit,
         });
-        AppState {
+        let state = AppState {
             clock,
+            keys_loaded: tokio::sync::watch::Sender::new(false),
             background_calls: Default::default(),
             pool,
             catalog: ModelCatalog::default(),
@@ -115,7 +126,21 @@ impl AppState {
             validation: Default::default(),
             config: RwLock::new(Arc::new(config)),
             started_at: Instant::now(),
-        }
+        };
+        (state, keys)
+    }
+
+    /// Puts the configured keys into the pool and says so to whoever waits
+    /// (requests that arrive during a large load wait instead of failing).
+    pub fn load_keys(&self, keys: Vec<crate::secret::ApiKey>) {
+        self.pool.add(keys);
+        self.keys_loaded.send_replace(true);
+    }
+
+    /// Waits (at most `limit`) until the configured keys are in the pool.
+    pub async fn wait_for_keys(&self, limit: std::time::Duration) {
+        let mut loaded = self.keys_loaded.subscribe();
+        let _ = tokio::time::timeout(limit, loaded.wait_for(|loaded| *loaded)).await;
     }
 
     /// A snapshot of the current configuration; cheap (an `Arc` clone) and

@@ -22,12 +22,11 @@ pub mod pacific;
 pub mod penalty;
 
 use std::cmp::Reverse;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 
 use parking_lot::Mutex;
 
+use crate::fasthash::{hash_str, FastBuildHasher};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
 use crate::keys::pacific::{next_pacific_midnight, pacific_day};
 use crate::keys::penalty::{penalty_for, CoolingReason, Penalty};
@@ -193,7 +192,8 @@ const GLOBAL_BACKOFF_MAX_MS: u64 = 60_000;
 struct KeyRecord {
     key: ApiKey,
     state: KeyState,
-    recent_errors: VecDeque<ErrorNote>,
+    /// Allocated on the first error only (most keys never have one).
+    recent_errors: Option<Box<VecDeque<ErrorNote>>>,
     last_used_ms: u64,
     last_validated_ms: u64,
 }
@@ -244,7 +244,7 @@ struct ModelQueue {
     waiting: BinaryHeap<Reverse<(u64, KeyId)>>,
     over_limit: VecDeque<KeyId>,
     membership: Vec<Membership>,
-    states: HashMap<KeyId, ModelKeyState>,
+    states: HashMap<KeyId, ModelKeyState, FastBuildHasher>,
     last_used_tick: u64,
 }
 
@@ -255,7 +255,7 @@ impl ModelQueue {
             waiting: BinaryHeap::new(),
             over_limit: VecDeque::new(),
             membership: vec![Membership::None; keys.len()],
-            states: HashMap::new(),
+            states: HashMap::default(),
             last_used_tick: tick,
         };
         for (index, record) in keys.iter().enumerate() {
@@ -332,8 +332,9 @@ impl ModelQueue {
 #[derive(Debug, Default)]
 struct PoolInner {
     keys: Vec<KeyRecord>,
-    /// Hash of the key → ids with that hash (collisions checked).
-    index: HashMap<u64, Vec<KeyId>>,
+    /// Hash of the key → its id. A (never seen) 64-bit collision falls
+    /// back to a scan, so lookups stay exact.
+    index: HashMap<u64, KeyId, FastBuildHasher>,
     active_count: usize,
     models: HashMap<String, ModelQueue>,
     tick: u64,
@@ -345,14 +346,16 @@ struct PoolInner {
 }
 
 fn key_hash(key: &ApiKey) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    key.expose().hash(&mut hasher);
-    hasher.finish()
+    hash_str(key.expose())
 }
 
 impl PoolInner {
-    fn find(&self, key: &ApiKey) -> Option<KeyId> {
-        self.index.get(&key_hash(key))?.iter().copied().find(|id| self.keys[id.0 as usize].key == *key)
+    fn find(&self, key: &ApiKey, hash: u64) -> Option<KeyId> {
+        let id = *self.index.get(&hash)?;
+        if self.keys[id.0 as usize].key == *key {
+            return Some(id);
+        }
+        self.keys.iter().position(|record| record.key == *key).map(|index| KeyId(index as u32))
     }
 
     fn record(&self, id: KeyId) -> Option<&KeyRecord> {
@@ -563,20 +566,25 @@ impl KeyPool {
     /// the operator disabled them. Returns the number of keys new to the pool.
     pub fn add(&self, keys: impl IntoIterator<Item = ApiKey>) -> usize {
         let mut inner = self.inner.lock();
+        let keys = keys.into_iter();
+        let expected = keys.size_hint().0;
+        inner.keys.reserve(expected);
+        inner.index.reserve(expected);
         let mut added = 0;
         for key in keys {
-            if let Some(id) = inner.find(&key) {
+            let hash = key_hash(&key);
+            if let Some(id) = inner.find(&key, hash) {
                 if matches!(inner.keys[id.0 as usize].state, KeyState::Invalid { .. } | KeyState::Removed) {
                     inner.set_state(id, KeyState::Active);
                 }
                 continue;
             }
             let id = KeyId(inner.keys.len() as u32);
-            inner.index.entry(key_hash(&key)).or_default().push(id);
+            inner.index.entry(hash).or_insert(id);
             inner.keys.push(KeyRecord {
                 key,
                 state: KeyState::Removed,
-                recent_errors: VecDeque::new(),
+                recent_errors: None,
                 last_used_ms: 0,
                 last_validated_ms: 0,
             });
@@ -633,13 +641,14 @@ impl KeyPool {
         let day = inner.current_day;
         if penalty != Penalty::None {
             let record = &mut inner.keys[id.0 as usize];
-            record.recent_errors.push_front(ErrorNote {
+            let recent = record.recent_errors.get_or_insert_with(Box::default);
+            recent.push_front(ErrorNote {
                 at_ms: now_ms,
                 model: model.to_owned(),
                 kind: failure.kind,
                 status: failure.status,
             });
-            record.recent_errors.truncate(RECENT_ERRORS_KEPT);
+            recent.truncate(RECENT_ERRORS_KEPT);
         }
         match penalty {
             Penalty::None => {}
@@ -782,7 +791,7 @@ impl KeyPool {
                     masked: record.key.masked(),
                     state: record.state.clone(),
                     models,
-                    recent_errors: record.recent_errors.iter().cloned().collect(),
+                    recent_errors: record.recent_errors.iter().flat_map(|recent| recent.iter().cloned()).collect(),
                     last_used_ms: record.last_used_ms,
                     last_validated_ms: record.last_validated_ms,
                 }

@@ -14,9 +14,11 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-/// `GET /ready`: ready to serve chat (at least one key configured).
+/// `GET /ready`: ready to serve chat (keys loaded, at least one).
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    if state.pool.is_empty() {
+    if !*state.keys_loaded.borrow() {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "loading keys"}))
+    } else if state.pool.is_empty() {
         HttpResponse::ServiceUnavailable().json(json!({"status": "no keys configured"}))
     } else {
         HttpResponse::Ok().json(json!({"status": "ready", "keys": state.pool.len()}))

@@ -303,3 +303,13 @@ async fn per_ip_limits_answer_429_with_retry_after_and_honour_the_trusted_header
         app.post_with("/v1/chat/completions", &chat_body(false), &[("x-forwarded-for", "192.0.2.9")]).await;
     assert_eq!(unauthenticated.status, 401);
 }
+
+#[actix_web::test]
+async fn a_large_key_set_loads_in_the_background_and_chat_waits_for_it() {
+    let app = spawn_app_with(6_000, |_| {}).await;
+    // Whether or not the load has finished yet, chat gets an answer.
+    let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(app.app.pool.len(), 6_000);
+    assert_eq!(app.get_with("/ready", &[]).await.status, 200);
+}
