@@ -192,8 +192,8 @@ const GLOBAL_BACKOFF_MAX_MS: u64 = 60_000;
 struct KeyRecord {
     key: ApiKey,
     state: KeyState,
-    /// Allocated on the first error only (most keys never have one).
-    recent_errors: Option<Box<VecDeque<ErrorNote>>>,
+    /// Newest first; allocated on the first error only.
+    recent_errors: Vec<ErrorNote>,
     last_used_ms: u64,
     last_validated_ms: u64,
 }
@@ -584,7 +584,7 @@ impl KeyPool {
             inner.keys.push(KeyRecord {
                 key,
                 state: KeyState::Removed,
-                recent_errors: None,
+                recent_errors: Vec::new(),
                 last_used_ms: 0,
                 last_validated_ms: 0,
             });
@@ -641,14 +641,9 @@ impl KeyPool {
         let day = inner.current_day;
         if penalty != Penalty::None {
             let record = &mut inner.keys[id.0 as usize];
-            let recent = record.recent_errors.get_or_insert_with(Box::default);
-            recent.push_front(ErrorNote {
-                at_ms: now_ms,
-                model: model.to_owned(),
-                kind: failure.kind,
-                status: failure.status,
-            });
-            recent.truncate(RECENT_ERRORS_KEPT);
+            let note = ErrorNote { at_ms: now_ms, model: model.to_owned(), kind: failure.kind, status: failure.status };
+            record.recent_errors.insert(0, note);
+            record.recent_errors.truncate(RECENT_ERRORS_KEPT);
         }
         match penalty {
             Penalty::None => {}
@@ -791,7 +786,7 @@ impl KeyPool {
                     masked: record.key.masked(),
                     state: record.state.clone(),
                     models,
-                    recent_errors: record.recent_errors.iter().flat_map(|recent| recent.iter().cloned()).collect(),
+                    recent_errors: record.recent_errors.clone(),
                     last_used_ms: record.last_used_ms,
                     last_validated_ms: record.last_validated_ms,
                 }
