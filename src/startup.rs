@@ -86,6 +86,9 @@ impl Application {
         // A client that hangs up ends its request (the handler is dropped),
         // so a non-stream answer it abandoned can go to the swipe cache.
         .h1_allow_half_closed(false)
+        // Stream events are small writes; Nagle would hold each one until
+        // the client's delayed ACK (~40 ms).
+        .tcp_nodelay(true)
         .client_request_timeout(Duration::from_secs(60))
         .shutdown_timeout(30)
         .listen(listener)?
