@@ -98,7 +98,14 @@ pub async fn chat_completions(
     let prepared = Rc::new(prepared);
     let mut response = match mode {
         "fake_stream" => fake_stream(prepared, config, state, clients),
-        "stream" => real_stream(prepared, config, state, clients).await?,
+        "stream" => {
+            let as_message = config.error_as_assistant_message;
+            match real_stream(prepared.clone(), config, state, clients).await {
+                Ok(response) => response,
+                Err(error) if as_message => error_as_stream(&error, &prepared.meta),
+                Err(error) => return Err(error),
+            }
+        }
         "keepalive" => keepalive_json(prepared, config, state, clients),
         _ => {
             let (completion, key) = obtain_completion(&prepared, &config, &state, &clients).await;
@@ -376,17 +383,23 @@ fn channel_body(
     })
 }
 
+/// A whole SSE answer carrying an error as assistant content (opt-in).
+fn error_as_stream(error: &ApiError, meta: &AnswerMeta) -> HttpResponse {
+    let mut body = error_content_chunk(error, meta).to_vec();
+    body.extend_from_slice(DONE);
+    sse_headers().body(body)
+}
+
+fn error_content_chunk(error: &ApiError, meta: &AnswerMeta) -> Bytes {
+    sse_data(&serde_json::json!({
+        "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": format!("[hajimi] {error}")}, "finish_reason": "stop"}],
+    }))
+}
+
 /// The error event (or, opted in, an assistant message) then `[DONE]`.
 async fn send_stream_error(sender: &mpsc::Sender<Bytes>, error: &ApiError, meta: &AnswerMeta, as_message: bool) {
-    let event = if as_message {
-        let chunk = serde_json::json!({
-            "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model,
-            "choices": [{"index": 0, "delta": {"content": format!("[hajimi] {error}")}, "finish_reason": "stop"}],
-        });
-        sse_data(&chunk)
-    } else {
-        Bytes::from(error.to_sse_event())
-    };
+    let event = if as_message { error_content_chunk(error, meta) } else { Bytes::from(error.to_sse_event()) };
     let _ = sender.send(event).await;
     let _ = sender.send(Bytes::from_static(DONE)).await;
 }

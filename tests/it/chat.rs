@@ -201,4 +201,16 @@ async fn error_as_assistant_message_is_opt_in() {
     let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
     assert_eq!(answer.status, 200);
     assert!(answer.json()["choices"][0]["message"]["content"].as_str().unwrap().contains("input token count"));
+    for fake_streaming in [true, false] {
+        let app = spawn_app_with(1, |config| {
+            config.error_as_assistant_message = true;
+            config.fake_streaming = fake_streaming;
+        })
+        .await;
+        app.upstream.answer(|_, _| Reply::error(400, "error-400-context-too-long.json"));
+        let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+        assert_eq!(answer.status, 200);
+        assert!(answer.streamed_content().contains("input token count"), "{}", answer.body);
+        assert_eq!(answer.events().last().unwrap(), "[DONE]");
+    }
 }
