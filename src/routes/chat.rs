@@ -404,6 +404,25 @@ async fn send_stream_error(sender: &mpsc::Sender<Bytes>, error: &ApiError, meta:
     let _ = sender.send(Bytes::from_static(DONE)).await;
 }
 
+/// Awaits `work`, sending `keepalive` every `interval` meanwhile. `None`
+/// when the client has left.
+async fn with_keepalive<T>(
+    work: impl std::future::Future<Output = T>,
+    sender: &mpsc::Sender<Bytes>,
+    keepalive: Bytes,
+    interval: Duration,
+) -> Option<T> {
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        tokio::select! {
+            outcome = &mut work => return Some(outcome),
+            _ = ticker.tick() => sender.send(keepalive.clone()).await.ok()?,
+            _ = sender.closed() => return None,
+        }
+    }
+}
+
 /// §5.3: headers now, empty-delta chunks every interval while the
 /// non-streaming calls run, then the whole answer as chunks.
 fn fake_stream(
@@ -416,21 +435,9 @@ fn fake_stream(
     actix_web::rt::spawn(async move {
         let keepalive = sse_data(&keepalive_chunk(&prepared.meta.id, prepared.meta.created, &prepared.meta.model));
         let work = obtain_completion(&prepared, &config, &state, &clients);
-        tokio::pin!(work);
-        let mut ticker = tokio::time::interval_at(
-            tokio::time::Instant::now() + config.fake_streaming_interval,
-            config.fake_streaming_interval,
-        );
-        let (result, _key) = loop {
-            tokio::select! {
-                outcome = &mut work => break outcome,
-                _ = ticker.tick() => {
-                    if sender.send(keepalive.clone()).await.is_err() {
-                        return; // The client left; the detached generation goes on into the cache.
-                    }
-                }
-                _ = sender.closed() => return,
-            }
+        let Some((result, _key)) = with_keepalive(work, &sender, keepalive, config.fake_streaming_interval).await
+        else {
+            return; // The client left; the detached generation goes on into the cache.
         };
         match result {
             Ok(completion) => {
@@ -461,19 +468,10 @@ fn keepalive_json(
     let (sender, receiver) = mpsc::channel::<Bytes>(16);
     actix_web::rt::spawn(async move {
         let work = obtain_completion(&prepared, &config, &state, &clients);
-        tokio::pin!(work);
-        let interval = config.nonstream_keepalive_interval;
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        let (result, _key) = loop {
-            tokio::select! {
-                outcome = &mut work => break outcome,
-                _ = ticker.tick() => {
-                    if sender.send(Bytes::from_static(b"\n")).await.is_err() {
-                        return;
-                    }
-                }
-                _ = sender.closed() => return,
-            }
+        let newline = Bytes::from_static(b"\n");
+        let Some((result, _key)) = with_keepalive(work, &sender, newline, config.nonstream_keepalive_interval).await
+        else {
+            return;
         };
         let body = match result {
             Ok(completion) => serde_json::to_vec(&completion).unwrap_or_default(),
