@@ -50,7 +50,8 @@ pub struct CacheKeySettings {
 /// client named it), every generation parameter, `response_format`, `tools`,
 /// `tool_choice`, the reasoning settings and, of each covered message, its
 /// role, full content (data URLs in full), name, tool calls and tool call
-/// id. Not covered: `stream`, `stream_options` and `n`, since a swipe may
+/// id, and `n` (an answer with one choice must not serve a request for
+/// three). Not covered: `stream` and `stream_options`, since a swipe may
 /// change the delivery mode.
 pub fn cache_key(request: &ChatRequest, settings: &CacheKeySettings) -> CacheKey {
     let mut digest = KeyDigest::new();
@@ -58,6 +59,8 @@ pub fn cache_key(request: &ChatRequest, settings: &CacheKeySettings) -> CacheKey
     digest.write_field("model");
     digest.write_text(&request.model);
 
+    digest.write_field("n");
+    digest.write_optional(request.n, |digest, value| digest.write_u64(u64::from(value)));
     digest.write_field("temperature");
     digest.write_optional(request.temperature, |digest, value| digest.write_float(value));
     digest.write_field("top_p");
@@ -492,7 +495,7 @@ mod tests {
                 |request| request["stream_options"] = json!({"include_usage": true}),
                 true,
             ),
-            ("n", WINDOW_OF_TWO, |request| request["n"] = json!(3), true),
+            ("n", WINDOW_OF_TWO, |request| request["n"] = json!(3), false),
             (
                 "older message outside window",
                 WINDOW_OF_TWO,

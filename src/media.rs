@@ -2,14 +2,18 @@
 //! sent inline to Gemini. Guarded against server-side request forgery:
 //! only http(s), host names resolving to public addresses (loopback,
 //! private, link-local and similar ranges refused unless the operator
-//! allows them), a size limit, a timeout, and the type sniffed from the
-//! bytes rather than trusted from the server.
+//! allows them — checked up front for a clear error, and enforced again by
+//! the client's resolver, so a DNS answer that changes between the check
+//! and the connection cannot slip through), no redirects, a size limit per
+//! image and per request, a cap on images per request, a timeout, and the
+//! type sniffed from the bytes rather than trusted from the server.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine;
+use futures_util::StreamExt;
 
 use crate::gemini::types::Blob;
 
@@ -19,6 +23,11 @@ pub struct FetchLimits {
     pub timeout: Duration,
     pub allow_private: bool,
 }
+
+/// Remote images one request may reference.
+pub const MAX_IMAGES_PER_REQUEST: usize = 16;
+/// Images fetched at the same time for one request.
+const FETCH_CONCURRENCY: usize = 4;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FetchError {
@@ -32,31 +41,84 @@ pub enum FetchError {
     TooLarge(String, usize),
     #[error("{0} is not an image hajimi recognises (png, jpeg, gif, webp, heic)")]
     NotAnImage(String),
+    #[error("too many image URLs in one request (at most {MAX_IMAGES_PER_REQUEST}); send them inline as data URLs")]
+    TooMany,
 }
 
 /// Whether an address is one a public URL must never reach.
 pub fn is_private_address(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // carrier-grade NAT
-                || v4.octets()[0] == 0
+                || v4.is_multicast()
+                || a == 0
+                || a == 100 && (b & 0xc0) == 64 // carrier-grade NAT
+                || a == 198 && (b & 0xfe) == 18 // benchmarking
+                || a >= 240 // reserved
         }
         IpAddr::V6(v6) => {
             if let Some(mapped) = v6.to_ipv4_mapped() {
                 return is_private_address(IpAddr::V4(mapped));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let embedded_v4 =
+                |high: u16, low: u16| IpAddr::from([(high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8]);
+            // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) embed an IPv4 address at the end,
+            // 6to4 (2002::/16) right after the prefix.
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (segments[..6] == [0; 6] && segments[6] != 0) {
+                return is_private_address(embedded_v4(segments[6], segments[7]));
+            }
+            if segments[0] == 0x2002 {
+                return is_private_address(embedded_v4(segments[1], segments[2]));
+            }
+            let first = segments[0];
             v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link local
+                || (first & 0xffc0) == 0xfec0 // site local (deprecated)
         }
+    }
+}
+
+/// A resolver for the image client that only ever returns public
+/// addresses: the connection itself cannot reach a private one.
+pub struct PublicOnlyResolver;
+
+impl actix_tls::connect::Resolve for PublicOnlyResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<Vec<std::net::SocketAddr>, Box<dyn std::error::Error>>> {
+        Box::pin(async move {
+            let addresses: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host, port)).await?.filter(|a| !is_private_address(a.ip())).collect();
+            if addresses.is_empty() {
+                return Err("the host has no public address".into());
+            }
+            Ok(addresses)
+        })
+    }
+}
+
+/// The HTTP client for fetching images: no redirects, and unless private
+/// addresses are allowed, a resolver that drops them.
+pub fn image_client(tls: std::sync::Arc<rustls::ClientConfig>, limits: &FetchLimits) -> awc::Client {
+    let builder = awc::Client::builder().disable_redirects().timeout(limits.timeout);
+    if limits.allow_private {
+        builder.connector(awc::Connector::new().rustls_0_23(tls).timeout(limits.timeout)).finish()
+    } else {
+        let tcp =
+            actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(PublicOnlyResolver)).service();
+        builder.connector(awc::Connector::new().connector(tcp).rustls_0_23(tls).timeout(limits.timeout)).finish()
     }
 }
 
@@ -86,9 +148,10 @@ async fn check_host(url: &url::Url, shown: &str, limits: &FetchLimits) -> Result
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(address) => vec![address],
-        Err(_) => tokio::net::lookup_host((host, port))
+        Err(_) => tokio::time::timeout(limits.timeout, tokio::net::lookup_host((host, port)))
             .await
-            .map_err(|e| FetchError::Failed(shown.to_owned(), e.to_string()))?
+            .map_err(|_| FetchError::Failed(shown.to_owned(), "DNS lookup timed out".to_owned()))?
+            .map_err(|_| FetchError::Failed(shown.to_owned(), "the host name does not resolve".to_owned()))?
             .map(|socket| socket.ip())
             .collect(),
     };
@@ -114,7 +177,7 @@ pub async fn fetch_image(client: &awc::Client, raw_url: &str, limits: &FetchLimi
         }
         response.body().limit(limits.max_bytes).await.map_err(|e| match e {
             awc::error::PayloadError::Overflow => FetchError::TooLarge(shown.clone(), limits.max_bytes / (1024 * 1024)),
-            other => FetchError::Failed(shown.clone(), other.to_string()),
+            _ => FetchError::Failed(shown.clone(), "reading the image failed".to_owned()),
         })
     };
     let bytes = tokio::time::timeout(limits.timeout, fetch)
@@ -124,16 +187,33 @@ pub async fn fetch_image(client: &awc::Client, raw_url: &str, limits: &FetchLimi
     Ok(Blob { mime_type: mime.to_owned(), data: base64::engine::general_purpose::STANDARD.encode(&bytes) })
 }
 
-/// Fetches every URL (concurrently), stopping at the first failure.
+/// Fetches every URL (a few at a time), stopping at the first failure.
+/// At most [`MAX_IMAGES_PER_REQUEST`] images, and at most `max_total_bytes`
+/// of them together.
 pub async fn fetch_all(
     client: &awc::Client,
     urls: &[String],
     limits: &FetchLimits,
+    max_total_bytes: usize,
 ) -> Result<HashMap<String, Blob>, FetchError> {
-    let fetches = urls.iter().map(|url| async move { (url.clone(), fetch_image(client, url, limits).await) });
+    if urls.len() > MAX_IMAGES_PER_REQUEST {
+        return Err(FetchError::TooMany);
+    }
+    let mut fetches = futures_util::stream::iter(urls.iter().cloned())
+        .map(|url| async move {
+            let result = fetch_image(client, &url, limits).await;
+            (url, result)
+        })
+        .buffer_unordered(FETCH_CONCURRENCY);
     let mut fetched = HashMap::new();
-    for (url, result) in futures_util::future::join_all(fetches).await {
-        fetched.insert(url, result?);
+    let mut total_bytes = 0usize;
+    while let Some((url, result)) = fetches.next().await {
+        let blob = result?;
+        total_bytes += blob.data.len();
+        if total_bytes > max_total_bytes {
+            return Err(FetchError::TooLarge(shorten(&url), max_total_bytes / (1024 * 1024)));
+        }
+        fetched.insert(url, blob);
     }
     Ok(fetched)
 }
@@ -167,12 +247,27 @@ mod tests {
             ("fe80::1", true),
             ("fd00::1", true),
             ("::ffff:127.0.0.1", true),
+            ("64:ff9b::7f00:1", true),
+            ("64:ff9b::808:808", false),
+            ("2002:a9fe:a9fe::1", true),
+            ("::127.0.0.1", true),
+            ("fec0::1", true),
+            ("ff02::1", true),
+            ("198.18.0.1", true),
+            ("240.0.0.1", true),
+            ("224.0.0.1", true),
             ("8.8.8.8", false),
             ("2001:4860:4860::8888", false),
         ];
         for (address, private) in cases {
             assert_eq!(is_private_address(address.parse().unwrap()), private, "{address}");
         }
+    }
+
+    #[actix_web::test]
+    async fn the_image_resolver_never_returns_a_private_address() {
+        use actix_tls::connect::Resolve;
+        assert!(PublicOnlyResolver.lookup("localhost", 80).await.is_err());
     }
 
     #[test]

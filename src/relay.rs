@@ -7,6 +7,7 @@
 //! first good answer wins, and the others may finish into the swipe cache.
 //! This is the only module that combines the pool with the client.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -128,6 +129,43 @@ enum CallResult {
     Failed(UpstreamFailure),
 }
 
+/// One call's result, tagged with the call's number (a key may serve two
+/// calls of one request when there are fewer keys than hedged calls).
+struct CallReport {
+    number: u64,
+    key: KeyId,
+    result: CallResult,
+}
+
+struct RunningCall {
+    number: u64,
+    handle: actix_web::rt::task::JoinHandle<()>,
+    in_background: Rc<Cell<bool>>,
+}
+
+/// Owned by a call's task. If the task dies without reporting (a panic,
+/// a cancellation), it reports a failure so nobody waits forever; and it
+/// gives back the background slot the call held, whatever happened.
+struct CallGuard {
+    sender: Option<mpsc::UnboundedSender<CallReport>>,
+    number: u64,
+    key: KeyId,
+    in_background: Rc<Cell<bool>>,
+    state: web::Data<AppState>,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            let failure = UpstreamFailure::network("the upstream call ended unexpectedly");
+            let _ = sender.send(CallReport { number: self.number, key: self.key, result: CallResult::Failed(failure) });
+        }
+        if self.in_background.get() {
+            self.state.background_calls.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Everything one retry loop needs; cheap to clone (shared handles).
 #[derive(Clone)]
 pub struct Relay {
@@ -239,7 +277,7 @@ impl Relay {
                     lease.id,
                     &self.model,
                     usage.prompt_token_count,
-                    usage.candidates_token_count + usage.thoughts_token_count,
+                    usage.candidates_token_count.saturating_add(usage.thoughts_token_count),
                     now_ms,
                 );
                 CallResult::Answer(answer)
@@ -261,47 +299,41 @@ impl Relay {
     ) -> Result<(GenerateContentResponse, KeyId), ApiError> {
         let mut attempts = Attempts::default();
         let mut width = self.hedge.initial.max(1);
-        let (sender, mut receiver) = mpsc::unbounded_channel::<(KeyId, CallResult)>();
-        let mut running: Vec<(KeyId, actix_web::rt::task::JoinHandle<()>)> = Vec::new();
+        let (sender, mut receiver) = mpsc::unbounded_channel::<CallReport>();
+        let mut running: Vec<RunningCall> = Vec::new();
+        let mut next_number = 0u64;
         loop {
             while (running.len() as u32) < width && attempts.attempts < self.budget.max_attempts {
-                let lease = match self.next_key(&mut attempts).await {
-                    Ok(lease) => lease,
-                    Err(error) if running.is_empty() => return Err(error),
-                    Err(_) => break,
+                let lease = if running.is_empty() {
+                    self.next_key(&mut attempts).await?
+                } else {
+                    // Widening a round: only a key free right now and not yet
+                    // tried; no waiting while answers may be arriving.
+                    match self.state.pool.pick(&self.model, self.state.now_ms(), &attempts.tried) {
+                        Ok(lease) => lease,
+                        Err(_) => break,
+                    }
                 };
                 attempts.tried.push(lease.id);
                 attempts.attempts += 1;
-                let id = lease.id;
-                let call = self.clone().call_once(lease, body.clone());
-                let sender = sender.clone();
-                let extras = extras.clone();
-                let state = self.state.clone();
-                let handle = actix_web::rt::spawn(async move {
-                    let result = call.await;
-                    if let Err(mpsc::error::SendError((_, late))) = sender.send((id, result)) {
-                        // The client was answered already: keep a good late answer.
-                        if let (CallResult::Answer(answer), Some(sink)) = (late, extras) {
-                            sink(answer);
-                        }
-                        state.background_calls.fetch_sub(1, Ordering::Relaxed);
-                    }
-                });
-                running.push((id, handle));
+                next_number += 1;
+                running.push(self.spawn_call(next_number, lease, body.clone(), &sender, extras.clone()));
             }
             if running.is_empty() {
                 return Err(attempts.exhausted_error());
             }
-            let Some((id, result)) = receiver.recv().await else {
+            // Every task reports exactly once (its guard reports a task that
+            // died), and `sender` is held here, so this never ends early.
+            let Some(report) = receiver.recv().await else {
                 return Err(ApiError::Internal);
             };
-            running.retain(|(running_id, _)| *running_id != id);
-            let carry_on = match result {
+            running.retain(|call| call.number != report.number);
+            let carry_on = match report.result {
                 CallResult::Answer(answer) => {
                     self.detach(running, &mut receiver, extras.as_ref());
-                    return Ok((answer, id));
+                    return Ok((answer, report.key));
                 }
-                CallResult::Empty => self.after_empty(&mut attempts, id),
+                CallResult::Empty => self.after_empty(&mut attempts, report.key),
                 CallResult::Failed(failure) => self.after_failure(&mut attempts, failure),
             };
             if let Err(error) = carry_on {
@@ -315,30 +347,64 @@ impl Relay {
         }
     }
 
+    fn spawn_call(
+        &self,
+        number: u64,
+        lease: Lease,
+        body: Bytes,
+        sender: &mpsc::UnboundedSender<CallReport>,
+        extras: Option<ExtraAnswerSink>,
+    ) -> RunningCall {
+        let key = lease.id;
+        let in_background = Rc::new(Cell::new(false));
+        let mut guard = CallGuard {
+            sender: Some(sender.clone()),
+            number,
+            key,
+            in_background: in_background.clone(),
+            state: self.state.clone(),
+        };
+        let call = self.clone().call_once(lease, body);
+        let handle = actix_web::rt::spawn(async move {
+            let result = call.await;
+            if let Some(sender) = guard.sender.take() {
+                if let Err(mpsc::error::SendError(late)) = sender.send(CallReport { number, key, result }) {
+                    // The client was answered already: keep a good late answer.
+                    if let (CallResult::Answer(answer), Some(sink)) = (late.result, extras) {
+                        sink(answer);
+                    }
+                }
+            }
+        });
+        RunningCall { number, handle, in_background }
+    }
+
     /// After the winner: calls already finished feed `extras`; calls still
     /// running may finish in the background (bounded), or are cancelled.
     fn detach(
         &self,
-        running: Vec<(KeyId, actix_web::rt::task::JoinHandle<()>)>,
-        receiver: &mut mpsc::UnboundedReceiver<(KeyId, CallResult)>,
+        running: Vec<RunningCall>,
+        receiver: &mut mpsc::UnboundedReceiver<CallReport>,
         extras: Option<&ExtraAnswerSink>,
     ) {
         let mut still_running = running;
-        while let Ok((id, result)) = receiver.try_recv() {
-            still_running.retain(|(running_id, _)| *running_id != id);
-            if let (CallResult::Answer(answer), Some(sink)) = (result, extras) {
+        while let Ok(report) = receiver.try_recv() {
+            still_running.retain(|call| call.number != report.number);
+            if let (CallResult::Answer(answer), Some(sink)) = (report.result, extras) {
                 sink(answer);
             }
         }
-        for (_, handle) in still_running {
-            let background = &self.state.background_calls;
+        let background = &self.state.background_calls;
+        for call in still_running {
             if extras.is_some() && background.fetch_add(1, Ordering::Relaxed) < MAX_BACKGROUND_CALLS {
-                continue; // Finishes on its own; its task decrements the count.
+                // Finishes on its own; its guard gives the slot back.
+                call.in_background.set(true);
+                continue;
             }
             if extras.is_some() {
                 background.fetch_sub(1, Ordering::Relaxed);
             }
-            handle.abort();
+            call.handle.abort();
         }
     }
 

@@ -34,11 +34,14 @@ fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClie
         },
         tls.clone(),
     );
-    let media = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(tls).timeout(config.upstream_connect_timeout))
-        .disable_redirects()
-        .timeout(config.image_fetch_timeout)
-        .finish();
+    let media = crate::media::image_client(
+        tls,
+        &crate::media::FetchLimits {
+            max_bytes: config.max_image_bytes,
+            timeout: config.image_fetch_timeout,
+            allow_private: config.allow_private_image_urls,
+        },
+    );
     WorkerClients { gemini, media }
 }
 

@@ -132,7 +132,14 @@ impl UpstreamFailure {
             400 if google_status == "FAILED_PRECONDITION" && message.contains("location is not supported") => {
                 FailureKind::LocationUnsupported
             }
-            401 | 403 => FailureKind::KeyInvalid,
+            401 => FailureKind::KeyInvalid,
+            // A 403 blames the key only when Google says so: a 403 for a file
+            // the client referenced is the client's doing, and must not
+            // cost the pool a key.
+            403 if key_reason => FailureKind::KeyInvalid,
+            403 => FailureKind::ClientError,
+            // Redirects are not followed; an unexpected one is an upstream fault.
+            300..=399 => FailureKind::ServerError,
             404 => FailureKind::ModelNotFound,
             429 if quota_ids.iter().any(|id| id.contains("PerDay")) => FailureKind::QuotaPerDay,
             429 if quota_ids.iter().any(|id| id.contains("PerMinute")) => FailureKind::QuotaPerMinute,
@@ -203,6 +210,13 @@ mod tests {
         let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded. Please retry in 20.04466179s."}}"#;
         let failure = UpstreamFailure::classify(429, body);
         assert_eq!(failure.retry_after.map(|d| d.as_millis()), Some(20044));
+    }
+
+    #[test]
+    fn a_403_blames_the_key_only_when_google_says_so() {
+        let file_denied = br#"{"error":{"code":403,"message":"You do not have permission to access the File abc or it may not exist.","status":"PERMISSION_DENIED"}}"#;
+        assert_eq!(UpstreamFailure::classify(403, file_denied).kind, FailureKind::ClientError);
+        assert_eq!(UpstreamFailure::classify(302, b"").kind, FailureKind::ServerError);
     }
 
     #[test]

@@ -625,8 +625,8 @@ impl KeyPool {
         state.cooling_reason = None;
         let usage = state.usage_mut(day);
         usage.successes += 1;
-        usage.prompt_tokens += prompt_tokens;
-        usage.completion_tokens += completion_tokens;
+        usage.prompt_tokens = usage.prompt_tokens.saturating_add(prompt_tokens);
+        usage.completion_tokens = usage.completion_tokens.saturating_add(completion_tokens);
     }
 
     /// Applies the consequence of a classified failure to the key (see

@@ -66,7 +66,11 @@ struct Prepared {
     body: Bytes,
     meta: AnswerMeta,
     include_usage: bool,
+    /// Swipe-cache key (covers the last `CALCULATE_CACHE_ENTRIES` messages).
     cache_key: CacheKey,
+    /// In-flight de-duplication key: always the whole request, since a
+    /// shared answer must be exactly the one asked for.
+    dedup_key: CacheKey,
 }
 
 pub async fn chat_completions(
@@ -101,7 +105,10 @@ pub async fn chat_completions(
         "stream" => {
             let as_message = config.error_as_assistant_message;
             match real_stream(prepared.clone(), config, state, clients).await {
-                Ok(response) => response,
+                Ok((mut response, key)) => {
+                    response.extensions_mut().insert(RequestNote { key: Some(key), ..note.clone() });
+                    return Ok(response);
+                }
                 Err(error) if as_message => error_as_stream(&error, &prepared.meta),
                 Err(error) => return Err(error),
             }
@@ -168,8 +175,7 @@ fn serve_cached(mut completion: ChatCompletion, prepared: &Prepared, stream: boo
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|error| ApiError::bad_request(format!("Could not read the request body: {error}")))?;
+        let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit_mb: limit / (1024 * 1024) });
         }
@@ -217,7 +223,7 @@ async fn prepare(
             timeout: config.image_fetch_timeout,
             allow_private: config.allow_private_image_urls,
         };
-        media::fetch_all(&clients.media, &urls, &limits)
+        media::fetch_all(&clients.media, &urls, &limits, config.max_request_body_bytes)
             .await
             .map_err(|error| ApiError::bad_request(error.to_string()))?
     };
@@ -248,7 +254,12 @@ async fn prepare(
         chat,
         &CacheKeySettings { last_messages: config.calculate_cache_entries, precise: config.precise_cache },
     );
-    Ok(Prepared { spec, body, meta, include_usage, cache_key })
+    let dedup_key = if config.precise_cache {
+        cache_key
+    } else {
+        crate::cache::cache_key(chat, &CacheKeySettings { last_messages: usize::MAX, precise: true })
+    };
+    Ok(Prepared { spec, body, meta, include_usage, cache_key, dedup_key })
 }
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
@@ -283,12 +294,12 @@ async fn obtain_completion(
 ) -> (Result<ChatCompletion, ApiError>, Option<KeyId>) {
     let mut receiver = {
         let mut inflight = state.inflight.lock();
-        match inflight.get(&prepared.cache_key) {
+        match inflight.get(&prepared.dedup_key) {
             Some(receiver) if !config.public_mode => receiver.clone(),
             _ => {
                 let (sender, receiver) = tokio::sync::watch::channel(None);
                 if !config.public_mode {
-                    inflight.insert(prepared.cache_key, receiver.clone());
+                    inflight.insert(prepared.dedup_key, receiver.clone());
                 }
                 spawn_generation(prepared, config, state, clients, sender);
                 receiver
@@ -325,17 +336,13 @@ fn spawn_generation(
         let completion = completion_for(&answer, &sink_meta, &sink_state);
         sink_state.swipe_cache.put(key, completion, sink_state.now_ms());
     });
+    let mut guard = GenerationGuard { state: state.clone(), key: prepared.dedup_key, sender: Some(sender) };
     actix_web::rt::spawn(async move {
         let result = relay.generate(body, Some(extras)).await;
         let outcome: SharedOutcome = result.map(|(answer, key_id)| (Arc::new(answer), key_id));
-        {
-            let mut inflight = state.inflight.lock();
-            if inflight.get(&key).is_some_and(|receiver| receiver.same_channel(&sender.subscribe())) {
-                inflight.remove(&key);
-            }
-        }
-        let collected = sender.receiver_count() > 0;
-        if !collected {
+        guard.forget_inflight();
+        let Some(sender) = guard.sender.take() else { return };
+        if sender.receiver_count() == 0 {
             if let Ok((answer, _)) = &outcome {
                 log::info!("answer finished after its client left; kept for the next swipe");
                 state.swipe_cache.put(key, completion_for(answer, &meta, &state), state.now_ms());
@@ -343,6 +350,33 @@ fn spawn_generation(
         }
         sender.send_replace(Some(outcome));
     });
+}
+
+/// Owned by a generation task: however the task ends (even by a panic),
+/// the in-flight entry goes and every waiter gets an outcome.
+struct GenerationGuard {
+    state: web::Data<AppState>,
+    key: CacheKey,
+    sender: Option<tokio::sync::watch::Sender<Option<SharedOutcome>>>,
+}
+
+impl GenerationGuard {
+    fn forget_inflight(&self) {
+        let Some(sender) = &self.sender else { return };
+        let mut inflight = self.state.inflight.lock();
+        if inflight.get(&self.key).is_some_and(|receiver| receiver.same_channel(&sender.subscribe())) {
+            inflight.remove(&self.key);
+        }
+    }
+}
+
+impl Drop for GenerationGuard {
+    fn drop(&mut self) {
+        self.forget_inflight();
+        if let Some(sender) = self.sender.take() {
+            sender.send_replace(Some(Err(ApiError::Internal)));
+        }
+    }
 }
 
 /// An error delivered as an assistant message (opt-in, for clients that
@@ -496,7 +530,7 @@ async fn real_stream(
     config: std::sync::Arc<Config>,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(HttpResponse, KeyId), ApiError> {
     let mut attempts = Attempts::default();
     let relay = relay(&prepared, &config, &state, &clients);
     let (upstream, key) = relay.open_stream(&prepared.body, &mut attempts).await?;
@@ -504,7 +538,7 @@ async fn real_stream(
     actix_web::rt::spawn(async move {
         pump_stream(&prepared, &config, &state, relay, upstream, key, attempts, &sender).await;
     });
-    Ok(sse_response(receiver))
+    Ok((sse_response(receiver), key))
 }
 
 /// How one upstream stream ended, when it did not end well.
@@ -536,6 +570,11 @@ async fn pump_stream(
             }
             Err(StreamProblem::ClientGone) => {
                 log::info!("client left during the stream model={} key={key}", prepared.meta.model);
+                if converter.has_output() {
+                    // The quota was used all the same.
+                    let usage = converter.usage().unwrap_or_default();
+                    relay.stream_succeeded(key, usage.prompt_tokens, usage.completion_tokens);
+                }
                 return;
             }
             Err(problem) => problem,
@@ -547,6 +586,10 @@ async fn pump_stream(
                 _ => "the stream ended early".to_owned(),
             };
             log::warn!("stream truncated model={} key={key}: {reason}", prepared.meta.model);
+            if let StreamProblem::Failed(failure) = problem {
+                // The key still answers for what happened (a 429 mid-stream cools it).
+                let _ = relay.after_stream_failure(&mut attempts, key, failure);
+            }
             let error = ApiError::UpstreamFailed {
                 status: actix_web::http::StatusCode::BAD_GATEWAY,
                 message: "The Gemini stream was cut off before the answer finished / 上游流式响应中断".to_owned(),

@@ -313,3 +313,47 @@ async fn a_large_key_set_loads_in_the_background_and_chat_waits_for_it() {
     assert_eq!(app.app.pool.len(), 6_000);
     assert_eq!(app.get_with("/ready", &[]).await.status, 200);
 }
+
+#[actix_web::test]
+async fn hedging_wider_than_the_pool_uses_each_key_once_and_keeps_its_bookkeeping() {
+    // Two keys, three calls per round: a round holds each key once.
+    let app = spawn_app_with(2, |config| {
+        config.concurrent_requests = 3;
+        config.max_concurrent_requests = 3;
+    })
+    .await;
+    app.upstream.answer(|_, index| match index {
+        0 => Reply::fixture("response-text.json"),
+        _ => Reply::After(Duration::from_millis(200), Box::new(Reply::fixture("response-text.json"))),
+    });
+    assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
+    for _ in 0..100 {
+        if app.app.swipe_cache.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let calls = app.upstream.generation_calls();
+    assert_eq!(calls.len(), 2, "one call per key");
+    assert_ne!(calls[0].key, calls[1].key);
+    let background = app.app.background_calls.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(background, 0, "every background slot given back");
+    assert_eq!(app.app.swipe_cache.len(), 1, "the late answer was kept");
+}
+
+#[actix_web::test]
+async fn a_403_for_a_file_the_client_named_costs_no_key() {
+    let app = spawn_app_with(2, |_| {}).await;
+    let denied = r#"{"error":{"code":403,"message":"You do not have permission to access the File abc or it may not exist.","status":"PERMISSION_DENIED"}}"#;
+    app.upstream.answer(move |_, _| Reply::Json(403, denied.to_owned()));
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "summarise"},
+        {"type": "file", "file": {"file_id": "files/abc"}}
+    ]}]});
+    let answer = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(app.upstream.generation_calls().len(), 1, "not retried");
+    assert_eq!(key_state(&app, 0), KeyState::Active);
+    assert_eq!(key_state(&app, 1), KeyState::Active);
+}
