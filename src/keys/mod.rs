@@ -178,9 +178,11 @@ pub struct PoolSummary {
 }
 
 const RECENT_ERRORS_KEPT: usize = 5;
-/// Model queues kept; beyond that the least recently used is forgotten
-/// (model names come from clients, so their number must be bounded).
-const MAX_MODEL_QUEUES: usize = 256;
+/// Model queues kept; beyond that the least recently used one is dropped
+/// (model names come from clients, so their number must be bounded, and a
+/// queue costs ~5 bytes per key). Only the index goes: key health and
+/// usage per model live in `model_states` and are never lost this way.
+const MAX_MODEL_QUEUES: usize = 32;
 /// A "storm": this many distinct keys rate-limited within the window.
 const STORM_WINDOW_MS: u64 = 5_000;
 const STORM_MIN_KEYS: usize = 3;
@@ -244,7 +246,6 @@ struct ModelQueue {
     waiting: BinaryHeap<Reverse<(u64, KeyId)>>,
     over_limit: VecDeque<KeyId>,
     membership: Vec<Membership>,
-    states: HashMap<KeyId, ModelKeyState, FastBuildHasher>,
     last_used_tick: u64,
 }
 
@@ -255,7 +256,6 @@ impl ModelQueue {
             waiting: BinaryHeap::new(),
             over_limit: VecDeque::new(),
             membership: vec![Membership::None; keys.len()],
-            states: HashMap::default(),
             last_used_tick: tick,
         };
         for (index, record) in keys.iter().enumerate() {
@@ -292,14 +292,14 @@ impl ModelQueue {
     }
 
     /// Moves keys whose wait is over back to the ready ring.
-    fn release_due(&mut self, now_ms: u64) {
+    fn release_due(&mut self, now_ms: u64, states: Option<&ModelStates>) {
         while let Some(Reverse((until, id))) = self.waiting.peek().copied() {
             if until > now_ms {
                 break;
             }
             self.waiting.pop();
             // The wait may have been extended since the key was parked.
-            match self.states.get(&id).and_then(|state| state.blocked_until(now_ms)) {
+            match states.and_then(|states| states.get(&id)).and_then(|state| state.blocked_until(now_ms)) {
                 Some(later) => self.waiting.push(Reverse((later, id))),
                 None => {
                     self.set_membership(id, Membership::None);
@@ -308,9 +308,11 @@ impl ModelQueue {
             }
         }
     }
+}
 
-    fn availability(&self, id: KeyId, now_ms: u64, day: i64, limits: &DailyLimits, model: &str) -> ModelAvailability {
-        let Some(state) = self.states.get(&id) else { return ModelAvailability::Ready };
+impl ModelKeyState {
+    fn availability(&self, now_ms: u64, day: i64, limit: u32) -> ModelAvailability {
+        let state = self;
         if state.exhausted_until_ms > now_ms {
             return ModelAvailability::ExhaustedToday { until_ms: state.exhausted_until_ms };
         }
@@ -320,7 +322,6 @@ impl ModelQueue {
                 reason: state.cooling_reason.unwrap_or(CoolingReason::RateLimited),
             };
         }
-        let limit = limits.limit_for(model);
         if limit > 0 && state.usage_on(day).successes >= u64::from(limit) {
             let until_ms = next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
             return ModelAvailability::OverDailyLimit { until_ms };
@@ -328,6 +329,11 @@ impl ModelQueue {
         ModelAvailability::Ready
     }
 }
+
+/// Health and usage of keys for one model. Kept apart from the model's
+/// queue: a queue is only an index and may be dropped and rebuilt, this
+/// state must never be lost.
+type ModelStates = HashMap<KeyId, ModelKeyState, FastBuildHasher>;
 
 #[derive(Debug, Default)]
 struct PoolInner {
@@ -337,6 +343,7 @@ struct PoolInner {
     index: HashMap<u64, KeyId, FastBuildHasher>,
     active_count: usize,
     models: HashMap<String, ModelQueue>,
+    model_states: HashMap<String, ModelStates>,
     tick: u64,
     limits: DailyLimits,
     current_day: i64,
@@ -383,6 +390,11 @@ impl PoolInner {
         let today = pacific_day((now_ms / 1000) as i64);
         if today != self.current_day {
             self.current_day = today;
+            // Yesterday's counters are gone; keep only states still in force.
+            for states in self.model_states.values_mut() {
+                states.retain(|_, state| state.blocked_until(now_ms).is_some());
+            }
+            self.model_states.retain(|_, states| !states.is_empty());
             for queue in self.models.values_mut() {
                 while let Some(id) = queue.over_limit.pop_front() {
                     queue.set_membership(id, Membership::None);
@@ -408,6 +420,13 @@ impl PoolInner {
         let queue = self.models.get_mut(model).expect("inserted above");
         queue.last_used_tick = tick;
         queue
+    }
+
+    fn state_mut(&mut self, model: &str, id: KeyId) -> &mut ModelKeyState {
+        if !self.model_states.contains_key(model) {
+            self.model_states.insert(model.to_owned(), ModelStates::default());
+        }
+        self.model_states.get_mut(model).expect("inserted above").entry(id).or_default()
     }
 
     fn lease(&mut self, id: KeyId, now_ms: u64) -> Lease {
@@ -437,8 +456,9 @@ impl PoolInner {
         self.queue(model);
         // Disjoint field borrows: the queue is mutated while key states are read.
         let keys = &self.keys;
+        let states = self.model_states.get(model);
         let queue = self.models.get_mut(model).expect("created by queue()");
-        queue.release_due(now_ms);
+        queue.release_due(now_ms, states);
         let mut chosen = None;
         let mut skipped_as_tried = 0;
         let mut budget = queue.ready.len();
@@ -449,7 +469,7 @@ impl PoolInner {
                 queue.set_membership(id, Membership::None);
                 continue;
             }
-            let state = queue.states.get(&id).copied().unwrap_or_default();
+            let state = states.and_then(|states| states.get(&id)).copied().unwrap_or_default();
             if let Some(until) = state.blocked_until(now_ms) {
                 queue.wait_until(id, until);
                 continue;
@@ -489,7 +509,8 @@ impl PoolInner {
         }
         let earliest = queue.waiting.peek().map(|Reverse((until, id))| (*until, *id));
         let exhausted_first = earliest.is_some_and(|(until, id)| {
-            queue.states.get(&id).is_some_and(|state| state.exhausted_until_ms >= until) || until >= midnight_ms
+            states.and_then(|states| states.get(&id)).is_some_and(|state| state.exhausted_until_ms >= until)
+                || until >= midnight_ms
         });
         if let Some(id) = chosen {
             return Ok(self.lease(id, now_ms));
@@ -526,9 +547,9 @@ impl PoolInner {
             (self.global_backoff_ms * 2).min(GLOBAL_BACKOFF_MAX_MS)
         };
         self.global_backoff_until_ms = now_ms + self.global_backoff_ms;
-        for queue in self.models.values_mut() {
+        for states in self.model_states.values_mut() {
             for id in &distinct {
-                if let Some(state) = queue.states.get_mut(id) {
+                if let Some(state) = states.get_mut(id) {
                     if state.cooling_reason == Some(CoolingReason::RateLimited) {
                         state.cooling_until_ms = 0;
                         state.cooling_reason = None;
@@ -619,8 +640,7 @@ impl KeyPool {
         inner.roll_day(now_ms);
         let day = inner.current_day;
         inner.global_backoff_ms = 0;
-        let queue = inner.queue(model);
-        let state = queue.states.entry(id).or_default();
+        let state = inner.state_mut(model, id);
         state.cooling_until_ms = 0;
         state.cooling_reason = None;
         let usage = state.usage_mut(day);
@@ -655,13 +675,13 @@ impl KeyPool {
                 },
             ),
             Penalty::Cooling { until_ms, reason } => {
-                let state = inner.queue(model).states.entry(id).or_default();
+                let state = inner.state_mut(model, id);
                 state.cooling_until_ms = state.cooling_until_ms.max(until_ms);
                 state.cooling_reason = Some(reason);
                 state.usage_mut(day).failures += 1;
             }
             Penalty::ExhaustedToday { until_ms } => {
-                let state = inner.queue(model).states.entry(id).or_default();
+                let state = inner.state_mut(model, id);
                 state.exhausted_until_ms = until_ms;
                 state.usage_mut(day).failures += 1;
             }
@@ -746,9 +766,9 @@ impl KeyPool {
             }
         }
         let mut limited: Vec<KeyId> = inner
-            .models
+            .model_states
             .values()
-            .flat_map(|queue| queue.states.iter().filter(|(_, state)| state.blocked_until(now_ms).is_some()))
+            .flat_map(|states| states.iter().filter(|(_, state)| state.blocked_until(now_ms).is_some()))
             .map(|(id, _)| *id)
             .filter(|id| inner.keys[id.0 as usize].state == KeyState::Active)
             .collect();
@@ -771,13 +791,13 @@ impl KeyPool {
             .map(|(index, record)| {
                 let id = KeyId(index as u32);
                 let mut models: Vec<ModelView> = inner
-                    .models
+                    .model_states
                     .iter()
-                    .filter(|(_, queue)| queue.states.contains_key(&id))
-                    .map(|(model, queue)| ModelView {
+                    .filter_map(|(model, states)| Some((model, states.get(&id)?)))
+                    .map(|(model, state)| ModelView {
                         model: model.clone(),
-                        availability: queue.availability(id, now_ms, day, &inner.limits, model),
-                        usage_today: queue.states.get(&id).map(|state| state.usage_on(day)).unwrap_or_default(),
+                        availability: state.availability(now_ms, day, inner.limits.limit_for(model)),
+                        usage_today: state.usage_on(day),
                     })
                     .collect();
                 models.sort_by(|a, b| a.model.cmp(&b.model));

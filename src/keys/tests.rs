@@ -241,3 +241,18 @@ fn views_never_contain_the_key() {
     assert!(!printed.contains(key(0).expose()), "{printed}");
     assert_eq!(views[0].recent_errors[0].kind, FailureKind::QuotaPerMinute);
 }
+
+#[test]
+fn requests_for_many_model_names_never_erase_a_real_models_state() {
+    let pool = pool(2);
+    pool.set_daily_limits(DailyLimits { default_limit: 1, per_model: HashMap::new(), allow_over_limit: false });
+    pool.report_failure(KeyId(0), "gemini-2.5-pro", &failure(FailureKind::QuotaPerDay, None), NOW);
+    pool.report_success(KeyId(1), "gemini-2.5-pro", 10, 10, NOW);
+    assert!(pool.pick("gemini-2.5-pro", NOW + 1, &[]).is_err());
+    for n in 0..300 {
+        let _ = pool.pick(&format!("bogus-{n}"), NOW + 2, &[]);
+    }
+    let error = pool.pick("gemini-2.5-pro", NOW + 3, &[]).unwrap_err();
+    assert_eq!(error.reason, UnavailableReason::AllExhaustedToday, "exhausted keys must not come back");
+    assert_eq!(pool.key_view(KeyId(1), NOW + 3).unwrap().models[0].usage_today.successes, 1);
+}
