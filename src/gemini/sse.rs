@@ -22,7 +22,13 @@ pub struct SseDecoder {
     /// The start of the stream is behind us (a leading BOM is only skipped
     /// at the very start).
     past_stream_start: bool,
+    /// An event grew past [`MAX_EVENT_BYTES`]; the stream is unusable.
+    oversized: bool,
 }
+
+/// Largest event accepted (an inline generated image is a few MB of
+/// base64); a stream sending more without a line end is broken or hostile.
+pub const MAX_EVENT_BYTES: usize = 32 * 1024 * 1024;
 
 const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
@@ -62,7 +68,18 @@ impl SseDecoder {
             }
         }
         self.partial_line.extend_from_slice(remaining);
+        if self.partial_line.len() + self.data_buffer.len() > MAX_EVENT_BYTES {
+            self.oversized = true;
+            self.partial_line = Vec::new();
+            self.data_buffer = Vec::new();
+        }
         completed_payloads
+    }
+
+    /// Whether an event exceeded [`MAX_EVENT_BYTES`] (its bytes were
+    /// dropped; the caller should treat the stream as failed).
+    pub fn is_oversized(&self) -> bool {
+        self.oversized
     }
 
     /// At EOF: the payload of a final event not terminated by a blank line,
@@ -178,6 +195,18 @@ mod tests {
         }
         let single_bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(decode_in_pieces(&single_bytes), expected_payloads, "fed one byte at a time");
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_off_not_buffered_forever() {
+        let mut decoder = SseDecoder::default();
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..(super::MAX_EVENT_BYTES / chunk.len()) {
+            assert!(decoder.feed(&chunk).is_empty());
+            assert!(!decoder.is_oversized());
+        }
+        decoder.feed(&chunk);
+        assert!(decoder.is_oversized());
     }
 
     #[test]

@@ -884,6 +884,9 @@ fn remove_unsupported_json_schema_keywords(schema: &Value) -> Value {
 /// Rule 8: the request's function tools as Gemini function declarations.
 fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDeclaration>, ConvertError> {
     let mut function_declarations = Vec::new();
+    // One budget for all the tools of a request: many tools each expanding
+    // `$ref`s must not add up to an unbounded amount of memory.
+    let mut budget = SchemaBudget::default();
     for (tool_index, tool) in tools.unwrap_or_default().iter().enumerate() {
         let tool_location = format!("tools[{tool_index}]");
         let Some(tool_object) = tool.as_object() else {
@@ -914,7 +917,14 @@ fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDeclaration>, Co
             .and_then(Value::as_str)
             .filter(|description| !description.is_empty())
             .map(str::to_string);
-        let parameters = function.get("parameters").and_then(convert_function_parameters);
+        let parameters =
+            function.get("parameters").and_then(|parameters| convert_function_parameters(parameters, &mut budget));
+        if budget.exhausted {
+            return Err(bad_request_at(
+                &format!("{function_location}.parameters"),
+                "the tool schemas are too large once their $refs are expanded",
+            ));
+        }
         function_declarations.push(FunctionDeclaration { name: function_name.to_string(), description, parameters });
     }
     Ok(function_declarations)
@@ -923,11 +933,11 @@ fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDeclaration>, Co
 /// A function's JSON Schema parameters cleaned for Gemini, or `None` when
 /// the function takes no parameters (Gemini rejects an object schema with
 /// empty `properties`).
-fn convert_function_parameters(parameters: &Value) -> Option<Value> {
+fn convert_function_parameters(parameters: &Value, budget: &mut SchemaBudget) -> Option<Value> {
     if !parameters.is_object() {
         return None;
     }
-    let mut cleaner = GeminiSchemaCleaner::new(parameters);
+    let mut cleaner = GeminiSchemaCleaner::new(parameters, budget);
     let cleaned_parameters = cleaner.clean(parameters, 0, 0);
     let has_properties = cleaned_parameters
         .get("properties")
@@ -971,17 +981,60 @@ const GEMINI_SCHEMA_KEYWORDS: [&str; 22] = [
 const MAXIMUM_REFERENCE_EXPANSION_DEPTH: usize = 6;
 /// How deep schemas may nest at all.
 const MAXIMUM_SCHEMA_NESTING_DEPTH: usize = 48;
-/// How many schema nodes one function's parameters may expand to, so that
-/// many references to large definitions cannot blow up.
-const MAXIMUM_CLEANED_SCHEMA_NODES: usize = 10_000;
+/// How many schema nodes the tools of one request may expand to, and how
+/// many bytes of keyword values, so that references to large definitions
+/// cannot blow up memory.
+const MAXIMUM_CLEANED_SCHEMA_NODES: usize = 50_000;
+const MAXIMUM_CLEANED_SCHEMA_BYTES: usize = 4 * 1024 * 1024;
+
+/// What is left of a request's schema-expansion allowance.
+#[derive(Debug)]
+struct SchemaBudget {
+    nodes: usize,
+    bytes: usize,
+    exhausted: bool,
+}
+
+impl Default for SchemaBudget {
+    fn default() -> Self {
+        SchemaBudget { nodes: MAXIMUM_CLEANED_SCHEMA_NODES, bytes: MAXIMUM_CLEANED_SCHEMA_BYTES, exhausted: false }
+    }
+}
+
+impl SchemaBudget {
+    /// Takes one node of `size` bytes; false once the allowance is spent.
+    fn take(&mut self, size: usize) -> bool {
+        if self.exhausted || self.nodes == 0 || self.bytes < size {
+            self.exhausted = true;
+            return false;
+        }
+        self.nodes -= 1;
+        self.bytes -= size;
+        true
+    }
+}
+
+/// Bytes a schema node holds itself (keywords and scalar values, not the
+/// sub-schemas, which are counted as nodes of their own).
+fn shallow_size(node: &Map<String, Value>) -> usize {
+    fn scalar_size(value: &Value) -> usize {
+        match value {
+            Value::String(text) => text.len(),
+            Value::Array(items) => items.iter().map(scalar_size).sum(),
+            Value::Object(_) => 0,
+            _ => 8,
+        }
+    }
+    node.iter().map(|(keyword, value)| keyword.len() + scalar_size(value)).sum()
+}
 
 /// Rewrites a JSON Schema into Gemini's OpenAPI subset: inlines local
 /// `$ref`s (`#/$defs/X`, `#/definitions/X`), merges `allOf`, turns `oneOf`
 /// into `anyOf`, type lists and null branches into `nullable`, `const` into
 /// a one-value `enum`, and drops every keyword Gemini does not accept.
-struct GeminiSchemaCleaner<'schema> {
+struct GeminiSchemaCleaner<'schema, 'budget> {
     definitions_by_reference: HashMap<String, &'schema Value>,
-    remaining_node_budget: usize,
+    budget: &'budget mut SchemaBudget,
 }
 
 /// Stands in for a schema that cannot be expanded (too deep, too large or an
@@ -990,8 +1043,8 @@ fn opaque_object_schema() -> Value {
     json!({ "type": "object" })
 }
 
-impl<'schema> GeminiSchemaCleaner<'schema> {
-    fn new(root_schema: &'schema Value) -> Self {
+impl<'schema, 'budget> GeminiSchemaCleaner<'schema, 'budget> {
+    fn new(root_schema: &'schema Value, budget: &'budget mut SchemaBudget) -> Self {
         let mut definitions_by_reference = HashMap::new();
         for definitions_keyword in ["$defs", "definitions"] {
             let Some(definitions) = root_schema.get(definitions_keyword).and_then(Value::as_object) else {
@@ -1002,7 +1055,7 @@ impl<'schema> GeminiSchemaCleaner<'schema> {
                 definitions_by_reference.insert(format!("#/{definitions_keyword}/{escaped_name}"), definition);
             }
         }
-        GeminiSchemaCleaner { definitions_by_reference, remaining_node_budget: MAXIMUM_CLEANED_SCHEMA_NODES }
+        GeminiSchemaCleaner { definitions_by_reference, budget }
     }
 
     /// The object a `$ref` points to, when it is a known local definition.
@@ -1015,10 +1068,9 @@ impl<'schema> GeminiSchemaCleaner<'schema> {
             // Boolean schemas (`true`, `false`) and junk: accept anything.
             return json!({});
         };
-        if self.remaining_node_budget == 0 || nesting_depth > MAXIMUM_SCHEMA_NESTING_DEPTH {
+        if nesting_depth > MAXIMUM_SCHEMA_NESTING_DEPTH || !self.budget.take(shallow_size(schema_object)) {
             return opaque_object_schema();
         }
-        self.remaining_node_budget -= 1;
 
         let mut node = schema_object.clone();
         let mut reference_depth = reference_depth;
@@ -2056,9 +2108,33 @@ mod tests {
         }
         let parameters =
             json!({"$defs": definitions, "type": "object", "properties": {"root": {"$ref": "#/$defs/Level0"}}});
-        let cleaned = convert_function_parameters(&parameters).unwrap_or_default();
+        let cleaned = convert_function_parameters(&parameters, &mut SchemaBudget::default()).unwrap_or_default();
         let cleaned_size = cleaned.to_string().len();
         assert!(cleaned_size > 1000 && cleaned_size < 2_000_000, "cleaned size {cleaned_size}");
+    }
+
+    #[test]
+    fn refs_to_large_definitions_cannot_amplify_memory() {
+        let mut properties = Map::new();
+        for index in 0..6 {
+            properties.insert(format!("p{index}"), json!({"$ref": "#/$defs/A"}));
+        }
+        let parameters = json!({
+            "$defs": {"A": {"type": "object", "description": "x".repeat(10_000), "properties": properties}},
+            "type": "object",
+            "properties": {"root": {"$ref": "#/$defs/A"}}
+        });
+        let tools: Vec<Value> = (0..50)
+            .map(|n| json!({"type": "function", "function": {"name": format!("f{n}"), "parameters": parameters}}))
+            .collect();
+        match convert_tools(Some(&tools)) {
+            Err(ConvertError::BadRequest { message, .. }) => assert!(message.contains("too large"), "{message}"),
+            Ok(declarations) => {
+                let size: usize =
+                    declarations.iter().map(|d| serde_json::to_string(&d.parameters).unwrap().len()).sum();
+                assert!(size <= MAXIMUM_CLEANED_SCHEMA_BYTES * 2, "expanded to {size} bytes");
+            }
+        }
     }
 
     /// The recursive `Node` definition expanded `depth` more times before

@@ -651,7 +651,11 @@ async fn forward_events(
             }
             Ok(Some(Ok(bytes))) => {
                 silent_for = Duration::ZERO;
-                decoder.feed(&bytes)
+                let payloads = decoder.feed(&bytes);
+                if decoder.is_oversized() {
+                    return Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")));
+                }
+                payloads
             }
             Ok(Some(Err(error))) => {
                 return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
