@@ -438,6 +438,17 @@ async fn send_stream_error(sender: &mpsc::Sender<Bytes>, error: &ApiError, meta:
     let _ = sender.send(Bytes::from_static(DONE)).await;
 }
 
+/// The access log line is written when the headers go out; answers that
+/// come later (fake stream, keep-alive) get a line of their own with the
+/// key that served them.
+fn log_delivery(model: &str, mode: &str, key: Option<KeyId>, result: &Result<ChatCompletion, ApiError>) {
+    let key = key.map(|key| key.to_string()).unwrap_or_else(|| "-".into());
+    match result {
+        Ok(_) => log::info!("answer delivered model={model} mode={mode} key={key}"),
+        Err(error) => log::info!("error delivered model={model} mode={mode}: {error}"),
+    }
+}
+
 /// Awaits `work`, sending `keepalive` every `interval` meanwhile. `None`
 /// when the client has left.
 async fn with_keepalive<T>(
@@ -469,10 +480,10 @@ fn fake_stream(
     actix_web::rt::spawn(async move {
         let keepalive = sse_data(&keepalive_chunk(&prepared.meta.id, prepared.meta.created, &prepared.meta.model));
         let work = obtain_completion(&prepared, &config, &state, &clients);
-        let Some((result, _key)) = with_keepalive(work, &sender, keepalive, config.fake_streaming_interval).await
-        else {
+        let Some((result, key)) = with_keepalive(work, &sender, keepalive, config.fake_streaming_interval).await else {
             return; // The client left; the detached generation goes on into the cache.
         };
+        log_delivery(&prepared.meta.model, "fake_stream", key, &result);
         match result {
             Ok(completion) => {
                 for chunk in completion_to_chunks(&completion, prepared.include_usage) {
@@ -503,10 +514,11 @@ fn keepalive_json(
     actix_web::rt::spawn(async move {
         let work = obtain_completion(&prepared, &config, &state, &clients);
         let newline = Bytes::from_static(b"\n");
-        let Some((result, _key)) = with_keepalive(work, &sender, newline, config.nonstream_keepalive_interval).await
+        let Some((result, key)) = with_keepalive(work, &sender, newline, config.nonstream_keepalive_interval).await
         else {
             return;
         };
+        log_delivery(&prepared.meta.model, "keepalive", key, &result);
         let body = match result {
             Ok(completion) => serde_json::to_vec(&completion).unwrap_or_default(),
             Err(error) if config.error_as_assistant_message => {

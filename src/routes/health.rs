@@ -21,6 +21,6 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     } else if state.pool.is_empty() {
         HttpResponse::ServiceUnavailable().json(json!({"status": "no keys configured"}))
     } else {
-        HttpResponse::Ok().json(json!({"status": "ready", "keys": state.pool.len()}))
+        HttpResponse::Ok().json(json!({"status": "ready"}))
     }
 }
