@@ -14,7 +14,7 @@ run:
 	$(CARGO) run --release --locked --bin hajimi
 
 test:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --lib --tests
 
 lint:
 	$(CARGO) fmt --all -- --check
