@@ -4,6 +4,9 @@
 //! and `GET /v1beta/models` with a small list. Listens on `PORT`
 //! (default 9100) on 127.0.0.1.
 //!
+//! With `STAMPED_EVENTS=N` a stream is N events whose text is the time
+//! (Unix microseconds) the event was written, for `stream_latency`.
+//!
 //! With `PER_KEY_RPM=R` it behaves like Google's free tier: each key may
 //! make R generation calls per clock minute; beyond that it answers 429
 //! with a `QuotaFailure` naming a per-minute quota and a `RetryInfo` delay
@@ -54,7 +57,16 @@ fn quota_error(retry_seconds: u64) -> String {
     )
 }
 
-async fn answer(request: HttpRequest, gap: web::Data<Duration>, quota: web::Data<Arc<Quota>>) -> HttpResponse {
+/// Number of time-stamped events per stream (0: the recorded fixture).
+#[derive(Clone, Copy)]
+struct Stamped(usize);
+
+async fn answer(
+    request: HttpRequest,
+    gap: web::Data<Duration>,
+    quota: web::Data<Arc<Quota>>,
+    stamped: web::Data<Stamped>,
+) -> HttpResponse {
     let path = request.path();
     if path.contains(":") {
         let key = request.headers().get("x-goog-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -63,7 +75,22 @@ async fn answer(request: HttpRequest, gap: web::Data<Duration>, quota: web::Data
             return HttpResponse::TooManyRequests().content_type("application/json").body(quota_error(retry_seconds));
         }
     }
-    if path.ends_with(":streamGenerateContent") {
+    if path.ends_with(":streamGenerateContent") && stamped.0 > 0 {
+        let (count, gap) = (stamped.0, **gap);
+        let body = futures_util::stream::unfold(0usize, move |index| async move {
+            if index == count {
+                return None;
+            }
+            tokio::time::sleep(gap).await;
+            let now_us = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
+            let finish = if index + 1 == count { r#","finishReason":"STOP""# } else { "" };
+            let event = format!(
+                "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{now_us} \"}}],\"role\":\"model\"}},\"index\":0{finish}}}]}}\r\n\r\n"
+            );
+            Some((Ok::<_, actix_web::Error>(Bytes::from(event)), index + 1))
+        });
+        HttpResponse::Ok().content_type("text/event-stream").streaming(body)
+    } else if path.ends_with(":streamGenerateContent") {
         let events: Vec<Bytes> =
             STREAM.split_inclusive("\r\n\r\n").map(|e| Bytes::copy_from_slice(e.as_bytes())).collect();
         let gap = **gap;
@@ -89,6 +116,7 @@ fn main() -> std::io::Result<()> {
     let gap_ms: u64 = std::env::var("STREAM_EVENT_GAP_MS").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
     let workers: usize = std::env::var("WORKERS").ok().and_then(|p| p.parse().ok()).unwrap_or(1);
     let per_key_rpm: u64 = std::env::var("PER_KEY_RPM").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let stamped = Stamped(std::env::var("STAMPED_EVENTS").ok().and_then(|p| p.parse().ok()).unwrap_or(0));
     let quota = Arc::new(Quota { per_key_rpm, ..Quota::default() });
     let shared = quota.clone();
     let result = actix_web::rt::System::new().block_on(async move {
@@ -96,6 +124,7 @@ fn main() -> std::io::Result<()> {
             App::new()
                 .app_data(web::Data::new(Duration::from_millis(gap_ms)))
                 .app_data(web::Data::new(shared.clone()))
+                .app_data(web::Data::new(stamped))
                 .default_service(web::to(answer))
         })
         .workers(workers)

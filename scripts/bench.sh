@@ -14,7 +14,7 @@ PROXY_PORT=${PROXY_PORT:-9200}
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --locked --bin hajimi --example static_upstream 2>&1 | tail -1
+cargo build --release --locked --bin hajimi --example static_upstream --example stream_latency 2>&1 | tail -1
 
 work=$(mktemp -d)
 pids=()
@@ -84,6 +84,19 @@ for conns in 1 32; do
   run "$proxy_url" "$work/openai-stream.json" "proxy stream (real)" "$conns" bench
 done
 echo "RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
+kill $proxy; wait $proxy 2>/dev/null || true
+
+# Per-event stream latency: an upstream writing 50 time-stamped events
+# 20 ms apart; the delay from each write to its arrival at the client.
+STAMP_PORT=$((UPSTREAM_PORT + 1))
+PORT=$STAMP_PORT STAMPED_EVENTS=50 STREAM_EVENT_GAP_MS=20 target/release/examples/static_upstream >/dev/null 2>&1 & pids+=($!)
+wait_for "http://127.0.0.1:$STAMP_PORT/v1beta/models"
+GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$STAMP_PORT" \
+  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
+  RUST_LOG=warn target/release/hajimi >"$work/proxy-stamp.log" 2>&1 & proxy=$!; pids+=($proxy)
+wait_for "http://127.0.0.1:$PROXY_PORT/health"
+DIRECT_URL="http://127.0.0.1:$STAMP_PORT/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" \
+  URL="$proxy_url" STREAMS=10 target/release/examples/stream_latency
 kill $proxy; wait $proxy 2>/dev/null || true
 
 # 100,000 keys do not fit in one environment variable (Linux caps one at
