@@ -95,6 +95,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("VERTEX_BASE_URL", "https://aiplatform.googleapis.com"),
     ("VERTEX_LOCATION", "global"),
     ("HUGGINGFACE", "false"),
+    ("PROXY_URL", ""),
+    ("HTTPS_PROXY", ""),
+    ("ALL_PROXY", ""),
+    ("HTTP_PROXY", ""),
+    ("NO_PROXY", ""),
     // hajimi's own settings (not in the original).
     ("UPSTREAM_TIMEOUT", "600"),
     ("UPSTREAM_CONNECT_TIMEOUT", "10"),
@@ -138,7 +143,10 @@ impl RawSettings {
             }
         }
         for (name, _) in SETTINGS {
-            if let Some(value) = env(name) {
+            // Proxy variables are also commonly set in lower case.
+            let value =
+                env(name).or_else(|| name.ends_with("PROXY").then(|| env(&name.to_ascii_lowercase())).flatten());
+            if let Some(value) = value {
                 values.insert(name, (value, Source::Env));
             }
         }
@@ -235,6 +243,9 @@ pub struct Config {
     pub storage_dir: PathBuf,
     pub enable_storage: bool,
     pub huggingface: bool,
+    /// Proxy for the calls to Google (`PROXY_URL`, else `HTTPS_PROXY`,
+    /// `ALL_PROXY`, `HTTP_PROXY`), with `NO_PROXY`.
+    pub upstream_proxy: Option<crate::proxy::ProxyConfig>,
     pub upstream_timeout: Duration,
     pub upstream_connect_timeout: Duration,
     pub stream_idle_timeout: Duration,
@@ -324,6 +335,7 @@ impl Config {
             storage_dir: PathBuf::from(v.text("STORAGE_DIR")),
             enable_storage: v.boolean("ENABLE_STORAGE")?,
             huggingface,
+            upstream_proxy: v.proxy()?,
             upstream_timeout: v.seconds("UPSTREAM_TIMEOUT")?,
             upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT")?,
             stream_idle_timeout: v.seconds("STREAM_IDLE_TIMEOUT")?,
@@ -391,7 +403,8 @@ impl Validator<'_> {
     }
 
     fn invalid(&self, name: &'static str, expected: &str) -> ConfigError {
-        let value = if name.contains("PASSWORD") { "***".to_owned() } else { self.raw.get(name).to_owned() };
+        let secret = name.contains("PASSWORD") || name.contains("PROXY") || name.contains("CREDENTIALS");
+        let value = if secret { "***".to_owned() } else { self.raw.get(name).to_owned() };
         ConfigError::InvalidValue { name, value, reason: format!("expected {expected}") }
     }
 
@@ -428,6 +441,18 @@ impl Validator<'_> {
             .filter(|item| !item.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    fn proxy(&self) -> Result<Option<crate::proxy::ProxyConfig>, ConfigError> {
+        let Some(name) = ["PROXY_URL", "HTTPS_PROXY", "ALL_PROXY", "HTTP_PROXY"]
+            .into_iter()
+            .find(|name| !self.text(name).is_empty())
+        else {
+            return Ok(None);
+        };
+        crate::proxy::ProxyConfig::parse(self.text(name), self.text("NO_PROXY"))
+            .map(Some)
+            .map_err(|reason| self.invalid(name, &format!("an http:// or socks5:// proxy URL ({reason})")))
     }
 
     fn url(&self, name: &'static str) -> Result<String, ConfigError> {
@@ -504,6 +529,17 @@ mod tests {
                 .unwrap();
         let keys: Vec<&str> = config.gemini_api_keys.iter().map(|k| k.expose()).collect();
         assert_eq!(keys, vec![a, b]);
+    }
+
+    #[test]
+    fn proxy_variables_in_order_of_preference_and_never_echoed() {
+        let config = load(&[("https_proxy", "http://a:1"), ("ALL_PROXY", "socks5://b:2")]).unwrap();
+        assert_eq!(config.upstream_proxy.unwrap().to_string(), "http://a:1");
+        let config = load(&[("PROXY_URL", "socks5h://c:3"), ("HTTPS_PROXY", "http://a:1")]).unwrap();
+        assert_eq!(config.upstream_proxy.unwrap().to_string(), "socks5://c:3");
+        assert!(load(&[]).unwrap().upstream_proxy.is_none());
+        let message = load(&[("HTTPS_PROXY", "ftp://user:secret@x")]).unwrap_err().to_string();
+        assert!(message.contains("HTTPS_PROXY") && !message.contains("secret"), "{message}");
     }
 
     #[test]

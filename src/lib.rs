@@ -12,6 +12,7 @@ pub mod keys;
 pub mod media;
 pub mod models;
 pub mod openai;
+pub mod proxy;
 pub mod ratelimit;
 pub mod relay;
 pub mod routes;

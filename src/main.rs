@@ -88,6 +88,9 @@ fn main() -> std::io::Result<()> {
     if config.password.matches("123") {
         log::warn!("PASSWORD is the default \"123\": anyone can use this proxy. Set PASSWORD.");
     }
+    if let Some(proxy) = &config.upstream_proxy {
+        log::info!("calls to Google go through the proxy {proxy}");
+    }
     log::info!(
         "hajimi {} starting on {}:{} with {} AI Studio keys",
         env!("CARGO_PKG_VERSION"),

@@ -31,6 +31,7 @@ fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClie
             request_timeout: config.upstream_timeout,
             connect_timeout: config.upstream_connect_timeout,
             max_response_bytes: 256 * 1024 * 1024,
+            proxy: config.upstream_proxy.clone(),
         },
         tls.clone(),
     );

@@ -22,6 +22,8 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// Largest non-streaming body accepted from the upstream.
     pub max_response_bytes: usize,
+    /// Reach Google through this proxy.
+    pub proxy: Option<crate::proxy::ProxyConfig>,
 }
 
 /// A response whose status was 200 and whose body is still to be read.
@@ -70,18 +72,32 @@ pub fn tls_config() -> Arc<rustls::ClientConfig> {
 
 impl GeminiClient {
     pub fn new(settings: ClientSettings, tls: Arc<rustls::ClientConfig>) -> GeminiClient {
-        let connector = awc::Connector::new()
-            .rustls_0_23(tls)
-            .timeout(settings.connect_timeout)
-            .conn_keep_alive(Duration::from_secs(60))
-            .limit(0);
-        let http = awc::Client::builder()
-            .connector(connector)
+        let builder = awc::Client::builder()
             // Timeouts are applied per call: streams must not have one.
             .disable_timeout()
             .disable_redirects()
-            .no_default_headers()
-            .finish();
+            .no_default_headers();
+        let http = match settings.proxy.clone() {
+            Some(proxy) => builder
+                .connector(
+                    awc::Connector::new()
+                        .connector(crate::proxy::ProxyConnector::new(proxy))
+                        .rustls_0_23(tls)
+                        .timeout(settings.connect_timeout)
+                        .conn_keep_alive(Duration::from_secs(60))
+                        .limit(0),
+                )
+                .finish(),
+            None => builder
+                .connector(
+                    awc::Connector::new()
+                        .rustls_0_23(tls)
+                        .timeout(settings.connect_timeout)
+                        .conn_keep_alive(Duration::from_secs(60))
+                        .limit(0),
+                )
+                .finish(),
+        };
         GeminiClient { http, settings: Arc::new(settings) }
     }
 

@@ -4,5 +4,6 @@
 mod chat;
 mod helpers;
 mod pool;
+mod proxy;
 mod streaming;
 mod surface;

@@ -189,13 +189,13 @@ async fn hedged_requests_feed_the_swipe_cache_which_serves_each_answer_once() {
     });
     let first = app.post("/v1/chat/completions", &chat_body(false)).await.json();
     assert_eq!(first["choices"][0]["message"]["content"], "Hello! How can I help you today?");
-    assert_eq!(app.upstream.generation_calls().len(), 2, "two calls in parallel");
     for _ in 0..100 {
         if app.app.swipe_cache.len() == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(app.upstream.generation_calls().len(), 2, "two calls in parallel");
     // The swipe: answered from the cache, streamed as asked, no upstream call.
     let swipe = app.post("/v1/chat/completions", &chat_body(true)).await;
     assert_eq!(swipe.streamed_content(), "A second answer.", "{}", swipe.body);
