@@ -168,10 +168,11 @@ fn delay_in_message(message: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Vec<u8> {
+    /// A recorded upstream body from `tests/it/fixtures/gemini/`.
+    pub(crate) fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/it/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }

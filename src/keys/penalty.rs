@@ -78,11 +78,7 @@ pub fn penalty_for(failure: &UpstreamFailure, now_ms: u64) -> Penalty {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/it/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::gemini::error::tests::fixture;
 
     /// Real Google error bodies → classification → action: retry? which
     /// penalty? how long?
