@@ -190,3 +190,22 @@ async fn remote_images_are_fetched_and_inlined_but_private_hosts_are_refused() {
     assert!(!message.contains("sig=abc"), "query string leaked: {message}");
     assert!(guarded.upstream.generation_calls().is_empty());
 }
+
+#[actix_web::test]
+async fn storage_dir_is_created_private_or_startup_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::temp_dir().join(format!("hajimi-storage-{}", std::process::id()));
+    let mut config = hajimi::config::Config::for_tests();
+    config.enable_storage = true;
+    config.storage_dir = base.join("data");
+    let application = hajimi::startup::Application::build(config.clone()).expect("builds");
+    let mode = std::fs::metadata(base.join("data")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    drop(application);
+
+    std::fs::write(base.join("a-file"), b"x").unwrap();
+    config.storage_dir = base.join("a-file").join("data");
+    let error = hajimi::startup::Application::build(config).err().expect("cannot create a dir under a file");
+    assert!(error.to_string().contains("STORAGE_DIR"), "{error}");
+    std::fs::remove_dir_all(&base).unwrap();
+}
