@@ -63,6 +63,9 @@ struct Stamped(usize);
 
 async fn answer(
     request: HttpRequest,
+    // Read (and ignored): a request body left unread makes actix close the
+    // connection, and every call would pay for a new one.
+    _body: Bytes,
     gap: web::Data<Duration>,
     quota: web::Data<Arc<Quota>>,
     stamped: web::Data<Stamped>,
