@@ -131,6 +131,7 @@ fn main() -> std::io::Result<()> {
                 .default_service(web::to(answer))
         })
         .workers(workers)
+        .tcp_nodelay(true)
         .bind(("127.0.0.1", port))?
         .run()
         .await

@@ -133,19 +133,19 @@ mod tag {
 /// Two independently keyed SipHash streams fed the same canonical bytes,
 /// giving a 128-bit digest.
 struct KeyDigest {
-    high_half: DefaultHasher,
-    low_half: DefaultHasher,
+    /// The canonical encoding, hashed in one pass per half at the end
+    /// (SipHash costs per call; thousands of tiny writes cost more than
+    /// one copy of the bytes).
+    canonical: Vec<u8>,
 }
 
 impl KeyDigest {
     fn new() -> KeyDigest {
-        let (high_seed, low_seed) = key_hasher_seeds();
-        KeyDigest { high_half: high_seed.build_hasher(), low_half: low_seed.build_hasher() }
+        KeyDigest { canonical: Vec::with_capacity(1024) }
     }
 
     fn write_bytes(&mut self, bytes: &[u8]) {
-        self.high_half.write(bytes);
-        self.low_half.write(bytes);
+        self.canonical.extend_from_slice(bytes);
     }
 
     fn write_tag(&mut self, tag: u8) {
@@ -237,7 +237,12 @@ impl KeyDigest {
     }
 
     fn finish(self) -> CacheKey {
-        CacheKey((u128::from(self.high_half.finish()) << 64) | u128::from(self.low_half.finish()))
+        let (high_seed, low_seed) = key_hasher_seeds();
+        let mut high_half: DefaultHasher = high_seed.build_hasher();
+        let mut low_half: DefaultHasher = low_seed.build_hasher();
+        high_half.write(&self.canonical);
+        low_half.write(&self.canonical);
+        CacheKey((u128::from(high_half.finish()) << 64) | u128::from(low_half.finish()))
     }
 }
 

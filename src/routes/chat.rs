@@ -254,11 +254,14 @@ async fn prepare(
         chat,
         &CacheKeySettings { last_messages: config.calculate_cache_entries, precise: config.precise_cache },
     );
-    let dedup_key = if config.precise_cache {
-        cache_key
-    } else {
-        crate::cache::cache_key(chat, &CacheKeySettings { last_messages: usize::MAX, precise: true })
-    };
+    // The whole request is covered already, or nothing is shared in flight:
+    // no second pass over the messages.
+    let dedup_key =
+        if config.precise_cache || config.public_mode || chat.messages.len() <= config.calculate_cache_entries {
+            cache_key
+        } else {
+            crate::cache::cache_key(chat, &CacheKeySettings { last_messages: usize::MAX, precise: true })
+        };
     Ok(Prepared { spec, body, meta, include_usage, cache_key, dedup_key })
 }
 
