@@ -392,10 +392,8 @@ fn error_as_completion(error: &ApiError, meta: &AnswerMeta) -> serde_json::Value
 }
 
 fn sse_data(value: &impl Serialize) -> Bytes {
-    let mut line = b"data: ".to_vec();
-    // Serializing our own types cannot fail.
-    serde_json::to_writer(&mut line, value).ok();
-    line.extend_from_slice(b"\n\n");
+    let mut line = Vec::new();
+    append_sse(&mut line, value);
     Bytes::from(line)
 }
 
@@ -676,50 +674,69 @@ async fn forward_events(
                 return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
             }
             Ok(None) => {
-                if let Some(last) = decoder.finish() {
-                    forward_payload(&last, state, converter, sender).await?;
-                }
-                return match converter.finish(prepared.include_usage) {
+                let mut out = Vec::new();
+                let converted = match decoder.finish() {
+                    Some(last) => convert_payload(&last, state, converter, &mut out),
+                    None => Ok(()),
+                };
+                let finished = converted.and_then(|()| match converter.finish(prepared.include_usage) {
                     Ok(chunks) => {
-                        for chunk in chunks {
-                            sender.send(sse_data(&chunk)).await.map_err(|_| StreamProblem::ClientGone)?;
-                        }
+                        chunks.iter().for_each(|chunk| append_sse(&mut out, chunk));
                         Ok(())
                     }
                     Err(StreamEnd::Empty) => Err(StreamProblem::Empty),
                     Err(StreamEnd::Truncated) => Err(StreamProblem::Failed(UpstreamFailure::network(
                         "the upstream stream ended without a finish reason",
                     ))),
-                };
+                });
+                send_batch(sender, out).await?;
+                return finished;
             }
         };
-        for payload in payloads {
-            forward_payload(&payload, state, converter, sender).await?;
-        }
+        // Everything one upstream read produced goes out as one write.
+        let mut out = Vec::new();
+        let converted = payloads.iter().try_for_each(|payload| convert_payload(payload, state, converter, &mut out));
+        send_batch(sender, out).await?;
+        converted?;
     }
 }
 
-async fn forward_payload(
+async fn send_batch(sender: &mpsc::Sender<Bytes>, out: Vec<u8>) -> Result<(), StreamProblem> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    sender.send(Bytes::from(out)).await.map_err(|_| StreamProblem::ClientGone)
+}
+
+fn append_sse(out: &mut Vec<u8>, value: &impl Serialize) {
+    out.extend_from_slice(b"data: ");
+    // Serializing our own types cannot fail.
+    serde_json::to_writer(&mut *out, value).ok();
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Converts one upstream event, appending the OpenAI chunks to `out`.
+fn convert_payload(
     payload: &str,
     state: &AppState,
     converter: &mut StreamConverter,
-    sender: &mpsc::Sender<Bytes>,
+    out: &mut Vec<u8>,
 ) -> Result<(), StreamProblem> {
-    let value: serde_json::Value = serde_json::from_str(payload)
+    let event: GenerateContentResponse = serde_json::from_str(payload)
         .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unparseable upstream stream event")))?;
-    if let Some(error) = value.get("error") {
-        let status = error.get("code").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
-        return Err(StreamProblem::Failed(UpstreamFailure::classify(status, payload.as_bytes())));
+    let looks_empty = event.candidates.is_empty() && event.prompt_feedback.is_none();
+    if looks_empty && payload.contains("\"error\"") {
+        // An error object sent inside the stream.
+        let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+        if let Some(error) = value.get("error") {
+            let status = error.get("code").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
+            return Err(StreamProblem::Failed(UpstreamFailure::classify(status, payload.as_bytes())));
+        }
     }
-    let event: GenerateContentResponse = serde_json::from_value(value)
-        .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unexpected upstream stream event")))?;
-    let chunks = {
-        let mut rng = rand::rng();
-        let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
-        converter.push(&event, &mut rng, &mut remember)
-    };
-    for chunk in chunks {
-        sender.send(sse_data(&chunk)).await.map_err(|_| StreamProblem::ClientGone)?;
+    let mut rng = rand::rng();
+    let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
+    for chunk in converter.push(&event, &mut rng, &mut remember) {
+        append_sse(out, &chunk);
     }
     Ok(())
 }

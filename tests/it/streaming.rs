@@ -168,3 +168,34 @@ async fn fake_stream_errors_become_an_error_event_and_done() {
     let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
     assert!(error["error"]["message"].as_str().unwrap().contains("input token count"));
 }
+
+#[actix_web::test]
+async fn an_error_inside_the_stream_is_retried_before_content_and_reported_after() {
+    let first = r#"data: {"candidates":[{"content":{"parts":[{"text":"Once"}],"role":"model"},"index":0}]}"#;
+    let error = r#"data: {"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#;
+    // Before any content: another key takes over, the client sees one clean answer.
+    let app = spawn_app_with(2, real_streaming).await;
+    app.upstream.answer(move |_, index| match index {
+        0 => Reply::Sse { events: vec![format!("{error}\r\n\r\n")], delay: Duration::ZERO },
+        _ => Reply::sse_fixture("stream-text.sse", Duration::ZERO),
+    });
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    assert_eq!(answer.streamed_content(), "Hello! How can I help you today?", "{}", answer.body);
+    assert!(!answer.body.contains("\"error\""));
+
+    // After content: the content stays, then an error event and [DONE].
+    let app = spawn_app_with(2, real_streaming).await;
+    app.upstream.answer(move |_, _| Reply::Sse {
+        events: vec![format!("{first}\r\n\r\n"), format!("{error}\r\n\r\n")],
+        delay: Duration::ZERO,
+    });
+    let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
+    assert_eq!(answer.streamed_content(), "Once");
+    let events = answer.events();
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    assert!(events[events.len() - 2].contains("\"error\""), "{}", answer.body);
+    assert_eq!(app.upstream.generation_calls().len(), 1, "never restarted");
+    // The key that failed mid-stream was still penalised.
+    let limited = app.app.pool.summary(app.app.now_ms()).limited_for_some_model;
+    assert_eq!(limited, 1);
+}
