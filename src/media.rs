@@ -163,7 +163,7 @@ async fn check_host(url: &url::Url, shown: &str, limits: &FetchLimits) -> Result
 
 /// Fetches one image.
 pub async fn fetch_image(client: &awc::Client, raw_url: &str, limits: &FetchLimits) -> Result<Blob, FetchError> {
-    let shown = shorten(raw_url);
+    let shown = url_for_messages(raw_url);
     let url = url::Url::parse(raw_url).map_err(|_| FetchError::BadUrl(shown.clone()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(FetchError::BadUrl(shown));
@@ -211,16 +211,16 @@ pub async fn fetch_all(
         let blob = result?;
         total_bytes += blob.data.len();
         if total_bytes > max_total_bytes {
-            return Err(FetchError::TooLarge(shorten(&url), max_total_bytes / (1024 * 1024)));
+            return Err(FetchError::TooLarge(url_for_messages(&url), max_total_bytes / (1024 * 1024)));
         }
         fetched.insert(url, blob);
     }
     Ok(fetched)
 }
 
-/// URLs in error messages: long ones cut, query strings dropped (they may
-/// carry tokens).
-fn shorten(url: &str) -> String {
+/// A URL as error messages may show it: query string and fragment dropped
+/// (they may carry tokens), long ones cut.
+pub fn url_for_messages(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
     if without_query.chars().count() > 120 {
         format!("{}…", without_query.chars().take(120).collect::<String>())
@@ -281,6 +281,6 @@ mod tests {
 
     #[test]
     fn urls_in_messages_lose_their_query() {
-        assert_eq!(shorten("https://x.test/a.png?token=secret"), "https://x.test/a.png");
+        assert_eq!(url_for_messages("https://x.test/a.png?token=secret"), "https://x.test/a.png");
     }
 }

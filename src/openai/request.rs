@@ -86,9 +86,6 @@ const SAFETY_CATEGORIES: [&str; 5] = [
 
 const GEMINI_FILES_API_HOST: &str = "generativelanguage.googleapis.com";
 
-/// Longest stretch of a client-sent URL repeated in an error message.
-const MAXIMUM_URL_CHARACTERS_IN_ERROR: usize = 200;
-
 /// Converts an OpenAI chat request into a Gemini request. See the module
 /// documentation; every rule is applied in the order written below.
 pub fn to_gemini(
@@ -191,15 +188,6 @@ fn has_prefix_ignoring_ascii_case(text: &str, prefix: &str) -> bool {
 
 fn is_http_url(url: &str) -> bool {
     has_prefix_ignoring_ascii_case(url, "http://") || has_prefix_ignoring_ascii_case(url, "https://")
-}
-
-fn shortened_for_error(url: &str) -> String {
-    if url.chars().count() <= MAXIMUM_URL_CHARACTERS_IN_ERROR {
-        url.to_string()
-    } else {
-        let start: String = url.chars().take(MAXIMUM_URL_CHARACTERS_IN_ERROR).collect();
-        format!("{start}…")
-    }
 }
 
 fn message_location(message_index: usize) -> String {
@@ -402,7 +390,10 @@ fn convert_image_url(url: &str, part_location: &str, opts: &ConvertOptions) -> R
     if is_http_url(url) {
         return match opts.remote_media.get(url) {
             Some(blob) => Ok(Part { inline_data: Some(blob.clone()), ..Part::default() }),
-            None => Err(bad_request_at(part_location, format!("could not fetch image {}", shortened_for_error(url)))),
+            None => Err(bad_request_at(
+                part_location,
+                format!("could not fetch image {}", crate::media::url_for_messages(url)),
+            )),
         };
     }
     Err(bad_request_at(part_location, "unsupported image URL; use a data:, http(s):// or gs:// URL"))
@@ -1684,6 +1675,11 @@ mod tests {
                 "remote image the caller did not fetch",
                 json!({"type": "image_url", "image_url": {"url": "https://example.com/missing.png"}}),
                 "messages[2].content[1]: could not fetch image https://example.com/missing.png",
+            ),
+            (
+                "remote image with a signed query: the query never reaches the message",
+                json!({"type": "image_url", "image_url": {"url": "https://example.com/a.png?token=secret"}}),
+                "messages[2].content[1]: could not fetch image https://example.com/a.png",
             ),
             (
                 "unsupported image scheme",
