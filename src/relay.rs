@@ -44,10 +44,6 @@ pub struct Hedge {
     pub max: u32,
 }
 
-impl Hedge {
-    pub const SINGLE: Hedge = Hedge { initial: 1, increase: 0, max: 1 };
-}
-
 /// Bookkeeping of one client request across attempts (and, for streams,
 /// across the re-opens done inside the stream before any output).
 #[derive(Debug, Default)]

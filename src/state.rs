@@ -152,10 +152,6 @@ impl AppState {
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
     }
-
-    pub fn replace_config(&self, config: Config) {
-        *self.config.write() = Arc::new(config);
-    }
 }
 
 /// Wall-clock time in Unix milliseconds, the unit the pure modules take.
