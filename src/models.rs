@@ -112,10 +112,8 @@ pub async fn refresh_from_upstream(
     client: &GeminiClient,
     pool: &KeyPool,
     catalog: &ModelCatalog,
-    now_ms: u64,
 ) -> Result<usize, UpstreamFailure> {
-    let lease =
-        pool.pick("models", now_ms, &[]).map_err(|unavailable| UpstreamFailure::network(unavailable.message()))?;
+    let lease = pool.any_active_key().ok_or_else(|| UpstreamFailure::network("no active key to list models with"))?;
     let mut all = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..50 {

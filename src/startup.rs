@@ -170,9 +170,7 @@ fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<ru
 async fn refresh_models_forever(state: &AppState, clients: &WorkerClients, interval: Duration) {
     loop {
         if !state.pool.is_empty() {
-            match crate::models::refresh_from_upstream(&clients.gemini, &state.pool, &state.catalog, state.now_ms())
-                .await
-            {
+            match crate::models::refresh_from_upstream(&clients.gemini, &state.pool, &state.catalog).await {
                 Ok(count) => log::info!("model list refreshed: {count} upstream models"),
                 Err(failure) => {
                     log::warn!("model list refresh failed ({}); serving the cached or bundled list", failure.message)

@@ -634,6 +634,21 @@ impl KeyPool {
         self.inner.lock().pick(model, now_ms, exclude)
     }
 
+    /// Some active key, for calls that belong to no model (the model
+    /// list), found without touching any model's queue.
+    pub fn any_active_key(&self) -> Option<Lease> {
+        let inner = self.inner.lock();
+        let count = inner.keys.len();
+        if count == 0 {
+            return None;
+        }
+        let start = inner.tick as usize % count;
+        (0..count).map(|offset| (start + offset) % count).find_map(|index| {
+            let record = &inner.keys[index];
+            (record.state == KeyState::Active).then(|| Lease { id: KeyId(index as u32), key: record.key.clone() })
+        })
+    }
+
     /// Records a successful call and the tokens it used.
     pub fn report_success(&self, id: KeyId, model: &str, prompt_tokens: u64, completion_tokens: u64, now_ms: u64) {
         let mut inner = self.inner.lock();

@@ -256,3 +256,16 @@ fn requests_for_many_model_names_never_erase_a_real_models_state() {
     assert_eq!(error.reason, UnavailableReason::AllExhaustedToday, "exhausted keys must not come back");
     assert_eq!(pool.key_view(KeyId(1), NOW + 3).unwrap().models[0].usage_today.successes, 1);
 }
+
+#[test]
+fn the_model_list_borrows_an_active_key_without_creating_a_queue() {
+    let pool = pool(3);
+    pool.report_failure(KeyId(0), "m", &failure(FailureKind::KeyInvalid, None), NOW);
+    for _ in 0..5 {
+        assert_ne!(pool.any_active_key().unwrap().id, KeyId(0));
+    }
+    assert!(pool.inner.lock().models.is_empty(), "no model queue was created");
+    pool.report_failure(KeyId(1), "m", &failure(FailureKind::KeyInvalid, None), NOW);
+    pool.report_failure(KeyId(2), "m", &failure(FailureKind::KeyInvalid, None), NOW);
+    assert!(pool.any_active_key().is_none());
+}
