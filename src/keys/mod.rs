@@ -499,6 +499,10 @@ impl PoolInner {
                     continue;
                 }
                 queue.over_limit.push_back(id);
+                let blocked = states.and_then(|states| states.get(&id)).and_then(|state| state.blocked_until(now_ms));
+                if blocked.is_some() {
+                    continue; // Over its limit and cooling too: not even the fallback.
+                }
                 if exclude.contains(&id) {
                     skipped_as_tried += 1;
                     continue;

@@ -269,3 +269,16 @@ fn the_model_list_borrows_an_active_key_without_creating_a_queue() {
     pool.report_failure(KeyId(2), "m", &failure(FailureKind::KeyInvalid, None), NOW);
     assert!(pool.any_active_key().is_none());
 }
+
+#[test]
+fn the_over_limit_fallback_never_hands_out_a_cooling_key() {
+    let pool = pool(2);
+    pool.set_daily_limits(DailyLimits { default_limit: 1, per_model: HashMap::new(), allow_over_limit: true });
+    pool.report_success(KeyId(0), "m", 0, 0, NOW);
+    pool.report_success(KeyId(1), "m", 0, 0, NOW);
+    let mut both = picks(&pool, "m", NOW + 1, 2);
+    both.sort();
+    assert_eq!(both, vec![0, 1], "both over the limit, both used anyway");
+    pool.report_failure(KeyId(0), "m", &failure(FailureKind::QuotaPerMinute, Some(30)), NOW + 2);
+    assert_eq!(picks(&pool, "m", NOW + 3, 3), vec![1, 1, 1]);
+}
