@@ -218,12 +218,12 @@ impl Relay {
 
     fn log_failure(&self, key: KeyId, failure: &UpstreamFailure) {
         log::warn!(
-            "upstream failure model={} key={} status={} kind={} message={:?}",
+            "upstream failure model={} key={} status={} kind={} message=\"{}\"",
             self.model,
             key,
             failure.status,
             failure.kind.as_str(),
-            failure.message
+            crate::secret::LogSafe(&failure.message)
         );
     }
 

@@ -106,15 +106,95 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Masks anything that looks like an AI Studio key in free text (upstream
-/// error messages sometimes quote the key).
+/// Key characters after `AIza` from which a run is treated as a key (a
+/// real key has 35; a message may quote one cut short).
+const MIN_KEY_TAIL_TO_MASK: usize = 16;
+
+/// Secrets of other shapes (passwords, proxy credentials, Vertex Express
+/// keys) that are masked wherever they appear, by exact match. Shorter
+/// ones are not registered: masking "123" would garble every message.
+static EXACT_SECRETS: parking_lot::RwLock<Vec<std::sync::Arc<str>>> = parking_lot::RwLock::new(Vec::new());
+pub const MIN_REGISTERED_SECRET_LENGTH: usize = 8;
+
+/// Registers a secret for [`redact_keys`] (idempotent).
+pub fn register_secret(value: &str) {
+    let value = value.trim();
+    if value.len() < MIN_REGISTERED_SECRET_LENGTH {
+        return;
+    }
+    let mut secrets = EXACT_SECRETS.write();
+    if !secrets.iter().any(|known| &**known == value) {
+        secrets.push(std::sync::Arc::from(value));
+    }
+}
+
+/// Masks keys and registered secrets in free text (upstream and relay
+/// messages sometimes quote the key). Every `AIza` followed by at least
+/// 16 key characters is masked whatever precedes or follows it — a key
+/// run into `-x` or `_v2` is still a key — so each of the pool's keys (all
+/// of this shape) is masked wherever it appears; registered secrets of
+/// other shapes are masked by exact match.
 pub fn redact_keys(text: &str) -> String {
-    let keys = ApiKey::extract_all(text);
-    let mut out = text.to_owned();
-    for key in keys {
-        out = out.replace(key.expose(), &key.masked());
+    let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied_up_to = 0;
+    let mut position = 0;
+    while let Some(offset) = text[position..].find(ApiKey::PREFIX) {
+        let start = position + offset;
+        let tail_start = start + ApiKey::PREFIX.len();
+        let tail_length = bytes[tail_start..].iter().take_while(|&&b| is_key_byte(b)).count();
+        if tail_length < MIN_KEY_TAIL_TO_MASK {
+            position = tail_start;
+            continue;
+        }
+        // A whole key is 39 characters; what follows it is kept.
+        let key_end = tail_start + tail_length.min(ApiKey::LENGTH - ApiKey::PREFIX.len());
+        out.push_str(&text[copied_up_to..start]);
+        if key_end - start == ApiKey::LENGTH {
+            out.push_str(&ApiKey::new(&text[start..key_end]).masked());
+        } else {
+            out.push_str(ApiKey::PREFIX);
+            out.push('…');
+        }
+        copied_up_to = key_end;
+        position = key_end;
+    }
+    out.push_str(&text[copied_up_to..]);
+    let secrets = EXACT_SECRETS.read();
+    for secret in secrets.iter() {
+        if out.contains(&**secret) {
+            out = out.replace(&**secret, "***");
+        }
     }
     out
+}
+
+/// Untrusted text (upstream messages, token claims, client input) as it
+/// may appear in a log line: control characters escaped, so nobody can
+/// forge a log record with a newline or drive a terminal with escapes.
+pub struct LogSafe<'a>(pub &'a str);
+
+impl fmt::Display for LogSafe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for character in self.0.chars() {
+            match character {
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                // Bidirectional overrides can make a line read differently.
+                character
+                    if character.is_control()
+                        || ('\u{202a}'..='\u{202e}').contains(&character)
+                        || ('\u{2066}'..='\u{2069}').contains(&character) =>
+                {
+                    write!(f, "\\u{{{:x}}}", u32::from(character))?
+                }
+                character => write!(f, "{character}")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -152,5 +232,49 @@ mod tests {
         assert!(!secret.matches("hunter3"));
         assert!(!secret.matches(""));
         assert_eq!(redact_keys(&format!("bad key {KEY_A}!")), "bad key AIza…aaaa!");
+    }
+
+    #[test]
+    fn keys_are_masked_whatever_surrounds_them() {
+        let cases = [
+            (format!("bad key {KEY_A}"), "bad key AIza…aaaa".to_owned()),
+            // Run straight into more key characters.
+            (format!("key {KEY_A}-x"), "key AIza…aaaa-x".to_owned()),
+            (format!("key {KEY_A}_v2 and {KEY_B}abc"), "key AIza…aaaa_v2 and AIza…bbbbabc".to_owned()),
+            (format!("x{KEY_A}"), "xAIza…aaaa".to_owned()),
+            (format!("key={KEY_A}&alt=sse"), "key=AIza…aaaa&alt=sse".to_owned()),
+            // Cut short, but long enough to help an attacker.
+            ("quoted AIzaSyA-aaaaaaaaaaaaaaaa…".to_owned(), "quoted AIza……".to_owned()),
+            // Too short to be anything.
+            ("AIzaShort AIza".to_owned(), "AIzaShort AIza".to_owned()),
+            ("no keys here, 中文 too".to_owned(), "no keys here, 中文 too".to_owned()),
+        ];
+        for (input, expected) in cases {
+            let output = redact_keys(&input);
+            assert_eq!(output, expected, "{input}");
+            assert!(!output.contains("aaaaaaaaaaaa"), "{output}");
+        }
+    }
+
+    #[test]
+    fn registered_secrets_are_masked_by_exact_match() {
+        register_secret("Vertex.Express-Key_0123456789");
+        register_secret("short");
+        assert_eq!(redact_keys("quota for Vertex.Express-Key_0123456789x"), "quota for ***x");
+        assert_eq!(redact_keys("short stays"), "short stays");
+    }
+
+    #[test]
+    fn log_safe_text_cannot_forge_lines_or_drive_terminals() {
+        let cases = [
+            ("plain", "plain"),
+            ("two\nlines\r", "two\\nlines\\r"),
+            ("\u{1b}[31mred", "\\u{1b}[31mred"),
+            ("bidi\u{202e}txt", "bidi\\u{202e}txt"),
+            ("中文 ok", "中文 ok"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(LogSafe(input).to_string(), expected);
+        }
     }
 }

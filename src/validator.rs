@@ -99,7 +99,11 @@ pub async fn validate_keys(client: &GeminiClient, state: &AppState, scope: Valid
                 valid += 1;
             }
             Err(failure) if failure.kind == FailureKind::KeyInvalid => {
-                log::warn!("key {id} is invalid: {} (HTTP {})", failure.message, failure.status);
+                log::warn!(
+                    "key {id} is invalid: {} (HTTP {})",
+                    crate::secret::LogSafe(&failure.message),
+                    failure.status
+                );
                 state.pool.mark_invalid(id, &format!("{} (HTTP {})", failure.message, failure.status), now_ms);
                 control.found_invalid.fetch_add(1, Ordering::SeqCst);
                 invalid += 1;
