@@ -3,9 +3,9 @@
 //! kept here, so that the client's next identical request (a SillyTavern
 //! "regenerate" or "swipe") is answered at once with a different answer than
 //! the one it already has. [`cache_key`] reduces a request to a 128-bit
-//! [`CacheKey`] over the requested model, the generation parameters, the
-//! tools and the full content of the covered messages (images included by
-//! their whole data, never a prefix); JSON objects are hashed in a canonical
+//! [`CacheKey`] over the client's scope, the requested model, the
+//! generation parameters, the tools and the full content of every message
+//! (images included by their whole data, never a prefix); JSON objects are hashed in a canonical
 //! form, so the client's key order does not matter. [`SwipeCache`] keeps a
 //! first-in-first-out queue of answers per key, serves each answer once,
 //! drops answers older than the time to live and never holds more than the
@@ -36,26 +36,27 @@ impl fmt::Display for CacheKey {
     }
 }
 
-/// Which messages take part in the key (`CALCULATE_CACHE_ENTRIES` and
-/// `PRECISE_CACHE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheKeySettings {
-    /// Number of trailing messages hashed when `precise` is off.
-    pub last_messages: usize,
-    /// Hash every message of the history.
-    pub precise: bool,
-}
-
-/// Computes the swipe-cache key of `request`. Covered: `model` (as the
-/// client named it), every generation parameter, `response_format`, `tools`,
-/// `tool_choice`, the reasoning settings and, of each covered message, its
-/// role, full content (data URLs in full), name, tool calls and tool call
-/// id, and `n` (an answer with one choice must not serve a request for
-/// three). Not covered: `stream` and `stream_options`, since a swipe may
-/// change the delivery mode.
-pub fn cache_key(request: &ChatRequest, settings: &CacheKeySettings) -> CacheKey {
+/// Computes the swipe-cache key of `request` for the client `scope` (see
+/// `auth::ClientScope`: how the client authenticated and its address), so
+/// an answer is only ever served to the client whose request made it.
+/// Covered: the scope, `model` (as the client named it), every generation
+/// parameter, `response_format`, `tools`, `tool_choice`, the reasoning
+/// settings, `n` (an answer with one choice must not serve a request for
+/// three) and *every* message — system instruction and whole history
+/// included — with its role, full content (data URLs in full), name, tool
+/// calls and tool call id. Not covered: `stream` and `stream_options`,
+/// since a swipe may change the delivery mode.
+///
+/// (The original keyed only the last `CALCULATE_CACHE_ENTRIES` messages, so
+/// a client repeating another's recent turns under a different system
+/// prompt received the other's answer. Those settings are still accepted,
+/// but no longer narrow the key: a swipe resends the identical history.)
+pub fn cache_key(request: &ChatRequest, scope: &[u8]) -> CacheKey {
     let mut digest = KeyDigest::new();
 
+    digest.write_field("scope");
+    digest.write_length(scope.len());
+    digest.write_bytes(scope);
     digest.write_field("model");
     digest.write_text(&request.model);
 
@@ -92,15 +93,9 @@ pub fn cache_key(request: &ChatRequest, settings: &CacheKeySettings) -> CacheKey
     digest.write_field("enable_thinking");
     digest.write_optional(request.enable_thinking, |digest, value| digest.write_tag(u8::from(value)));
 
-    let covered_messages = if settings.precise {
-        &request.messages[..]
-    } else {
-        let first_covered = request.messages.len().saturating_sub(settings.last_messages);
-        &request.messages[first_covered..]
-    };
     digest.write_field("messages");
-    digest.write_length(covered_messages.len());
-    for message in covered_messages {
+    digest.write_length(request.messages.len());
+    for message in &request.messages {
         digest.write_message(message);
     }
 
@@ -433,16 +428,16 @@ mod tests {
     use super::*;
     use crate::openai::types::{AssistantMessage, Choice};
 
-    const WINDOW_OF_TWO: CacheKeySettings = CacheKeySettings { last_messages: 2, precise: false };
-    const PRECISE: CacheKeySettings = CacheKeySettings { last_messages: 2, precise: true };
+    const ALICE: &[u8] = b"alice";
+    const BOB: &[u8] = b"bob";
 
-    fn key_of_json_text(request_text: &str, settings: &CacheKeySettings) -> CacheKey {
+    fn key_of_json_text(request_text: &str, scope: &[u8]) -> CacheKey {
         let request: ChatRequest = serde_json::from_str(request_text).expect("test request parses");
-        cache_key(&request, settings)
+        cache_key(&request, scope)
     }
 
-    fn key_of_json(request: &Value, settings: &CacheKeySettings) -> CacheKey {
-        key_of_json_text(&request.to_string(), settings)
+    fn key_of_json(request: &Value, scope: &[u8]) -> CacheKey {
+        key_of_json_text(&request.to_string(), scope)
     }
 
     fn image_data_url(last_character: char) -> String {
@@ -483,78 +478,79 @@ mod tests {
             "response_format":{"json_schema":{"strict":true,"name":"n"},"type":"json_schema"},
             "tools":[{"function":{"parameters":{"b":[{"y":2,"x":1}],"a":1},"name":"f"},"type":"function"}],
             "temperature":0.5,"model":"m"}"#;
-        assert_eq!(key_of_json_text(first, &WINDOW_OF_TWO), key_of_json_text(second, &WINDOW_OF_TWO));
-        assert_eq!(key_of_json_text(first, &PRECISE), key_of_json_text(second, &PRECISE));
+        assert_eq!(key_of_json_text(first, ALICE), key_of_json_text(second, ALICE));
     }
 
     type RequestEdit = fn(&mut Value);
 
     #[test]
     fn key_covers_exactly_the_documented_parts() {
-        let cases: &[(&str, CacheKeySettings, RequestEdit, bool)] = &[
-            ("unchanged", WINDOW_OF_TWO, |_| {}, true),
-            ("stream on", WINDOW_OF_TWO, |request| request["stream"] = json!(true), true),
-            (
-                "stream options",
-                WINDOW_OF_TWO,
-                |request| request["stream_options"] = json!({"include_usage": true}),
-                true,
-            ),
-            ("n", WINDOW_OF_TWO, |request| request["n"] = json!(3), false),
-            (
-                "older message outside window",
-                WINDOW_OF_TWO,
-                |request| request["messages"][1]["content"] = json!("x"),
-                true,
-            ),
-            ("older message, precise", PRECISE, |request| request["messages"][1]["content"] = json!("x"), false),
-            (
-                "last message text",
-                WINDOW_OF_TWO,
-                |request| request["messages"][3]["content"][0]["text"] = json!("y"),
-                false,
-            ),
+        let cases: &[(&str, &[u8], RequestEdit, bool)] = &[
+            ("unchanged", ALICE, |_| {}, true),
+            ("stream on", ALICE, |request| request["stream"] = json!(true), true),
+            ("stream options", ALICE, |request| request["stream_options"] = json!({"include_usage": true}), true),
+            ("n", ALICE, |request| request["n"] = json!(3), false),
+            ("older message", ALICE, |request| request["messages"][1]["content"] = json!("x"), false),
+            ("system instruction", ALICE, |request| request["messages"][0]["content"] = json!("Secret"), false),
+            ("another client", BOB, |_| {}, false),
+            ("last message text", ALICE, |request| request["messages"][3]["content"][0]["text"] = json!("y"), false),
             (
                 "image data sharing a prefix",
-                WINDOW_OF_TWO,
+                ALICE,
                 |request| request["messages"][3]["content"][1]["image_url"]["url"] = json!(image_data_url('C')),
                 false,
             ),
-            ("message name", WINDOW_OF_TWO, |request| request["messages"][2]["name"] = json!("Other"), false),
-            ("message role", WINDOW_OF_TWO, |request| request["messages"][2]["role"] = json!("user"), false),
-            ("temperature", WINDOW_OF_TWO, |request| request["temperature"] = json!(1.0), false),
-            ("temperature removed", WINDOW_OF_TWO, |request| request["temperature"] = Value::Null, false),
-            ("top_k added", WINDOW_OF_TWO, |request| request["top_k"] = json!(40), false),
-            ("seed added", WINDOW_OF_TWO, |request| request["seed"] = json!(7), false),
-            ("stop", WINDOW_OF_TWO, |request| request["stop"] = json!("\nUser:"), false),
-            ("tools", WINDOW_OF_TWO, |request| request["tools"][0]["function"]["name"] = json!("flip_coin"), false),
-            ("tool_choice", WINDOW_OF_TWO, |request| request["tool_choice"] = json!("none"), false),
-            (
-                "response_format",
-                WINDOW_OF_TWO,
-                |request| request["response_format"] = json!({"type": "json_object"}),
-                false,
-            ),
-            ("reasoning effort", WINDOW_OF_TWO, |request| request["reasoning_effort"] = json!("high"), false),
-            ("thinking budget", WINDOW_OF_TWO, |request| request["thinking_budget"] = json!(0), false),
-            ("model", WINDOW_OF_TWO, |request| request["model"] = json!("gemini-2.5-flash"), false),
+            ("message name", ALICE, |request| request["messages"][2]["name"] = json!("Other"), false),
+            ("message role", ALICE, |request| request["messages"][2]["role"] = json!("user"), false),
+            ("temperature", ALICE, |request| request["temperature"] = json!(1.0), false),
+            ("temperature removed", ALICE, |request| request["temperature"] = Value::Null, false),
+            ("top_k added", ALICE, |request| request["top_k"] = json!(40), false),
+            ("seed added", ALICE, |request| request["seed"] = json!(7), false),
+            ("stop", ALICE, |request| request["stop"] = json!("\nUser:"), false),
+            ("tools", ALICE, |request| request["tools"][0]["function"]["name"] = json!("flip_coin"), false),
+            ("tool_choice", ALICE, |request| request["tool_choice"] = json!("none"), false),
+            ("response_format", ALICE, |request| request["response_format"] = json!({"type": "json_object"}), false),
+            ("reasoning effort", ALICE, |request| request["reasoning_effort"] = json!("high"), false),
+            ("thinking budget", ALICE, |request| request["thinking_budget"] = json!(0), false),
+            ("model", ALICE, |request| request["model"] = json!("gemini-2.5-flash"), false),
         ];
         let base = base_request();
-        for (case_name, settings, edit, expect_same_key) in cases {
+        for (case_name, scope, edit, expect_same_key) in cases {
             let mut edited = base.clone();
             edit(&mut edited);
-            let same_key = key_of_json(&base, settings) == key_of_json(&edited, settings);
+            let same_key = key_of_json(&base, ALICE) == key_of_json(&edited, scope);
             assert_eq!(same_key, *expect_same_key, "case `{case_name}`");
         }
     }
 
     #[test]
-    fn key_is_deterministic_and_window_larger_than_history_is_harmless() {
+    fn key_is_deterministic() {
         let request = base_request();
-        let wide_window = CacheKeySettings { last_messages: 100, precise: false };
-        assert_eq!(key_of_json(&request, &wide_window), key_of_json(&request, &wide_window));
-        assert_eq!(key_of_json(&request, &wide_window), key_of_json(&request, &PRECISE));
-        assert_eq!(key_of_json(&request, &wide_window).to_string().len(), 32);
+        assert_eq!(key_of_json(&request, ALICE), key_of_json(&request, ALICE));
+        assert_eq!(key_of_json(&request, ALICE).to_string().len(), 32);
+    }
+
+    /// Alice's answer came from her private system prompt and history; Bob
+    /// sends the same last six messages under his own, from elsewhere.
+    #[test]
+    fn one_clients_answer_never_keys_another_clients_request() {
+        let turns: Vec<Value> = (0..6)
+            .map(
+                |turn| json!({"role": if turn % 2 == 0 {"user"} else {"assistant"}, "content": format!("turn {turn}")}),
+            )
+            .collect();
+        let request = |system: &str, history: &str| {
+            let mut messages =
+                vec![json!({"role": "system", "content": system}), json!({"role": "user", "content": history})];
+            messages.extend(turns.iter().cloned());
+            json!({"model": "gemini-2.5-pro", "messages": messages})
+        };
+        let alice = request("Alice's private persona", "Alice's early history");
+        let bob_same_tail = request("Bob's persona", "Bob's early history");
+        assert_ne!(key_of_json(&alice, ALICE), key_of_json(&bob_same_tail, ALICE));
+        assert_ne!(key_of_json(&alice, ALICE), key_of_json(&bob_same_tail, BOB));
+        // Even the identical request from another client has another key.
+        assert_ne!(key_of_json(&alice, ALICE), key_of_json(&alice, BOB));
     }
 
     fn answer(text: &str) -> ChatCompletion {
