@@ -35,6 +35,11 @@ pub enum ApiError {
     PayloadTooLarge { limit_mb: usize },
     #[error("{message}")]
     RateLimited { message: String, retry_after: Duration },
+    /// Too many request bodies held at once; try again shortly.
+    #[error("The server is busy receiving other requests; try again shortly / 服务器繁忙，请稍后再试")]
+    Busy { retry_after: Duration },
+    #[error("The request body did not arrive in time (limit {limit_seconds} s) / 请求体上传超时")]
+    BodyTimeout { limit_seconds: u64 },
     /// Every key is cooling down, exhausted or invalid.
     #[error("{message}")]
     NoKeyAvailable { message: String, retry_after: Option<Duration> },
@@ -62,6 +67,8 @@ impl ApiError {
             ApiError::RouteNotFound(_) => ("invalid_request_error", Some("not_found")),
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
             ApiError::RateLimited { .. } => ("rate_limit_error", Some("rate_limit_exceeded")),
+            ApiError::Busy { .. } => ("server_error", Some("server_busy")),
+            ApiError::BodyTimeout { .. } => ("invalid_request_error", Some("request_timeout")),
             ApiError::NoKeyAvailable { .. } => ("rate_limit_error", Some("no_key_available")),
             ApiError::UpstreamRejected { .. } => ("invalid_request_error", Some("upstream_rejected")),
             ApiError::UpstreamFailed { .. } => ("upstream_error", Some("upstream_error")),
@@ -78,7 +85,7 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::RateLimited { retry_after, .. } | ApiError::Busy { retry_after } => Some(*retry_after),
             ApiError::NoKeyAvailable { retry_after, .. } => *retry_after,
             _ => None,
         }
@@ -104,6 +111,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } | ApiError::NoKeyAvailable { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamRejected { status, .. } | ApiError::UpstreamFailed { status, .. } => *status,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -131,6 +140,8 @@ mod tests {
             (ApiError::Unauthorized, 401, "invalid_request_error"),
             (ApiError::ModelNotFound("no such model".into()), 404, "invalid_request_error"),
             (ApiError::PayloadTooLarge { limit_mb: 64 }, 413, "invalid_request_error"),
+            (ApiError::Busy { retry_after: Duration::from_secs(2) }, 503, "server_error"),
+            (ApiError::BodyTimeout { limit_seconds: 60 }, 408, "invalid_request_error"),
             (
                 ApiError::NoKeyAvailable {
                     message: "all keys cooling".into(),
