@@ -1,0 +1,232 @@
+//! Throttling of failed authentication, per client address (an IPv4
+//! address or an IPv6 /64, as for the request limits). A client may get
+//! the key wrong a few times a minute (`AUTH_FAILURES_PER_MINUTE`); one
+//! failure more locks the address out, first for
+//! [`FIRST_LOCKOUT_MS`], then twice as long after every further failure
+//! (at most [`MAX_LOCKOUT_MS`]). While locked, every request from the
+//! address is refused before its key is looked at, so a lockout cannot be
+//! used to test keys. A success clears the address's record; a record
+//! with no failure for a day is forgotten.
+//!
+//! The same mechanism guards the API routes and (later) the dashboard
+//! login: each owns one [`FailureThrottle`]. Pure: callers pass `now_ms`.
+//! Memory is bounded: at most `max_tracked_clients` records; beyond it the
+//! oldest record is dropped (an attacker with that many addresses can
+//! spread out anyway).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use parking_lot::Mutex;
+
+use crate::ratelimit::ClientKey;
+
+/// The failure window.
+const WINDOW_MS: u64 = 60_000;
+/// First lockout; doubles with every failure after it.
+pub const FIRST_LOCKOUT_MS: u64 = 30_000;
+pub const MAX_LOCKOUT_MS: u64 = 60 * 60_000;
+/// A record with no failure for this long is forgotten.
+const FORGET_AFTER_MS: u64 = 24 * 60 * 60_000;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct FailureRecord {
+    /// Failures counted in the current window, and when it began.
+    failures_in_window: u32,
+    window_started_ms: u64,
+    /// Lockouts so far (their length doubles each time).
+    lockouts: u32,
+    locked_until_ms: u64,
+    last_failure_ms: u64,
+    /// Position in `order`, to tell a live entry from a stale one.
+    generation: u64,
+}
+
+struct Records {
+    by_client: HashMap<ClientKey, FailureRecord>,
+    /// Clients by first sight, oldest first; entries whose generation no
+    /// longer matches are stale and skipped.
+    order: VecDeque<(ClientKey, u64)>,
+    next_generation: u64,
+}
+
+/// Refused: try again after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockedOut {
+    pub retry_after_ms: u64,
+}
+
+pub struct FailureThrottle {
+    max_tracked_clients: usize,
+    records: Mutex<Records>,
+}
+
+impl FailureThrottle {
+    pub fn new(max_tracked_clients: usize) -> FailureThrottle {
+        FailureThrottle {
+            max_tracked_clients: max_tracked_clients.max(1),
+            records: Mutex::new(Records { by_client: HashMap::new(), order: VecDeque::new(), next_generation: 0 }),
+        }
+    }
+
+    /// Whether `client` may try now.
+    pub fn check(&self, client: IpAddr, now_ms: u64) -> Result<(), LockedOut> {
+        let records = self.records.lock();
+        match records.by_client.get(&ClientKey::of(client)) {
+            Some(record) if record.locked_until_ms > now_ms => {
+                Err(LockedOut { retry_after_ms: record.locked_until_ms - now_ms })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failure; returns the lockout it starts, if any.
+    pub fn record_failure(&self, client: IpAddr, allowed_per_minute: u32, now_ms: u64) -> Option<LockedOut> {
+        let key = ClientKey::of(client);
+        let mut records = self.records.lock();
+        let records = &mut *records;
+        if !records.by_client.contains_key(&key) {
+            while records.by_client.len() >= self.max_tracked_clients {
+                let Some((oldest, generation)) = records.order.pop_front() else { break };
+                if records.by_client.get(&oldest).is_some_and(|record| record.generation == generation) {
+                    records.by_client.remove(&oldest);
+                }
+            }
+            let generation = records.next_generation;
+            records.next_generation += 1;
+            records.order.push_back((key, generation));
+            records
+                .by_client
+                .insert(key, FailureRecord { window_started_ms: now_ms, generation, ..Default::default() });
+            // Successes leave stale entries behind; drop them now and then.
+            if records.order.len() > 2 * records.by_client.len() + 64 {
+                let by_client = &records.by_client;
+                records.order.retain(|(client, generation)| {
+                    by_client.get(client).is_some_and(|record| record.generation == *generation)
+                });
+            }
+        }
+        let record = records.by_client.get_mut(&key).expect("inserted above");
+        if record.last_failure_ms.saturating_add(FORGET_AFTER_MS) <= now_ms && record.last_failure_ms != 0 {
+            *record = FailureRecord { window_started_ms: now_ms, generation: record.generation, ..Default::default() };
+        }
+        record.last_failure_ms = now_ms;
+        if now_ms.saturating_sub(record.window_started_ms) >= WINDOW_MS {
+            record.window_started_ms = now_ms;
+            record.failures_in_window = 0;
+        }
+        record.failures_in_window = record.failures_in_window.saturating_add(1);
+        // After a first lockout, every failure locks again (longer); before
+        // it, only going over the per-minute allowance does.
+        if record.lockouts == 0 && record.failures_in_window <= allowed_per_minute {
+            return None;
+        }
+        let lockout_ms = FIRST_LOCKOUT_MS.saturating_mul(1u64 << record.lockouts.min(20)).min(MAX_LOCKOUT_MS);
+        record.lockouts = record.lockouts.saturating_add(1);
+        record.locked_until_ms = now_ms + lockout_ms;
+        Some(LockedOut { retry_after_ms: lockout_ms })
+    }
+
+    /// A success: the client starts afresh.
+    pub fn record_success(&self, client: IpAddr) {
+        let key = ClientKey::of(client);
+        let mut records = self.records.lock();
+        if records.by_client.is_empty() {
+            return;
+        }
+        // The stale entry left in `order` is skipped when it comes up.
+        records.by_client.remove(&key);
+    }
+
+    /// Clients with a record (for tests and the dashboard).
+    pub fn tracked_clients(&self) -> usize {
+        self.records.lock().by_client.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_few_failures_are_free_then_lockouts_double() {
+        let throttle = FailureThrottle::new(100);
+        let client = ip("203.0.113.9");
+        for attempt in 0..5 {
+            assert_eq!(throttle.check(client, T0 + attempt), Ok(()));
+            assert_eq!(throttle.record_failure(client, 5, T0 + attempt), None, "failure {attempt}");
+        }
+        let first = throttle.record_failure(client, 5, T0 + 10).expect("sixth failure locks");
+        assert_eq!(first.retry_after_ms, FIRST_LOCKOUT_MS);
+        assert_eq!(throttle.check(client, T0 + 20), Err(LockedOut { retry_after_ms: FIRST_LOCKOUT_MS - 10 }));
+        // Other clients are not affected.
+        assert_eq!(throttle.check(ip("203.0.113.10"), T0 + 20), Ok(()));
+        // After the lockout one more failure locks again, twice as long.
+        let after = T0 + 10 + FIRST_LOCKOUT_MS;
+        assert_eq!(throttle.check(client, after), Ok(()));
+        assert_eq!(throttle.record_failure(client, 5, after).unwrap().retry_after_ms, 2 * FIRST_LOCKOUT_MS);
+        let later = after + 2 * FIRST_LOCKOUT_MS;
+        assert_eq!(throttle.record_failure(client, 5, later).unwrap().retry_after_ms, 4 * FIRST_LOCKOUT_MS);
+        // Capped.
+        let mut now = later;
+        for _ in 0..30 {
+            now += MAX_LOCKOUT_MS;
+            assert!(throttle.record_failure(client, 5, now).unwrap().retry_after_ms <= MAX_LOCKOUT_MS);
+        }
+    }
+
+    #[test]
+    fn success_clears_and_a_quiet_day_forgets() {
+        let throttle = FailureThrottle::new(100);
+        let client = ip("2001:db8::1");
+        for attempt in 0..6 {
+            throttle.record_failure(client, 5, T0 + attempt);
+        }
+        assert!(throttle.check(client, T0 + 10).is_err());
+        // The same /64 is the same client.
+        assert!(throttle.check(ip("2001:db8::2"), T0 + 10).is_err());
+        throttle.record_success(client);
+        assert_eq!(throttle.check(client, T0 + 10), Ok(()));
+        assert_eq!(throttle.tracked_clients(), 0);
+
+        for attempt in 0..6 {
+            throttle.record_failure(client, 5, T0 + attempt);
+        }
+        let next_day = T0 + FORGET_AFTER_MS + 10;
+        assert_eq!(throttle.record_failure(client, 5, next_day), None, "a day later the slate is clean");
+    }
+
+    #[test]
+    fn failures_spread_over_minutes_stay_free() {
+        let throttle = FailureThrottle::new(100);
+        let client = ip("198.51.100.1");
+        for minute in 0..20 {
+            for second in 0..5 {
+                let now = T0 + minute * WINDOW_MS + second * 1000;
+                assert_eq!(throttle.record_failure(client, 5, now), None, "minute {minute}");
+            }
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let throttle = FailureThrottle::new(1000);
+        for n in 0..10_000u32 {
+            throttle.record_failure(IpAddr::from(n.to_be_bytes()), 5, T0);
+        }
+        assert_eq!(throttle.tracked_clients(), 1000);
+        // Success removals leave stale order entries; still bounded.
+        for n in 0..10_000u32 {
+            let client = IpAddr::from((n + 20_000).to_be_bytes());
+            throttle.record_failure(client, 5, T0);
+            throttle.record_success(client);
+        }
+        assert!(throttle.records.lock().order.len() <= 2 * 1000 + 64 + 1);
+    }
+}
