@@ -1,19 +1,24 @@
 //! Client authentication for the API routes (§3.1, §3.3). The key is read
 //! from `x-goog-api-key`, the `key` query parameter, then
 //! `Authorization: Bearer`, and compared in constant time with `PASSWORD`.
-//! In Hugging Face mode a request that HF's gateway accepted (an
-//! `x-ip-token` whose payload carries no `error`) is let in too — this
-//! trusts HF's gateway and must not be enabled on a host reachable any other
-//! way.
+//! In Hugging Face mode a request that HF's gateway accepted is let in too,
+//! but only with an `x-ip-token` whose signature, expiry and Space privacy
+//! check out (see `huggingface`). Wrong keys are throttled per client
+//! address (`throttle`).
+
+use std::future::{ready, Ready};
+use std::net::IpAddr;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use base64::Engine;
-use std::future::{ready, Ready};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::huggingface::TokenVerdict;
+use crate::ratelimit::client_ip;
+use crate::secret::LogSafe;
 use crate::state::AppState;
+use crate::throttle::LockedOut;
 
 /// The client key as sent, from the first place that has one.
 pub fn client_key(request: &HttpRequest) -> Option<String> {
@@ -31,60 +36,123 @@ pub fn client_key(request: &HttpRequest) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
-/// What HF's gateway said about the caller's access token.
-#[derive(Debug, PartialEq, Eq)]
-enum HuggingFaceVerdict {
-    Accepted,
-    Rejected(String),
-    Absent,
-}
+/// Who an authorized client is, as far as keeping clients apart needs:
+/// how it proved itself and its address (IPv4, or IPv6 /64). The swipe
+/// cache and in-flight sharing are scoped by it, so one client's answer is
+/// never served to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientScope([u8; 17]);
 
-fn huggingface_verdict(request: &HttpRequest) -> HuggingFaceVerdict {
-    let Some(token) = request.headers().get("x-ip-token").and_then(|v| v.to_str().ok()) else {
-        return HuggingFaceVerdict::Absent;
-    };
-    let payload = token
-        .split('.')
-        .nth(1)
-        .and_then(|segment| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment.trim_end_matches('=')).ok())
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
-    match payload {
-        None => HuggingFaceVerdict::Rejected("malformed x-ip-token".to_owned()),
-        Some(payload) => match payload.get("error") {
-            None | Some(serde_json::Value::Null) => HuggingFaceVerdict::Accepted,
-            Some(error) => HuggingFaceVerdict::Rejected(error.as_str().unwrap_or("rejected").to_owned()),
-        },
+impl ClientScope {
+    fn new(credential: Credential, address: IpAddr) -> ClientScope {
+        let mut bytes = [0u8; 17];
+        bytes[0] = credential as u8;
+        match address.to_canonical() {
+            IpAddr::V4(v4) => bytes[1..5].copy_from_slice(&v4.octets()),
+            // One household or server usually owns a whole /64.
+            IpAddr::V6(v6) => bytes[1..9].copy_from_slice(&v6.octets()[..8]),
+        }
+        bytes[16] = u8::from(address.to_canonical().is_ipv6());
+        ClientScope(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 
-/// Decides whether an API request may proceed.
-pub fn authorize(request: &HttpRequest, config: &Config) -> Result<(), ApiError> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Credential {
+    Password = 1,
+    HuggingFaceToken = 2,
+}
+
+/// The client's address: the peer, or what the trusted proxy header says
+/// when the peer is a trusted proxy (`TRUSTED_PROXY_HEADER`,
+/// `TRUSTED_PROXIES`). Several header lines count as one list in order, as
+/// HTTP defines, so a client-supplied line cannot hide the one the proxy
+/// appended.
+pub fn client_address(request: &HttpRequest, config: &Config) -> IpAddr {
+    let peer = request.peer_addr().map(|address| address.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if config.trusted_proxy_header.is_empty() {
+        return peer.to_canonical();
+    }
+    let is_forwarded_for = config.trusted_proxy_header == "x-forwarded-for";
+    let lines: Vec<&str> = request
+        .headers()
+        .get_all(config.trusted_proxy_header.as_str())
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let header = match lines.as_slice() {
+        [] => None,
+        [only] => Some(std::borrow::Cow::Borrowed(*only)),
+        // A single-address header given twice: the proxy's is the last.
+        [.., last] if !is_forwarded_for => Some(std::borrow::Cow::Borrowed(*last)),
+        several => Some(std::borrow::Cow::Owned(several.join(","))),
+    };
+    client_ip(peer, header.as_deref(), is_forwarded_for, &config.trusted_proxies)
+}
+
+/// Decides whether an API request may proceed. Order: User-Agent allow-list;
+/// an address locked out by failed attempts gets 429 before its key is even
+/// looked at; `PASSWORD`; in Hugging Face mode a verified `x-ip-token`. A
+/// wrong key counts against the address.
+pub fn authorize(request: &HttpRequest, state: &AppState, config: &Config) -> Result<ClientAuthorized, ApiError> {
     if !config.whitelist_user_agent.is_empty() {
         let agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_lowercase();
         if !config.whitelist_user_agent.iter().any(|allowed| agent.contains(allowed.as_str())) {
             return Err(ApiError::Forbidden("This client is not allowed / 客户端不在白名单中".to_owned()));
         }
     }
-    if client_key(request).is_some_and(|key| config.password.matches(&key)) {
-        return Ok(());
+    let address = client_address(request, config);
+    let now_ms = state.now_ms();
+    if let Err(locked) = state.auth_failures.check(address, now_ms) {
+        return Err(locked_out(locked));
+    }
+    let key = client_key(request);
+    if key.as_deref().is_some_and(|key| config.password.matches(key)) {
+        state.auth_failures.record_success(address);
+        return Ok(ClientAuthorized { address, scope: ClientScope::new(Credential::Password, address) });
     }
     if config.huggingface {
-        match huggingface_verdict(request) {
-            HuggingFaceVerdict::Accepted => return Ok(()),
-            HuggingFaceVerdict::Rejected(reason) => {
-                log::warn!("Hugging Face gateway rejected the caller's token: {reason}");
+        let token = request.headers().get("x-ip-token").and_then(|v| v.to_str().ok());
+        match state.huggingface.verify(token) {
+            TokenVerdict::Accepted => {
+                return Ok(ClientAuthorized { address, scope: ClientScope::new(Credential::HuggingFaceToken, address) })
+            }
+            TokenVerdict::Rejected(reason) => {
+                log::warn!("Hugging Face gateway rejected the caller's token: {}", LogSafe(&reason));
                 return Err(ApiError::Forbidden(
                     "Hugging Face rejected your access token / Hugging Face 访问令牌无效".to_owned(),
                 ));
             }
-            HuggingFaceVerdict::Absent => {}
+            TokenVerdict::NotProven => {}
+        }
+    }
+    if key.is_some() {
+        if let Some(locked) = state.auth_failures.record_failure(address, config.auth_failures_per_minute, now_ms) {
+            log::warn!("too many wrong client keys from {address}: refused for {} s", locked.retry_after_ms / 1000);
+            return Err(locked_out(locked));
         }
     }
     Err(ApiError::Unauthorized)
 }
 
+fn locked_out(locked: LockedOut) -> ApiError {
+    ApiError::RateLimited {
+        message: "Too many failed attempts; try again later / 密码错误次数过多，请稍后再试".to_owned(),
+        retry_after: std::time::Duration::from_millis(locked.retry_after_ms),
+    }
+}
+
 /// Extractor: put it first in a handler's arguments to require client auth.
-pub struct ClientAuthorized;
+/// It carries who the client is.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAuthorized {
+    pub address: IpAddr,
+    pub scope: ClientScope,
+}
 
 impl FromRequest for ClientAuthorized {
     type Error = ApiError;
@@ -92,7 +160,7 @@ impl FromRequest for ClientAuthorized {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let result = match request.app_data::<web::Data<AppState>>() {
-            Some(state) => authorize(request, &state.config()).map(|()| ClientAuthorized),
+            Some(state) => authorize(request, state, &state.config()),
             None => Err(ApiError::Internal),
         };
         ready(result)
@@ -111,38 +179,107 @@ mod tests {
         config
     }
 
-    fn jwt(payload: &str) -> String {
-        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        format!("{}.{}.sig", encode(r#"{"alg":"EdDSA"}"#), encode(payload))
+    fn status(result: Result<ClientAuthorized, ApiError>) -> Result<(), u16> {
+        use actix_web::ResponseError;
+        result.map(|_| ()).map_err(|e| e.status_code().as_u16())
     }
 
     #[test]
-    fn every_key_location_and_the_hf_gateway() {
-        let cases: Vec<(TestRequest, bool, Result<(), u16>)> = vec![
-            (TestRequest::default(), false, Err(401)),
-            (TestRequest::default().insert_header(("x-goog-api-key", "s3cret")), false, Ok(())),
-            (TestRequest::default().uri("/v1/models?key=s3cret"), false, Ok(())),
-            (TestRequest::default().insert_header(("authorization", "Bearer s3cret")), false, Ok(())),
-            (TestRequest::default().insert_header(("authorization", "bearer s3cret")), false, Ok(())),
-            (TestRequest::default().insert_header(("authorization", "Bearer wrong")), false, Err(401)),
-            (TestRequest::default().insert_header(("authorization", "Basic s3cret")), false, Err(401)),
-            // HF mode: accepted token passes without PASSWORD, rejected is 403.
-            (TestRequest::default().insert_header(("x-ip-token", jwt(r#"{"ip":"1.2.3.4"}"#))), true, Ok(())),
-            (
-                TestRequest::default().insert_header(("x-ip-token", jwt(r#"{"error":"InvalidAccessToken"}"#))),
-                true,
-                Err(403),
-            ),
-            (TestRequest::default().insert_header(("x-ip-token", jwt(r#"{"ip":"1.2.3.4"}"#))), false, Err(401)),
-            (TestRequest::default().insert_header(("authorization", "Bearer s3cret")), true, Ok(())),
+    fn every_key_location() {
+        let cases: Vec<(TestRequest, Result<(), u16>)> = vec![
+            (TestRequest::default(), Err(401)),
+            (TestRequest::default().insert_header(("x-goog-api-key", "s3cret")), Ok(())),
+            (TestRequest::default().uri("/v1/models?key=s3cret"), Ok(())),
+            (TestRequest::default().insert_header(("authorization", "Bearer s3cret")), Ok(())),
+            (TestRequest::default().insert_header(("authorization", "bearer s3cret")), Ok(())),
+            (TestRequest::default().insert_header(("authorization", "Bearer wrong")), Err(401)),
+            (TestRequest::default().insert_header(("authorization", "Basic s3cret")), Err(401)),
         ];
-        for (index, (request, huggingface, expected)) in cases.into_iter().enumerate() {
-            let request = request.to_http_request();
-            let got = authorize(&request, &config(huggingface)).map_err(|e| {
-                use actix_web::ResponseError;
-                e.status_code().as_u16()
-            });
-            assert_eq!(got, expected, "case {index}");
+        for (index, (request, expected)) in cases.into_iter().enumerate() {
+            let config = config(false);
+            let state = AppState::new(config.clone());
+            assert_eq!(status(authorize(&request.to_http_request(), &state, &config)), expected, "case {index}");
         }
+    }
+
+    #[test]
+    fn a_hand_made_token_opens_nothing() {
+        // `.e30.` is the payload `{}`: accepted before hardening.
+        let config = config(true);
+        let state = AppState::new(config.clone());
+        for token in ["x.e30.y", "eyJhbGciOiJFZERTQSJ9.e30.c2ln", "garbage"] {
+            let request = TestRequest::default().insert_header(("x-ip-token", token)).to_http_request();
+            assert_eq!(status(authorize(&request, &state, &config)), Err(401), "{token}");
+        }
+        let request = TestRequest::default().insert_header(("authorization", "Bearer s3cret")).to_http_request();
+        assert_eq!(status(authorize(&request, &state, &config)), Ok(()));
+    }
+
+    #[test]
+    fn wrong_keys_lock_the_address_out_and_a_success_clears_it() {
+        let config = config(false);
+        let state = AppState::new(config.clone());
+        let from = |key: &str, address: &str| {
+            TestRequest::default()
+                .peer_addr(format!("{address}:5000").parse().unwrap())
+                .insert_header(("authorization", format!("Bearer {key}")))
+                .to_http_request()
+        };
+        let attacker = "203.0.113.5";
+        for attempt in 0..config.auth_failures_per_minute {
+            assert_eq!(status(authorize(&from("guess", attacker), &state, &config)), Err(401), "attempt {attempt}");
+        }
+        let locked = authorize(&from("guess", attacker), &state, &config).unwrap_err();
+        assert!(matches!(&locked, ApiError::RateLimited { retry_after, .. } if retry_after.as_secs() >= 30));
+        // While locked, even the right key is refused (no oracle).
+        assert_eq!(status(authorize(&from("s3cret", attacker), &state, &config)), Err(429));
+        // Others are not affected.
+        assert_eq!(status(authorize(&from("s3cret", "198.51.100.7"), &state, &config)), Ok(()));
+        // A request without any key is not a guess.
+        let bare = TestRequest::default().peer_addr("198.51.100.8:1".parse().unwrap()).to_http_request();
+        for _ in 0..20 {
+            assert_eq!(status(authorize(&bare, &state, &config)), Err(401));
+        }
+    }
+
+    #[test]
+    fn forwarded_for_lines_are_one_list_walked_from_the_right() {
+        let mut config = config(false);
+        config.trusted_proxy_header = "x-forwarded-for".into();
+        config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let request = TestRequest::default()
+            .peer_addr("10.1.1.1:443".parse().unwrap())
+            // The client's own (forged) line, then the one the proxy appended.
+            .append_header(("x-forwarded-for", "6.6.6.6"))
+            .append_header(("x-forwarded-for", "198.51.100.20, 10.2.2.2"))
+            .to_http_request();
+        assert_eq!(client_address(&request, &config), "198.51.100.20".parse::<IpAddr>().unwrap());
+        // From an untrusted peer the header is ignored.
+        let request = TestRequest::default()
+            .peer_addr("203.0.113.1:443".parse().unwrap())
+            .append_header(("x-forwarded-for", "6.6.6.6"))
+            .to_http_request();
+        assert_eq!(client_address(&request, &config), "203.0.113.1".parse::<IpAddr>().unwrap());
+        // A single-address header sent twice: the proxy's line is the last.
+        config.trusted_proxy_header = "x-real-ip".into();
+        let request = TestRequest::default()
+            .peer_addr("10.1.1.1:443".parse().unwrap())
+            .append_header(("x-real-ip", "6.6.6.6"))
+            .append_header(("x-real-ip", "198.51.100.21"))
+            .to_http_request();
+        assert_eq!(client_address(&request, &config), "198.51.100.21".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn scopes_differ_by_address_and_credential() {
+        let a: IpAddr = "198.51.100.1".parse().unwrap();
+        let b: IpAddr = "198.51.100.2".parse().unwrap();
+        assert_ne!(ClientScope::new(Credential::Password, a), ClientScope::new(Credential::Password, b));
+        assert_ne!(ClientScope::new(Credential::Password, a), ClientScope::new(Credential::HuggingFaceToken, a));
+        let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2::99".parse().unwrap();
+        assert_eq!(ClientScope::new(Credential::Password, v6a), ClientScope::new(Credential::Password, v6b));
+        let mapped: IpAddr = "::ffff:198.51.100.1".parse().unwrap();
+        assert_eq!(ClientScope::new(Credential::Password, a), ClientScope::new(Credential::Password, mapped));
     }
 }

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::iprange::IpRange;
 use crate::secret::{ApiKey, Secret};
 
 /// Where a setting's value came from.
@@ -95,6 +96,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("VERTEX_BASE_URL", "https://aiplatform.googleapis.com"),
     ("VERTEX_LOCATION", "global"),
     ("HUGGINGFACE", "false"),
+    // Set by Hugging Face in every Space (`owner/name`).
+    ("SPACE_ID", ""),
+    ("HF_HUB_URL", "https://huggingface.co"),
+    // Empty = `{HF_HUB_URL}/api/keys/jwt`.
+    ("HF_JWT_KEYS_URL", ""),
     ("PROXY_URL", ""),
     ("HTTPS_PROXY", ""),
     ("ALL_PROXY", ""),
@@ -118,6 +124,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("KEY_VALIDATION_CONCURRENCY", "8"),
     ("INVALID_KEY_RECHECK_INTERVAL", "21600"),
     ("VALIDATE_KEYS_ON_STARTUP", "true"),
+    ("AUTH_FAILURES_PER_MINUTE", "5"),
+    ("MAX_BODY_BYTES_IN_FLIGHT_MB", "256"),
+    ("REQUEST_BODY_TIMEOUT", "60"),
 ];
 
 /// Phase one: every setting as a string plus its source.
@@ -243,6 +252,12 @@ pub struct Config {
     pub storage_dir: PathBuf,
     pub enable_storage: bool,
     pub huggingface: bool,
+    /// The Space this runs in (`SPACE_ID`, set by Hugging Face); its
+    /// privacy decides whether `x-ip-token` auth may be used.
+    pub space_id: String,
+    pub hf_hub_url: String,
+    /// Where Hugging Face publishes the public key that signs `x-ip-token`.
+    pub hf_jwt_keys_url: String,
     /// Proxy for the calls to Google (`PROXY_URL`, else `HTTPS_PROXY`,
     /// `ALL_PROXY`, `HTTP_PROXY`), with `NO_PROXY`.
     pub upstream_proxy: Option<crate::proxy::ProxyConfig>,
@@ -268,14 +283,22 @@ pub struct Config {
     /// case), e.g. `x-forwarded-for`; empty = use the peer address. With
     /// `HUGGINGFACE=true` it defaults to `x-forwarded-for`.
     pub trusted_proxy_header: String,
-    /// Peers allowed to set that header (empty = any peer).
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Peers allowed to set that header (empty = any peer); addresses or
+    /// CIDR ranges.
+    pub trusted_proxies: Vec<IpRange>,
     /// Longest a request waits for a cooling key (or a global back-off)
     /// before answering 429; 0 = never wait.
     pub max_wait_for_key: Duration,
     pub key_validation_concurrency: usize,
     pub invalid_key_recheck_interval: Duration,
     pub validate_keys_on_startup: bool,
+    /// Wrong client keys tolerated per address and minute before that
+    /// address is refused with 429 (growing back-off).
+    pub auth_failures_per_minute: u32,
+    /// Request-body bytes held by all requests at once; beyond, 503.
+    pub max_body_bytes_in_flight: usize,
+    /// Longest a client may take to send its request body; beyond, 408.
+    pub request_body_timeout: Duration,
 }
 
 const SAFETY_THRESHOLDS: &[&str] = &[
@@ -290,6 +313,11 @@ const SAFETY_THRESHOLDS: &[&str] = &[
 impl Config {
     pub fn from_raw(raw: &RawSettings) -> Result<Config, ConfigError> {
         let v = Validator { raw };
+        if v.text("PASSWORD").is_empty() {
+            // An unset `${PASSWORD}` in a compose file arrives as "": it
+            // must not leave the API open.
+            return Err(v.invalid("PASSWORD", "a non-empty password (leave PASSWORD unset for the default)"));
+        }
         let password = Secret::new(v.text("PASSWORD"));
         let web_password = match v.text("WEB_PASSWORD") {
             "" => password.clone(),
@@ -301,6 +329,11 @@ impl Config {
         }
         let gemini_base_url = v.url("GEMINI_BASE_URL")?;
         let huggingface = v.boolean("HUGGINGFACE")?;
+        let hf_hub_url = v.url("HF_HUB_URL")?;
+        let hf_jwt_keys_url = match v.text("HF_JWT_KEYS_URL") {
+            "" => format!("{hf_hub_url}/api/keys/jwt"),
+            _ => v.url("HF_JWT_KEYS_URL")?,
+        };
         Ok(Config {
             password,
             web_password,
@@ -335,6 +368,9 @@ impl Config {
             storage_dir: PathBuf::from(v.text("STORAGE_DIR")),
             enable_storage: v.boolean("ENABLE_STORAGE")?,
             huggingface,
+            space_id: v.text("SPACE_ID").to_owned(),
+            hf_hub_url,
+            hf_jwt_keys_url,
             upstream_proxy: v.proxy()?,
             upstream_timeout: v.seconds("UPSTREAM_TIMEOUT")?,
             upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT")?,
@@ -360,7 +396,9 @@ impl Config {
             trusted_proxies: v
                 .list("TRUSTED_PROXIES")
                 .iter()
-                .map(|item| item.parse().map_err(|_| v.invalid("TRUSTED_PROXIES", "a list of IP addresses")))
+                .map(|item| {
+                    item.parse().map_err(|_| v.invalid("TRUSTED_PROXIES", "a list of IP addresses or CIDR ranges"))
+                })
                 .collect::<Result<_, _>>()?,
             max_wait_for_key: {
                 let seconds: f64 = v.parse("MAX_WAIT_FOR_KEY", "a number of seconds")?;
@@ -369,6 +407,9 @@ impl Config {
             key_validation_concurrency: v.positive("KEY_VALIDATION_CONCURRENCY")?,
             invalid_key_recheck_interval: v.seconds("INVALID_KEY_RECHECK_INTERVAL")?,
             validate_keys_on_startup: v.boolean("VALIDATE_KEYS_ON_STARTUP")?,
+            auth_failures_per_minute: v.positive("AUTH_FAILURES_PER_MINUTE")?,
+            max_body_bytes_in_flight: v.positive::<usize>("MAX_BODY_BYTES_IN_FLIGHT_MB")? * 1024 * 1024,
+            request_body_timeout: v.seconds("REQUEST_BODY_TIMEOUT")?,
         })
     }
 
@@ -517,6 +558,25 @@ mod tests {
             let message = load(&[(name, value)]).unwrap_err().to_string();
             assert!(message.contains(expected) && message.contains(value), "{message}");
         }
+    }
+
+    #[test]
+    fn an_empty_or_blank_password_stops_startup() {
+        for value in ["", "   ", "\t\n"] {
+            let message = load(&[("PASSWORD", value)]).unwrap_err().to_string();
+            assert!(message.contains("PASSWORD"), "{message}");
+        }
+        // WEB_PASSWORD empty still means "same as PASSWORD".
+        let config = load(&[("PASSWORD", "s3cret"), ("WEB_PASSWORD", "")]).unwrap();
+        assert!(config.web_password.matches("s3cret"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let config = load(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7 2001:db8::/32")]).unwrap();
+        let shown: Vec<String> = config.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        assert!(load(&[("TRUSTED_PROXIES", "10.0.0.0/40")]).is_err());
     }
 
     #[test]

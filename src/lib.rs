@@ -3,11 +3,14 @@
 //! ARCHITECTURE.md has the map.
 
 pub mod auth;
+pub mod bodylimit;
 pub mod cache;
 pub mod config;
 pub mod error;
 pub mod fasthash;
 pub mod gemini;
+pub mod huggingface;
+pub mod iprange;
 pub mod keys;
 pub mod media;
 pub mod models;
@@ -20,4 +23,5 @@ pub mod secret;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod throttle;
 pub mod validator;

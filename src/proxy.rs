@@ -81,6 +81,11 @@ impl ProxyConfig {
         Ok(ProxyConfig { scheme, host, port: parsed.port().unwrap_or(default_port), credentials, no_proxy })
     }
 
+    /// The proxy password, for masking it wherever it might be quoted.
+    pub fn password(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|(_, password)| password.as_str()).filter(|password| !password.is_empty())
+    }
+
     /// Whether `host` is reached directly (`NO_PROXY`).
     pub fn bypasses(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();

@@ -27,6 +27,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use parking_lot::Mutex;
 
+use crate::iprange::IpRange;
+
 /// Limits applied to one client. `0` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
@@ -132,13 +134,13 @@ impl SlidingWindow {
 
 /// The identity a limit is kept under: an IPv4 address or an IPv6 /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClientKey {
+pub(crate) enum ClientKey {
     V4(u32),
     V6Prefix64(u64),
 }
 
 impl ClientKey {
-    fn of(address: IpAddr) -> ClientKey {
+    pub(crate) fn of(address: IpAddr) -> ClientKey {
         match address.to_canonical() {
             IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
             IpAddr::V6(v6) => ClientKey::V6Prefix64((u128::from(v6) >> 64) as u64),
@@ -327,7 +329,8 @@ impl RateLimiter {
 /// trusted-proxy header, e.g. `x-forwarded-for`, `x-real-ip`,
 /// `cf-connecting-ip`) and the direct peer is a trusted proxy (in
 /// `trusted_proxies`, or any peer when that list is empty), the address in
-/// the header; otherwise the peer. For `x-forwarded-for`
+/// the header; otherwise the peer. `trusted_proxies` holds addresses or CIDR
+/// ranges. For `x-forwarded-for`
 /// (`header_is_forwarded_for`) it is the right-most entry that is not itself
 /// a trusted proxy; entries left of it are client-supplied and never read.
 /// Entries may carry a port (`1.2.3.4:80`, `[::1]:80`). A malformed value
@@ -336,10 +339,10 @@ pub fn client_ip(
     peer: IpAddr,
     header_value: Option<&str>,
     header_is_forwarded_for: bool,
-    trusted_proxies: &[IpAddr],
+    trusted_proxies: &[IpRange],
 ) -> IpAddr {
     let peer = peer.to_canonical();
-    let is_trusted_proxy = |address: IpAddr| trusted_proxies.iter().any(|proxy| proxy.to_canonical() == address);
+    let is_trusted_proxy = |address: IpAddr| trusted_proxies.iter().any(|proxy| proxy.contains(address));
     let peer_is_trusted = trusted_proxies.is_empty() || is_trusted_proxy(peer);
     let Some(header_value) = header_value else {
         return peer;
@@ -557,12 +560,13 @@ mod tests {
     #[test]
     fn client_ip_honours_only_trusted_proxies() {
         let proxy = ip("10.0.0.1");
-        let other_proxy = ip("10.0.0.2");
         let stranger = ip("203.0.113.50");
-        let trusted = [proxy, other_proxy];
+        let range = |text: &str| text.parse::<IpRange>().unwrap();
+        let trusted = [range("10.0.0.1"), range("10.0.0.2")];
+        let trusted_range = [range("10.0.0.0/24")];
         // (peer, header value, is x-forwarded-for, trusted proxies, expected)
-        type Case<'a> = (IpAddr, Option<&'a str>, bool, &'a [IpAddr], &'a str);
-        let table: [Case; 16] = [
+        type Case<'a> = (IpAddr, Option<&'a str>, bool, &'a [IpRange], &'a str);
+        let table: [Case; 19] = [
             (stranger, None, false, &trusted, "203.0.113.50"),
             (proxy, None, true, &trusted, "10.0.0.1"),
             (proxy, Some("198.51.100.4"), false, &trusted, "198.51.100.4"),
@@ -579,6 +583,10 @@ mod tests {
             (proxy, Some(""), true, &trusted, "10.0.0.1"),
             (proxy, Some("not an address"), false, &trusted, "10.0.0.1"),
             (proxy, Some("10.0.0.2, 10.0.0.1"), true, &trusted, "10.0.0.1"),
+            // Ranges: every proxy hop inside the range is walked past.
+            (proxy, Some("6.6.6.6, 198.51.100.4, 10.0.0.9, 10.0.0.200"), true, &trusted_range, "198.51.100.4"),
+            (stranger, Some("198.51.100.4"), true, &trusted_range, "203.0.113.50"),
+            (ip("10.0.1.1"), Some("198.51.100.4"), true, &trusted_range, "10.0.1.1"),
         ];
         for (peer, header_value, is_forwarded_for, trusted_proxies, expected) in table {
             assert_eq!(
@@ -592,7 +600,8 @@ mod tests {
     #[test]
     fn client_ip_treats_ipv4_mapped_peers_as_ipv4() {
         let mapped_peer = ip("::ffff:10.0.0.1");
-        assert_eq!(client_ip(mapped_peer, Some("198.51.100.4"), false, &[ip("10.0.0.1")]), ip("198.51.100.4"));
+        let trusted = ["10.0.0.1".parse().unwrap()];
+        assert_eq!(client_ip(mapped_peer, Some("198.51.100.4"), false, &trusted), ip("198.51.100.4"));
         assert_eq!(client_ip(mapped_peer, None, false, &[]), ip("10.0.0.1"));
     }
 

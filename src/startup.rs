@@ -56,6 +56,7 @@ impl Application {
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
         prepare_storage_dir(&config)?;
+        register_secrets(&config);
         let (state, keys) = AppState::with_clock(config, clock);
         let state = web::Data::new(state);
         let config = (*state.config()).clone();
@@ -109,6 +110,18 @@ impl Application {
     }
 }
 
+/// Passwords and proxy credentials are masked wherever upstream text
+/// might quote them (keys are masked by their pattern).
+fn register_secrets(config: &Config) {
+    crate::secret::register_secret(config.password.expose());
+    crate::secret::register_secret(config.web_password.expose());
+    if let Some(proxy) = &config.upstream_proxy {
+        if let Some(password) = proxy.password() {
+            crate::secret::register_secret(password);
+        }
+    }
+}
+
 /// Creates `STORAGE_DIR` (owner-only) when storage is enabled, so a
 /// misconfigured volume is reported at startup, not at the first write.
 fn prepare_storage_dir(config: &Config) -> std::io::Result<()> {
@@ -143,8 +156,8 @@ pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, c
     );
 }
 
-/// Background jobs on a thread of their own with their own client: the
-/// model list (fetched at startup — never blocking it — then every
+/// Background jobs on a thread of their own with their own client: in
+/// Hugging Face mode the Space privacy and HF key checks, the model list (fetched at startup — never blocking it — then every
 /// `MODEL_LIST_REFRESH_INTERVAL`) and key validation (at startup if
 /// enabled, on request, and invalid keys again every
 /// `INVALID_KEY_RECHECK_INTERVAL`).
@@ -152,14 +165,26 @@ fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<ru
     let spawned = std::thread::Builder::new().name("background".into()).spawn(move || {
         let system = actix_web::rt::System::new();
         system.block_on(async move {
-            let clients = worker_clients(&config, tls);
-            state.wait_for_keys(Duration::from_secs(120)).await;
-            if config.validate_keys_on_startup {
-                state.validation.request(ValidationScope::All);
-            }
-            let models = refresh_models_forever(&state, &clients, config.model_list_refresh_interval);
-            let validation = validate_forever(&state, &clients, &config);
-            futures_util::future::join(models, validation).await;
+            let huggingface = async {
+                if config.huggingface {
+                    let hub = awc::Client::builder()
+                        .connector(awc::Connector::new().rustls_0_23(tls.clone()))
+                        .timeout(Duration::from_secs(15))
+                        .finish();
+                    crate::huggingface::keep_checking(&state.huggingface, &hub, &config).await;
+                }
+            };
+            let pool_jobs = async {
+                let clients = worker_clients(&config, tls.clone());
+                state.wait_for_keys(Duration::from_secs(120)).await;
+                if config.validate_keys_on_startup {
+                    state.validation.request(ValidationScope::All);
+                }
+                let models = refresh_models_forever(&state, &clients, config.model_list_refresh_interval);
+                let validation = validate_forever(&state, &clients, &config);
+                futures_util::future::join(models, validation).await;
+            };
+            futures_util::future::join(huggingface, pool_jobs).await;
         });
     });
     if let Err(error) = spawned {
@@ -173,7 +198,10 @@ async fn refresh_models_forever(state: &AppState, clients: &WorkerClients, inter
             match crate::models::refresh_from_upstream(&clients.gemini, &state.pool, &state.catalog).await {
                 Ok(count) => log::info!("model list refreshed: {count} upstream models"),
                 Err(failure) => {
-                    log::warn!("model list refresh failed ({}); serving the cached or bundled list", failure.message)
+                    log::warn!(
+                        "model list refresh failed ({}); serving the cached or bundled list",
+                        crate::secret::LogSafe(&failure.message)
+                    )
                 }
             }
         }

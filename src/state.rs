@@ -80,6 +80,12 @@ pub struct AppState {
     /// Non-stream generations in flight, by cache key, for de-duplication.
     pub inflight: Mutex<HashMap<CacheKey, InflightAnswer>>,
     pub rate_limiter: RateLimiter,
+    /// Wrong client keys per address (§3.1 throttling).
+    pub auth_failures: crate::throttle::FailureThrottle,
+    /// `x-ip-token` verification in Hugging Face mode.
+    pub huggingface: crate::huggingface::HuggingFaceAuth,
+    /// Request-body bytes held by all requests.
+    pub body_budget: crate::bodylimit::BodyBudget,
     pub validation: crate::validator::ValidationControl,
     pub started_at: Instant,
 }
@@ -123,6 +129,9 @@ impl AppState {
             swipe_cache: SwipeCache::new(config.max_cache_entries, config.cache_expiry.as_millis() as u64),
             inflight: Mutex::default(),
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_CLIENTS),
+            auth_failures: crate::throttle::FailureThrottle::new(MAX_RATE_LIMITED_CLIENTS),
+            huggingface: crate::huggingface::HuggingFaceAuth::new(config.huggingface),
+            body_budget: Default::default(),
             validation: Default::default(),
             config: RwLock::new(Arc::new(config)),
             started_at: Instant::now(),

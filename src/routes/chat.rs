@@ -30,7 +30,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::auth::ClientAuthorized;
-use crate::cache::{cache_key, CacheKey, CacheKeySettings};
+use crate::bodylimit::BodyReservation;
+use crate::cache::{cache_key, CacheKey};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gemini::client::OpenStream;
@@ -45,8 +46,9 @@ use crate::openai::request::{remote_media_urls, to_gemini, ConvertError, Convert
 use crate::openai::response::{completion_id, completion_to_chunks, keepalive_chunk, to_chat_completion, AnswerMeta};
 use crate::openai::stream::{StreamConverter, StreamEnd};
 use crate::openai::types::{ChatCompletion, ChatRequest};
-use crate::ratelimit::{client_ip, Limited, RateLimits};
+use crate::ratelimit::{Limited, RateLimits};
 use crate::relay::{Attempts, Hedge, Relay, RetryBudget};
+use crate::secret::LogSafe;
 use crate::state::{AppState, SharedOutcome, WorkerClients};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -66,27 +68,28 @@ struct Prepared {
     body: Bytes,
     meta: AnswerMeta,
     include_usage: bool,
-    /// Swipe-cache key (covers the last `CALCULATE_CACHE_ENTRIES` messages).
+    /// Swipe-cache and in-flight de-duplication key: the whole request,
+    /// scoped to the client.
     cache_key: CacheKey,
-    /// In-flight de-duplication key: always the whole request, since a
-    /// shared answer must be exactly the one asked for.
-    dedup_key: CacheKey,
+    /// The request body's share of `MAX_BODY_BYTES_IN_FLIGHT_MB`, held as
+    /// long as the converted request is (retries and streams included).
+    _body: BodyReservation,
 }
 
 pub async fn chat_completions(
-    _auth: ClientAuthorized,
+    auth: ClientAuthorized,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
-    check_rate_limit(&request, &config, &state)?;
-    let raw = read_body(payload, config.max_request_body_bytes).await?;
+    check_rate_limit(auth.address, &config, &state)?;
+    let (raw, reservation) = read_body(&request, payload, &config, &state).await?;
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
-    let prepared = prepare(&chat, &config, &state, &clients).await?;
+    let prepared = prepare(&chat, &auth, reservation, &config, &state, &clients).await?;
     let mode = match (chat.stream, config.fake_streaming, config.nonstream_keepalive_enabled) {
         (true, true, _) => "fake_stream",
         (true, false, _) => "stream",
@@ -132,16 +135,11 @@ pub async fn chat_completions(
 }
 
 /// Per-IP limits (§2); rejected requests are not counted.
-fn check_rate_limit(request: &HttpRequest, config: &Config, state: &AppState) -> Result<(), ApiError> {
+fn check_rate_limit(client: IpAddr, config: &Config, state: &AppState) -> Result<(), ApiError> {
     let limits = RateLimits { per_minute: config.max_requests_per_minute, per_day: config.max_requests_per_day_per_ip };
     if limits.per_minute == 0 && limits.per_day == 0 {
         return Ok(());
     }
-    let peer = request.peer_addr().map(|address| address.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let header = (!config.trusted_proxy_header.is_empty())
-        .then(|| request.headers().get(config.trusted_proxy_header.as_str()).and_then(|value| value.to_str().ok()))
-        .flatten();
-    let client = client_ip(peer, header, config.trusted_proxy_header == "x-forwarded-for", &config.trusted_proxies);
     state.rate_limiter.check(client, limits, state.now_ms()).map_err(|rejection| {
         let message = match rejection.limit {
             Limited::PerMinute => "Too many requests from this address this minute / 请求过于频繁，请稍后再试",
@@ -171,17 +169,53 @@ fn serve_cached(mut completion: ChatCompletion, prepared: &Prepared, stream: boo
     sse_headers().body(body)
 }
 
-/// Reads the body up to `limit` bytes (413 beyond).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit_mb: limit / (1024 * 1024) });
+/// How long a client refused for lack of body budget should wait.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Reads the body: at most `MAX_REQUEST_BODY_MB` (413; a larger
+/// `Content-Length` is refused before reading), within
+/// `REQUEST_BODY_TIMEOUT` (408), and only while all bodies held fit in
+/// `MAX_BODY_BYTES_IN_FLIGHT_MB` (503 with Retry-After).
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    config: &Config,
+    state: &AppState,
+) -> Result<(web::BytesMut, BodyReservation), ApiError> {
+    let limit = config.max_request_body_bytes;
+    let too_large = || ApiError::PayloadTooLarge { limit_mb: limit / (1024 * 1024) };
+    let busy = |_| ApiError::Busy { retry_after: BUSY_RETRY_AFTER };
+    let mut reservation = state.body_budget.reserve();
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if let Some(announced) = announced {
+        if announced > limit {
+            return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        reservation.grow(announced, config.max_body_bytes_in_flight).map_err(busy)?;
     }
-    Ok(body)
+    let read = async {
+        let mut body = web::BytesMut::with_capacity(announced.unwrap_or(0));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            let beyond_reserved = (body.len() + chunk.len()).saturating_sub(reservation.bytes());
+            if beyond_reserved > 0 {
+                reservation.grow(beyond_reserved, config.max_body_bytes_in_flight).map_err(busy)?;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    let body = tokio::time::timeout(config.request_body_timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout { limit_seconds: config.request_body_timeout.as_secs() })??;
+    Ok((body, reservation))
 }
 
 /// Upstream model names are path segments: only these characters.
@@ -191,6 +225,8 @@ fn is_valid_model_name(name: &str) -> bool {
 
 async fn prepare(
     chat: &ChatRequest,
+    client: &ClientAuthorized,
+    body_reservation: BodyReservation,
     config: &Config,
     state: &AppState,
     clients: &WorkerClients,
@@ -250,19 +286,8 @@ async fn prepare(
         show_thinking: config.show_thinking,
     };
     let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
-    let cache_key = cache_key(
-        chat,
-        &CacheKeySettings { last_messages: config.calculate_cache_entries, precise: config.precise_cache },
-    );
-    // The whole request is covered already, or nothing is shared in flight:
-    // no second pass over the messages.
-    let dedup_key =
-        if config.precise_cache || config.public_mode || chat.messages.len() <= config.calculate_cache_entries {
-            cache_key
-        } else {
-            crate::cache::cache_key(chat, &CacheKeySettings { last_messages: usize::MAX, precise: true })
-        };
-    Ok(Prepared { spec, body, meta, include_usage, cache_key, dedup_key })
+    let cache_key = cache_key(chat, client.scope.as_bytes());
+    Ok(Prepared { spec, body, meta, include_usage, cache_key, _body: body_reservation })
 }
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
@@ -297,12 +322,12 @@ async fn obtain_completion(
 ) -> (Result<ChatCompletion, ApiError>, Option<KeyId>) {
     let mut receiver = {
         let mut inflight = state.inflight.lock();
-        match inflight.get(&prepared.dedup_key) {
+        match inflight.get(&prepared.cache_key) {
             Some(receiver) if !config.public_mode => receiver.clone(),
             _ => {
                 let (sender, receiver) = tokio::sync::watch::channel(None);
                 if !config.public_mode {
-                    inflight.insert(prepared.dedup_key, receiver.clone());
+                    inflight.insert(prepared.cache_key, receiver.clone());
                 }
                 spawn_generation(prepared, config, state, clients, sender);
                 receiver
@@ -339,7 +364,7 @@ fn spawn_generation(
         let completion = completion_for(&answer, &sink_meta, &sink_state);
         sink_state.swipe_cache.put(key, completion, sink_state.now_ms());
     });
-    let mut guard = GenerationGuard { state: state.clone(), key: prepared.dedup_key, sender: Some(sender) };
+    let mut guard = GenerationGuard { state: state.clone(), key: prepared.cache_key, sender: Some(sender) };
     actix_web::rt::spawn(async move {
         let result = relay.generate(body, Some(extras)).await;
         let outcome: SharedOutcome = result.map(|(answer, key_id)| (Arc::new(answer), key_id));
@@ -446,7 +471,7 @@ fn log_delivery(model: &str, mode: &str, key: Option<KeyId>, result: &Result<Cha
     let key = key.map(|key| key.to_string()).unwrap_or_else(|| "-".into());
     match result {
         Ok(_) => log::info!("answer delivered model={model} mode={mode} key={key}"),
-        Err(error) => log::info!("error delivered model={model} mode={mode}: {error}"),
+        Err(error) => log::info!("error delivered model={model} mode={mode}: {}", LogSafe(&error.to_string())),
     }
 }
 
@@ -495,7 +520,7 @@ fn fake_stream(
                 let _ = sender.send(Bytes::from_static(DONE)).await;
             }
             Err(error) => {
-                log::warn!("fake stream failed model={}: {error}", prepared.meta.model);
+                log::warn!("fake stream failed model={}: {}", prepared.meta.model, LogSafe(&error.to_string()));
                 send_stream_error(&sender, &error, &prepared.meta, config.error_as_assistant_message).await;
             }
         }
@@ -598,7 +623,7 @@ async fn pump_stream(
                 StreamProblem::Failed(failure) => failure.message.clone(),
                 _ => "the stream ended early".to_owned(),
             };
-            log::warn!("stream truncated model={} key={key}: {reason}", prepared.meta.model);
+            log::warn!("stream truncated model={} key={key}: {}", prepared.meta.model, LogSafe(&reason));
             if let StreamProblem::Failed(failure) = problem {
                 // The key still answers for what happened (a 429 mid-stream cools it).
                 let _ = relay.after_stream_failure(&mut attempts, key, failure);

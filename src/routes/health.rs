@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::huggingface::TokenAuthState;
 use crate::state::AppState;
 
 /// `GET /health`: the process is up and serving.
@@ -14,13 +15,20 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-/// `GET /ready`: ready to serve chat (keys loaded, at least one).
+/// `GET /ready`: ready to serve chat (keys loaded, at least one). In
+/// Hugging Face mode it also says whether `x-ip-token` auth is on, and if
+/// not, why (a public Space, no `SPACE_ID`, no verified HF key…).
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    if !*state.keys_loaded.borrow() {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "loading keys"}))
+    let (mut response, mut body) = if !*state.keys_loaded.borrow() {
+        (HttpResponse::ServiceUnavailable(), json!({"status": "loading keys"}))
     } else if state.pool.is_empty() {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "no keys configured"}))
+        (HttpResponse::ServiceUnavailable(), json!({"status": "no keys configured"}))
     } else {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
+        (HttpResponse::Ok(), json!({"status": "ready"}))
+    };
+    let token_auth = state.huggingface.state();
+    if token_auth != TokenAuthState::Disabled {
+        body["huggingface_token_auth"] = json!(token_auth.describe());
     }
+    response.json(body)
 }

@@ -5,5 +5,6 @@ mod chat;
 mod helpers;
 mod pool;
 mod proxy;
+mod security;
 mod streaming;
 mod surface;
