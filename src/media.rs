@@ -38,8 +38,12 @@ const FETCH_CONCURRENCY: usize = 4;
 pub enum FetchError {
     #[error("image URL {0} is not a valid http(s) URL")]
     BadUrl(String),
-    #[error("image URL {0} points to a private or local address, which is not allowed")]
-    PrivateAddress(String),
+    /// The host does not resolve, resolves to nothing, times out in DNS,
+    /// resolves to a refused address, or cannot be connected to: one
+    /// message for all, so errors do not tell a client which hosts exist
+    /// on hajimi's network.
+    #[error("image URL {0} cannot be fetched: its host is not a reachable public address")]
+    Unreachable(String),
     #[error("could not fetch image {0}: {1}")]
     Failed(String, String),
     #[error("image {0} is larger than {1} MB")]
@@ -253,26 +257,47 @@ pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Refuses a URL whose host is not public before connecting, unless
+/// private addresses are allowed. Every way a host can fail here is the
+/// same [`FetchError::Unreachable`].
 async fn check_host(url: &url::Url, shown: &str, limits: &FetchLimits) -> Result<(), FetchError> {
     if limits.allow_private {
         return Ok(());
     }
-    let host = url.host_str().ok_or_else(|| FetchError::BadUrl(shown.to_owned()))?;
+    let unreachable = || FetchError::Unreachable(shown.to_owned());
     let port = url.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(address) => vec![address],
-        Err(_) => tokio::time::timeout(limits.timeout, tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|_| FetchError::Failed(shown.to_owned(), "DNS lookup timed out".to_owned()))?
-            .map_err(|_| FetchError::Failed(shown.to_owned(), "the host name does not resolve".to_owned()))?
-            .map(|socket| socket.ip())
-            .collect(),
+    let addresses: Vec<IpAddr> = match url.host() {
+        None => return Err(FetchError::BadUrl(shown.to_owned())),
+        Some(url::Host::Ipv4(address)) => vec![IpAddr::V4(address)],
+        Some(url::Host::Ipv6(address)) => vec![IpAddr::V6(address)],
+        Some(url::Host::Domain(name)) => {
+            match tokio::time::timeout(limits.timeout, tokio::net::lookup_host((name, port))).await {
+                Ok(Ok(found)) => found.map(|socket| socket.ip()).collect(),
+                Ok(Err(_)) | Err(_) => return Err(unreachable()),
+            }
+        }
     };
     if addresses.is_empty() || addresses.iter().any(|address| is_private_address(*address)) {
-        return Err(FetchError::PrivateAddress(shown.to_owned()));
+        return Err(unreachable());
     }
     Ok(())
+}
+
+/// The error for a failed send. Failures to resolve or connect (among
+/// them [`PublicOnlyResolver`] refusing a DNS answer that changed after
+/// [`check_host`]) read exactly like a host refused up front.
+fn send_error_to_fetch_error(error: awc::error::SendRequestError, shown: &str) -> FetchError {
+    use awc::error::{ConnectError, SendRequestError};
+    match error {
+        SendRequestError::Connect(
+            ConnectError::Resolver(_)
+            | ConnectError::NoRecords
+            | ConnectError::Unresolved
+            | ConnectError::Timeout
+            | ConnectError::Io(_),
+        ) => FetchError::Unreachable(shown.to_owned()),
+        other => FetchError::Failed(shown.to_owned(), other.to_string()),
+    }
 }
 
 /// Fetches one image.
@@ -285,7 +310,7 @@ pub async fn fetch_image(client: &awc::Client, raw_url: &str, limits: &FetchLimi
     check_host(&url, &shown, limits).await?;
     let fetch = async {
         let mut response =
-            client.get(url.as_str()).send().await.map_err(|e| FetchError::Failed(shown.clone(), e.to_string()))?;
+            client.get(url.as_str()).send().await.map_err(|error| send_error_to_fetch_error(error, &shown))?;
         if !response.status().is_success() {
             return Err(FetchError::Failed(shown.clone(), format!("HTTP {}", response.status().as_u16())));
         }
@@ -435,6 +460,44 @@ mod tests {
     async fn the_image_resolver_never_returns_a_private_address() {
         use actix_tls::connect::Resolve;
         assert!(PublicOnlyResolver.lookup("localhost", 80).await.is_err());
+    }
+
+    #[actix_web::test]
+    async fn refused_and_unresolvable_hosts_read_the_same() {
+        let limits = FetchLimits { max_bytes: 1024, timeout: Duration::from_secs(10), allow_private: false };
+        let client = image_client(crate::gemini::client::tls_config(), &limits);
+        // Resolves to loopback; never resolves (RFC 6761); a private literal.
+        let cases = ["http://localhost/x.png", "http://does-not-exist.invalid/x.png", "http://10.0.0.1/x.png"];
+        for url in cases {
+            let error = fetch_image(&client, url, &limits).await.unwrap_err();
+            assert_eq!(error, FetchError::Unreachable(url.to_owned()), "{url}");
+            assert_eq!(
+                error.to_string().replace(url, "<url>"),
+                "image URL <url> cannot be fetched: its host is not a reachable public address",
+            );
+        }
+    }
+
+    #[test]
+    fn connection_failures_read_like_refused_hosts() {
+        use awc::error::{ConnectError, SendRequestError};
+        let shown = "http://x.test/a.png";
+        let unreachable = FetchError::Unreachable(shown.to_owned());
+        let cases = [
+            (SendRequestError::Connect(ConnectError::Resolver("the host has no public address".into())), &unreachable),
+            (SendRequestError::Connect(ConnectError::NoRecords), &unreachable),
+            (SendRequestError::Connect(ConnectError::Unresolved), &unreachable),
+            (SendRequestError::Connect(ConnectError::Timeout), &unreachable),
+            (SendRequestError::Connect(ConnectError::Io(std::io::ErrorKind::ConnectionRefused.into())), &unreachable),
+            (
+                SendRequestError::Timeout,
+                &FetchError::Failed(shown.to_owned(), "Timeout while waiting for response".to_owned()),
+            ),
+        ];
+        for (error, expected) in cases {
+            let description = error.to_string();
+            assert_eq!(&send_error_to_fetch_error(error, shown), expected, "{description}");
+        }
     }
 
     #[test]
