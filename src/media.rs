@@ -42,7 +42,10 @@ pub enum FetchError {
     /// resolves to a refused address, or cannot be connected to: one
     /// message for all, so errors do not tell a client which hosts exist
     /// on hajimi's network.
-    #[error("image URL {0} cannot be fetched: its host is not a reachable public address")]
+    #[error(
+        "image URL {0} cannot be fetched: its host is not a reachable public address \
+         (private, local and reserved ones are refused)"
+    )]
     Unreachable(String),
     #[error("could not fetch image {0}: {1}")]
     Failed(String, String),
@@ -473,7 +476,8 @@ mod tests {
             assert_eq!(error, FetchError::Unreachable(url.to_owned()), "{url}");
             assert_eq!(
                 error.to_string().replace(url, "<url>"),
-                "image URL <url> cannot be fetched: its host is not a reachable public address",
+                "image URL <url> cannot be fetched: its host is not a reachable public address \
+                 (private, local and reserved ones are refused)",
             );
         }
     }
