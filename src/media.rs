@@ -1,15 +1,20 @@
 //! Fetching images that clients reference by http(s) URL, so they can be
 //! sent inline to Gemini. Guarded against server-side request forgery:
-//! only http(s), host names resolving to public addresses (loopback,
-//! private, link-local and similar ranges refused unless the operator
-//! allows them — checked up front for a clear error, and enforced again by
-//! the client's resolver, so a DNS answer that changes between the check
-//! and the connection cannot slip through), no redirects, a size limit per
-//! image and per request, a cap on images per request, a timeout, and the
-//! type sniffed from the bytes rather than trusted from the server.
+//! only http(s), host names resolving to public addresses (checked up
+//! front, and enforced again by the client's resolver, so a DNS answer that
+//! changes between the check and the connection cannot slip through), no
+//! redirects, a size limit per image and per request, a cap on images per
+//! request, a timeout, and the type sniffed from the bytes rather than
+//! trusted from the server. Which addresses are not public comes from
+//! IANA's IPv4 and IPv6 Special-Purpose Address Registries, vendored as
+//! `assets/iana/*-special-registry.csv` (every block whose "Globally
+//! Reachable" is False or N/A is refused), plus multicast and the
+//! deprecated IPv6 site-local block, which live in other registries;
+//! operators may allow them all with `ALLOW_PRIVATE_IMAGE_URLS`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine;
@@ -33,8 +38,15 @@ const FETCH_CONCURRENCY: usize = 4;
 pub enum FetchError {
     #[error("image URL {0} is not a valid http(s) URL")]
     BadUrl(String),
-    #[error("image URL {0} points to a private or local address, which is not allowed")]
-    PrivateAddress(String),
+    /// The host does not resolve, resolves to nothing, times out in DNS,
+    /// resolves to a refused address, or cannot be connected to: one
+    /// message for all, so errors do not tell a client which hosts exist
+    /// on hajimi's network.
+    #[error(
+        "image URL {0} cannot be fetched: its host is not a reachable public address \
+         (private, local and reserved ones are refused)"
+    )]
+    Unreachable(String),
     #[error("could not fetch image {0}: {1}")]
     Failed(String, String),
     #[error("image {0} is larger than {1} MB")]
@@ -45,45 +57,154 @@ pub enum FetchError {
     TooMany,
 }
 
-/// Whether an address is one a public URL must never reach.
-pub fn is_private_address(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || a == 100 && (b & 0xc0) == 64 // carrier-grade NAT
-                || a == 198 && (b & 0xfe) == 18 // benchmarking
-                || a >= 240 // reserved
+/// IANA's IPv4 Special-Purpose Address Registry, the columns hajimi uses.
+const IPV4_SPECIAL_REGISTRY_CSV: &str = include_str!("../assets/iana/ipv4-special-registry.csv");
+/// IANA's IPv6 Special-Purpose Address Registry, the columns hajimi uses.
+const IPV6_SPECIAL_REGISTRY_CSV: &str = include_str!("../assets/iana/ipv6-special-registry.csv");
+/// The header line both registry files carry after their comment.
+const SPECIAL_REGISTRY_HEADER: &str = "Address Block,Name,RFC,Globally Reachable";
+
+/// The "Globally Reachable" column of a special-purpose registry row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GloballyReachable {
+    True,
+    False,
+    /// IANA's "N/A": deprecated blocks and transition mechanisms whose
+    /// reachability the registry does not vouch for.
+    NotApplicable,
+}
+
+/// One row of a special-purpose address registry: a network and whether
+/// addresses in it are globally reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialPurposeBlock {
+    pub network: IpAddr,
+    pub prefix_length: u8,
+    pub globally_reachable: GloballyReachable,
+}
+
+impl SpecialPurposeBlock {
+    pub fn contains(&self, address: IpAddr) -> bool {
+        match (self.network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                let mask = ipv4_network_mask(self.prefix_length);
+                u32::from(network) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                let mask = ipv6_network_mask(self.prefix_length);
+                u128::from(network) & mask == u128::from(address) & mask
+            }
+            _ => false,
         }
+    }
+}
+
+fn ipv4_network_mask(prefix_length: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(prefix_length)).unwrap_or(0)
+}
+
+fn ipv6_network_mask(prefix_length: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(prefix_length)).unwrap_or(0)
+}
+
+/// Parses a vendored registry file: `#` comment lines, then the header,
+/// then one `Address Block,Name,RFC,Globally Reachable` row per block. The
+/// middle columns (quoted CSV, possibly with commas) are only documentation;
+/// the block is the first field and the reachability the last.
+pub fn parse_special_purpose_registry(csv: &str) -> Result<Vec<SpecialPurposeBlock>, String> {
+    let mut header_seen = false;
+    let mut blocks = Vec::new();
+    for (index, line) in csv.lines().enumerate() {
+        let line_number = index + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !header_seen {
+            if line != SPECIAL_REGISTRY_HEADER {
+                return Err(format!("line {line_number}: expected the header {SPECIAL_REGISTRY_HEADER:?}"));
+            }
+            header_seen = true;
+            continue;
+        }
+        let (block, rest) = line.split_once(',').ok_or(format!("line {line_number}: not a CSV row"))?;
+        let (_, reachable) = rest.rsplit_once(',').ok_or(format!("line {line_number}: fewer than four columns"))?;
+        let (network, prefix_length) =
+            block.split_once('/').ok_or(format!("line {line_number}: {block:?} is not address/prefix"))?;
+        let network: IpAddr =
+            network.parse().map_err(|_| format!("line {line_number}: {network:?} is not an IP address"))?;
+        let prefix_length: u8 =
+            prefix_length.parse().map_err(|_| format!("line {line_number}: bad prefix length {prefix_length:?}"))?;
+        let host_bits_set = match network {
+            IpAddr::V4(v4) if prefix_length <= 32 => u32::from(v4) & !ipv4_network_mask(prefix_length) != 0,
+            IpAddr::V6(v6) if prefix_length <= 128 => u128::from(v6) & !ipv6_network_mask(prefix_length) != 0,
+            _ => return Err(format!("line {line_number}: prefix length {prefix_length} too long for {network}")),
+        };
+        if host_bits_set {
+            return Err(format!("line {line_number}: {block} has bits set after the prefix"));
+        }
+        let globally_reachable = match reachable {
+            "True" => GloballyReachable::True,
+            "False" => GloballyReachable::False,
+            "N/A" => GloballyReachable::NotApplicable,
+            other => return Err(format!("line {line_number}: Globally Reachable is {other:?}, not True/False/N/A")),
+        };
+        blocks.push(SpecialPurposeBlock { network, prefix_length, globally_reachable });
+    }
+    if !header_seen {
+        return Err("no header line".to_owned());
+    }
+    Ok(blocks)
+}
+
+/// Every row of both vendored registries, parsed on first use. A unit test
+/// parses them, so the panic cannot fire in a build whose tests pass.
+fn special_purpose_blocks() -> &'static [SpecialPurposeBlock] {
+    static BLOCKS: OnceLock<Vec<SpecialPurposeBlock>> = OnceLock::new();
+    BLOCKS.get_or_init(|| {
+        [IPV4_SPECIAL_REGISTRY_CSV, IPV6_SPECIAL_REGISTRY_CSV]
+            .into_iter()
+            .flat_map(|csv| {
+                parse_special_purpose_registry(csv)
+                    .unwrap_or_else(|error| panic!("a vendored IANA special-purpose registry is malformed: {error}"))
+            })
+            .collect()
+    })
+}
+
+/// The IPv4 address an IPv6 one reaches: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`, deprecated; all of `::/96`, so `::` and
+/// `::1` become `0.0.0.0` and `0.0.0.1`, refused as "this network") and the
+/// NAT64 well-known prefix `64:ff9b::/96` (globally reachable itself, so
+/// the embedded address decides).
+fn ipv4_reached_through(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let segments = v6.segments();
+    let embedded = Ipv4Addr::from((u32::from(segments[6]) << 16) | u32::from(segments[7]));
+    match segments[..6] {
+        [0, 0, 0, 0, 0, 0 | 0xffff] | [0x64, 0xff9b, 0, 0, 0, 0] => Some(embedded),
+        _ => None,
+    }
+}
+
+/// Whether an address is one a public URL must never reach: inside any
+/// special-purpose registry block that is not globally reachable (False or
+/// N/A — also when a globally reachable block sits inside it, as
+/// `192.0.0.9/32` does in `192.0.0.0/24`: an image fetcher has no business
+/// with those), multicast, or deprecated IPv6 site-local (`fec0::/10`).
+pub fn is_private_address(address: IpAddr) -> bool {
+    let in_non_global_block = |address: IpAddr| {
+        special_purpose_blocks()
+            .iter()
+            .any(|block| block.globally_reachable != GloballyReachable::True && block.contains(address))
+    };
+    match address {
+        IpAddr::V4(v4) => v4.is_multicast() || in_non_global_block(address),
         IpAddr::V6(v6) => {
-            if let Some(mapped) = v6.to_ipv4_mapped() {
-                return is_private_address(IpAddr::V4(mapped));
+            if let Some(v4) = ipv4_reached_through(v6) {
+                return is_private_address(IpAddr::V4(v4));
             }
-            let segments = v6.segments();
-            let embedded_v4 =
-                |high: u16, low: u16| IpAddr::from([(high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8]);
-            // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) embed an IPv4 address at the end,
-            // 6to4 (2002::/16) right after the prefix.
-            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (segments[..6] == [0; 6] && segments[6] != 0) {
-                return is_private_address(embedded_v4(segments[6], segments[7]));
-            }
-            if segments[0] == 0x2002 {
-                return is_private_address(embedded_v4(segments[1], segments[2]));
-            }
-            let first = segments[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-                || (first & 0xffc0) == 0xfec0 // site local (deprecated)
+            let site_local = (v6.segments()[0] & 0xffc0) == 0xfec0;
+            v6.is_multicast() || site_local || in_non_global_block(address)
         }
     }
 }
@@ -139,26 +260,47 @@ pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Refuses a URL whose host is not public before connecting, unless
+/// private addresses are allowed. Every way a host can fail here is the
+/// same [`FetchError::Unreachable`].
 async fn check_host(url: &url::Url, shown: &str, limits: &FetchLimits) -> Result<(), FetchError> {
     if limits.allow_private {
         return Ok(());
     }
-    let host = url.host_str().ok_or_else(|| FetchError::BadUrl(shown.to_owned()))?;
+    let unreachable = || FetchError::Unreachable(shown.to_owned());
     let port = url.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(address) => vec![address],
-        Err(_) => tokio::time::timeout(limits.timeout, tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|_| FetchError::Failed(shown.to_owned(), "DNS lookup timed out".to_owned()))?
-            .map_err(|_| FetchError::Failed(shown.to_owned(), "the host name does not resolve".to_owned()))?
-            .map(|socket| socket.ip())
-            .collect(),
+    let addresses: Vec<IpAddr> = match url.host() {
+        None => return Err(FetchError::BadUrl(shown.to_owned())),
+        Some(url::Host::Ipv4(address)) => vec![IpAddr::V4(address)],
+        Some(url::Host::Ipv6(address)) => vec![IpAddr::V6(address)],
+        Some(url::Host::Domain(name)) => {
+            match tokio::time::timeout(limits.timeout, tokio::net::lookup_host((name, port))).await {
+                Ok(Ok(found)) => found.map(|socket| socket.ip()).collect(),
+                Ok(Err(_)) | Err(_) => return Err(unreachable()),
+            }
+        }
     };
     if addresses.is_empty() || addresses.iter().any(|address| is_private_address(*address)) {
-        return Err(FetchError::PrivateAddress(shown.to_owned()));
+        return Err(unreachable());
     }
     Ok(())
+}
+
+/// The error for a failed send. Failures to resolve or connect (among
+/// them [`PublicOnlyResolver`] refusing a DNS answer that changed after
+/// [`check_host`]) read exactly like a host refused up front.
+fn send_error_to_fetch_error(error: awc::error::SendRequestError, shown: &str) -> FetchError {
+    use awc::error::{ConnectError, SendRequestError};
+    match error {
+        SendRequestError::Connect(
+            ConnectError::Resolver(_)
+            | ConnectError::NoRecords
+            | ConnectError::Unresolved
+            | ConnectError::Timeout
+            | ConnectError::Io(_),
+        ) => FetchError::Unreachable(shown.to_owned()),
+        other => FetchError::Failed(shown.to_owned(), other.to_string()),
+    }
 }
 
 /// Fetches one image.
@@ -171,7 +313,7 @@ pub async fn fetch_image(client: &awc::Client, raw_url: &str, limits: &FetchLimi
     check_host(&url, &shown, limits).await?;
     let fetch = async {
         let mut response =
-            client.get(url.as_str()).send().await.map_err(|e| FetchError::Failed(shown.clone(), e.to_string()))?;
+            client.get(url.as_str()).send().await.map_err(|error| send_error_to_fetch_error(error, &shown))?;
         if !response.status().is_success() {
             return Err(FetchError::Failed(shown.clone(), format!("HTTP {}", response.status().as_u16())));
         }
@@ -258,9 +400,62 @@ mod tests {
             ("224.0.0.1", true),
             ("8.8.8.8", false),
             ("2001:4860:4860::8888", false),
+            // From IANA's registries rather than the standard library's helpers:
+            ("192.0.0.1", true),          // IETF Protocol Assignments
+            ("192.0.0.9", true),          // PCP anycast is reachable, but inside 192.0.0.0/24
+            ("192.88.99.1", true),        // deprecated 6to4 relay anycast (N/A)
+            ("198.51.100.1", true),       // TEST-NET-2
+            ("255.255.255.255", true),    // limited broadcast
+            ("64:ff9b:1::1", true),       // local-use IPv4/IPv6 translation
+            ("64:ff9b:1::808:808", true), // local-use, whatever it embeds
+            ("2001:db8::1", true),        // documentation
+            ("3fff::1", true),            // documentation
+            ("2001::1", true),            // Teredo (N/A)
+            ("2002:808:808::1", true),    // 6to4 (N/A), even around a public address
+            ("100::1", true),             // discard-only
+            ("5f00::1", true),            // SRv6 SIDs
+            ("::", true),
+            ("::ffff:8.8.8.8", false),
+            ("::8.8.8.8", false),
+            ("1.1.1.1", false),
+            ("192.0.3.1", false),
+            ("2606:4700::1111", false),
+            ("2001:4:112::1", true), // AS112-v6 is reachable, but inside 2001::/23
         ];
         for (address, private) in cases {
             assert_eq!(is_private_address(address.parse().unwrap()), private, "{address}");
+        }
+    }
+
+    #[test]
+    fn the_vendored_iana_registries_parse_completely() {
+        let cases = [("ipv4", IPV4_SPECIAL_REGISTRY_CSV, 25, true), ("ipv6", IPV6_SPECIAL_REGISTRY_CSV, 25, false)];
+        for (registry, csv, expected_rows, is_ipv4) in cases {
+            let blocks = parse_special_purpose_registry(csv).unwrap_or_else(|error| panic!("{registry}: {error}"));
+            assert_eq!(blocks.len(), expected_rows, "{registry}");
+            let data_lines = csv.lines().filter(|line| !line.trim().is_empty() && !line.starts_with('#')).count();
+            assert_eq!(data_lines, expected_rows + 1, "{registry}: every row but the header becomes a block");
+            assert!(blocks.iter().all(|block| block.network.is_ipv4() == is_ipv4), "{registry}: address family");
+        }
+        assert_eq!(special_purpose_blocks().len(), 50);
+    }
+
+    #[test]
+    fn malformed_registry_rows_are_rejected() {
+        let header = SPECIAL_REGISTRY_HEADER;
+        let cases = [
+            (format!("{header}\n10.0.0.0/8,Private-Use,[RFC1918],False"), true),
+            (format!("# comment\n{header}\n0.0.0.0/8,\"\"\"This network\"\"\",\"[RFC791], Section 3.2\",False"), true),
+            ("10.0.0.0/8,Private-Use,[RFC1918],False".to_owned(), false),
+            (format!("{header}\n10.0.0.1/8,Private-Use,[RFC1918],False"), false),
+            (format!("{header}\n10.0.0.0/33,Private-Use,[RFC1918],False"), false),
+            (format!("{header}\n10.0.0.0,Private-Use,[RFC1918],False"), false),
+            (format!("{header}\n10.0.0.0/8,Private-Use,[RFC1918],False [4]"), false),
+            (format!("{header}\n10.0.0.0/8 [2],Private-Use,[RFC1918],False"), false),
+            (format!("{header}\n10.0.0.0/8"), false),
+        ];
+        for (csv, parses) in cases {
+            assert_eq!(parse_special_purpose_registry(&csv).is_ok(), parses, "{csv}");
         }
     }
 
@@ -268,6 +463,45 @@ mod tests {
     async fn the_image_resolver_never_returns_a_private_address() {
         use actix_tls::connect::Resolve;
         assert!(PublicOnlyResolver.lookup("localhost", 80).await.is_err());
+    }
+
+    #[actix_web::test]
+    async fn refused_and_unresolvable_hosts_read_the_same() {
+        let limits = FetchLimits { max_bytes: 1024, timeout: Duration::from_secs(10), allow_private: false };
+        let client = image_client(crate::gemini::client::tls_config(), &limits);
+        // Resolves to loopback; never resolves (RFC 6761); a private literal.
+        let cases = ["http://localhost/x.png", "http://does-not-exist.invalid/x.png", "http://10.0.0.1/x.png"];
+        for url in cases {
+            let error = fetch_image(&client, url, &limits).await.unwrap_err();
+            assert_eq!(error, FetchError::Unreachable(url.to_owned()), "{url}");
+            assert_eq!(
+                error.to_string().replace(url, "<url>"),
+                "image URL <url> cannot be fetched: its host is not a reachable public address \
+                 (private, local and reserved ones are refused)",
+            );
+        }
+    }
+
+    #[test]
+    fn connection_failures_read_like_refused_hosts() {
+        use awc::error::{ConnectError, SendRequestError};
+        let shown = "http://x.test/a.png";
+        let unreachable = FetchError::Unreachable(shown.to_owned());
+        let cases = [
+            (SendRequestError::Connect(ConnectError::Resolver("the host has no public address".into())), &unreachable),
+            (SendRequestError::Connect(ConnectError::NoRecords), &unreachable),
+            (SendRequestError::Connect(ConnectError::Unresolved), &unreachable),
+            (SendRequestError::Connect(ConnectError::Timeout), &unreachable),
+            (SendRequestError::Connect(ConnectError::Io(std::io::ErrorKind::ConnectionRefused.into())), &unreachable),
+            (
+                SendRequestError::Timeout,
+                &FetchError::Failed(shown.to_owned(), "Timeout while waiting for response".to_owned()),
+            ),
+        ];
+        for (error, expected) in cases {
+            let description = error.to_string();
+            assert_eq!(&send_error_to_fetch_error(error, shown), expected, "{description}");
+        }
     }
 
     #[test]

@@ -64,14 +64,17 @@ impl ProxyConfig {
         };
         let host = parsed.host_str().filter(|host| !host.is_empty()).ok_or("the proxy URL has no host")?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        // The userinfo of a URL is percent-encoded, not form-encoded: a `+`
+        // in a password is a plus sign.
         let decode = |text: &str| {
-            url::form_urlencoded::parse(format!("v={text}").as_bytes()).next().map(|(_, v)| v.into_owned())
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8()
+                .map(|decoded| decoded.into_owned())
+                .map_err(|_| "the proxy user name or password is not UTF-8 once percent-decoded".to_owned())
         };
         let credentials = match parsed.username() {
             "" => None,
-            user => {
-                Some((decode(user).unwrap_or_default(), decode(parsed.password().unwrap_or("")).unwrap_or_default()))
-            }
+            user => Some((decode(user)?, decode(parsed.password().unwrap_or(""))?)),
         };
         let no_proxy = no_proxy
             .split(',')
@@ -267,5 +270,30 @@ mod tests {
         assert!(ProxyConfig::parse("ftp://x", "").is_err());
         assert!(ProxyConfig::parse("nonsense", "").is_err());
         assert!(ProxyConfig::parse("http://x", "*").unwrap().bypasses("anything"));
+    }
+
+    #[test]
+    fn proxy_credentials_are_percent_decoded() {
+        let cases = [
+            ("http://us%40er:p+ss%2Bw%3Ard@host:8080", Ok(Some(("us@er", "p+ss+w:rd")))),
+            ("http://user:p%20ss@host", Ok(Some(("user", "p ss")))),
+            ("socks5://user@host", Ok(Some(("user", "")))),
+            ("http://host:8080", Ok(None)),
+            ("http://us%ffer:secret%fe@host", Err(())),
+            ("http://user:secret%c3@host", Err(())),
+        ];
+        for (proxy_url, expected) in cases {
+            match (ProxyConfig::parse(proxy_url, ""), expected) {
+                (Ok(config), Ok(credentials)) => assert_eq!(
+                    config.credentials,
+                    credentials.map(|(user, password)| (user.to_owned(), password.to_owned())),
+                    "{proxy_url}"
+                ),
+                (Err(message), Err(())) => {
+                    assert!(!message.contains("secret") && !message.contains("host"), "{proxy_url}: {message}")
+                }
+                (result, _) => panic!("{proxy_url}: unexpected {result:?}"),
+            }
+        }
     }
 }
