@@ -21,6 +21,7 @@ use base64::Engine;
 use futures_util::StreamExt;
 
 use crate::gemini::types::Blob;
+use crate::iprange::IpRange;
 
 #[derive(Debug, Clone)]
 pub struct FetchLimits {
@@ -78,33 +79,8 @@ pub enum GloballyReachable {
 /// addresses in it are globally reachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpecialPurposeBlock {
-    pub network: IpAddr,
-    pub prefix_length: u8,
+    pub range: IpRange,
     pub globally_reachable: GloballyReachable,
-}
-
-impl SpecialPurposeBlock {
-    pub fn contains(&self, address: IpAddr) -> bool {
-        match (self.network, address) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = ipv4_network_mask(self.prefix_length);
-                u32::from(network) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = ipv6_network_mask(self.prefix_length);
-                u128::from(network) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-fn ipv4_network_mask(prefix_length: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(prefix_length)).unwrap_or(0)
-}
-
-fn ipv6_network_mask(prefix_length: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(prefix_length)).unwrap_or(0)
 }
 
 /// Parses a vendored registry file: `#` comment lines, then the header,
@@ -129,18 +105,11 @@ pub fn parse_special_purpose_registry(csv: &str) -> Result<Vec<SpecialPurposeBlo
         }
         let (block, rest) = line.split_once(',').ok_or(format!("line {line_number}: not a CSV row"))?;
         let (_, reachable) = rest.rsplit_once(',').ok_or(format!("line {line_number}: fewer than four columns"))?;
-        let (network, prefix_length) =
-            block.split_once('/').ok_or(format!("line {line_number}: {block:?} is not address/prefix"))?;
-        let network: IpAddr =
-            network.parse().map_err(|_| format!("line {line_number}: {network:?} is not an IP address"))?;
-        let prefix_length: u8 =
-            prefix_length.parse().map_err(|_| format!("line {line_number}: bad prefix length {prefix_length:?}"))?;
-        let host_bits_set = match network {
-            IpAddr::V4(v4) if prefix_length <= 32 => u32::from(v4) & !ipv4_network_mask(prefix_length) != 0,
-            IpAddr::V6(v6) if prefix_length <= 128 => u128::from(v6) & !ipv6_network_mask(prefix_length) != 0,
-            _ => return Err(format!("line {line_number}: prefix length {prefix_length} too long for {network}")),
-        };
-        if host_bits_set {
+        if !block.contains('/') {
+            return Err(format!("line {line_number}: {block:?} is not address/prefix"));
+        }
+        let range: IpRange = block.parse().map_err(|reason| format!("line {line_number}: {reason}"))?;
+        if range.has_host_bits() {
             return Err(format!("line {line_number}: {block} has bits set after the prefix"));
         }
         let globally_reachable = match reachable {
@@ -149,7 +118,7 @@ pub fn parse_special_purpose_registry(csv: &str) -> Result<Vec<SpecialPurposeBlo
             "N/A" => GloballyReachable::NotApplicable,
             other => return Err(format!("line {line_number}: Globally Reachable is {other:?}, not True/False/N/A")),
         };
-        blocks.push(SpecialPurposeBlock { network, prefix_length, globally_reachable });
+        blocks.push(SpecialPurposeBlock { range, globally_reachable });
     }
     if !header_seen {
         return Err("no header line".to_owned());
@@ -195,7 +164,7 @@ pub fn is_private_address(address: IpAddr) -> bool {
     let in_non_global_block = |address: IpAddr| {
         special_purpose_blocks()
             .iter()
-            .any(|block| block.globally_reachable != GloballyReachable::True && block.contains(address))
+            .any(|block| block.globally_reachable != GloballyReachable::True && block.range.contains(address))
     };
     match address {
         IpAddr::V4(v4) => v4.is_multicast() || in_non_global_block(address),
@@ -435,7 +404,10 @@ mod tests {
             assert_eq!(blocks.len(), expected_rows, "{registry}");
             let data_lines = csv.lines().filter(|line| !line.trim().is_empty() && !line.starts_with('#')).count();
             assert_eq!(data_lines, expected_rows + 1, "{registry}: every row but the header becomes a block");
-            assert!(blocks.iter().all(|block| block.network.is_ipv4() == is_ipv4), "{registry}: address family");
+            assert!(
+                blocks.iter().all(|block| block.range.network().is_ipv4() == is_ipv4),
+                "{registry}: address family"
+            );
         }
         assert_eq!(special_purpose_blocks().len(), 50);
     }
