@@ -88,6 +88,12 @@ fn main() -> std::io::Result<()> {
     if config.password.matches("123") {
         log::warn!("PASSWORD is the default \"123\": anyone can use this proxy. Set PASSWORD.");
     }
+    if !config.trusted_proxy_header.is_empty() && config.trusted_proxies.is_empty() && !config.huggingface {
+        log::warn!(
+            "TRUSTED_PROXY_HEADER is set but TRUSTED_PROXIES is empty: any client can choose its own address. \
+             List your proxy's address in TRUSTED_PROXIES."
+        );
+    }
     if let Some(proxy) = &config.upstream_proxy {
         log::info!("calls to Google go through the proxy {proxy}");
     }
