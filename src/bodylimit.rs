@@ -2,7 +2,11 @@
 //! process-wide budget (`MAX_BODY_BYTES_IN_FLIGHT_MB`) for as long as the
 //! request holds it (its [`BodyReservation`] lives with the converted
 //! request, so retries and streams keep it); a body that does not fit is
-//! refused with 503 and Retry-After instead of growing memory. Bodies must
+//! refused with 503 and Retry-After instead of growing memory. While a
+//! request is parsed and converted it briefly holds about three copies of
+//! its body (the parsed request, the converted one, the serialized
+//! upstream body), so it reserves that much, then shrinks to the upstream
+//! body it keeps. Bodies must
 //! also arrive within `REQUEST_BODY_TIMEOUT` (408), so a body trickled one
 //! byte at a time cannot hold a connection forever.
 
@@ -53,6 +57,14 @@ impl BodyReservation {
         }
     }
 
+    /// Gives back all but `bytes` (no-op when holding less).
+    pub fn shrink_to(&mut self, bytes: usize) {
+        if bytes < self.bytes {
+            self.in_flight.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            self.bytes = bytes;
+        }
+    }
+
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -81,6 +93,10 @@ mod tests {
         assert_eq!(budget.in_flight(), 30);
         assert_eq!(second.grow(70, 100), Ok(()));
         assert_eq!(second.bytes(), 100);
+        second.shrink_to(40);
+        assert_eq!(budget.in_flight(), 40);
+        second.shrink_to(90);
+        assert_eq!(second.bytes(), 40, "shrinking never grows");
         drop(second);
         assert_eq!(budget.in_flight(), 0);
         assert_eq!(budget.reserve().grow(usize::MAX, usize::MAX), Ok(()));

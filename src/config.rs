@@ -408,7 +408,14 @@ impl Config {
             invalid_key_recheck_interval: v.seconds("INVALID_KEY_RECHECK_INTERVAL")?,
             validate_keys_on_startup: v.boolean("VALIDATE_KEYS_ON_STARTUP")?,
             auth_failures_per_minute: v.positive("AUTH_FAILURES_PER_MINUTE")?,
-            max_body_bytes_in_flight: v.positive::<usize>("MAX_BODY_BYTES_IN_FLIGHT_MB")? * 1024 * 1024,
+            max_body_bytes_in_flight: {
+                let megabytes: usize = v.positive("MAX_BODY_BYTES_IN_FLIGHT_MB")?;
+                // A body briefly takes three times its size while converted.
+                if megabytes < 3 * v.positive::<usize>("MAX_REQUEST_BODY_MB")? {
+                    return Err(v.invalid("MAX_BODY_BYTES_IN_FLIGHT_MB", "at least 3 × MAX_REQUEST_BODY_MB"));
+                }
+                megabytes * 1024 * 1024
+            },
             request_body_timeout: v.seconds("REQUEST_BODY_TIMEOUT")?,
         })
     }
@@ -553,6 +560,7 @@ mod tests {
             ("MAX_RETRY_NUM", "0", "MAX_RETRY_NUM"),
             ("GEMINI_BASE_URL", "ftp://x", "GEMINI_BASE_URL"),
             ("SAFETY_THRESHOLD", "LOW", "SAFETY_THRESHOLD"),
+            ("MAX_BODY_BYTES_IN_FLIGHT_MB", "100", "MAX_BODY_BYTES_IN_FLIGHT_MB"),
         ];
         for (name, value, expected) in cases {
             let message = load(&[(name, value)]).unwrap_err().to_string();

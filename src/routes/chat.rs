@@ -85,23 +85,31 @@ pub async fn chat_completions(
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
     check_rate_limit(auth.address, &config, &state)?;
-    let (raw, reservation) = read_body(&request, payload, &config, &state).await?;
+    let (raw, mut reservation) = read_body(&request, payload, &config, &state).await?;
+    // Parsing and converting briefly hold more copies of the body.
+    reservation
+        .grow(raw.len() * (BODY_COPIES_WHILE_CONVERTING - 1), config.max_body_bytes_in_flight)
+        .map_err(|_| ApiError::Busy { retry_after: BUSY_RETRY_AFTER })?;
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
     let prepared = prepare(&chat, &auth, reservation, &config, &state, &clients).await?;
-    let mode = match (chat.stream, config.fake_streaming, config.nonstream_keepalive_enabled) {
+    // The converted request is all that is needed from here on: the parsed
+    // one (as large as the body) is not kept through the generation.
+    let stream = chat.stream;
+    drop(chat);
+    let mode = match (stream, config.fake_streaming, config.nonstream_keepalive_enabled) {
         (true, true, _) => "fake_stream",
         (true, false, _) => "stream",
         (false, _, true) => "keepalive",
         (false, _, false) => "json",
     };
     if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
-        let mut response = serve_cached(cached, &prepared, chat.stream);
-        response.extensions_mut().insert(RequestNote { model: chat.model.clone(), key: None, mode: "cache" });
+        let mut response = serve_cached(cached, &prepared, stream);
+        response.extensions_mut().insert(RequestNote { model: prepared.meta.model.clone(), key: None, mode: "cache" });
         return Ok(response);
     }
-    let note = RequestNote { model: chat.model.clone(), key: None, mode };
+    let note = RequestNote { model: prepared.meta.model.clone(), key: None, mode };
     let prepared = Rc::new(prepared);
     let mut response = match mode {
         "fake_stream" => fake_stream(prepared, config, state, clients),
@@ -171,6 +179,9 @@ fn serve_cached(mut completion: ChatCompletion, prepared: &Prepared, stream: boo
 
 /// How long a client refused for lack of body budget should wait.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// Copies of the body alive at once while a request is converted: the
+/// parsed request, the converted one and the serialized upstream body.
+const BODY_COPIES_WHILE_CONVERTING: usize = 3;
 
 /// Reads the body: at most `MAX_REQUEST_BODY_MB` (413; a larger
 /// `Content-Length` is refused before reading), within
@@ -226,7 +237,7 @@ fn is_valid_model_name(name: &str) -> bool {
 async fn prepare(
     chat: &ChatRequest,
     client: &ClientAuthorized,
-    body_reservation: BodyReservation,
+    mut body_reservation: BodyReservation,
     config: &Config,
     state: &AppState,
     clients: &WorkerClients,
@@ -259,9 +270,15 @@ async fn prepare(
             timeout: config.image_fetch_timeout,
             allow_private: config.allow_private_image_urls,
         };
-        media::fetch_all(&clients.media, &urls, &limits, config.max_request_body_bytes)
+        let fetched = media::fetch_all(&clients.media, &urls, &limits, config.max_request_body_bytes)
             .await
-            .map_err(|error| ApiError::bad_request(error.to_string()))?
+            .map_err(|error| ApiError::bad_request(error.to_string()))?;
+        // Fetched images become part of the upstream body: they count too.
+        let fetched_bytes: usize = fetched.values().map(|blob| blob.data.len()).sum();
+        body_reservation
+            .grow(fetched_bytes * BODY_COPIES_WHILE_CONVERTING, config.max_body_bytes_in_flight)
+            .map_err(|_| ApiError::Busy { retry_after: BUSY_RETRY_AFTER })?;
+        fetched
     };
     let signature_lookup = |call_id: &str| state.signatures.lookup(call_id);
     let options = ConvertOptions {
@@ -279,6 +296,9 @@ async fn prepare(
         ConvertError::BadRequest { message, param } => ApiError::BadRequest { message, param },
     })?;
     let body = Bytes::from(serde_json::to_vec(&gemini_request).map_err(|_| ApiError::Internal)?);
+    drop(gemini_request);
+    // From here on the request holds the upstream body only.
+    body_reservation.shrink_to(body.len());
     let meta = AnswerMeta {
         id: completion_id(&mut rng),
         created: (state.now_ms() / 1000) as i64,

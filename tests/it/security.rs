@@ -250,24 +250,40 @@ async fn request_bodies_in_flight_are_capped_with_503_and_retry_after() {
 }
 
 #[actix_web::test]
-async fn concurrent_bodies_share_the_cap_and_it_is_released_afterwards() {
+async fn a_body_still_arriving_holds_its_share_of_the_cap_until_it_is_gone() {
     let app = spawn_app_with(1, |config| config.max_body_bytes_in_flight = 256 * 1024).await;
-    app.upstream
-        .answer(|_, _| Reply::After(Duration::from_millis(300), Box::new(Reply::fixture("response-text.json"))));
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A client announces 200 KB and sends ten bytes of it.
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        slow,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PASSWORD}\r\n\
+         Content-Type: application/json\r\nContent-Length: 204800\r\n\r\n{{\"model\":"
+    )
+    .unwrap();
     let mut body = chat_body(false);
-    body["messages"][1]["content"] = json!("y".repeat(100 * 1024));
-    let bodies: Vec<serde_json::Value> = (0..4)
-        .map(|n| {
-            let mut body = body.clone();
-            body["messages"][0]["content"] = json!(format!("client {n}"));
-            body
-        })
-        .collect();
-    let answers =
-        futures_util::future::join_all(bodies.iter().map(|body| app.post("/v1/chat/completions", body))).await;
-    let statuses: Vec<u16> = answers.iter().map(|answer| answer.status).collect();
-    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 2, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|status| **status == 503).count(), 2, "{statuses:?}");
+    body["messages"][1]["content"] = json!("y".repeat(60 * 1024));
+    let mut refused = None;
+    for _ in 0..100 {
+        let answer = app.post("/v1/chat/completions", &body).await;
+        if answer.status == 503 {
+            refused = Some(answer);
+            break;
+        }
+        // The slow request may not have been read yet.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("a 60 KB body (×3 while converting) does not fit next to 200 KB held");
+    assert!(refused.headers.get("retry-after").is_some());
+    // The slow client leaves: its share comes back.
+    drop(slow);
+    for _ in 0..100 {
+        if app.app.body_budget.in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.post("/v1/chat/completions", &body).await.status, 200);
     assert_eq!(app.app.body_budget.in_flight(), 0);
 }
 
