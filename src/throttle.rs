@@ -59,6 +59,8 @@ pub struct LockedOut {
 pub struct FailureThrottle {
     max_tracked_clients: usize,
     records: Mutex<Records>,
+    /// Records held; lets the common case (nobody failing) skip the lock.
+    tracked: std::sync::atomic::AtomicUsize,
 }
 
 impl FailureThrottle {
@@ -66,11 +68,15 @@ impl FailureThrottle {
         FailureThrottle {
             max_tracked_clients: max_tracked_clients.max(1),
             records: Mutex::new(Records { by_client: HashMap::new(), order: VecDeque::new(), next_generation: 0 }),
+            tracked: Default::default(),
         }
     }
 
     /// Whether `client` may try now.
     pub fn check(&self, client: IpAddr, now_ms: u64) -> Result<(), LockedOut> {
+        if self.tracked.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return Ok(());
+        }
         let records = self.records.lock();
         match records.by_client.get(&ClientKey::of(client)) {
             Some(record) if record.locked_until_ms > now_ms => {
@@ -106,6 +112,7 @@ impl FailureThrottle {
                 });
             }
         }
+        self.tracked.store(records.by_client.len(), std::sync::atomic::Ordering::Release);
         let record = records.by_client.get_mut(&key).expect("inserted above");
         if record.last_failure_ms.saturating_add(FORGET_AFTER_MS) <= now_ms && record.last_failure_ms != 0 {
             *record = FailureRecord { window_started_ms: now_ms, generation: record.generation, ..Default::default() };
@@ -129,13 +136,14 @@ impl FailureThrottle {
 
     /// A success: the client starts afresh.
     pub fn record_success(&self, client: IpAddr) {
-        let key = ClientKey::of(client);
-        let mut records = self.records.lock();
-        if records.by_client.is_empty() {
+        if self.tracked.load(std::sync::atomic::Ordering::Acquire) == 0 {
             return;
         }
+        let key = ClientKey::of(client);
+        let mut records = self.records.lock();
         // The stale entry left in `order` is skipped when it comes up.
         records.by_client.remove(&key);
+        self.tracked.store(records.by_client.len(), std::sync::atomic::Ordering::Release);
     }
 
     /// Clients with a record (for tests and the dashboard).
