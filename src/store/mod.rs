@@ -1,0 +1,175 @@
+//! Durable state behind one narrow interface (§10). Everything hajimi
+//! keeps across restarts goes through [`Store`]: dashboard setting
+//! overrides, keys added in the dashboard and operator actions on keys,
+//! key health and daily usage, per-model daily limits, Vertex credentials
+//! and Express keys, the dashboard password hash, per-minute stats and
+//! request-log metadata. The embedded implementation is SQLite
+//! ([`sqlite::SqliteStore`]); a shared one (Redis) for several replicas will
+//! implement the same trait. With `ENABLE_STORAGE=false`,
+//! [`memory::MemoryStore`] keeps it all in memory for the process's life.
+//!
+//! Requests never wait for the disk: they hand [`Change`]s to the
+//! [`writer::StoreWriter`], a background thread that applies them in
+//! batches, one transaction each (a `kill -9` loses at most the last batch,
+//! never the file's consistency).
+
+pub mod import;
+pub mod memory;
+pub mod sqlite;
+pub mod writer;
+
+use std::collections::BTreeMap;
+
+/// What the operator did to a key in the dashboard. Survives restarts,
+/// even for keys that are also in the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Disabled,
+    Deleted,
+}
+
+/// A key's health as last known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKeyHealth {
+    pub key: String,
+    /// `Some(reason)` when the key was found invalid.
+    pub invalid_reason: Option<String>,
+    pub last_validated_ms: u64,
+}
+
+/// One key's usage of one model on one Pacific day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUsage {
+    pub key: String,
+    pub model: String,
+    /// Days since the Unix epoch in America/Los_Angeles (`keys::pacific`).
+    pub pacific_day: i64,
+    pub successes: u64,
+    pub failures: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// A Vertex service account as added in the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    pub client_email: String,
+    pub project_id: String,
+    /// The whole service-account JSON (holds the private key).
+    pub json: String,
+}
+
+/// Counters of one wall-clock minute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MinuteStats {
+    /// Unix time in minutes.
+    pub minute: u64,
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub cache_hits: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Failures by classified kind (`FailureKind::as_str`, or `client` …).
+    pub failures_by_kind: BTreeMap<String, u64>,
+}
+
+/// Metadata of one request (never its content, never a key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub at_ms: u64,
+    pub method: String,
+    pub route: String,
+    pub model: String,
+    /// `#id` of the key that served it, if any.
+    pub key_id: Option<u32>,
+    pub status: u16,
+    pub latency_ms: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub error_kind: Option<String>,
+}
+
+/// Everything durable, read once at startup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Setting name (as in `config::SETTINGS`) → value.
+    pub setting_overrides: BTreeMap<String, String>,
+    /// Keys added in the dashboard, oldest first.
+    pub added_keys: Vec<String>,
+    pub key_actions: BTreeMap<String, KeyAction>,
+    pub key_health: Vec<StoredKeyHealth>,
+    /// Usage rows of the most recent Pacific day stored (older days are
+    /// not returned).
+    pub usage: Vec<StoredUsage>,
+    pub model_limits: BTreeMap<String, u32>,
+    /// PHC string (argon2id) of the dashboard password, once set there.
+    pub password_hash: Option<String>,
+    pub credentials: Vec<StoredCredential>,
+    pub express_keys: Vec<String>,
+}
+
+/// One durable change. Applying the same change twice is harmless.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    SetSetting {
+        name: String,
+        value: String,
+    },
+    RemoveSetting {
+        name: String,
+    },
+    /// Keys added in the dashboard (also clears a `Deleted` action).
+    AddKeys(Vec<String>),
+    /// `None` clears the action.
+    SetKeyAction {
+        key: String,
+        action: Option<KeyAction>,
+    },
+    KeyHealth(StoredKeyHealth),
+    /// Replaces the row of (key, model, day).
+    Usage(StoredUsage),
+    /// `None` removes the per-model limit.
+    SetModelLimit {
+        model: String,
+        limit: Option<u32>,
+    },
+    SetPasswordHash(String),
+    AddCredential(StoredCredential),
+    RemoveCredential {
+        client_email: String,
+    },
+    AddExpressKey(String),
+    RemoveExpressKey(String),
+    /// Replaces the row of that minute.
+    MinuteStats(MinuteStats),
+    Request(RequestRecord),
+    /// Drops stats and request records older than these.
+    Prune {
+        stats_before_minute: u64,
+        requests_before_ms: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Io(String),
+    #[error("storage: the database is damaged or from a newer hajimi ({0})")]
+    Incompatible(String),
+}
+
+/// The narrow interface every store implements. Implementations are
+/// `Send + Sync`; calls may block on I/O, so request handlers never call
+/// them directly: writes go through [`writer::StoreWriter`], reads happen
+/// at startup and from dashboard pages (off the request hot path).
+pub trait Store: Send + Sync + 'static {
+    /// Everything durable (startup).
+    fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Applies `changes` in order, in one transaction: all or nothing.
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// Per-minute stats from `since_minute` on, oldest first.
+    fn stats_since(&self, since_minute: u64) -> Result<Vec<MinuteStats>, StoreError>;
+    /// The newest request records, newest first, at most `limit`.
+    fn recent_requests(&self, limit: usize) -> Result<Vec<RequestRecord>, StoreError>;
+}

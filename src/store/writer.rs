@@ -1,0 +1,309 @@
+//! The only path from request handling to the disk. Handlers hand
+//! [`Change`]s to a [`StoreWriter`], which queues them on an unbounded
+//! channel (never blocking on I/O) for a background thread, `store-writer`.
+//! The thread waits for a change, gathers whatever else arrives within
+//! [`BATCH_WINDOW`] (at most [`MAX_BATCH_CHANGES`]) and applies the batch
+//! in one [`Store::apply`] transaction. A failed batch is logged (the
+//! error, never the values), retried once, then dropped: the process goes
+//! on serving. [`StoreWriter::flush`] waits until everything sent before it
+//! is applied; dropping the last clone applies what is queued and stops
+//! the thread.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::{Change, Store, StoreError};
+
+/// How long the thread keeps gathering changes after the first of a batch.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(500);
+/// A batch is applied as soon as it holds this many changes.
+pub const MAX_BATCH_CHANGES: usize = 20_000;
+/// Pause before the one retry of a failed batch.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+enum WriterMessage {
+    One(Change),
+    Many(Vec<Change>),
+    /// Answered once everything queued before it is applied.
+    Flush(mpsc::SyncSender<()>),
+}
+
+/// A cheap, cloneable handle on the writer thread.
+#[derive(Clone)]
+pub struct StoreWriter {
+    shared: Arc<WriterShared>,
+}
+
+struct WriterShared {
+    /// `None` only while dropping (closing the channel stops the thread).
+    sender: Option<Sender<WriterMessage>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    store: Arc<dyn Store>,
+    /// The "writer is gone" error is logged once, not per change.
+    reported_gone: AtomicBool,
+}
+
+impl StoreWriter {
+    /// Starts the `store-writer` thread over `store`.
+    pub fn start(store: Arc<dyn Store>) -> StoreWriter {
+        let (sender, receiver) = mpsc::channel();
+        let thread_store = Arc::clone(&store);
+        let thread = std::thread::Builder::new()
+            .name("store-writer".to_owned())
+            .spawn(move || write_batches(receiver, thread_store.as_ref()))
+            .map_err(|error| log::error!("storage: cannot start the store-writer thread ({error}); nothing is saved"))
+            .ok();
+        StoreWriter {
+            shared: Arc::new(WriterShared {
+                sender: Some(sender),
+                thread: Mutex::new(thread),
+                store,
+                reported_gone: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The store, for reads (startup, dashboard pages).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Queues one change. Never blocks on I/O, never panics.
+    pub fn send(&self, change: Change) {
+        self.queue(WriterMessage::One(change));
+    }
+
+    /// Queues several changes, in order.
+    pub fn send_all(&self, changes: Vec<Change>) {
+        if !changes.is_empty() {
+            self.queue(WriterMessage::Many(changes));
+        }
+    }
+
+    /// Blocks until every change sent before this call has been applied
+    /// (or dropped after failing). Returns at once if the thread is gone.
+    /// Not for request handlers: it waits for the disk.
+    pub fn flush(&self) {
+        let (done_sender, done_receiver) = mpsc::sync_channel(1);
+        if self.queue(WriterMessage::Flush(done_sender)) {
+            // An error means the thread ended; there is nothing to wait for.
+            let _ = done_receiver.recv();
+        }
+    }
+
+    fn queue(&self, message: WriterMessage) -> bool {
+        let queued = self.shared.sender.as_ref().is_some_and(|sender| sender.send(message).is_ok());
+        if !queued && !self.shared.reported_gone.swap(true, Ordering::Relaxed) {
+            log::error!("storage: the store-writer thread has stopped; changes are no longer saved");
+        }
+        queued
+    }
+}
+
+impl Drop for WriterShared {
+    /// The last handle is gone: close the channel, let the thread apply
+    /// what is queued, and wait for it.
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.get_mut().take() {
+            if thread.join().is_err() {
+                log::error!("storage: the store-writer thread panicked");
+            }
+        }
+    }
+}
+
+/// The thread's loop: one batch per iteration until the channel closes.
+fn write_batches(receiver: Receiver<WriterMessage>, store: &dyn Store) {
+    let mut batch: Vec<Change> = Vec::new();
+    let mut flushes: Vec<mpsc::SyncSender<()>> = Vec::new();
+    while let Ok(first) = receiver.recv() {
+        let mut channel_closed = false;
+        let mut flush_requested = take_message(first, &mut batch, &mut flushes);
+        let deadline = Instant::now() + BATCH_WINDOW;
+        // A flush ends the gathering: someone is waiting.
+        while !flush_requested && batch.len() < MAX_BATCH_CHANGES {
+            let Some(remaining) = deadline.checked_duration_since(Instant::now()) else { break };
+            match receiver.recv_timeout(remaining) {
+                Ok(message) => flush_requested = take_message(message, &mut batch, &mut flushes),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    channel_closed = true;
+                    break;
+                }
+            }
+        }
+        apply_with_one_retry(store, &batch);
+        batch.clear();
+        for flush in flushes.drain(..) {
+            let _ = flush.send(());
+        }
+        if channel_closed {
+            break;
+        }
+    }
+}
+
+/// Adds `message` to the batch; true when it was a flush request.
+fn take_message(message: WriterMessage, batch: &mut Vec<Change>, flushes: &mut Vec<mpsc::SyncSender<()>>) -> bool {
+    match message {
+        WriterMessage::One(change) => batch.push(change),
+        WriterMessage::Many(changes) => batch.extend(changes),
+        WriterMessage::Flush(done) => {
+            flushes.push(done);
+            return true;
+        }
+    }
+    false
+}
+
+fn apply_with_one_retry(store: &dyn Store, batch: &[Change]) {
+    if batch.is_empty() {
+        return;
+    }
+    let Err(first_error) = apply_guarded(store, batch) else { return };
+    log::error!("storage: saving {} changes failed ({first_error}); retrying once", batch.len());
+    std::thread::sleep(RETRY_PAUSE);
+    if let Err(second_error) = apply_guarded(store, batch) {
+        log::error!("storage: saving {} changes failed again ({second_error}); they are dropped", batch.len());
+    }
+}
+
+/// `store.apply`, with a panic turned into an error so one bad batch
+/// cannot stop the thread.
+fn apply_guarded(store: &dyn Store, batch: &[Change]) -> Result<(), StoreError> {
+    catch_unwind(AssertUnwindSafe(|| store.apply(batch)))
+        .unwrap_or_else(|_| Err(StoreError::Io("the store panicked while saving".to_owned())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{MinuteStats, RequestRecord, Snapshot, StoredUsage};
+    use std::sync::atomic::AtomicUsize;
+
+    fn usage(n: u64) -> Change {
+        Change::Usage(StoredUsage {
+            key: format!("AIzaWriterKey{n:0>26}"),
+            model: "gemini-2.5-flash".to_owned(),
+            pacific_day: 20_500,
+            successes: n,
+            failures: 0,
+            prompt_tokens: n * 3,
+            completion_tokens: n,
+        })
+    }
+
+    fn minute(n: u64) -> Change {
+        Change::MinuteStats(MinuteStats { minute: n, requests: n, ..MinuteStats::default() })
+    }
+
+    #[test]
+    fn ten_thousand_changes_are_all_there_after_flush() {
+        let store = Arc::new(MemoryStore::new());
+        let writer = StoreWriter::start(store.clone());
+        let senders: Vec<std::thread::JoinHandle<()>> = (0..4u64)
+            .map(|thread_index| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    for n in (thread_index * 1_250)..((thread_index + 1) * 1_250) {
+                        writer.send(usage(n));
+                    }
+                    writer.send_all(((thread_index * 1_250)..((thread_index + 1) * 1_250)).map(minute).collect());
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.join().expect("sender thread");
+        }
+        writer.flush();
+        assert_eq!(writer.store().load().expect("load").usage.len(), 5_000);
+        assert_eq!(store.stats_since(0).expect("stats").len(), 5_000);
+        // A flush with nothing queued returns too.
+        writer.flush();
+    }
+
+    #[test]
+    fn dropping_the_last_handle_saves_what_is_queued() {
+        let store = Arc::new(MemoryStore::new());
+        let writer = StoreWriter::start(store.clone());
+        let clone = writer.clone();
+        for n in 0..1_000 {
+            clone.send(Change::Request(RequestRecord { at_ms: n, ..RequestRecord::default() }));
+        }
+        drop(clone);
+        drop(writer);
+        assert_eq!(store.recent_requests(usize::MAX).expect("requests").len(), 1_000);
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Failure {
+        Error,
+        Panic,
+    }
+
+    /// A store whose `apply` always fails, counting the attempts.
+    struct FailingStore {
+        failure: Failure,
+        attempts: AtomicUsize,
+    }
+
+    impl Store for FailingStore {
+        fn load(&self) -> Result<Snapshot, StoreError> {
+            Ok(Snapshot::default())
+        }
+        fn apply(&self, _changes: &[Change]) -> Result<(), StoreError> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            match self.failure {
+                Failure::Error => Err(StoreError::Io("disk full".to_owned())),
+                Failure::Panic => panic!("a store that panics (expected by this test)"),
+            }
+        }
+        fn stats_since(&self, _since_minute: u64) -> Result<Vec<MinuteStats>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn recent_requests(&self, _limit: usize) -> Result<Vec<RequestRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_failing_batch_is_retried_once_then_dropped_and_the_writer_goes_on() {
+        for failure in [Failure::Error, Failure::Panic] {
+            let store = Arc::new(FailingStore { failure, attempts: AtomicUsize::new(0) });
+            let writer = StoreWriter::start(store.clone());
+            writer.send(usage(1));
+            writer.flush();
+            assert_eq!(store.attempts.load(Ordering::SeqCst), 2, "{failure:?}: first batch");
+            writer.send_all(vec![usage(2), usage(3)]);
+            writer.flush();
+            assert_eq!(store.attempts.load(Ordering::SeqCst), 4, "{failure:?}: the writer is still there");
+        }
+    }
+
+    #[test]
+    fn sending_to_a_stopped_writer_neither_blocks_nor_panics() {
+        // A handle whose thread has ended: its receiving end is gone.
+        let (sender, receiver) = mpsc::channel();
+        drop(receiver);
+        let stopped = StoreWriter {
+            shared: Arc::new(WriterShared {
+                sender: Some(sender),
+                thread: Mutex::new(None),
+                store: Arc::new(MemoryStore::new()),
+                reported_gone: AtomicBool::new(false),
+            }),
+        };
+        stopped.send(usage(1));
+        stopped.send_all(vec![usage(2)]);
+        stopped.flush();
+        assert!(stopped.shared.reported_gone.load(Ordering::Relaxed));
+    }
+}
