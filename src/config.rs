@@ -21,6 +21,8 @@ pub enum Source {
     File,
     Env,
     CommandLine,
+    /// Changed in the dashboard (persisted in the store).
+    Dashboard,
 }
 
 impl fmt::Display for Source {
@@ -30,6 +32,7 @@ impl fmt::Display for Source {
             Source::File => "config file",
             Source::Env => "environment",
             Source::CommandLine => "command line",
+            Source::Dashboard => "dashboard",
         })
     }
 }
@@ -127,6 +130,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("AUTH_FAILURES_PER_MINUTE", "5"),
     ("MAX_BODY_BYTES_IN_FLIGHT_MB", "256"),
     ("REQUEST_BODY_TIMEOUT", "60"),
+    ("LOG_RING_SIZE", "1000"),
+    ("STATS_RETENTION_DAYS", "30"),
+    ("REQUEST_LOG_RETENTION_DAYS", "7"),
 ];
 
 /// Phase one: every setting as a string plus its source.
@@ -251,6 +257,21 @@ pub struct Config {
     pub public_mode: bool,
     pub storage_dir: PathBuf,
     pub enable_storage: bool,
+    /// Path prefix of the dashboard: `""` (served at `/`) or `/name`.
+    pub dashboard_prefix: String,
+    pub enable_vertex: bool,
+    pub enable_vertex_express: bool,
+    pub vertex_base_url: String,
+    pub vertex_location: String,
+    /// Service-account JSON from the environment (one or several objects,
+    /// or base64 of them); used by the Vertex client.
+    pub google_credentials_json: Secret,
+    /// `VERTEX_EXPRESS_API_KEY`, a comma list.
+    pub vertex_express_api_key: Secret,
+    /// Records the dashboard's rolling log keeps.
+    pub log_ring_size: usize,
+    pub stats_retention_days: u32,
+    pub request_log_retention_days: u32,
     pub huggingface: bool,
     /// The Space this runs in (`SPACE_ID`, set by Hugging Face); its
     /// privacy decides whether `x-ip-token` auth may be used.
@@ -367,6 +388,28 @@ impl Config {
             public_mode: v.boolean("PUBLIC_MODE")?,
             storage_dir: PathBuf::from(v.text("STORAGE_DIR")),
             enable_storage: v.boolean("ENABLE_STORAGE")?,
+            dashboard_prefix: {
+                let name = v.text("DASHBOARD_URL").trim_matches('/');
+                let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                let reserved = ["v1", "v1beta", "models", "health", "ready", "aistudio", "chat", "assets"];
+                if !valid || reserved.contains(&name) {
+                    return Err(v.invalid("DASHBOARD_URL", "a path name (letters, digits, - _ .) not used by the API"));
+                }
+                if name.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{name}")
+                }
+            },
+            enable_vertex: v.boolean("ENABLE_VERTEX")?,
+            enable_vertex_express: v.boolean("ENABLE_VERTEX_EXPRESS")?,
+            vertex_base_url: v.url("VERTEX_BASE_URL")?,
+            vertex_location: v.text("VERTEX_LOCATION").to_owned(),
+            google_credentials_json: Secret::new(v.text("GOOGLE_CREDENTIALS_JSON")),
+            vertex_express_api_key: Secret::new(v.text("VERTEX_EXPRESS_API_KEY")),
+            log_ring_size: v.positive("LOG_RING_SIZE")?,
+            stats_retention_days: v.positive("STATS_RETENTION_DAYS")?,
+            request_log_retention_days: v.positive("REQUEST_LOG_RETENTION_DAYS")?,
             huggingface,
             space_id: v.text("SPACE_ID").to_owned(),
             hf_hub_url,
@@ -418,6 +461,104 @@ impl Config {
             },
             request_body_timeout: v.seconds("REQUEST_BODY_TIMEOUT")?,
         })
+    }
+
+    /// Every setting as text, as `from_raw` would read it back: the
+    /// inverse of phase two (keys excepted: they live in the pool). The
+    /// dashboard layers its overrides on this, so a configuration made in
+    /// code (tests) survives a save of other settings unchanged.
+    pub fn to_raw(&self, sources: Option<&RawSettings>) -> RawSettings {
+        let seconds = |duration: &Duration| {
+            let text = format!("{}", duration.as_secs_f64());
+            text
+        };
+        let list = |items: &[String]| items.join(",");
+        let proxy_url = self.upstream_proxy.as_ref().map(|proxy| proxy.configured_url().to_owned()).unwrap_or_default();
+        let no_proxy = self.upstream_proxy.as_ref().map(|proxy| proxy.no_proxy.join(",")).unwrap_or_default();
+        let mut values: BTreeMap<&'static str, (String, Source)> = BTreeMap::new();
+        for (name, _) in SETTINGS {
+            let text = match *name {
+                "PASSWORD" => self.password.expose().to_owned(),
+                "WEB_PASSWORD" => self.web_password.expose().to_owned(),
+                "GEMINI_API_KEYS" => String::new(),
+                "GEMINI_BASE_URL" => self.gemini_base_url.clone(),
+                "HOST" => self.host.to_string(),
+                "PORT" => self.port.to_string(),
+                "FAKE_STREAMING" => self.fake_streaming.to_string(),
+                "FAKE_STREAMING_INTERVAL" => seconds(&self.fake_streaming_interval),
+                "NONSTREAM_KEEPALIVE_ENABLED" => self.nonstream_keepalive_enabled.to_string(),
+                "NONSTREAM_KEEPALIVE_INTERVAL" => seconds(&self.nonstream_keepalive_interval),
+                "CONCURRENT_REQUESTS" => self.concurrent_requests.to_string(),
+                "INCREASE_CONCURRENT_ON_FAILURE" => self.increase_concurrent_on_failure.to_string(),
+                "MAX_CONCURRENT_REQUESTS" => self.max_concurrent_requests.to_string(),
+                "MAX_RETRY_NUM" => self.max_retry_num.to_string(),
+                "MAX_EMPTY_RESPONSES" => self.max_empty_responses.to_string(),
+                "CACHE_EXPIRY_TIME" => seconds(&self.cache_expiry),
+                "MAX_CACHE_ENTRIES" => self.max_cache_entries.to_string(),
+                "CALCULATE_CACHE_ENTRIES" => self.calculate_cache_entries.to_string(),
+                "PRECISE_CACHE" => self.precise_cache.to_string(),
+                "API_KEY_DAILY_LIMIT" => self.api_key_daily_limit.to_string(),
+                "ALLOW_OVER_DAILY_LIMIT" => self.allow_over_daily_limit.to_string(),
+                "MAX_REQUESTS_PER_MINUTE" => self.max_requests_per_minute.to_string(),
+                "MAX_REQUESTS_PER_DAY_PER_IP" => self.max_requests_per_day_per_ip.to_string(),
+                "RANDOM_STRING" => self.random_string.to_string(),
+                "RANDOM_STRING_LENGTH" => self.random_string_length.to_string(),
+                "SEARCH_MODE" => self.search_mode.to_string(),
+                "SEARCH_PROMPT" => self.search_prompt.clone(),
+                "ENABLE_THINKING" => self.enable_thinking.to_string(),
+                "SHOW_THINKING" => self.show_thinking.to_string(),
+                "SAFETY_THRESHOLD" => self.safety_threshold.clone(),
+                "EXTRA_MODELS" => list(&self.extra_models),
+                "WHITELIST_MODELS" => list(&self.whitelist_models),
+                "BLOCKED_MODELS" => list(&self.blocked_models),
+                "WHITELIST_USER_AGENT" => list(&self.whitelist_user_agent),
+                "ALLOWED_ORIGINS" => list(&self.allowed_origins),
+                "PUBLIC_MODE" => self.public_mode.to_string(),
+                "DASHBOARD_URL" => self.dashboard_prefix.trim_start_matches('/').to_owned(),
+                "STORAGE_DIR" => self.storage_dir.display().to_string(),
+                "ENABLE_STORAGE" => self.enable_storage.to_string(),
+                "ENABLE_VERTEX" => self.enable_vertex.to_string(),
+                "ENABLE_VERTEX_EXPRESS" => self.enable_vertex_express.to_string(),
+                "GOOGLE_CREDENTIALS_JSON" => self.google_credentials_json.expose().to_owned(),
+                "VERTEX_EXPRESS_API_KEY" => self.vertex_express_api_key.expose().to_owned(),
+                "VERTEX_BASE_URL" => self.vertex_base_url.clone(),
+                "VERTEX_LOCATION" => self.vertex_location.clone(),
+                "HUGGINGFACE" => self.huggingface.to_string(),
+                "SPACE_ID" => self.space_id.clone(),
+                "HF_HUB_URL" => self.hf_hub_url.clone(),
+                "HF_JWT_KEYS_URL" => self.hf_jwt_keys_url.clone(),
+                "PROXY_URL" => proxy_url.clone(),
+                "HTTPS_PROXY" | "ALL_PROXY" | "HTTP_PROXY" => String::new(),
+                "NO_PROXY" => no_proxy.clone(),
+                "UPSTREAM_TIMEOUT" => seconds(&self.upstream_timeout),
+                "UPSTREAM_CONNECT_TIMEOUT" => seconds(&self.upstream_connect_timeout),
+                "STREAM_IDLE_TIMEOUT" => seconds(&self.stream_idle_timeout),
+                "MAX_REQUEST_BODY_MB" => (self.max_request_body_bytes / (1024 * 1024)).to_string(),
+                "MAX_IMAGE_MB" => (self.max_image_bytes / (1024 * 1024)).to_string(),
+                "IMAGE_FETCH_TIMEOUT" => seconds(&self.image_fetch_timeout),
+                "ALLOW_PRIVATE_IMAGE_URLS" => self.allow_private_image_urls.to_string(),
+                "MODEL_LIST_REFRESH_INTERVAL" => seconds(&self.model_list_refresh_interval),
+                "ERROR_AS_ASSISTANT_MESSAGE" => self.error_as_assistant_message.to_string(),
+                "THOUGHT_SIGNATURE_CACHE_SIZE" => self.thought_signature_cache_size.to_string(),
+                "WORKERS" => self.workers.to_string(),
+                "MAX_WAIT_FOR_KEY" => format!("{}", self.max_wait_for_key.as_secs_f64()),
+                "TRUSTED_PROXY_HEADER" => self.trusted_proxy_header.clone(),
+                "TRUSTED_PROXIES" => self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                "KEY_VALIDATION_CONCURRENCY" => self.key_validation_concurrency.to_string(),
+                "INVALID_KEY_RECHECK_INTERVAL" => seconds(&self.invalid_key_recheck_interval),
+                "VALIDATE_KEYS_ON_STARTUP" => self.validate_keys_on_startup.to_string(),
+                "AUTH_FAILURES_PER_MINUTE" => self.auth_failures_per_minute.to_string(),
+                "MAX_BODY_BYTES_IN_FLIGHT_MB" => (self.max_body_bytes_in_flight / (1024 * 1024)).to_string(),
+                "REQUEST_BODY_TIMEOUT" => seconds(&self.request_body_timeout),
+                "LOG_RING_SIZE" => self.log_ring_size.to_string(),
+                "STATS_RETENTION_DAYS" => self.stats_retention_days.to_string(),
+                "REQUEST_LOG_RETENTION_DAYS" => self.request_log_retention_days.to_string(),
+                other => sources.map(|raw| raw.get(other).to_owned()).unwrap_or_default(),
+            };
+            let source = sources.map(|raw| raw.source(name)).unwrap_or(Source::Default);
+            values.insert(name, (text, source));
+        }
+        RawSettings { values }
     }
 
     /// Loads defaults, `file` and the process environment.
@@ -565,6 +706,29 @@ mod tests {
         for (name, value, expected) in cases {
             let message = load(&[(name, value)]).unwrap_err().to_string();
             assert!(message.contains(expected) && message.contains(value), "{message}");
+        }
+    }
+
+    #[test]
+    fn to_raw_is_the_inverse_of_from_raw() {
+        let config = load(&[
+            ("PASSWORD", "s3cret-pass"),
+            ("MAX_RETRY_NUM", "7"),
+            ("FAKE_STREAMING_INTERVAL", "0.25"),
+            ("EXTRA_MODELS", "a, b"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("PROXY_URL", "http://u%40x:p+w@proxy:3128"),
+            ("NO_PROXY", "localhost,.internal"),
+            ("DASHBOARD_URL", "/admin/"),
+            ("MAX_WAIT_FOR_KEY", "0"),
+        ])
+        .unwrap();
+        let again = Config::from_raw(&config.to_raw(None)).unwrap();
+        assert_eq!(format!("{again:?}"), format!("{config:?}"));
+        assert_eq!(again.upstream_proxy.unwrap().configured_url(), "http://u%40x:p+w@proxy:3128");
+        assert_eq!(again.dashboard_prefix, "/admin");
+        for name in ["v1", "health", "bad/name", "a b"] {
+            assert!(load(&[("DASHBOARD_URL", name)]).is_err(), "{name}");
         }
     }
 

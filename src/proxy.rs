@@ -33,6 +33,9 @@ pub struct ProxyConfig {
     /// Hosts reached directly: exact names, `.suffix` / `suffix` domain
     /// matches, or `*` for all.
     pub no_proxy: Vec<String>,
+    /// The URL as configured (credentials included), to write the setting
+    /// back unchanged when the dashboard saves other settings. Never shown.
+    configured_url: String,
 }
 
 impl fmt::Display for ProxyConfig {
@@ -81,7 +84,20 @@ impl ProxyConfig {
             .map(|entry| entry.trim().to_ascii_lowercase())
             .filter(|entry| !entry.is_empty())
             .collect();
-        Ok(ProxyConfig { scheme, host, port: parsed.port().unwrap_or(default_port), credentials, no_proxy })
+        Ok(ProxyConfig {
+            scheme,
+            host,
+            port: parsed.port().unwrap_or(default_port),
+            credentials,
+            no_proxy,
+            configured_url: proxy_url.trim().to_owned(),
+        })
+    }
+
+    /// The URL as configured, credentials included (for the settings layer
+    /// only; never log or show it).
+    pub fn configured_url(&self) -> &str {
+        &self.configured_url
     }
 
     /// The proxy password, for masking it wherever it might be quoted.

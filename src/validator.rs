@@ -18,6 +18,8 @@ use crate::state::AppState;
 pub enum ValidationScope {
     All,
     OnlyInvalid,
+    /// The keys the dashboard asked for (`ValidationControl::request_keys`).
+    Selected,
 }
 
 /// Shared between the background runner and whoever asks for a run (the
@@ -31,6 +33,7 @@ pub struct ValidationControl {
     pub total: AtomicUsize,
     pub done: AtomicUsize,
     pub found_invalid: AtomicUsize,
+    selected: parking_lot::Mutex<Vec<crate::keys::KeyId>>,
 }
 
 /// Progress of the current or last run.
@@ -51,6 +54,13 @@ impl ValidationControl {
         self.wake.notify_one();
     }
 
+    /// Asks for a run over these keys (added to any already asked for).
+    pub fn request_keys(&self, ids: &[crate::keys::KeyId]) {
+        self.selected.lock().extend_from_slice(ids);
+        self.requested.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
     pub fn progress(&self) -> ValidationProgress {
         ValidationProgress {
             running: self.running.load(Ordering::SeqCst),
@@ -65,7 +75,10 @@ impl ValidationControl {
         loop {
             if self.requested.swap(false, Ordering::SeqCst) {
                 return if self.requested_all.swap(false, Ordering::SeqCst) {
+                    self.selected.lock().clear();
                     ValidationScope::All
+                } else if !self.selected.lock().is_empty() {
+                    ValidationScope::Selected
                 } else {
                     ValidationScope::OnlyInvalid
                 };
@@ -75,9 +88,21 @@ impl ValidationControl {
     }
 }
 
+fn control_selected(state: &AppState) -> parking_lot::MutexGuard<'_, Vec<crate::keys::KeyId>> {
+    state.validation.selected.lock()
+}
+
 /// One validation run over the pool.
 pub async fn validate_keys(client: &GeminiClient, state: &AppState, scope: ValidationScope, concurrency: usize) {
-    let leases = state.pool.keys_to_validate(scope == ValidationScope::OnlyInvalid);
+    let leases = match scope {
+        ValidationScope::Selected => {
+            let mut ids = std::mem::take(&mut *control_selected(state));
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter().filter_map(|id| Some(crate::keys::Lease { id, key: state.pool.key_of(id)? })).collect()
+        }
+        _ => state.pool.keys_to_validate(scope == ValidationScope::OnlyInvalid),
+    };
     let control = &state.validation;
     control.total.store(leases.len(), Ordering::SeqCst);
     control.done.store(0, Ordering::SeqCst);
@@ -96,6 +121,7 @@ pub async fn validate_keys(client: &GeminiClient, state: &AppState, scope: Valid
         match result {
             Ok(_) => {
                 state.pool.mark_valid(id, now_ms);
+                state.persist_key_health(id);
                 valid += 1;
             }
             Err(failure) if failure.kind == FailureKind::KeyInvalid => {
@@ -105,6 +131,7 @@ pub async fn validate_keys(client: &GeminiClient, state: &AppState, scope: Valid
                     failure.status
                 );
                 state.pool.mark_invalid(id, &format!("{} (HTTP {})", failure.message, failure.status), now_ms);
+                state.persist_key_health(id);
                 control.found_invalid.fetch_add(1, Ordering::SeqCst);
                 invalid += 1;
             }

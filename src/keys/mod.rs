@@ -22,7 +22,7 @@ pub mod pacific;
 pub mod penalty;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 use parking_lot::Mutex;
 
@@ -350,6 +350,9 @@ struct PoolInner {
     recent_rate_limits: VecDeque<(u64, KeyId)>,
     global_backoff_until_ms: u64,
     global_backoff_ms: u64,
+    /// (model, key) pairs whose usage changed since the last
+    /// `take_changed_usage` (persisted by a background job).
+    changed_usage: HashSet<(String, KeyId)>,
 }
 
 fn key_hash(key: &ApiKey) -> u64 {
@@ -420,6 +423,13 @@ impl PoolInner {
         let queue = self.models.get_mut(model).expect("inserted above");
         queue.last_used_tick = tick;
         queue
+    }
+
+    fn note_usage_changed(&mut self, model: &str, id: KeyId) {
+        // Bounded by (models in use × keys); drained every few seconds.
+        if !self.changed_usage.contains(&(model.to_owned(), id)) {
+            self.changed_usage.insert((model.to_owned(), id));
+        }
     }
 
     fn state_mut(&mut self, model: &str, id: KeyId) -> &mut ModelKeyState {
@@ -666,6 +676,7 @@ impl KeyPool {
         usage.successes += 1;
         usage.prompt_tokens = usage.prompt_tokens.saturating_add(prompt_tokens);
         usage.completion_tokens = usage.completion_tokens.saturating_add(completion_tokens);
+        inner.note_usage_changed(model, id);
     }
 
     /// Applies the consequence of a classified failure to the key (see
@@ -698,11 +709,13 @@ impl KeyPool {
                 state.cooling_until_ms = state.cooling_until_ms.max(until_ms);
                 state.cooling_reason = Some(reason);
                 state.usage_mut(day).failures += 1;
+                inner.note_usage_changed(model, id);
             }
             Penalty::ExhaustedToday { until_ms } => {
                 let state = inner.state_mut(model, id);
                 state.exhausted_until_ms = until_ms;
                 state.usage_mut(day).failures += 1;
+                inner.note_usage_changed(model, id);
             }
         }
         // Only bare 429s count towards a storm: a 429 naming a per-key quota
@@ -767,6 +780,82 @@ impl KeyPool {
             })
             .map(|(index, record)| Lease { id: KeyId(index as u32), key: record.key.clone() })
             .collect()
+    }
+
+    /// The id of `key`, if it is in the pool (removed keys included).
+    pub fn id_of(&self, key: &ApiKey) -> Option<KeyId> {
+        let inner = self.inner.lock();
+        inner.find(key, key_hash(key))
+    }
+
+    /// The key itself, for the two places that need it: persistence and
+    /// the password-protected export.
+    pub fn key_of(&self, id: KeyId) -> Option<ApiKey> {
+        self.inner.lock().record(id).map(|record| record.key.clone())
+    }
+
+    /// Usage rows changed since the last call: (key, model, Pacific day,
+    /// usage). For persistence.
+    pub fn take_changed_usage(&self) -> Vec<(ApiKey, String, i64, DailyUsage)> {
+        let mut inner = self.inner.lock();
+        let changed = std::mem::take(&mut inner.changed_usage);
+        let day = inner.current_day;
+        changed
+            .into_iter()
+            .filter_map(|(model, id)| {
+                let state = inner.model_states.get(&model)?.get(&id)?;
+                let key = inner.record(id)?.key.clone();
+                Some((key, model, day, state.usage_on(day)))
+            })
+            .collect()
+    }
+
+    /// Puts back usage persisted earlier today (at startup). Rows of
+    /// another day are ignored.
+    pub fn restore_usage(&self, id: KeyId, model: &str, pacific_day_of_row: i64, usage: DailyUsage, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        inner.roll_day(now_ms);
+        if pacific_day_of_row != inner.current_day || inner.record(id).is_none() {
+            return;
+        }
+        let day = inner.current_day;
+        *inner.state_mut(model, id).usage_mut(day) = usage;
+    }
+
+    /// Sets an invalid state remembered from before a restart.
+    pub fn restore_invalid(&self, id: KeyId, reason: &str, since_ms: u64) {
+        let mut inner = self.inner.lock();
+        if inner.record(id).is_some_and(|record| record.state == KeyState::Active) {
+            inner.set_state(id, KeyState::Invalid { since_ms, reason: reason.to_owned() });
+        }
+    }
+
+    /// Ids (in order) of the keys whose state passes `filter`, for paging
+    /// and search without building a view of every key.
+    pub fn find_ids(&self, mut filter: impl FnMut(KeyId, &str, &KeyState, bool) -> bool, now_ms: u64) -> Vec<KeyId> {
+        let inner = self.inner.lock();
+        let limited: HashSet<KeyId> = inner
+            .model_states
+            .values()
+            .flat_map(|states| states.iter().filter(|(_, state)| state.blocked_until(now_ms).is_some()))
+            .map(|(id, _)| *id)
+            .collect();
+        inner
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| record.state != KeyState::Removed)
+            .filter_map(|(index, record)| {
+                let id = KeyId(index as u32);
+                let masked_tail = record.key.expose().get(record.key.expose().len().saturating_sub(4)..).unwrap_or("");
+                filter(id, masked_tail, &record.state, limited.contains(&id)).then_some(id)
+            })
+            .collect()
+    }
+
+    /// Per-model daily limits and the default (for the dashboard).
+    pub fn daily_limits(&self) -> DailyLimits {
+        self.inner.lock().limits.clone()
     }
 
     pub fn summary(&self, now_ms: u64) -> PoolSummary {
