@@ -269,13 +269,15 @@ impl Relay {
             Ok(answer) if is_empty_answer(&answer) => CallResult::Empty,
             Ok(answer) => {
                 let usage = answer.usage_metadata.unwrap_or_default();
+                let completion_tokens = usage.candidates_token_count.saturating_add(usage.thoughts_token_count);
                 self.state.pool.report_success(
                     lease.id,
                     &self.model,
                     usage.prompt_token_count,
-                    usage.candidates_token_count.saturating_add(usage.thoughts_token_count),
+                    completion_tokens,
                     now_ms,
                 );
+                self.state.stats.add_tokens(usage.prompt_token_count, completion_tokens, now_ms);
                 CallResult::Answer(answer)
             }
             Err(failure) => {
@@ -434,6 +436,8 @@ impl Relay {
     }
 
     pub fn stream_succeeded(&self, key: KeyId, prompt_tokens: u64, completion_tokens: u64) {
-        self.state.pool.report_success(key, &self.model, prompt_tokens, completion_tokens, self.state.now_ms());
+        let now_ms = self.state.now_ms();
+        self.state.pool.report_success(key, &self.model, prompt_tokens, completion_tokens, now_ms);
+        self.state.stats.add_tokens(prompt_tokens, completion_tokens, now_ms);
     }
 }

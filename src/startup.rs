@@ -10,9 +10,13 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 
-use crate::config::Config;
+use crate::config::{Config, RawSettings};
 use crate::gemini::client::{tls_config, ClientSettings, GeminiClient};
 use crate::state::{AppState, Clock, WorkerClients};
+use crate::store::memory::MemoryStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::writer::StoreWriter;
+use crate::store::Store;
 use crate::validator::{validate_keys, ValidationScope};
 
 /// Key sets up to this size are loaded before the server starts.
@@ -53,22 +57,60 @@ impl Application {
 
     /// As [`Application::build`], with the time coming from `clock` (tests).
     pub fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<Application> {
+        Application::build_with_sources(config, None, clock)
+    }
+
+    /// As [`Application::build`], remembering where each setting came from
+    /// (`sources`, from `main`) for the Settings page.
+    pub fn build_with_sources(
+        config: Config,
+        sources: Option<RawSettings>,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<Application> {
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
         prepare_storage_dir(&config)?;
+        let store: Arc<dyn Store> = if config.enable_storage {
+            Arc::new(SqliteStore::open(&config.storage_dir).map_err(|error| std::io::Error::other(error.to_string()))?)
+        } else {
+            Arc::new(MemoryStore::new())
+        };
+        let snapshot = store.load().map_err(|error| std::io::Error::other(error.to_string()))?;
+        let mut base = config.to_raw(sources.as_ref());
+        // The keys are in the pool; the lower layer need not hold them twice.
+        base.set("GEMINI_API_KEYS", String::new(), base.source("GEMINI_API_KEYS"));
+        let config = apply_stored_overrides(config, &base, &snapshot.setting_overrides);
         register_secrets(&config);
-        let (state, keys) = AppState::with_clock(config, clock);
+        let writer = StoreWriter::start(store);
+        let (state, keys) = AppState::with_store(config, clock, writer);
+        *state.settings.lock() = crate::state::SettingsLayers {
+            base,
+            overrides: snapshot
+                .setting_overrides
+                .iter()
+                .filter(|(name, _)| {
+                    crate::dashboard::settings::spec(name).is_some() || name.starts_with("ENABLE_VERTEX")
+                })
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+        };
+        restore_dashboard_state(&state, &snapshot);
         let state = web::Data::new(state);
         let config = (*state.config()).clone();
+        crate::log_ring::global().set_capacity(config.log_ring_size);
+        state.stats.restore(
+            state.store.store().stats_since(state.now_ms() / 60_000 - crate::stats::MINUTES_KEPT).unwrap_or_default(),
+            state.now_ms(),
+        );
         // A large key set is loaded while the server already answers, so
         // startup stays fast whatever the key count; chat waits for it.
-        if keys.len() <= SYNCHRONOUS_KEY_LOAD {
-            state.load_keys(keys);
+        if keys.len() + snapshot.added_keys.len() <= SYNCHRONOUS_KEY_LOAD {
+            restore_keys(&state, keys, &snapshot);
         } else {
             let loading = state.clone();
             std::thread::spawn(move || {
-                let count = keys.len();
-                loading.load_keys(keys);
+                let count = keys.len() + snapshot.added_keys.len();
+                restore_keys(&loading, keys, &snapshot);
                 log::info!("{count} keys loaded");
             });
         }
@@ -82,8 +124,7 @@ impl Application {
         };
         let server_state = state.clone();
         let server = HttpServer::new(move || {
-            let config = server_state.config();
-            let clients = web::Data::new(worker_clients(&config, tls.clone()));
+            let clients = web::Data::new(WorkerClientCell::new(&server_state, tls.clone()));
             App::new().configure(|cfg| configure_app(cfg, server_state.clone(), clients))
         })
         .workers(workers)
@@ -147,13 +188,120 @@ fn prepare_storage_dir(config: &Config) -> std::io::Result<()> {
 }
 
 /// Routes, state and middleware, shared by `main` and the tests.
-pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, clients: web::Data<WorkerClients>) {
+pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, clients: web::Data<WorkerClientCell>) {
+    let prefix = state.config().dashboard_prefix.clone();
     cfg.app_data(state).app_data(clients).service(
         web::scope("")
             .wrap(middleware::from_fn(crate::telemetry::access_log))
             .configure(crate::routes::configure)
+            .configure(|cfg| crate::dashboard::configure(cfg, &prefix))
             .default_service(web::to(crate::routes::not_found)),
     );
+}
+
+/// The HTTP clients of one worker, rebuilt when the configuration they
+/// were built from is replaced (the dashboard changed the base URL, a
+/// timeout or the proxy).
+pub struct WorkerClientCell {
+    tls: Arc<rustls::ClientConfig>,
+    current: std::cell::RefCell<(u64, web::Data<WorkerClients>)>,
+}
+
+impl WorkerClientCell {
+    pub fn new(state: &AppState, tls: Arc<rustls::ClientConfig>) -> WorkerClientCell {
+        let generation = state.config_generation.load(std::sync::atomic::Ordering::SeqCst);
+        let clients = web::Data::new(worker_clients(&state.config(), tls.clone()));
+        WorkerClientCell { tls, current: std::cell::RefCell::new((generation, clients)) }
+    }
+
+    /// The clients for the configuration in force now.
+    pub fn current(&self, state: &AppState) -> web::Data<WorkerClients> {
+        let generation = state.config_generation.load(std::sync::atomic::Ordering::SeqCst);
+        let mut current = self.current.borrow_mut();
+        if current.0 != generation {
+            *current = (generation, web::Data::new(worker_clients(&state.config(), self.tls.clone())));
+        }
+        current.1.clone()
+    }
+}
+
+/// The configuration with the dashboard's stored overrides on top. An
+/// override that no longer validates (an upgrade changed a rule) is
+/// skipped with a warning rather than stopping startup; an env value an
+/// override shadows is logged once.
+fn apply_stored_overrides(
+    config: Config,
+    base: &RawSettings,
+    overrides: &std::collections::BTreeMap<String, String>,
+) -> Config {
+    let mut config = config;
+    for (name, value) in overrides {
+        let Some((known, _)) = crate::config::SETTINGS.iter().find(|(known, _)| known == name) else { continue };
+        if base.source(known) == crate::config::Source::Env && base.get(known) != value {
+            log::warn!("{known} from the environment is overridden by the value set in the dashboard");
+        }
+        let mut candidate = config.to_raw(Some(base));
+        candidate.set(known, value.clone(), crate::config::Source::Dashboard);
+        match Config::from_raw(&candidate) {
+            Ok(mut next) => {
+                next.gemini_api_keys = std::mem::take(&mut config.gemini_api_keys);
+                config = next;
+            }
+            Err(error) => log::warn!("the dashboard value of {known} is ignored: {error}"),
+        }
+    }
+    config
+}
+
+/// Dashboard password, Vertex credentials and per-model limits from the
+/// store.
+fn restore_dashboard_state(state: &AppState, snapshot: &crate::store::Snapshot) {
+    *state.dashboard.password_hash.write() = snapshot.password_hash.clone();
+    let mut vertex = state.dashboard.vertex.write();
+    vertex.credentials = snapshot.credentials.clone();
+    vertex.express_keys = snapshot.express_keys.clone();
+    for key in &vertex.express_keys {
+        crate::secret::register_secret(key);
+    }
+    drop(vertex);
+    let mut limits = state.pool.daily_limits();
+    limits.per_model = snapshot.model_limits.iter().map(|(model, limit)| (model.clone(), *limit)).collect();
+    state.pool.set_daily_limits(limits);
+}
+
+/// Keys from the configuration plus those added in the dashboard, then the
+/// operator's actions (deleted, disabled), remembered health and today's
+/// usage.
+fn restore_keys(state: &AppState, configured: Vec<crate::secret::ApiKey>, snapshot: &crate::store::Snapshot) {
+    let added: Vec<crate::secret::ApiKey> =
+        snapshot.added_keys.iter().flat_map(|text| crate::secret::ApiKey::extract_all(text)).collect();
+    state.pool.add(configured.into_iter().chain(added));
+    let now_ms = state.now_ms();
+    for (text, action) in &snapshot.key_actions {
+        let Some(id) = state.pool.id_of(&crate::secret::ApiKey::new(text.as_str())) else { continue };
+        match action {
+            crate::store::KeyAction::Deleted => state.pool.remove(id),
+            crate::store::KeyAction::Disabled => state.pool.set_disabled(id, true),
+        }
+    }
+    for health in &snapshot.key_health {
+        let Some(id) = state.pool.id_of(&crate::secret::ApiKey::new(health.key.as_str())) else { continue };
+        match &health.invalid_reason {
+            Some(reason) => state.pool.restore_invalid(id, reason, health.last_validated_ms),
+            None => state.pool.mark_checked(id, health.last_validated_ms),
+        }
+    }
+    for usage in &snapshot.usage {
+        let Some(id) = state.pool.id_of(&crate::secret::ApiKey::new(usage.key.as_str())) else { continue };
+        let daily = crate::keys::DailyUsage {
+            successes: usage.successes,
+            failures: usage.failures,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+        };
+        state.pool.restore_usage(id, &usage.model, usage.pacific_day, daily, now_ms);
+    }
+    state.keys_loaded.send_replace(true);
 }
 
 /// Background jobs on a thread of their own with their own client: in
@@ -184,7 +332,7 @@ fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<ru
                 let validation = validate_forever(&state, &clients, &config);
                 futures_util::future::join(models, validation).await;
             };
-            futures_util::future::join(huggingface, pool_jobs).await;
+            futures_util::future::join3(huggingface, pool_jobs, persist_forever(&state)).await;
         });
     });
     if let Err(error) = spawned {
@@ -206,7 +354,60 @@ async fn refresh_models_forever(state: &AppState, clients: &WorkerClients, inter
             }
         }
         let wait = if state.catalog.has_upstream_list() { interval } else { interval.min(Duration::from_secs(60)) };
-        tokio::time::sleep(wait).await;
+        // Keys added or deleted in the dashboard ask for a refresh at once.
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = state.model_refresh.notified() => {}
+        }
+    }
+}
+
+/// How often counters are written to the store: a `kill -9` loses at most
+/// this much of them.
+const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Writes changed usage counters and finished stats minutes every few
+/// seconds, and prunes old stats and request records hourly.
+async fn persist_forever(state: &AppState) {
+    let mut last_prune_ms = 0u64;
+    loop {
+        tokio::time::sleep(PERSIST_INTERVAL).await;
+        persist_counters(state);
+        let now_ms = state.now_ms();
+        if now_ms.saturating_sub(last_prune_ms) >= 3_600_000 {
+            last_prune_ms = now_ms;
+            let config = state.config();
+            let day_ms = 86_400_000u64;
+            state.store.send(crate::store::Change::Prune {
+                stats_before_minute: now_ms.saturating_sub(u64::from(config.stats_retention_days) * day_ms) / 60_000,
+                requests_before_ms: now_ms.saturating_sub(u64::from(config.request_log_retention_days) * day_ms),
+            });
+        }
+    }
+}
+
+/// Hands changed usage rows and finished stats minutes to the writer.
+pub fn persist_counters(state: &AppState) {
+    let mut changes: Vec<crate::store::Change> = state
+        .pool
+        .take_changed_usage()
+        .into_iter()
+        .map(|(key, model, day, usage)| {
+            crate::store::Change::Usage(crate::store::StoredUsage {
+                key: key.expose().to_owned(),
+                model,
+                pacific_day: day,
+                successes: usage.successes,
+                failures: usage.failures,
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+            })
+        })
+        .collect();
+    changes
+        .extend(state.stats.take_finished_minutes(state.now_ms()).into_iter().map(crate::store::Change::MinuteStats));
+    if !changes.is_empty() {
+        state.store.send_all(changes);
     }
 }
 

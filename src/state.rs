@@ -88,6 +88,37 @@ pub struct AppState {
     pub body_budget: crate::bodylimit::BodyBudget,
     pub validation: crate::validator::ValidationControl,
     pub started_at: Instant,
+    /// Durable state: writes go through the background writer.
+    pub store: crate::store::writer::StoreWriter,
+    /// The layers settings are built from: everything below the dashboard
+    /// (defaults, file, env) and the dashboard's overrides.
+    pub settings: Mutex<SettingsLayers>,
+    /// Bumped whenever the configuration is replaced, so per-worker clients
+    /// built from the old one are rebuilt.
+    pub config_generation: std::sync::atomic::AtomicU64,
+    /// Asks the background job for a model-list refresh (keys changed).
+    pub model_refresh: tokio::sync::Notify,
+    pub stats: crate::stats::Stats,
+    pub dashboard: crate::dashboard::DashboardState,
+}
+
+/// Settings below the dashboard, and the dashboard's overrides on top.
+pub struct SettingsLayers {
+    pub base: crate::config::RawSettings,
+    pub overrides: std::collections::BTreeMap<String, String>,
+}
+
+impl SettingsLayers {
+    /// The raw settings with the overrides applied.
+    pub fn combined(&self, overrides: &std::collections::BTreeMap<String, String>) -> crate::config::RawSettings {
+        let mut raw = self.base.clone();
+        for (name, value) in overrides {
+            if let Some((known, _)) = crate::config::SETTINGS.iter().find(|(known, _)| known == name) {
+                raw.set(known, value.clone(), crate::config::Source::Dashboard);
+            }
+        }
+        raw
+    }
 }
 
 /// The outcome of one shared generation: the upstream answer or the error.
@@ -111,7 +142,17 @@ impl AppState {
     /// The pool takes the configured keys out of `config`, so 100,000 keys
     /// are held once, not once per configuration snapshot. The caller loads
     /// them with [`AppState::load_keys`].
-    pub fn with_clock(mut config: Config, clock: Arc<dyn Clock>) -> (AppState, Vec<crate::secret::ApiKey>) {
+    pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> (AppState, Vec<crate::secret::ApiKey>) {
+        let memory = crate::store::writer::StoreWriter::start(Arc::new(crate::store::memory::MemoryStore::new()));
+        AppState::with_store(config, clock, memory)
+    }
+
+    /// As [`AppState::with_clock`], writing through `store`.
+    pub fn with_store(
+        mut config: Config,
+        clock: Arc<dyn Clock>,
+        store: crate::store::writer::StoreWriter,
+    ) -> (AppState, Vec<crate::secret::ApiKey>) {
         let keys = std::mem::take(&mut config.gemini_api_keys);
         let pool = KeyPool::default();
         pool.set_daily_limits(crate::keys::DailyLimits {
@@ -133,8 +174,14 @@ impl AppState {
             huggingface: crate::huggingface::HuggingFaceAuth::new(config.huggingface),
             body_budget: Default::default(),
             validation: Default::default(),
+            settings: Mutex::new(SettingsLayers { base: config.to_raw(None), overrides: Default::default() }),
             config: RwLock::new(Arc::new(config)),
             started_at: Instant::now(),
+            store,
+            config_generation: Default::default(),
+            model_refresh: tokio::sync::Notify::new(),
+            stats: crate::stats::Stats::new(),
+            dashboard: Default::default(),
         };
         (state, keys)
     }
@@ -160,6 +207,37 @@ impl AppState {
 
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// Puts a new configuration in force everywhere it is read: requests
+    /// read `config()` each time; the pool's limits, the swipe cache's
+    /// bounds and the log's size are set here; per-worker clients notice
+    /// the new generation and rebuild.
+    pub fn replace_config(&self, mut config: Config) {
+        config.gemini_api_keys = Vec::new();
+        let mut limits = self.pool.daily_limits();
+        limits.default_limit = config.api_key_daily_limit;
+        limits.allow_over_limit = config.allow_over_daily_limit;
+        self.pool.set_daily_limits(limits);
+        self.swipe_cache.set_limits(config.max_cache_entries, config.cache_expiry.as_millis() as u64);
+        crate::log_ring::global().set_capacity(config.log_ring_size);
+        *self.config.write() = Arc::new(config);
+        self.config_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Writes the key's current health to the store.
+    pub fn persist_key_health(&self, id: crate::keys::KeyId) {
+        let now_ms = self.now_ms();
+        let (Some(key), Some(view)) = (self.pool.key_of(id), self.pool.key_view(id, now_ms)) else { return };
+        let invalid_reason = match view.state {
+            crate::keys::KeyState::Invalid { reason, .. } => Some(reason),
+            _ => None,
+        };
+        self.store.send(crate::store::Change::KeyHealth(crate::store::StoredKeyHealth {
+            key: key.expose().to_owned(),
+            invalid_reason,
+            last_validated_ms: view.last_validated_ms,
+        }));
     }
 }
 

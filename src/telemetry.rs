@@ -15,10 +15,31 @@ use futures_util::FutureExt;
 
 use crate::error::ApiError;
 use crate::routes::chat::RequestNote;
+use crate::secret::LogSafe;
+use crate::state::AppState;
+use crate::stats::Outcome;
+
+/// Logging for tests: the same ring, with stderr output captured by the
+/// test harness (`is_test`).
+pub fn init_logging_for_tests() {
+    let env = env_logger::Env::default().filter_or("RUST_LOG", "info");
+    let inner = env_logger::Builder::from_env(env).is_test(true).format_timestamp_millis().build();
+    let max_level = inner.filter();
+    let logger = crate::log_ring::RingLogger::new(inner, std::sync::Arc::clone(crate::log_ring::global()));
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(max_level);
+    }
+}
 
 pub fn init_logging() {
     let env = env_logger::Env::default().filter_or("RUST_LOG", "info");
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let inner = env_logger::Builder::from_env(env).format_timestamp_millis().build();
+    let max_level = inner.filter();
+    let logger = crate::log_ring::RingLogger::new(inner, std::sync::Arc::clone(crate::log_ring::global()));
+    // Already set (a second app in the same process): keep the first.
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(max_level);
+    }
 }
 
 pub async fn access_log(
@@ -28,31 +49,76 @@ pub async fn access_log(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.path().to_owned();
+    let state = request.app_data::<actix_web::web::Data<AppState>>().cloned();
+    let is_generation = path.ends_with("/chat/completions");
+    let _active = is_generation.then(|| state.as_ref().map(|state| state.stats.track_active()));
     // No clone of the request may be held here: routing needs it unique.
     let outcome = AssertUnwindSafe(next.call(request)).catch_unwind().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match outcome {
+    let (status, note) = match &outcome {
         Ok(Ok(response)) => {
-            let status = response.status().as_u16();
-            match response.response().extensions().get::<RequestNote>() {
-                Some(note) => log::info!(
-                    "{method} {path} {status} {latency_ms:.1}ms model={} mode={} key={}",
-                    note.model,
-                    note.mode,
-                    note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
-                ),
-                None => log::info!("{method} {path} {status} {latency_ms:.1}ms"),
-            }
-            Ok(response.map_into_boxed_body())
+            (response.status().as_u16(), response.response().extensions().get::<RequestNote>().cloned())
         }
-        Ok(Err(error)) => {
-            let status = error.as_response_error().status_code().as_u16();
-            log::info!("{method} {path} {status} {latency_ms:.1}ms");
-            Err(error)
-        }
-        Err(_panic) => {
-            log::error!("{method} {path} 500 {latency_ms:.1}ms: the handler panicked");
-            Err(ApiError::Internal.into())
-        }
+        Ok(Err(error)) => (error.as_response_error().status_code().as_u16(), None),
+        Err(_) => (500, None),
+    };
+    match (&outcome, &note) {
+        (Err(_), _) => log::error!("{method} {path} 500 {latency_ms:.1}ms: the handler panicked"),
+        (_, Some(note)) => log::info!(
+            "{method} {path} {status} {latency_ms:.1}ms model={} mode={} key={}",
+            LogSafe(&note.model),
+            note.mode,
+            note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
+        ),
+        _ => log::info!("{method} {path} {status} {latency_ms:.1}ms"),
     }
+    if let (true, Some(state)) = (is_generation, &state) {
+        record_generation(state, &method, &path, status, latency_ms, note.as_ref());
+    }
+    match outcome {
+        Ok(Ok(response)) => Ok(response.map_into_boxed_body()),
+        Ok(Err(error)) => Err(error),
+        Err(_panic) => Err(ApiError::Internal.into()),
+    }
+}
+
+/// Counts a chat request for the Overview and keeps its metadata for the
+/// request log (§10): time, route, model, key id, status, latency, error
+/// kind — never content, never a key.
+fn record_generation(
+    state: &AppState,
+    method: &actix_web::http::Method,
+    path: &str,
+    status: u16,
+    latency_ms: f64,
+    note: Option<&RequestNote>,
+) {
+    let error_kind = match status {
+        200..=299 => None,
+        401 | 403 => Some("auth"),
+        408 | 413 => Some("client"),
+        429 => Some("rate_limited"),
+        400..=499 => Some("client"),
+        503 => Some("busy"),
+        _ => Some("upstream"),
+    };
+    let outcome = match (error_kind, note.map(|note| note.mode)) {
+        (Some(kind), _) => Outcome::Failure(kind.to_owned()),
+        (None, Some("cache")) => Outcome::CacheHit,
+        (None, _) => Outcome::Success,
+    };
+    let now_ms = state.now_ms();
+    state.stats.record(outcome, 0, 0, now_ms);
+    state.store.send(crate::store::Change::Request(crate::store::RequestRecord {
+        at_ms: now_ms,
+        method: method.to_string(),
+        route: path.to_owned(),
+        model: note.map(|note| note.model.chars().take(128).collect()).unwrap_or_default(),
+        key_id: note.and_then(|note| note.key).map(|key| key.0),
+        status,
+        latency_ms: latency_ms as u64,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        error_kind: error_kind.map(str::to_owned),
+    }));
 }

@@ -81,8 +81,9 @@ pub async fn chat_completions(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    clients: web::Data<WorkerClients>,
+    clients: web::Data<crate::startup::WorkerClientCell>,
 ) -> Result<HttpResponse, ApiError> {
+    let clients = clients.current(&state);
     let config = state.config();
     check_rate_limit(auth.address, &config, &state)?;
     let (raw, mut reservation) = read_body(&request, payload, &config, &state).await?;

@@ -207,6 +207,7 @@ pub async fn spawn_app_with_clock(
     clock: Arc<dyn hajimi::state::Clock>,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
+    hajimi::telemetry::init_logging_for_tests();
     let upstream = FakeUpstream::start().await;
     let mut config = Config::for_tests();
     config.password = Secret::new(PASSWORD);

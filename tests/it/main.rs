@@ -2,6 +2,7 @@
 //! a fake Gemini upstream. One binary (faster to build and link).
 
 mod chat;
+mod dashboard;
 mod helpers;
 mod pool;
 mod proxy;

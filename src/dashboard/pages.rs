@@ -1,0 +1,1446 @@
+//! Dashboard handlers: thin — check the session (and CSRF on every POST),
+//! call the pool, settings or store, fill a view, render it. Every mutation
+//! sets a flash for the next page and writes one log record (source
+//! `dashboard`, target `hajimi::dashboard`) naming what changed, never a
+//! key or a password.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::session::{random_token, tokens_match, SessionInfo, LOGIN_COOKIE, SESSION_COOKIE};
+use super::settings::{self, GROUPS};
+use super::views::*;
+use crate::keys::{KeyId, KeyState, ModelAvailability};
+use crate::secret::ApiKey;
+use crate::state::AppState;
+use crate::store::{Change, StoredCredential};
+
+const KEYS_PER_PAGE: usize = 50;
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The password every fresh install starts with.
+const DEFAULT_PASSWORD: &str = "123";
+const MIN_PASSWORD_LENGTH: usize = 8;
+/// Largest form (a bulk add of 100,000 keys is about 4 MB).
+const MAX_FORM_BYTES: usize = 16 * 1024 * 1024;
+
+type Form = web::Form<Vec<(String, String)>>;
+
+/// The route table, written once: it registers the routes and gives the
+/// list (`ROUTES`) the tests walk to prove no route answers without a
+/// session.
+macro_rules! dashboard_routes {
+    ($($method:ident $path:literal => $handler:ident,)*) => {
+        /// Every dashboard route: (method, path under the prefix).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path),)*];
+
+        fn register(cfg: &mut web::ServiceConfig, prefix: &str) {
+            $(
+                let path = if $path == "/" && !prefix.is_empty() { prefix.to_owned() } else { format!("{prefix}{}", $path) };
+                cfg.route(&path, dashboard_routes!(@method $method).to($handler));
+                if $path == "/" && !prefix.is_empty() {
+                    cfg.route(&format!("{prefix}/"), dashboard_routes!(@method $method).to($handler));
+                }
+            )*
+        }
+    };
+    (@method GET) => { web::get() };
+    (@method POST) => { web::post() };
+}
+
+dashboard_routes! {
+    GET "/" => overview,
+    GET "/login" => login_page,
+    POST "/login" => login,
+    POST "/logout" => logout,
+    GET "/password" => password_page,
+    POST "/password" => change_password,
+    GET "/keys" => keys_page,
+    POST "/keys/add" => add_keys,
+    POST "/keys/action" => key_action,
+    POST "/keys/validate-all" => validate_all,
+    GET "/keys/validation" => validation_progress,
+    POST "/keys/clear-invalid" => clear_invalid,
+    POST "/keys/export" => export_keys,
+    POST "/keys/limits" => set_model_limit,
+    GET "/settings" => settings_page,
+    POST "/settings" => save_settings,
+    POST "/settings/revert" => revert_setting,
+    GET "/vertex" => vertex_page,
+    POST "/vertex/toggles" => vertex_toggles,
+    POST "/vertex/express" => add_express_keys,
+    POST "/vertex/express/remove" => remove_express_key,
+    POST "/vertex/credentials" => add_credential,
+    POST "/vertex/credentials/remove" => remove_credential,
+    GET "/log" => log_page,
+    GET "/log/stream" => log_stream,
+    GET "/assets/{name}" => asset,
+}
+
+/// Routes open without a session (the login itself and static files).
+pub const OPEN_ROUTES: &[&str] = &["/login", "/assets/{name}"];
+
+/// Registers the dashboard's routes under `prefix` (`""` or `/name`).
+pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(MAX_FORM_BYTES)
+            .error_handler(|_, _| DashboardError::BadForm("The form could not be read".to_owned()).into()),
+    );
+    register(cfg, prefix);
+}
+
+/// Why a dashboard request was not served.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    /// No session: pages redirect to the login.
+    #[error("login required")]
+    LoginRequired { prefix: String, is_page: bool },
+    /// A session that must set a new password first.
+    #[error("password change required")]
+    PasswordChangeRequired { prefix: String },
+    #[error("the form is stale or forged (CSRF check failed); reload the page and try again")]
+    Csrf,
+    #[error("{0}")]
+    BadForm(String),
+    #[error("{message}")]
+    Throttled { message: String, retry_after: Duration },
+    #[error("the page could not be rendered")]
+    Render,
+}
+
+impl ResponseError for DashboardError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            DashboardError::LoginRequired { is_page: true, .. } | DashboardError::PasswordChangeRequired { .. } => {
+                StatusCode::SEE_OTHER
+            }
+            DashboardError::LoginRequired { .. } => StatusCode::UNAUTHORIZED,
+            DashboardError::Csrf => StatusCode::FORBIDDEN,
+            DashboardError::BadForm(_) => StatusCode::BAD_REQUEST,
+            DashboardError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            DashboardError::Render => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        security_headers(&mut response);
+        match self {
+            DashboardError::LoginRequired { prefix, is_page: true } => {
+                response.insert_header((header::LOCATION, format!("{prefix}/login"))).finish()
+            }
+            DashboardError::PasswordChangeRequired { prefix } => {
+                response.insert_header((header::LOCATION, format!("{prefix}/password"))).finish()
+            }
+            DashboardError::Throttled { retry_after, .. } => response
+                .insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()))
+                .content_type("text/plain; charset=utf-8")
+                .body(self.to_string()),
+            _ => response.content_type("text/plain; charset=utf-8").body(self.to_string()),
+        }
+    }
+}
+
+/// Headers on every dashboard answer: no framing, no sniffing, scripts and
+/// styles from this origin only, nothing cached.
+fn security_headers(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+}
+
+fn html(template: &impl Template, status: StatusCode) -> Result<HttpResponse, DashboardError> {
+    let body = template.render().map_err(|error| {
+        log::error!("dashboard page failed to render: {error}");
+        DashboardError::Render
+    })?;
+    let mut response = HttpResponse::build(status);
+    security_headers(&mut response);
+    Ok(response.content_type("text/html; charset=utf-8").body(body))
+}
+
+fn redirect(to: String) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    security_headers(&mut response);
+    response.insert_header((header::LOCATION, to)).finish()
+}
+
+fn prefix_of(state: &AppState) -> String {
+    state.config().dashboard_prefix.clone()
+}
+
+/// Whether the request came over HTTPS (directly or, from a trusted
+/// proxy, per `X-Forwarded-Proto`).
+fn is_https(request: &HttpRequest, state: &AppState) -> bool {
+    if request.connection_info().scheme() == "https" && request.app_config().secure() {
+        return true;
+    }
+    let config = state.config();
+    let peer = request.peer_addr().map(|address| address.ip());
+    let trusted =
+        config.huggingface || peer.is_some_and(|peer| config.trusted_proxies.iter().any(|range| range.contains(peer)));
+    trusted
+        && request
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.eq_ignore_ascii_case("https"))
+}
+
+fn cookie<'a>(name: &'a str, value: String, prefix: &str, secure: bool) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path(if prefix.is_empty() { "/".to_owned() } else { format!("{prefix}/") })
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish()
+}
+
+/// The request's session, or why not. `is_page`: a GET of a page (which
+/// redirects to the login instead of answering 401).
+fn session(request: &HttpRequest, state: &AppState, allow_forced: bool) -> Result<SessionInfo, DashboardError> {
+    let prefix = prefix_of(state);
+    let is_page = request.method() == actix_web::http::Method::GET
+        && !request.path().ends_with("/stream")
+        && !request.path().ends_with("/validation");
+    let info = request
+        .cookie(SESSION_COOKIE)
+        .and_then(|cookie| state.dashboard.sessions.get(cookie.value(), state.now_ms()))
+        .ok_or(DashboardError::LoginRequired { prefix: prefix.clone(), is_page })?;
+    if info.must_change_password && !allow_forced {
+        return Err(DashboardError::PasswordChangeRequired { prefix });
+    }
+    Ok(info)
+}
+
+/// The value of `name` in a submitted form.
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().find(|(field, _)| field == name).map(|(_, value)| value.as_str())
+}
+
+/// Session plus a valid CSRF token in the form: what every POST needs.
+fn authorized_post(
+    request: &HttpRequest,
+    state: &AppState,
+    form: &[(String, String)],
+    allow_forced: bool,
+) -> Result<SessionInfo, DashboardError> {
+    let info = session(request, state, allow_forced)?;
+    if !tokens_match(&info.csrf, field(form, "csrf").unwrap_or("")) {
+        log::warn!("dashboard form refused: CSRF token missing or wrong");
+        return Err(DashboardError::Csrf);
+    }
+    Ok(info)
+}
+
+fn flash_and_redirect(
+    state: &AppState,
+    info: &SessionInfo,
+    kind: &'static str,
+    text: String,
+    to: &str,
+) -> HttpResponse {
+    state.dashboard.sessions.set_flash(&info.id, Flash { kind, text });
+    redirect(format!("{}{to}", prefix_of(state)))
+}
+
+fn uses_default_dashboard_password(state: &AppState) -> bool {
+    state.dashboard.password_hash.read().is_none() && state.config().web_password.matches(DEFAULT_PASSWORD)
+}
+
+fn banners(state: &AppState) -> Vec<Banner> {
+    let config = state.config();
+    let mut banners = Vec::new();
+    if uses_default_dashboard_password(state) {
+        banners.push(Banner {
+            id: "banner-default-password",
+            text: "The dashboard password is still the default \"123\". Set a new one.".to_owned(),
+        });
+    }
+    if config.password.matches(DEFAULT_PASSWORD) {
+        banners.push(Banner {
+            id: "banner-default-api-password",
+            text: "The API PASSWORD is still the default \"123\": anyone can use this gateway. Change it in Settings."
+                .to_owned(),
+        });
+    }
+    if !config.enable_storage {
+        banners.push(Banner {
+            id: "banner-no-storage",
+            text: "ENABLE_STORAGE=false: nothing changed here is saved; it is lost at the next restart.".to_owned(),
+        });
+    }
+    banners
+}
+
+fn chrome(state: &AppState, info: &SessionInfo, active: &'static str) -> Chrome {
+    Chrome {
+        prefix: prefix_of(state),
+        csrf: info.csrf.clone(),
+        active,
+        banners: banners(state),
+        flash: state.dashboard.sessions.take_flash(&info.id),
+        version: VERSION,
+    }
+}
+
+// ---------------------------------------------------------------- login
+
+pub async fn login_page(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
+    if session(&request, &state, true).is_ok() {
+        return Ok(redirect(format!("{}/", prefix_of(&state))));
+    }
+    login_form(&request, &state, None, StatusCode::OK)
+}
+
+fn login_form(
+    request: &HttpRequest,
+    state: &AppState,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, DashboardError> {
+    let token = random_token(&mut rand::rng());
+    let prefix = prefix_of(state);
+    let page =
+        LoginPage { prefix: prefix.clone(), csrf: token.clone(), error, banners: banners(state), version: VERSION };
+    let mut response = html(&page, status)?;
+    let _ = response.add_cookie(&cookie(LOGIN_COOKIE, token, &prefix, is_https(request, state)));
+    Ok(response)
+}
+
+/// Constant-time (for plain text) or argon2 check of the dashboard password.
+fn dashboard_password_matches(state: &AppState, candidate: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let stored = state.dashboard.password_hash.read().clone();
+    match stored {
+        Some(phc) => PasswordHash::new(&phc)
+            .map(|hash| argon2::Argon2::default().verify_password(candidate.as_bytes(), &hash).is_ok())
+            .unwrap_or(false),
+        None => state.config().web_password.matches(candidate),
+    }
+}
+
+pub async fn login(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let config = state.config();
+    let address = crate::auth::client_address(&request, &config);
+    let now_ms = state.now_ms();
+    let throttled = |retry_after_ms: u64| DashboardError::Throttled {
+        message: "Too many failed logins; try again later / 登录失败次数过多，请稍后再试".to_owned(),
+        retry_after: Duration::from_millis(retry_after_ms),
+    };
+    if let Err(locked) = state.dashboard.login_failures.check(address, now_ms) {
+        return Err(throttled(locked.retry_after_ms));
+    }
+    let expected_token = request.cookie(LOGIN_COOKIE).map(|cookie| cookie.value().to_owned()).unwrap_or_default();
+    if !tokens_match(&expected_token, field(&form, "csrf").unwrap_or("")) {
+        return login_form(
+            &request,
+            &state,
+            Some("The login form expired; please try again.".into()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let password = field(&form, "password").unwrap_or("");
+    if !dashboard_password_matches(&state, password) {
+        if let Some(locked) =
+            state.dashboard.login_failures.record_failure(address, config.auth_failures_per_minute, now_ms)
+        {
+            log::warn!("dashboard login locked for {address}: too many wrong passwords");
+            return Err(throttled(locked.retry_after_ms));
+        }
+        log::warn!("dashboard login failed from {address}");
+        return login_form(&request, &state, Some("Wrong password / 密码错误".into()), StatusCode::UNAUTHORIZED);
+    }
+    state.dashboard.login_failures.record_success(address);
+    let forced = uses_default_dashboard_password(&state);
+    let info = state.dashboard.sessions.create(forced, now_ms, &mut rand::rng());
+    log::info!("dashboard login from {address}");
+    let prefix = prefix_of(&state);
+    let mut response = redirect(if forced { format!("{prefix}/password") } else { format!("{prefix}/") });
+    let secure = is_https(&request, &state);
+    let _ = response.add_cookie(&cookie(SESSION_COOKIE, info.id, &prefix, secure));
+    let mut expired = cookie(LOGIN_COOKIE, String::new(), &prefix, secure);
+    expired.make_removal();
+    let _ = response.add_cookie(&expired);
+    Ok(response)
+}
+
+pub async fn logout(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, true)?;
+    state.dashboard.sessions.remove(&info.id);
+    log::info!("dashboard logout");
+    let prefix = prefix_of(&state);
+    let mut response = redirect(format!("{prefix}/login"));
+    let mut expired = cookie(SESSION_COOKIE, String::new(), &prefix, is_https(&request, &state));
+    expired.make_removal();
+    let _ = response.add_cookie(&expired);
+    Ok(response)
+}
+
+pub async fn password_page(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
+    let info = session(&request, &state, true)?;
+    let page =
+        PasswordPage { chrome: chrome(&state, &info, "password"), forced: info.must_change_password, error: None };
+    html(&page, StatusCode::OK)
+}
+
+pub async fn change_password(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, true)?;
+    let new_password = field(&form, "new_password").unwrap_or("");
+    let problem =
+        if !info.must_change_password && !dashboard_password_matches(&state, field(&form, "current").unwrap_or("")) {
+            Some("The current password is wrong.")
+        } else if new_password.chars().count() < MIN_PASSWORD_LENGTH {
+            Some("The new password must have at least 8 characters.")
+        } else if new_password != field(&form, "confirm").unwrap_or("") {
+            Some("The two new passwords differ.")
+        } else if new_password == DEFAULT_PASSWORD || dashboard_password_matches(&state, new_password) {
+            Some("Choose a password different from the current one.")
+        } else {
+            None
+        };
+    if let Some(problem) = problem {
+        let page = PasswordPage {
+            chrome: chrome(&state, &info, "password"),
+            forced: info.must_change_password,
+            error: Some(problem.to_owned()),
+        };
+        return html(&page, StatusCode::BAD_REQUEST);
+    }
+    let hash = hash_password(new_password)?;
+    *state.dashboard.password_hash.write() = Some(hash.clone());
+    state.store.send(Change::SetPasswordHash(hash));
+    crate::secret::register_secret(new_password);
+    state.dashboard.sessions.password_changed(&info.id);
+    state.dashboard.sessions.remove_all_but(&info.id);
+    log::info!("dashboard password changed; other sessions ended");
+    Ok(flash_and_redirect(&state, &info, "ok", "Password changed. Other sessions were logged out.".into(), "/"))
+}
+
+fn hash_password(password: &str) -> Result<String, DashboardError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt_bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| DashboardError::Render)?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|_| DashboardError::Render)
+}
+
+// ---------------------------------------------------------------- overview
+
+fn group_digits(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `2026-11-27 16:40:05 UTC`.
+pub fn format_time(unix_ms: u64) -> String {
+    if unix_ms == 0 {
+        return "never".to_owned();
+    }
+    let seconds = (unix_ms / 1000) as i64;
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60, of_day % 60)
+}
+
+/// `in 3 min 20 s`, `in 2 h 5 min`.
+fn format_until(until_ms: u64, now_ms: u64) -> String {
+    let seconds = until_ms.saturating_sub(now_ms).div_ceil(1000);
+    match seconds {
+        0..=59 => format!("in {seconds} s"),
+        60..=3599 => format!("in {} min {} s", seconds / 60, seconds % 60),
+        _ => format!("in {} h {} min", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+fn format_duration(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min", seconds / 60),
+        3600..=86_399 => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{} d {} h", seconds / 86_400, seconds % 86_400 / 3600),
+    }
+}
+
+pub async fn overview(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
+    let info = session(&request, &state, false)?;
+    let now_ms = state.now_ms();
+    let summary = state.pool.summary(now_ms);
+    let count = |label: &str, value: usize| CountRow { label: label.to_owned(), value: group_digits(value as u64) };
+    let keys = vec![
+        count("Total", summary.total),
+        count("Active", summary.active),
+        count("Limited for some model", summary.limited_for_some_model),
+        count("Invalid", summary.invalid),
+        count("Disabled", summary.disabled),
+    ];
+    let window = |label: &'static str, minutes: u64| {
+        let totals = state.stats.totals(minutes, now_ms);
+        WindowRow {
+            label,
+            requests: group_digits(totals.requests),
+            successes: group_digits(totals.successes),
+            failures: group_digits(totals.failures),
+            cache_hits: group_digits(totals.cache_hits),
+            prompt_tokens: group_digits(totals.prompt_tokens),
+            completion_tokens: group_digits(totals.completion_tokens),
+        }
+    };
+    let windows = vec![window("Last minute", 1), window("Last hour", 60), window("Last 24 hours", 24 * 60)];
+    let day = state.stats.totals(24 * 60, now_ms);
+    let error_kinds = day
+        .failures_by_kind
+        .iter()
+        .map(|(kind, count)| ErrorKindRow {
+            kind: kind.clone(),
+            count: group_digits(*count),
+            rate: format!("{:.1}%", *count as f64 * 100.0 / day.requests.max(1) as f64),
+        })
+        .collect();
+    // 24 h in 15-minute steps.
+    let series = state.stats.series(24 * 60, now_ms);
+    let per_step = |value: fn(&crate::store::MinuteStats) -> u64| -> Vec<u64> {
+        series.chunks(15).map(|chunk| chunk.iter().map(value).sum()).collect()
+    };
+    let chart = |title: &'static str, values: Vec<u64>| {
+        let points = crate::stats::chart_points(&values, 600, 120);
+        Chart {
+            title,
+            width: 600,
+            height: 120,
+            points: points.points,
+            max_label: group_digits(points.max),
+            from_label: "-24 h",
+            to_label: "now",
+        }
+    };
+    let page = OverviewPage {
+        chrome: chrome(&state, &info, "overview"),
+        keys,
+        windows,
+        error_kinds,
+        calls_chart: chart("Requests per 15 minutes", per_step(|minute| minute.requests)),
+        tokens_chart: chart(
+            "Tokens per 15 minutes",
+            per_step(|minute| minute.prompt_tokens + minute.completion_tokens),
+        ),
+        active_requests: group_digits(state.stats.active_requests() as u64),
+        cache_entries: group_digits(state.swipe_cache.len() as u64),
+        uptime: format_duration(state.started_at.elapsed().as_secs()),
+        version: VERSION,
+        global_backoff: summary.global_backoff_until_ms.map(|until| {
+            format!("Google is limiting this server: the whole pool pauses, back {}.", format_until(until, now_ms))
+        }),
+    };
+    html(&page, StatusCode::OK)
+}
+
+// ---------------------------------------------------------------- keys
+
+#[derive(Deserialize)]
+pub struct KeysQuery {
+    page: Option<usize>,
+    q: Option<String>,
+    state: Option<String>,
+}
+
+const STATE_FILTERS: &[(&str, &str)] =
+    &[("all", "All"), ("active", "Active"), ("limited", "Limited"), ("invalid", "Invalid"), ("disabled", "Disabled")];
+
+fn key_row(view: crate::keys::KeyView, now_ms: u64) -> KeyRow {
+    let (state, reason, since) = match &view.state {
+        KeyState::Active => ("active", String::new(), String::new()),
+        KeyState::Invalid { since_ms, reason } => ("invalid", reason.clone(), format_time(*since_ms)),
+        KeyState::Disabled => ("disabled", String::new(), String::new()),
+        KeyState::Removed => ("deleted", String::new(), String::new()),
+    };
+    let usage = view
+        .models
+        .iter()
+        .map(|model| {
+            let (availability, until) = match model.availability {
+                ModelAvailability::Ready => ("ready", String::new()),
+                ModelAvailability::Cooling { until_ms, .. } => ("cooling", format_until(until_ms, now_ms)),
+                ModelAvailability::ExhaustedToday { until_ms } => ("exhausted", format_until(until_ms, now_ms)),
+                ModelAvailability::OverDailyLimit { until_ms } => ("over limit", format_until(until_ms, now_ms)),
+            };
+            UsageCell {
+                model: model.model.clone(),
+                availability: availability.to_owned(),
+                until,
+                successes: group_digits(model.usage_today.successes),
+                failures: group_digits(model.usage_today.failures),
+                tokens: group_digits(model.usage_today.prompt_tokens + model.usage_today.completion_tokens),
+            }
+        })
+        .collect();
+    let last_error = view
+        .recent_errors
+        .first()
+        .map(|note| format!("{} {} {} (HTTP {})", format_time(note.at_ms), note.model, note.kind.as_str(), note.status))
+        .unwrap_or_default();
+    KeyRow {
+        id: view.id.0,
+        masked: view.masked,
+        state,
+        reason,
+        since,
+        usage,
+        last_error,
+        last_used: format_time(view.last_used_ms),
+        last_validated: format_time(view.last_validated_ms),
+    }
+}
+
+pub async fn keys_page(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<KeysQuery>,
+) -> Result<HttpResponse, DashboardError> {
+    let info = session(&request, &state, false)?;
+    let now_ms = state.now_ms();
+    let wanted_state = query.state.as_deref().filter(|s| STATE_FILTERS.iter().any(|(v, _)| v == s)).unwrap_or("all");
+    let search = query.q.as_deref().unwrap_or("").trim().to_owned();
+    let needle = search.trim_start_matches("AIza").trim_start_matches('…').trim_start_matches('#').to_owned();
+    let matching = state.pool.find_ids(
+        |id, tail, key_state, limited| {
+            let state_ok = match wanted_state {
+                "active" => *key_state == KeyState::Active,
+                "limited" => *key_state == KeyState::Active && limited,
+                "invalid" => matches!(key_state, KeyState::Invalid { .. }),
+                "disabled" => *key_state == KeyState::Disabled,
+                _ => true,
+            };
+            state_ok && (needle.is_empty() || tail.contains(needle.as_str()) || id.0.to_string() == needle)
+        },
+        now_ms,
+    );
+    let pages = matching.len().div_ceil(KEYS_PER_PAGE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let rows = matching
+        .iter()
+        .skip((page - 1) * KEYS_PER_PAGE)
+        .take(KEYS_PER_PAGE)
+        .filter_map(|id| state.pool.key_view(*id, now_ms))
+        .map(|view| key_row(view, now_ms))
+        .collect();
+    let filter_query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", &search)
+        .append_pair("state", wanted_state)
+        .finish();
+    let progress = state.validation.progress();
+    let limits = state.pool.daily_limits();
+    let summary = state.pool.summary(now_ms);
+    let page_view = KeysPage {
+        chrome: chrome(&state, &info, "keys"),
+        rows,
+        page,
+        pages,
+        previous_page: (page > 1).then(|| page - 1),
+        next_page: (page < pages).then(|| page + 1),
+        matching: group_digits(matching.len() as u64),
+        total: group_digits(summary.total as u64),
+        query: search,
+        states: STATE_FILTERS
+            .iter()
+            .map(|(value, label)| Choice {
+                value: (*value).to_owned(),
+                label: (*label).to_owned(),
+                selected: *value == wanted_state,
+            })
+            .collect(),
+        filter_query,
+        validation: ValidationView {
+            running: progress.running,
+            done: progress.done,
+            total: progress.total,
+            valid: progress.done.saturating_sub(progress.found_invalid),
+            invalid: progress.found_invalid,
+            percent: (progress.done * 100).checked_div(progress.total).unwrap_or(0) as u32,
+        },
+        limits: limits
+            .per_model
+            .iter()
+            .map(|(model, limit)| LimitRow { model: model.clone(), limit: group_digits(u64::from(*limit)) })
+            .collect(),
+        default_limit: group_digits(u64::from(limits.default_limit)),
+    };
+    html(&page_view, StatusCode::OK)
+}
+
+/// Key-shaped strings in `text`, repeats included.
+fn count_key_tokens(text: &str) -> usize {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|token| token.starts_with(ApiKey::PREFIX) && token.len() == ApiKey::LENGTH)
+        .count()
+}
+
+/// Strings that start like a key but are not one (wrong length or
+/// characters), to report them without echoing them.
+fn count_malformed_keys(text: &str) -> usize {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|token| token.starts_with(ApiKey::PREFIX) && token.len() != ApiKey::LENGTH)
+        .count()
+}
+
+pub async fn add_keys(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let text = field(&form, "keys").unwrap_or("");
+    let found = ApiKey::extract_all(text);
+    let malformed = count_malformed_keys(text);
+    // Repeats within the paste are duplicates too.
+    let mut duplicates = count_key_tokens(text).saturating_sub(found.len());
+    let mut new_keys = Vec::new();
+    for key in found {
+        let present = state
+            .pool
+            .id_of(&key)
+            .and_then(|id| state.pool.key_view(id, 0))
+            .is_some_and(|view| view.state != KeyState::Removed);
+        if present {
+            duplicates += 1;
+        } else {
+            new_keys.push(key);
+        }
+    }
+    let added = new_keys.len();
+    if added > 0 {
+        state.store.send(Change::AddKeys(new_keys.iter().map(|key| key.expose().to_owned()).collect()));
+        state.pool.add(new_keys.iter().cloned());
+        let ids: Vec<KeyId> = new_keys.iter().filter_map(|key| state.pool.id_of(key)).collect();
+        state.validation.request_keys(&ids);
+        state.model_refresh.notify_one();
+    }
+    log::info!("dashboard: {added} keys added, {duplicates} already present, {malformed} malformed");
+    let mut message = format!("{added} keys added");
+    if duplicates > 0 {
+        message.push_str(&format!(", {duplicates} duplicate{} skipped", if duplicates == 1 { "" } else { "s" }));
+    }
+    if malformed > 0 {
+        message.push_str(&format!(
+            ", {malformed} string{} looked like a key but {} not valid (AIza… and 39 characters)",
+            if malformed == 1 { "" } else { "s" },
+            if malformed == 1 { "is" } else { "are" }
+        ));
+    }
+    let kind = if added > 0 || (duplicates == 0 && malformed == 0) { "ok" } else { "error" };
+    Ok(flash_and_redirect(&state, &info, kind, format!("{message}."), "/keys"))
+}
+
+pub async fn key_action(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let ids: Vec<KeyId> = form
+        .iter()
+        .filter(|(name, _)| name == "id")
+        .filter_map(|(_, value)| value.parse::<u32>().ok())
+        .map(KeyId)
+        .filter(|id| state.pool.key_of(*id).is_some())
+        .collect();
+    if ids.is_empty() {
+        return Ok(flash_and_redirect(&state, &info, "error", "Select at least one key.".into(), "/keys"));
+    }
+    let action = field(&form, "action").unwrap_or("");
+    let mut changes = Vec::new();
+    for id in &ids {
+        let Some(key) = state.pool.key_of(*id) else { continue };
+        let key_text = key.expose().to_owned();
+        match action {
+            "disable" => {
+                state.pool.set_disabled(*id, true);
+                changes.push(Change::SetKeyAction { key: key_text, action: Some(crate::store::KeyAction::Disabled) });
+            }
+            "enable" => {
+                state.pool.set_disabled(*id, false);
+                changes.push(Change::SetKeyAction { key: key_text, action: None });
+            }
+            "delete" => {
+                state.pool.remove(*id);
+                changes.push(Change::SetKeyAction { key: key_text, action: Some(crate::store::KeyAction::Deleted) });
+            }
+            "validate" => {}
+            _ => return Err(DashboardError::BadForm("Unknown action".into())),
+        }
+    }
+    if action == "validate" {
+        state.validation.request_keys(&ids);
+    }
+    state.store.send_all(changes);
+    if action == "delete" {
+        state.model_refresh.notify_one();
+    }
+    let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    log::info!("dashboard: {action} keys {}", names.join(" "));
+    let done = match action {
+        "disable" => "disabled",
+        "enable" => "enabled",
+        "delete" => "deleted",
+        _ => "queued for validation",
+    };
+    Ok(flash_and_redirect(&state, &info, "ok", format!("{} key(s) {done}.", ids.len()), "/keys"))
+}
+
+pub async fn validate_all(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    state.validation.request(crate::validator::ValidationScope::All);
+    log::info!("dashboard: validation of every key requested");
+    Ok(flash_and_redirect(&state, &info, "ok", "Validation of every key started.".into(), "/keys"))
+}
+
+pub async fn validation_progress(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, DashboardError> {
+    session(&request, &state, false)?;
+    let progress = state.validation.progress();
+    let mut response = HttpResponse::Ok();
+    security_headers(&mut response);
+    Ok(response.json(serde_json::json!({
+        "running": progress.running,
+        "done": progress.done,
+        "total": progress.total,
+        "valid": progress.done.saturating_sub(progress.found_invalid),
+        "invalid": progress.found_invalid,
+    })))
+}
+
+pub async fn clear_invalid(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let ids = state.pool.find_ids(|_, _, key_state, _| matches!(key_state, KeyState::Invalid { .. }), state.now_ms());
+    let mut changes = Vec::new();
+    for id in &ids {
+        if let Some(key) = state.pool.key_of(*id) {
+            state.pool.remove(*id);
+            changes.push(Change::SetKeyAction {
+                key: key.expose().to_owned(),
+                action: Some(crate::store::KeyAction::Deleted),
+            });
+        }
+    }
+    state.store.send_all(changes);
+    log::info!("dashboard: {} invalid keys deleted", ids.len());
+    Ok(flash_and_redirect(&state, &info, "ok", format!("{} invalid key(s) deleted.", ids.len()), "/keys"))
+}
+
+pub async fn export_keys(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let config = state.config();
+    let address = crate::auth::client_address(&request, &config);
+    let now_ms = state.now_ms();
+    if let Err(locked) = state.dashboard.login_failures.check(address, now_ms) {
+        return Err(DashboardError::Throttled {
+            message: "Too many wrong passwords; try again later".into(),
+            retry_after: Duration::from_millis(locked.retry_after_ms),
+        });
+    }
+    if !dashboard_password_matches(&state, field(&form, "password").unwrap_or("")) {
+        state.dashboard.login_failures.record_failure(address, config.auth_failures_per_minute, now_ms);
+        log::warn!("dashboard: key export refused (wrong password) from {address}");
+        let page = MessagePage {
+            chrome: chrome(&state, &info, "keys"),
+            title: "Export refused".into(),
+            message: "The password was wrong; nothing was exported.".into(),
+        };
+        return html(&page, StatusCode::FORBIDDEN);
+    }
+    let ids = state.pool.find_ids(|_, _, key_state, _| *key_state == KeyState::Active, now_ms);
+    let mut body = String::with_capacity(ids.len() * 40);
+    for id in &ids {
+        if let Some(key) = state.pool.key_of(*id) {
+            body.push_str(key.expose());
+            body.push('\n');
+        }
+    }
+    log::warn!("dashboard: {} valid keys exported from {address}", ids.len());
+    let mut response = HttpResponse::Ok();
+    security_headers(&mut response);
+    Ok(response
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"hajimi-valid-keys.txt\""))
+        .body(body))
+}
+
+pub async fn set_model_limit(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let model = field(&form, "model").unwrap_or("").trim().to_owned();
+    let valid_model = !model.is_empty()
+        && model.len() <= 128
+        && model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if !valid_model {
+        return Ok(flash_and_redirect(
+            &state,
+            &info,
+            "error",
+            "Enter a model name (letters, digits, - . _).".into(),
+            "/keys",
+        ));
+    }
+    let limit = match field(&form, "limit").unwrap_or("").trim() {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(limit) => Some(limit),
+            Err(_) => {
+                return Ok(flash_and_redirect(
+                    &state,
+                    &info,
+                    "error",
+                    "The limit must be a whole number.".into(),
+                    "/keys",
+                ))
+            }
+        },
+    };
+    let mut limits = state.pool.daily_limits();
+    match limit {
+        Some(limit) => limits.per_model.insert(model.clone(), limit),
+        None => limits.per_model.remove(&model),
+    };
+    state.pool.set_daily_limits(limits);
+    state.store.send(Change::SetModelLimit { model: model.clone(), limit });
+    log::info!("dashboard: daily limit for {model} set to {}", limit.map_or("default".to_owned(), |l| l.to_string()));
+    Ok(flash_and_redirect(&state, &info, "ok", format!("Daily limit for {model} saved."), "/keys"))
+}
+
+// ---------------------------------------------------------------- settings
+
+fn settings_view(
+    state: &AppState,
+    errors: &settings::FieldErrors,
+    submitted: &BTreeMap<&'static str, String>,
+) -> Vec<SettingsGroup> {
+    let layers = state.settings.lock();
+    let combined = layers.combined(&layers.overrides);
+    GROUPS
+        .iter()
+        .map(|(title, specs)| SettingsGroup {
+            title,
+            settings: specs
+                .iter()
+                .map(|spec| {
+                    let value = submitted
+                        .get(spec.name)
+                        .cloned()
+                        .unwrap_or_else(|| settings::current_value(&combined, spec.name));
+                    SettingRow {
+                        name: spec.name,
+                        description: spec.description,
+                        kind: spec.kind.as_str(),
+                        checked: crate::config::parse_bool(&value).unwrap_or(false),
+                        value: if spec.kind == settings::Kind::Secret { String::new() } else { value },
+                        source: settings::source_label(&combined, spec.name),
+                        overridden: layers.overrides.contains_key(spec.name),
+                        restart_required: spec.restart_required,
+                        error: errors.get(spec.name).cloned(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+pub async fn settings_page(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
+    let info = session(&request, &state, false)?;
+    let page = SettingsPage {
+        chrome: chrome(&state, &info, "settings"),
+        groups: settings_view(&state, &Default::default(), &Default::default()),
+        error_summary: None,
+    };
+    html(&page, StatusCode::OK)
+}
+
+pub async fn save_settings(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let changes = {
+        let layers = state.settings.lock();
+        settings::changes_from_form(&form, &layers.combined(&layers.overrides))
+    };
+    if changes.is_empty() {
+        return Ok(flash_and_redirect(&state, &info, "ok", "Nothing changed.".into(), "/settings"));
+    }
+    match settings::save(&state, changes.clone()) {
+        Ok(names) => {
+            log::info!("dashboard: settings changed: {}", names.join(", "));
+            let restart: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|name| settings::spec(name).is_some_and(|spec| spec.restart_required))
+                .collect();
+            let mut message = format!("Saved: {}.", names.join(", "));
+            if !restart.is_empty() {
+                message.push_str(&format!(" {} take(s) effect after a restart.", restart.join(", ")));
+            }
+            Ok(flash_and_redirect(&state, &info, "ok", message, "/settings"))
+        }
+        Err(errors) => {
+            let names: Vec<&str> = errors.keys().copied().collect();
+            log::info!("dashboard: settings not saved, invalid: {}", names.join(", "));
+            // Secrets are never echoed back into the form.
+            let submitted: BTreeMap<&'static str, String> = changes
+                .into_iter()
+                .filter(|(name, _)| settings::spec(name).is_some_and(|spec| spec.kind != settings::Kind::Secret))
+                .collect();
+            let page = SettingsPage {
+                chrome: chrome(&state, &info, "settings"),
+                groups: settings_view(&state, &errors, &submitted),
+                error_summary: Some(format!("Nothing was saved: fix {}.", names.join(", "))),
+            };
+            html(&page, StatusCode::BAD_REQUEST)
+        }
+    }
+}
+
+pub async fn revert_setting(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    match settings::revert(&state, field(&form, "name").unwrap_or("")) {
+        Ok(name) => {
+            log::info!("dashboard: setting {name} reverted");
+            Ok(flash_and_redirect(
+                &state,
+                &info,
+                "ok",
+                format!("{name} reverted to its file, env or default value."),
+                "/settings",
+            ))
+        }
+        Err(reason) => Ok(flash_and_redirect(&state, &info, "error", format!("Not reverted: {reason}."), "/settings")),
+    }
+}
+
+// ---------------------------------------------------------------- vertex
+
+fn mask_secret(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 8 {
+        return "…".to_owned();
+    }
+    format!("{}…{}", chars[..4].iter().collect::<String>(), chars[chars.len() - 4..].iter().collect::<String>())
+}
+
+pub async fn vertex_page(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
+    let info = session(&request, &state, false)?;
+    let config = state.config();
+    let vertex = state.dashboard.vertex.read();
+    let page = VertexPage {
+        chrome: chrome(&state, &info, "vertex"),
+        enable_vertex: config.enable_vertex,
+        enable_vertex_express: config.enable_vertex_express,
+        express_keys: vertex
+            .express_keys
+            .iter()
+            .enumerate()
+            .map(|(id, key)| ExpressKeyRow { id, masked: mask_secret(key) })
+            .collect(),
+        credentials: vertex
+            .credentials
+            .iter()
+            .map(|credential| CredentialRow {
+                client_email: credential.client_email.clone(),
+                project_id: credential.project_id.clone(),
+            })
+            .collect(),
+        client_available: false,
+    };
+    drop(vertex);
+    html(&page, StatusCode::OK)
+}
+
+pub async fn vertex_toggles(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let checked = |name: &str| form.iter().any(|(field, value)| field == name && value != "false");
+    let wanted: BTreeMap<&'static str, String> = [
+        ("ENABLE_VERTEX", checked("enable_vertex").to_string()),
+        ("ENABLE_VERTEX_EXPRESS", checked("enable_vertex_express").to_string()),
+    ]
+    .into();
+    let config = state.config();
+    let changes: BTreeMap<&'static str, String> = wanted
+        .into_iter()
+        .filter(|(name, value)| {
+            let current = if *name == "ENABLE_VERTEX" { config.enable_vertex } else { config.enable_vertex_express };
+            current.to_string() != *value
+        })
+        .collect();
+    match settings::save(&state, changes) {
+        Ok(names) if names.is_empty() => {
+            Ok(flash_and_redirect(&state, &info, "ok", "Nothing changed.".into(), "/vertex"))
+        }
+        Ok(names) => {
+            log::info!("dashboard: Vertex toggles changed: {}", names.join(", "));
+            Ok(flash_and_redirect(&state, &info, "ok", format!("Saved: {}.", names.join(", ")), "/vertex"))
+        }
+        Err(errors) => {
+            let text = errors.iter().map(|(name, reason)| format!("{name}: {reason}")).collect::<Vec<_>>().join("; ");
+            Ok(flash_and_redirect(&state, &info, "error", format!("Not saved: {text}"), "/vertex"))
+        }
+    }
+}
+
+pub async fn add_express_keys(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let text = field(&form, "keys").unwrap_or("");
+    let candidates: Vec<String> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|item| item.len() >= 16 && item.len() <= 256 && item.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .collect();
+    let mut added = Vec::new();
+    {
+        let mut vertex = state.dashboard.vertex.write();
+        for key in candidates {
+            if !vertex.express_keys.contains(&key) && !added.contains(&key) {
+                crate::secret::register_secret(&key);
+                vertex.express_keys.push(key.clone());
+                added.push(key);
+            }
+        }
+    }
+    let count = added.len();
+    state.store.send_all(added.into_iter().map(Change::AddExpressKey).collect());
+    log::info!("dashboard: {count} Vertex Express keys added");
+    let kind = if count > 0 { "ok" } else { "error" };
+    Ok(flash_and_redirect(&state, &info, kind, format!("{count} Express key(s) added."), "/vertex"))
+}
+
+pub async fn remove_express_key(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let index = field(&form, "id").and_then(|id| id.parse::<usize>().ok());
+    let removed = {
+        let mut vertex = state.dashboard.vertex.write();
+        match index {
+            Some(index) if index < vertex.express_keys.len() => Some(vertex.express_keys.remove(index)),
+            _ => None,
+        }
+    };
+    match removed {
+        Some(key) => {
+            state.store.send(Change::RemoveExpressKey(key));
+            log::info!("dashboard: a Vertex Express key was removed");
+            Ok(flash_and_redirect(&state, &info, "ok", "Express key removed.".into(), "/vertex"))
+        }
+        None => Ok(flash_and_redirect(&state, &info, "error", "No such Express key.".into(), "/vertex")),
+    }
+}
+
+/// Checks a service-account JSON enough to store it: an object of type
+/// `service_account` with a client email, a project and a PEM private key.
+pub fn parse_service_account(json: &str) -> Result<StoredCredential, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json.trim()).map_err(|_| "This is not JSON. Paste the whole key file.".to_owned())?;
+    let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    if text("type").as_deref() != Some("service_account") {
+        return Err("This is not a service-account key (\"type\" must be \"service_account\").".into());
+    }
+    let client_email =
+        text("client_email").filter(|email| email.contains('@')).ok_or("The key has no client_email.")?;
+    let project_id = text("project_id").filter(|p| !p.is_empty()).ok_or("The key has no project_id.")?;
+    if !text("private_key").is_some_and(|key| key.contains("-----BEGIN") && key.contains("PRIVATE KEY")) {
+        return Err("The key has no PEM private_key.".into());
+    }
+    Ok(StoredCredential { client_email, project_id, json: json.trim().to_owned() })
+}
+
+pub async fn add_credential(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    match parse_service_account(field(&form, "json").unwrap_or("")) {
+        Ok(credential) => {
+            let email = credential.client_email.clone();
+            {
+                let mut vertex = state.dashboard.vertex.write();
+                vertex.credentials.retain(|known| known.client_email != email);
+                vertex.credentials.push(credential.clone());
+            }
+            state.store.send(Change::AddCredential(credential));
+            log::info!("dashboard: Vertex credential {email} added");
+            Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} added."), "/vertex"))
+        }
+        Err(reason) => {
+            let page = MessagePage {
+                chrome: chrome(&state, &info, "vertex"),
+                title: "Credential not added".into(),
+                message: reason,
+            };
+            html(&page, StatusCode::BAD_REQUEST)
+        }
+    }
+}
+
+pub async fn remove_credential(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let email = field(&form, "client_email").unwrap_or("").to_owned();
+    let removed = {
+        let mut vertex = state.dashboard.vertex.write();
+        let before = vertex.credentials.len();
+        vertex.credentials.retain(|known| known.client_email != email);
+        before != vertex.credentials.len()
+    };
+    if !removed {
+        return Ok(flash_and_redirect(&state, &info, "error", "No such credential.".into(), "/vertex"));
+    }
+    state.store.send(Change::RemoveCredential { client_email: email.clone() });
+    log::info!("dashboard: Vertex credential {email} removed");
+    Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} removed."), "/vertex"))
+}
+
+// ---------------------------------------------------------------- log
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    level: Option<String>,
+    source: Option<String>,
+}
+
+impl LogQuery {
+    fn level(&self) -> Option<log::Level> {
+        match self.level.as_deref() {
+            Some("error") => Some(log::Level::Error),
+            Some("warn") => Some(log::Level::Warn),
+            Some("info") => Some(log::Level::Info),
+            _ => None,
+        }
+    }
+
+    fn source(&self) -> Option<&'static str> {
+        let wanted = self.source.as_deref()?;
+        crate::log_ring::SOURCES.iter().copied().find(|source| *source == wanted)
+    }
+}
+
+fn log_row(record: &crate::log_ring::LogRecord) -> LogRow {
+    LogRow {
+        seq: record.seq,
+        time: format_time(record.time_ms),
+        level: record.level.as_str().to_owned(),
+        source: record.source.to_owned(),
+        message: record.message.clone(),
+    }
+}
+
+pub async fn log_page(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, DashboardError> {
+    let info = session(&request, &state, false)?;
+    let ring = crate::log_ring::global();
+    let records = ring.records(query.level(), query.source()).iter().map(log_row).collect();
+    let level = query.level.as_deref().unwrap_or("");
+    let source = query.source().unwrap_or("");
+    let levels = [("", "All levels"), ("error", "Errors"), ("warn", "Warnings and errors"), ("info", "Info and above")]
+        .iter()
+        .map(|(value, label)| Choice { value: (*value).into(), label: (*label).into(), selected: *value == level })
+        .collect();
+    let sources = std::iter::once("")
+        .chain(crate::log_ring::SOURCES.iter().copied())
+        .map(|value| Choice {
+            value: value.into(),
+            label: if value.is_empty() { "All sources".into() } else { value.into() },
+            selected: value == source,
+        })
+        .collect();
+    let stream_query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("level", level)
+        .append_pair("source", source)
+        .finish();
+    let page = LogPage {
+        chrome: chrome(&state, &info, "log"),
+        records,
+        levels,
+        sources,
+        stream_url: format!("{}/log/stream?{stream_query}", prefix_of(&state)),
+        capacity: ring.capacity().to_string(),
+    };
+    html(&page, StatusCode::OK)
+}
+
+/// Live tail: every new record matching the filters as an SSE event.
+pub async fn log_stream(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, DashboardError> {
+    session(&request, &state, false)?;
+    let (min_level, source) = (query.level(), query.source());
+    let receiver = crate::log_ring::global().subscribe();
+    let records = tokio_stream_from(receiver).filter_map(move |record| async move {
+        let record = record?;
+        let level_ok = min_level.is_none_or(|min| record.level <= min);
+        let source_ok = source.is_none_or(|source| record.source == source);
+        if !(level_ok && source_ok) {
+            return None;
+        }
+        let mut json = serde_json::to_value(&*record).ok()?;
+        json["seq"] = serde_json::json!(record.seq);
+        json["time"] = serde_json::json!(format_time(record.time_ms));
+        Some(Ok::<_, actix_web::Error>(web::Bytes::from(format!("data: {json}\n\n"))))
+    });
+    // A comment every 15 s keeps proxies from closing an idle tail.
+    let keep_alive = futures_util::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b": keep-alive\n\n")), ()))
+    });
+    let opening =
+        futures_util::stream::once(async { Ok::<_, actix_web::Error>(web::Bytes::from_static(b": tail\n\n")) });
+    let body = opening.chain(futures_util::stream::select(records, keep_alive));
+    let mut response = HttpResponse::Ok();
+    security_headers(&mut response);
+    Ok(response.content_type("text/event-stream").insert_header(("x-accel-buffering", "no")).streaming(body))
+}
+
+/// A broadcast receiver as a stream of records (`None` items for records
+/// the tail was too slow to receive: they are skipped).
+fn tokio_stream_from(
+    receiver: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::log_ring::LogRecord>>,
+) -> impl futures_util::Stream<Item = Option<std::sync::Arc<crate::log_ring::LogRecord>>> {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        match receiver.recv().await {
+            Ok(record) => Some((Some(record), receiver)),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some((None, receiver)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    })
+}
+
+// ---------------------------------------------------------------- assets
+
+pub async fn asset(name: web::Path<String>) -> HttpResponse {
+    match super::assets::asset(&name) {
+        Some((bytes, content_type)) => HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .body(bytes),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_formatted_in_utc() {
+        let cases = [
+            (0, "never"),
+            (1_000, "1970-01-01 00:00:01 UTC"),
+            (951_782_400_000, "2000-02-29 00:00:00 UTC"),
+            (1_795_796_405_000, "2026-11-27 16:20:05 UTC"),
+        ];
+        for (ms, expected) in cases {
+            assert_eq!(format_time(ms), expected);
+        }
+        assert_eq!(format_until(61_000, 0), "in 1 min 1 s");
+        assert_eq!(group_digits(1234567), "1,234,567");
+        assert_eq!(group_digits(12), "12");
+    }
+
+    #[test]
+    fn malformed_key_lookalikes_are_counted_not_echoed() {
+        let valid = "AIzaSyA-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        assert_eq!(count_malformed_keys(&format!("{valid}\nAIzaShort\nnot a key AIza123")), 2);
+    }
+
+    #[test]
+    fn service_accounts_are_checked_before_they_are_stored() {
+        let good = r#"{"type":"service_account","project_id":"p","client_email":"a@p.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"}"#;
+        assert_eq!(parse_service_account(good).unwrap().client_email, "a@p.iam.gserviceaccount.com");
+        for bad in ["", "{}", "[1]", r#"{"type":"authorized_user"}"#, &good.replace("BEGIN", "")] {
+            assert!(parse_service_account(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Dashboard sessions (§3.2): server-side, in memory. A session id is 256
+//! random bits (hex) in an `HttpOnly`, `SameSite=Strict` cookie; each
+//! session has its own CSRF token and a one-shot flash message, and ends
+//! after [`IDLE_EXPIRY_MS`] without a request, on logout, or when the
+//! password changes. Pure: callers pass `now_ms` and the RNG.
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use super::views::Flash;
+
+pub const SESSION_COOKIE: &str = "hajimi_session";
+pub const LOGIN_COOKIE: &str = "hajimi_login";
+/// Sessions end after this long without a request.
+pub const IDLE_EXPIRY_MS: u64 = 2 * 60 * 60 * 1000;
+/// Sessions held at most; the least recently used goes first.
+const MAX_SESSIONS: usize = 1_000;
+
+#[derive(Debug, Clone)]
+struct Session {
+    csrf: String,
+    last_seen_ms: u64,
+    flash: Option<Flash>,
+    /// Logged in with the default password: only the password page is
+    /// shown until a new one is set.
+    must_change_password: bool,
+}
+
+/// What a request learns about its session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: String,
+    pub csrf: String,
+    pub must_change_password: bool,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    by_id: Mutex<HashMap<String, Session>>,
+}
+
+/// 256 random bits as 64 hex characters.
+pub fn random_token(rng: &mut impl RngCore) -> String {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Constant-time equality of two tokens.
+pub fn tokens_match(expected: &str, given: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+}
+
+impl Sessions {
+    pub fn create(&self, must_change_password: bool, now_ms: u64, rng: &mut impl RngCore) -> SessionInfo {
+        let id = random_token(rng);
+        let csrf = random_token(rng);
+        let mut sessions = self.by_id.lock();
+        sessions.retain(|_, session| session.last_seen_ms + IDLE_EXPIRY_MS > now_ms);
+        if sessions.len() >= MAX_SESSIONS {
+            if let Some(oldest) =
+                sessions.iter().min_by_key(|(_, session)| session.last_seen_ms).map(|(id, _)| id.clone())
+            {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(
+            id.clone(),
+            Session { csrf: csrf.clone(), last_seen_ms: now_ms, flash: None, must_change_password },
+        );
+        SessionInfo { id, csrf, must_change_password }
+    }
+
+    /// The live session with this id (its idle clock restarts).
+    pub fn get(&self, id: &str, now_ms: u64) -> Option<SessionInfo> {
+        let mut sessions = self.by_id.lock();
+        let session = sessions.get_mut(id)?;
+        if session.last_seen_ms + IDLE_EXPIRY_MS <= now_ms {
+            sessions.remove(id);
+            return None;
+        }
+        session.last_seen_ms = now_ms;
+        Some(SessionInfo {
+            id: id.to_owned(),
+            csrf: session.csrf.clone(),
+            must_change_password: session.must_change_password,
+        })
+    }
+
+    pub fn set_flash(&self, id: &str, flash: Flash) {
+        if let Some(session) = self.by_id.lock().get_mut(id) {
+            session.flash = Some(flash);
+        }
+    }
+
+    pub fn take_flash(&self, id: &str) -> Option<Flash> {
+        self.by_id.lock().get_mut(id).and_then(|session| session.flash.take())
+    }
+
+    pub fn password_changed(&self, id: &str) {
+        if let Some(session) = self.by_id.lock().get_mut(id) {
+            session.must_change_password = false;
+        }
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.by_id.lock().remove(id);
+    }
+
+    /// Ends every session but `keep` (after a password change).
+    pub fn remove_all_but(&self, keep: &str) {
+        self.by_id.lock().retain(|id, _| id == keep);
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_when_idle_and_carry_a_flash_once() {
+        let sessions = Sessions::default();
+        let mut rng = rand::rng();
+        let info = sessions.create(false, 0, &mut rng);
+        assert_eq!(info.id.len(), 64);
+        assert_ne!(info.id, info.csrf);
+        assert!(sessions.get(&info.id, IDLE_EXPIRY_MS - 1).is_some());
+        // Touched at IDLE_EXPIRY_MS - 1: alive until twice that.
+        assert!(sessions.get(&info.id, 2 * IDLE_EXPIRY_MS - 2).is_some());
+        sessions.set_flash(&info.id, Flash { kind: "ok", text: "saved".into() });
+        assert_eq!(sessions.take_flash(&info.id).unwrap().text, "saved");
+        assert!(sessions.take_flash(&info.id).is_none());
+        assert!(sessions.get(&info.id, 4 * IDLE_EXPIRY_MS).is_none());
+        assert!(sessions.get("not-a-session", 0).is_none());
+    }
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(tokens_match("abc", "abc"));
+        assert!(!tokens_match("abc", "abd"));
+        assert!(!tokens_match("abc", "ab"));
+        assert!(!tokens_match("", ""));
+    }
+
+    #[test]
+    fn session_count_is_bounded() {
+        let sessions = Sessions::default();
+        let mut rng = rand::rng();
+        for n in 0..(MAX_SESSIONS as u64 + 50) {
+            sessions.create(false, n, &mut rng);
+        }
+        assert_eq!(sessions.len(), MAX_SESSIONS);
+    }
+}

@@ -1,0 +1,293 @@
+//! View models of the dashboard pages: one askama struct per page, each
+//! filled by its handler in `pages.rs` with display-ready text (times
+//! formatted, keys masked, numbers grouped), so templates only lay out.
+//! Auto-escaping is on for every template; nothing here is marked safe.
+
+use askama::Template;
+
+/// A warning shown on every page (`id` is the element id).
+#[derive(Debug, Clone)]
+pub struct Banner {
+    pub id: &'static str,
+    pub text: String,
+}
+
+/// The one-shot message after a mutation (`kind` is `ok` or `error`).
+#[derive(Debug, Clone)]
+pub struct Flash {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// What the layout (`base.html`) needs on every page behind the session.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// Path prefix of the dashboard (`""` or `/admin`); links are
+    /// `{{ chrome.prefix }}/keys`.
+    pub prefix: String,
+    /// The session's CSRF token, for every form.
+    pub csrf: String,
+    /// The current nav item: `overview`, `keys`, `settings`, `vertex`, `log`
+    /// (or `password`).
+    pub active: &'static str,
+    pub banners: Vec<Banner>,
+    pub flash: Option<Flash>,
+    pub version: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub prefix: String,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub banners: Vec<Banner>,
+    pub version: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub chrome: Chrome,
+    /// The default password is still in use: no `current` field, and the
+    /// nav is hidden until a new password is set.
+    pub forced: bool,
+    pub error: Option<String>,
+}
+
+/// One row of a counts table (label, value).
+#[derive(Debug, Clone)]
+pub struct CountRow {
+    pub label: String,
+    pub value: String,
+}
+
+/// Totals over one window (last minute, hour, 24 h).
+#[derive(Debug, Clone)]
+pub struct WindowRow {
+    pub label: &'static str,
+    pub requests: String,
+    pub successes: String,
+    pub failures: String,
+    pub cache_hits: String,
+    pub prompt_tokens: String,
+    pub completion_tokens: String,
+}
+
+/// Failures of one kind over the last 24 h.
+#[derive(Debug, Clone)]
+pub struct ErrorKindRow {
+    pub kind: String,
+    pub count: String,
+    /// Share of all requests, e.g. `1.5%`.
+    pub rate: String,
+}
+
+/// A line chart: `points` is an SVG polyline `points` value (numbers only).
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub title: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub points: String,
+    /// The value at the top of the chart, formatted.
+    pub max_label: String,
+    /// Left and right ends of the time axis, e.g. `-24 h` and `now`.
+    pub from_label: &'static str,
+    pub to_label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage {
+    pub chrome: Chrome,
+    /// Keys by state: total, active, limited for some model, invalid, disabled.
+    pub keys: Vec<CountRow>,
+    pub windows: Vec<WindowRow>,
+    pub error_kinds: Vec<ErrorKindRow>,
+    pub calls_chart: Chart,
+    pub tokens_chart: Chart,
+    pub active_requests: String,
+    pub cache_entries: String,
+    pub uptime: String,
+    pub version: &'static str,
+    /// Set while the whole pool is paused after a storm of 429s.
+    pub global_backoff: Option<String>,
+}
+
+/// Usage of one model by one key today.
+#[derive(Debug, Clone)]
+pub struct UsageCell {
+    pub model: String,
+    /// `ready`, `cooling`, `exhausted`, `over limit`.
+    pub availability: String,
+    /// When the model frees up for this key, if blocked.
+    pub until: String,
+    pub successes: String,
+    pub failures: String,
+    pub tokens: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub id: u32,
+    /// `AIza…Xy12`.
+    pub masked: String,
+    /// `active`, `invalid`, `disabled`.
+    pub state: &'static str,
+    /// Why it is invalid (redacted upstream text), or empty.
+    pub reason: String,
+    /// When the state began or ends, or empty.
+    pub since: String,
+    pub usage: Vec<UsageCell>,
+    /// The newest error: `time model kind (HTTP n)`, or empty.
+    pub last_error: String,
+    pub last_used: String,
+    pub last_validated: String,
+}
+
+/// One option of a `<select>` or filter list.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidationView {
+    pub running: bool,
+    pub done: usize,
+    pub total: usize,
+    pub valid: usize,
+    pub invalid: usize,
+    /// 0–100.
+    pub percent: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitRow {
+    pub model: String,
+    pub limit: String,
+}
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+pub struct KeysPage {
+    pub chrome: Chrome,
+    pub rows: Vec<KeyRow>,
+    /// 1-based.
+    pub page: usize,
+    pub pages: usize,
+    pub previous_page: Option<usize>,
+    pub next_page: Option<usize>,
+    /// Keys matching the filter (all pages).
+    pub matching: String,
+    pub total: String,
+    /// The search text as typed (matched against the masked key's visible
+    /// characters and the `#id`).
+    pub query: String,
+    /// `all`, `active`, `invalid`, `disabled`, `limited`.
+    pub states: Vec<Choice>,
+    /// The current filter as URL query (`q=..&state=..`, URL-encoded) for
+    /// paging links.
+    pub filter_query: String,
+    pub validation: ValidationView,
+    pub limits: Vec<LimitRow>,
+    pub default_limit: String,
+}
+
+/// One setting on the Settings page.
+#[derive(Debug, Clone)]
+pub struct SettingRow {
+    /// The variable name, also the form field name.
+    pub name: &'static str,
+    pub description: &'static str,
+    /// `bool` (checkbox + hidden "false"), `secret` (password input, empty
+    /// = unchanged), `number`, `text`, `list` (textarea).
+    pub kind: &'static str,
+    /// Current value as text (empty for secrets).
+    pub value: String,
+    pub checked: bool,
+    /// `default`, `config file`, `environment`, `dashboard`.
+    pub source: String,
+    /// A dashboard override exists (a "revert" button is shown).
+    pub overridden: bool,
+    /// Takes effect only after a restart (listen address, workers, storage).
+    pub restart_required: bool,
+    /// Inline validation error from the last save attempt.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SettingsGroup {
+    pub title: &'static str,
+    pub settings: Vec<SettingRow>,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub chrome: Chrome,
+    pub groups: Vec<SettingsGroup>,
+    /// Set when a save was refused: nothing was saved.
+    pub error_summary: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpressKeyRow {
+    pub id: usize,
+    pub masked: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    pub client_email: String,
+    pub project_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "vertex.html")]
+pub struct VertexPage {
+    pub chrome: Chrome,
+    pub enable_vertex: bool,
+    pub enable_vertex_express: bool,
+    pub express_keys: Vec<ExpressKeyRow>,
+    pub credentials: Vec<CredentialRow>,
+    /// Whether this build can call Vertex yet; until it can, the page says
+    /// that settings and credentials are stored but requests still go to
+    /// AI Studio.
+    pub client_available: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogRow {
+    pub seq: u64,
+    pub time: String,
+    /// `ERROR`, `WARN`, `INFO`.
+    pub level: String,
+    pub source: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "log.html")]
+pub struct LogPage {
+    pub chrome: Chrome,
+    pub records: Vec<LogRow>,
+    pub levels: Vec<Choice>,
+    pub sources: Vec<Choice>,
+    /// The live tail's URL with the current filters (`{prefix}/log/stream?…`).
+    pub stream_url: String,
+    pub capacity: String,
+}
+
+/// A page for an error met while handling a dashboard request (bad form,
+/// wrong password for export…), inside the layout.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub message: String,
+}

@@ -1,0 +1,410 @@
+//! The dashboard over HTTP: nothing without a session, CSRF on every
+//! form, the forced password change, keys, settings that take effect live,
+//! escaping of hostile text, no full key on any page but the export, and
+//! every change surviving a restart on the same storage directory.
+
+use std::time::Duration;
+
+use hajimi::secret::Secret;
+use serde_json::json;
+
+use crate::helpers::{chat_body, spawn_app_with, test_key, TestApp, PASSWORD};
+
+/// Every registered dashboard route that needs a session.
+fn routes_behind_the_session() -> Vec<(&'static str, &'static str)> {
+    hajimi::dashboard::pages::ROUTES
+        .iter()
+        .copied()
+        .filter(|(_, path)| !hajimi::dashboard::pages::OPEN_ROUTES.contains(path))
+        .collect()
+}
+
+/// A browser-like client: no automatic redirects, one session cookie.
+pub struct Dashboard<'a> {
+    pub app: &'a TestApp,
+    client: awc::Client,
+    pub session: String,
+    pub csrf: String,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+}
+
+fn cookie_value(response: &awc::ClientResponse<impl futures_util::Stream + Unpin>, name: &str) -> Option<String> {
+    response.headers().get_all("set-cookie").filter_map(|value| value.to_str().ok()).find_map(|cookie| {
+        cookie.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_owned())
+    })
+}
+
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).map(|index| index + marker.len()).expect("a csrf field");
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn plain_client() -> awc::Client {
+    awc::Client::builder().disable_redirects().timeout(Duration::from_secs(60)).finish()
+}
+
+async fn read(
+    mut response: awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+    >,
+) -> Page {
+    let body = response.body().limit(64 * 1024 * 1024).await.unwrap_or_default();
+    Page {
+        status: response.status().as_u16(),
+        location: response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Logs in with `password`; `None` when refused (the status is returned).
+pub async fn login<'a>(app: &'a TestApp, password: &str) -> Result<Dashboard<'a>, Page> {
+    let client = plain_client();
+    let form_page = client.get(format!("{}/login", app.address)).send().await.unwrap();
+    let login_cookie = cookie_value(&form_page, "hajimi_login").expect("a login cookie");
+    let form = read(form_page).await;
+    let token = csrf_in(&form.body);
+    let response = client
+        .post(format!("{}/login", app.address))
+        .insert_header(("cookie", format!("hajimi_login={login_cookie}")))
+        .send_form(&[("csrf", token.as_str()), ("password", password)])
+        .await
+        .unwrap();
+    let Some(session) = cookie_value(&response, "hajimi_session") else {
+        return Err(read(response).await);
+    };
+    let mut dashboard = Dashboard { app, client, session, csrf: String::new() };
+    let page = dashboard.get("/password").await;
+    dashboard.csrf = csrf_in(&page.body);
+    Ok(dashboard)
+}
+
+impl Dashboard<'_> {
+    pub async fn get(&self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.app.address))
+            .insert_header(("cookie", format!("hajimi_session={}", self.session)))
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    /// Posts a form with the session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    pub async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.app.address))
+            .insert_header(("cookie", format!("hajimi_session={}", self.session)))
+            .send_form(&form)
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    /// The flash shown on the page a redirect leads to.
+    pub async fn follow(&self, page: Page) -> Page {
+        assert_eq!(page.status, 303, "{}", page.body);
+        self.get(&page.location).await
+    }
+}
+
+fn storage_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hajimi-dashboard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[actix_web::test]
+async fn every_route_requires_a_session() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let client = plain_client();
+    assert!(routes_behind_the_session().len() >= 20);
+    for (method, path) in routes_behind_the_session() {
+        let url = format!("{}{path}", app.address);
+        let response = match method {
+            "GET" => client.get(url).send().await.unwrap(),
+            _ => client.post(url).send_form(&[("csrf", "x")]).await.unwrap(),
+        };
+        let page = read(response).await;
+        let is_page = method == "GET" && !path.ends_with("/stream") && !path.ends_with("/validation");
+        if is_page {
+            assert_eq!((page.status, page.location.as_str()), (303, "/login"), "{method} {path}");
+        } else {
+            assert_eq!(page.status, 401, "{method} {path}");
+        }
+        assert!(!page.body.contains("AIza"), "{method} {path}");
+    }
+    // A forged session cookie is no session.
+    let forged = Dashboard { app: &app, client: plain_client(), session: "0".repeat(64), csrf: "x".into() };
+    assert_eq!(forged.get("/keys").await.status, 303);
+    // Static assets are public.
+    assert_eq!(read(client.get(format!("{}/assets/style.css", app.address)).send().await.unwrap()).await.status, 200);
+}
+
+#[actix_web::test]
+async fn every_form_needs_the_sessions_csrf_token() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    for (method, path) in routes_behind_the_session().into_iter().filter(|(method, _)| *method == "POST") {
+        let without = dashboard.post_raw(path, &[("name", "MAX_RETRY_NUM")]).await;
+        assert_eq!(without.status, 403, "{method} {path} without a token");
+        let wrong = dashboard.post_raw(path, &[("csrf", "f".repeat(64).as_str())]).await;
+        assert_eq!(wrong.status, 403, "{method} {path} with a wrong token");
+    }
+    // The session is still alive and the token works.
+    let saved = dashboard.post("/settings", &[("MAX_RETRY_NUM", "9")]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(app.app.config().max_retry_num, 9);
+}
+
+#[actix_web::test]
+async fn the_default_password_must_be_changed_before_anything_is_shown() {
+    let app = spawn_app_with(1, |config| config.web_password = Secret::new("123")).await;
+    let dashboard = login(&app, "123").await.ok().expect("login with the default");
+    let home = dashboard.get("/").await;
+    assert_eq!((home.status, home.location.as_str()), (303, "/password"));
+    assert_eq!(dashboard.get("/keys").await.location, "/password");
+    let page = dashboard.get("/password").await;
+    assert!(page.body.contains("banner-default-password"));
+    let short = dashboard.post("/password", &[("new_password", "short"), ("confirm", "short")]).await;
+    assert_eq!(short.status, 400);
+    let changed =
+        dashboard.post("/password", &[("new_password", "a-much-better-one"), ("confirm", "a-much-better-one")]).await;
+    let home = dashboard.follow(changed).await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("id=\"flash\""));
+    assert!(!home.body.contains("banner-default-password"));
+    // The old password no longer works; the new one does.
+    assert!(login(&app, "123").await.is_err());
+    assert!(login(&app, "a-much-better-one").await.is_ok());
+}
+
+#[actix_web::test]
+async fn wrong_dashboard_passwords_are_throttled() {
+    let app = spawn_app_with(1, |config| config.auth_failures_per_minute = 3).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(login(&app, "guess").await.err().map(|page| page.status));
+    }
+    assert_eq!(statuses, [Some(401), Some(401), Some(401), Some(429), Some(429), Some(429)]);
+}
+
+#[actix_web::test]
+async fn keys_are_added_acted_on_and_never_shown_in_full_except_by_the_export() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let (a, b) = (test_key(100), test_key(101));
+    let pasted = format!("{a}\n{b}, {a}\nAIzaTooShort\nnot a key at all");
+    let added = dashboard.follow(dashboard.post("/keys/add", &[("keys", &pasted)]).await).await;
+    assert!(added.body.contains("2 keys added"), "{}", added.body);
+    assert!(added.body.contains("1 duplicate"), "{}", added.body);
+    assert!(added.body.contains("1 string looked like a key"), "{}", added.body);
+    assert_eq!(app.app.pool.summary(0).total, 3);
+    let id_of_a = app.app.pool.id_of(&hajimi::secret::ApiKey::new(a.as_str())).unwrap().0.to_string();
+    let disabled = dashboard.post("/keys/action", &[("action", "disable"), ("id", &id_of_a)]).await;
+    assert!(dashboard.follow(disabled).await.body.contains("1 key(s) disabled"));
+    assert_eq!(app.app.pool.summary(0).disabled, 1);
+    // No page shows a whole key.
+    let all_keys = [test_key(0), a.clone(), b.clone()];
+    for path in ["/", "/keys", "/keys?state=disabled", "/keys?q=0101", "/settings", "/vertex", "/log", "/password"] {
+        let page = dashboard.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        for key in &all_keys {
+            assert!(!page.body.contains(key.as_str()), "{path} shows a key");
+            assert!(!page.body.contains(&key[4..]), "{path} shows most of a key");
+        }
+    }
+    // The export asks for the password again.
+    let refused = dashboard.post("/keys/export", &[("password", "wrong")]).await;
+    assert_eq!(refused.status, 403);
+    assert!(!refused.body.contains(&b[4..]));
+    let export = dashboard.post("/keys/export", &[("password", PASSWORD)]).await;
+    assert_eq!(export.status, 200);
+    assert!(export.body.contains(&b) && export.body.contains(&test_key(0)), "active keys exported");
+    assert!(!export.body.contains(&a), "a disabled key is not a valid key");
+}
+
+#[actix_web::test]
+async fn hostile_text_is_escaped_on_every_page() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let hostile = "\"><script>alert(1)</script>";
+    let saved = dashboard.post("/settings", &[("SEARCH_PROMPT", hostile)]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let credential = json!({
+        "type": "service_account",
+        "project_id": "<img src=x onerror=alert(2)>",
+        "client_email": "<script>alert(3)</script>@x.iam.gserviceaccount.com",
+        "private_key": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+    })
+    .to_string();
+    let added = dashboard.post("/vertex/credentials", &[("json", &credential)]).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    for path in ["/settings", "/vertex", "/log"] {
+        let page = dashboard.get(path).await;
+        for raw in ["<script>alert", "<img src=x"] {
+            assert!(!page.body.contains(raw), "{path} contains {raw} unescaped");
+        }
+    }
+    let vertex = dashboard.get("/vertex").await.body;
+    assert!(vertex.contains("alert(3)") && !vertex.contains("<script>alert(3)"), "shown, escaped");
+}
+
+#[actix_web::test]
+async fn settings_take_effect_live_including_the_api_password() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let invalid = dashboard.post("/settings", &[("MAX_RETRY_NUM", "0"), ("PORT", "x"), ("SEARCH_MODE", "true")]).await;
+    assert_eq!(invalid.status, 400);
+    assert!(invalid.body.contains("field-error"), "inline errors");
+    assert!(!app.app.config().search_mode, "nothing saved when any field is invalid");
+    let saved =
+        dashboard.post("/settings", &[("PASSWORD", "the-new-api-key"), ("MAX_REQUESTS_PER_MINUTE", "1000")]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let old = app.get_with("/v1/models", &[("authorization", &format!("Bearer {PASSWORD}"))]).await;
+    assert_eq!(old.status, 401);
+    let new = app.get_with("/v1/models", &[("authorization", "Bearer the-new-api-key")]).await;
+    assert_eq!(new.status, 200);
+    let page = dashboard.get("/settings").await;
+    assert!(!page.body.contains("the-new-api-key"), "secrets are never shown");
+    // Revert: back to the value below the dashboard.
+    let reverted = dashboard.post("/settings/revert", &[("name", "PASSWORD")]).await;
+    assert_eq!(reverted.status, 303);
+    assert_eq!(app.get("/v1/models").await.status, 200);
+}
+
+#[actix_web::test]
+async fn a_new_upstream_base_url_is_used_by_the_next_request() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let other = crate::helpers::FakeUpstream::start().await;
+    let saved = dashboard.post("/settings", &[("GEMINI_BASE_URL", &other.base_url)]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
+    assert_eq!(other.generation_calls().len(), 1, "the worker rebuilt its client");
+    assert!(app.upstream.generation_calls().is_empty());
+}
+
+#[actix_web::test]
+async fn the_log_tail_streams_new_records() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let mut tail = dashboard
+        .client
+        .get(format!("{}/log/stream", app.address))
+        .insert_header(("cookie", format!("hajimi_session={}", dashboard.session)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status().as_u16(), 200);
+    let added = dashboard.post("/vertex/express", &[("keys", "express-key-0123456789abcdef")]).await;
+    assert_eq!(added.status, 303);
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("Express keys added") && std::time::Instant::now() < deadline {
+        use futures_util::StreamExt;
+        if let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(1), tail.next()).await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert!(seen.contains("Express keys added"), "{seen}");
+    assert!(seen.contains("\"source\":\"dashboard\""), "{seen}");
+    assert!(!seen.contains("0123456789abcdef"), "the Express key is redacted: {seen}");
+}
+
+#[actix_web::test]
+async fn every_change_survives_a_restart_on_the_same_storage_directory() {
+    let dir = storage_dir("restart");
+    let env_key = test_key(0);
+    let configure = |dir: std::path::PathBuf| {
+        move |config: &mut hajimi::config::Config| {
+            config.enable_storage = true;
+            config.storage_dir = dir;
+        }
+    };
+    {
+        let app = spawn_app_with(2, configure(dir.clone())).await;
+        let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+        dashboard.post("/keys/add", &[("keys", &test_key(50))]).await;
+        let id_env = app.app.pool.id_of(&hajimi::secret::ApiKey::new(env_key.as_str())).unwrap().0.to_string();
+        let id_second = app.app.pool.id_of(&hajimi::secret::ApiKey::new(test_key(1).as_str())).unwrap().0.to_string();
+        // Deleted and disabled although both are in the environment.
+        dashboard.post("/keys/action", &[("action", "delete"), ("id", &id_env)]).await;
+        dashboard.post("/keys/action", &[("action", "disable"), ("id", &id_second)]).await;
+        dashboard.post("/keys/limits", &[("model", "gemini-2.5-pro"), ("limit", "42")]).await;
+        dashboard.post("/settings", &[("MAX_RETRY_NUM", "4")]).await;
+        dashboard
+            .post(
+                "/password",
+                &[("current", PASSWORD), ("new_password", "persisted-pass"), ("confirm", "persisted-pass")],
+            )
+            .await;
+        dashboard.post("/vertex/express", &[("keys", "express-key-0123456789abcdef")]).await;
+        dashboard.post("/vertex/toggles", &[("enable_vertex_express", "true")]).await;
+        assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
+        hajimi::startup::persist_counters(&app.app);
+        app.app.store.flush();
+    }
+    let app = spawn_app_with(2, configure(dir.clone())).await;
+    let pool = &app.app.pool;
+    let summary = pool.summary(app.app.now_ms());
+    assert_eq!(summary.total, 2, "the env key deleted in the dashboard stays deleted");
+    assert_eq!(summary.disabled, 1);
+    assert!(pool.id_of(&hajimi::secret::ApiKey::new(test_key(50).as_str())).is_some());
+    assert_eq!(app.app.config().max_retry_num, 4);
+    assert!(app.app.config().enable_vertex_express);
+    assert_eq!(pool.daily_limits().per_model.get("gemini-2.5-pro"), Some(&42));
+    assert!(login(&app, PASSWORD).await.is_err(), "the old dashboard password is gone");
+    let dashboard = login(&app, "persisted-pass").await.ok().expect("the new password survives");
+    assert!(dashboard.get("/vertex").await.body.contains("expr…cdef"));
+    let used_today: u64 = (0..pool.len() as u32)
+        .filter_map(|id| pool.key_view(hajimi::keys::KeyId(id), app.app.now_ms()))
+        .flat_map(|view| view.models)
+        .map(|model| model.usage_today.successes)
+        .sum();
+    assert_eq!(used_today, 1, "today's usage survives");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix_web::test]
+async fn a_hundred_thousand_keys_are_added_in_one_paste_and_paged() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let pasted: String = (1000..101_000).map(|n| format!("{}\n", test_key(n))).collect();
+    let added = dashboard.post("/keys/add", &[("keys", &pasted)]).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(app.app.pool.summary(0).total, 100_001);
+    // Requests are still served.
+    assert_eq!(app.get("/v1/models").await.status, 200);
+    let page = dashboard.get("/keys?page=2000").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("100,001"), "total shown");
+    assert!(page.body.matches("name=\"id\"").count() <= 51, "one page of rows, not every key");
+}
+
+#[actix_web::test]
+async fn dashboard_url_moves_the_dashboard_under_a_prefix() {
+    let app = spawn_app_with(1, |config| config.dashboard_prefix = "/admin".into()).await;
+    let client = plain_client();
+    let page = read(client.get(format!("{}/admin/keys", app.address)).send().await.unwrap()).await;
+    assert_eq!((page.status, page.location.as_str()), (303, "/admin/login"));
+    let login_page = read(client.get(format!("{}/admin/login", app.address)).send().await.unwrap()).await;
+    assert_eq!(login_page.status, 200);
+    assert!(login_page.body.contains("/admin/assets/style.css"));
+    // Not at the root any more, and the API is untouched.
+    assert_eq!(read(client.get(format!("{}/keys", app.address)).send().await.unwrap()).await.status, 404);
+    assert_eq!(app.get("/v1/models").await.status, 200);
+}
