@@ -1,8 +1,9 @@
-# Common tasks. `make run` and `make test` are the two commands README.md promises.
+# Common tasks. `make run` and `make test` are the two commands README.md promises;
+# `make e2e` adds the browser tests (README.md, under `make test`).
 
 CARGO ?= cargo
 
-.PHONY: build release run test lint fmt bench static clean
+.PHONY: build release run test e2e lint fmt bench static clean
 
 build:
 	$(CARGO) build --locked
@@ -13,8 +14,16 @@ release:
 run:
 	$(CARGO) run --release --locked --bin hajimi
 
+# Unit and integration tests: no browser, no network.
 test:
-	$(CARGO) test --locked --lib --tests
+	$(CARGO) test --locked --lib --test it
+
+# Browser tests (tests/e2e): headless Chromium driven over WebDriver through
+# the dashboard; installs Debian's chromium and chromium-driver when missing.
+# Screenshots of every page land in target/e2e-screenshots/.
+e2e:
+	command -v chromedriver >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+	$(CARGO) test --locked --test e2e -- --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check
