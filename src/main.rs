@@ -182,6 +182,12 @@ fn main() -> std::io::Result<()> {
             }
         };
         log::info!("listening on port {}", application.port());
-        application.run_until_stopped().await
+        let state = application.state.clone();
+        let served = application.run_until_stopped().await;
+        // Stopped (SIGTERM/SIGINT): the last seconds of counters go to disk.
+        hajimi::startup::persist_counters(&state);
+        state.store.flush();
+        log::info!("stopped; state saved");
+        served
     })
 }

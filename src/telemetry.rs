@@ -62,15 +62,23 @@ pub async fn access_log(
         Ok(Err(error)) => (error.as_response_error().status_code().as_u16(), None),
         Err(_) => (500, None),
     };
+    // The Log page files API requests under "studio" and dashboard ones
+    // under "dashboard" (by target), everything else under "system".
+    let target = match &state {
+        Some(state) if is_dashboard_path(&path, &state.config().dashboard_prefix) => "hajimi::dashboard::access",
+        _ if is_api_path(&path) => "hajimi::routes::access",
+        _ => "hajimi::telemetry",
+    };
     match (&outcome, &note) {
-        (Err(_), _) => log::error!("{method} {path} 500 {latency_ms:.1}ms: the handler panicked"),
+        (Err(_), _) => log::error!(target: target, "{method} {path} 500 {latency_ms:.1}ms: the handler panicked"),
         (_, Some(note)) => log::info!(
+            target: target,
             "{method} {path} {status} {latency_ms:.1}ms model={} mode={} key={}",
             LogSafe(&note.model),
             note.mode,
             note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
         ),
-        _ => log::info!("{method} {path} {status} {latency_ms:.1}ms"),
+        _ => log::info!(target: target, "{method} {path} {status} {latency_ms:.1}ms"),
     }
     if let (true, Some(state)) = (is_generation, &state) {
         record_generation(state, &method, &path, status, latency_ms, note.as_ref());
@@ -80,6 +88,14 @@ pub async fn access_log(
         Ok(Err(error)) => Err(error),
         Err(_panic) => Err(ApiError::Internal.into()),
     }
+}
+
+fn is_api_path(path: &str) -> bool {
+    ["/v1/", "/v1beta/", "/aistudio/", "/models", "/chat/completions"].iter().any(|prefix| path.starts_with(prefix))
+}
+
+fn is_dashboard_path(path: &str, prefix: &str) -> bool {
+    !is_api_path(path) && !matches!(path, "/health" | "/ready") && (prefix.is_empty() || path.starts_with(prefix))
 }
 
 /// Counts a chat request for the Overview and keeps its metadata for the

@@ -571,7 +571,7 @@ mod page_tests {
             "Nothing was saved.",
             "action=\"/admin/settings/revert\" id=\"revert-CONCURRENT_REQUESTS\"",
             "<input type=\"hidden\" name=\"name\" value=\"SEARCH_MODE\">",
-            "form=\"revert-SEARCH_MODE\"",
+            "form=\"revert-SEARCH_MODE\" formaction=\"/admin/settings/revert\"",
         ] {
             assert!(html.contains(needle), "settings: missing {needle}");
         }

@@ -333,6 +333,13 @@ fn dashboard_password_matches(state: &AppState, candidate: &str) -> bool {
     }
 }
 
+/// [`dashboard_password_matches`] off the worker thread: argon2 is slow
+/// on purpose, and a worker must keep serving while it runs.
+async fn password_matches(state: &web::Data<AppState>, candidate: &str) -> bool {
+    let (state, candidate) = (state.clone(), candidate.to_owned());
+    web::block(move || dashboard_password_matches(&state, &candidate)).await.unwrap_or(false)
+}
+
 pub async fn login(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -358,7 +365,7 @@ pub async fn login(
         );
     }
     let password = field(&form, "password").unwrap_or("");
-    if !dashboard_password_matches(&state, password) {
+    if !password_matches(&state, password).await {
         if let Some(locked) =
             state.dashboard.login_failures.record_failure(address, config.auth_failures_per_minute, now_ms)
         {
@@ -413,13 +420,13 @@ pub async fn change_password(
     let info = authorized_post(&request, &state, &form, true)?;
     let new_password = field(&form, "new_password").unwrap_or("");
     let problem =
-        if !info.must_change_password && !dashboard_password_matches(&state, field(&form, "current").unwrap_or("")) {
+        if !info.must_change_password && !password_matches(&state, field(&form, "current").unwrap_or("")).await {
             Some("The current password is wrong.")
         } else if new_password.chars().count() < MIN_PASSWORD_LENGTH {
             Some("The new password must have at least 8 characters.")
         } else if new_password != field(&form, "confirm").unwrap_or("") {
             Some("The two new passwords differ.")
-        } else if new_password == DEFAULT_PASSWORD || dashboard_password_matches(&state, new_password) {
+        } else if new_password == DEFAULT_PASSWORD || password_matches(&state, new_password).await {
             Some("Choose a password different from the current one.")
         } else {
             None
@@ -432,7 +439,8 @@ pub async fn change_password(
         };
         return html(&page, StatusCode::BAD_REQUEST);
     }
-    let hash = hash_password(new_password)?;
+    let to_hash = new_password.to_owned();
+    let hash = web::block(move || hash_password(&to_hash)).await.map_err(|_| DashboardError::Render)??;
     *state.dashboard.password_hash.write() = Some(hash.clone());
     state.store.send(Change::SetPasswordHash(hash));
     crate::secret::register_secret(new_password);
@@ -896,7 +904,7 @@ pub async fn export_keys(
             retry_after: Duration::from_millis(locked.retry_after_ms),
         });
     }
-    if !dashboard_password_matches(&state, field(&form, "password").unwrap_or("")) {
+    if !password_matches(&state, field(&form, "password").unwrap_or("")).await {
         state.dashboard.login_failures.record_failure(address, config.auth_failures_per_minute, now_ms);
         log::warn!("dashboard: key export refused (wrong password) from {address}");
         let page = MessagePage {
