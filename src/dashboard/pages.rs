@@ -202,7 +202,8 @@ fn is_https(request: &HttpRequest, state: &AppState) -> bool {
 
 fn cookie<'a>(name: &'a str, value: String, prefix: &str, secure: bool) -> Cookie<'a> {
     Cookie::build(name, value)
-        .path(if prefix.is_empty() { "/".to_owned() } else { format!("{prefix}/") })
+        // `/admin` also covers `/admin/…` (and not `/adminx`).
+        .path(if prefix.is_empty() { "/".to_owned() } else { prefix.to_owned() })
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)

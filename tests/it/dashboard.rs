@@ -401,9 +401,35 @@ async fn dashboard_url_moves_the_dashboard_under_a_prefix() {
     let client = plain_client();
     let page = read(client.get(format!("{}/admin/keys", app.address)).send().await.unwrap()).await;
     assert_eq!((page.status, page.location.as_str()), (303, "/admin/login"));
-    let login_page = read(client.get(format!("{}/admin/login", app.address)).send().await.unwrap()).await;
+    let form_page = client.get(format!("{}/admin/login", app.address)).send().await.unwrap();
+    let login_cookie = cookie_value(&form_page, "hajimi_login").unwrap();
+    let login_page = read(form_page).await;
     assert_eq!(login_page.status, 200);
     assert!(login_page.body.contains("/admin/assets/style.css"));
+    let response = client
+        .post(format!("{}/admin/login", app.address))
+        .insert_header(("cookie", format!("hajimi_login={login_cookie}")))
+        .send_form(&[("csrf", csrf_in(&login_page.body).as_str()), ("password", PASSWORD)])
+        .await
+        .unwrap();
+    let set_cookie: Vec<String> =
+        response.headers().get_all("set-cookie").filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
+    assert!(
+        set_cookie.iter().any(|c| c.starts_with("hajimi_session=") && c.contains("Path=/admin")),
+        "{set_cookie:?}"
+    );
+    assert!(set_cookie.iter().any(|c| c.contains("HttpOnly") && c.contains("SameSite=Strict")), "{set_cookie:?}");
+    let session = cookie_value(&response, "hajimi_session").unwrap();
+    let home = read(
+        client
+            .get(format!("{}/admin", app.address))
+            .insert_header(("cookie", format!("hajimi_session={session}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(home.status, 200, "{}", home.location);
     // Not at the root any more, and the API is untouched.
     assert_eq!(read(client.get(format!("{}/keys", app.address)).send().await.unwrap()).await.status, 404);
     assert_eq!(app.get("/v1/models").await.status, 200);
