@@ -414,10 +414,7 @@ async fn dashboard_url_moves_the_dashboard_under_a_prefix() {
         .unwrap();
     let set_cookie: Vec<String> =
         response.headers().get_all("set-cookie").filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
-    assert!(
-        set_cookie.iter().any(|c| c.starts_with("hajimi_session=") && c.contains("Path=/admin")),
-        "{set_cookie:?}"
-    );
+    assert!(set_cookie.iter().any(|c| c.starts_with("hajimi_session=") && c.contains("Path=/admin")), "{set_cookie:?}");
     assert!(set_cookie.iter().any(|c| c.contains("HttpOnly") && c.contains("SameSite=Strict")), "{set_cookie:?}");
     let session = cookie_value(&response, "hajimi_session").unwrap();
     let home = read(
