@@ -153,7 +153,7 @@ impl Application {
 
 /// Passwords and proxy credentials are masked wherever upstream text
 /// might quote them (keys are masked by their pattern).
-fn register_secrets(config: &Config) {
+pub fn register_secrets(config: &Config) {
     crate::secret::register_secret(config.password.expose());
     crate::secret::register_secret(config.web_password.expose());
     if let Some(proxy) = &config.upstream_proxy {

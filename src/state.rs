@@ -215,6 +215,7 @@ impl AppState {
     /// the new generation and rebuild.
     pub fn replace_config(&self, mut config: Config) {
         config.gemini_api_keys = Vec::new();
+        crate::startup::register_secrets(&config);
         let mut limits = self.pool.daily_limits();
         limits.default_limit = config.api_key_daily_limit;
         limits.allow_over_limit = config.allow_over_daily_limit;

@@ -215,6 +215,8 @@ struct ModelKeyState {
     exhausted_until_ms: u64,
     day: i64,
     usage: DailyUsage,
+    /// Listed in `PoolInner::changed_usage` since the last drain.
+    usage_changed: bool,
 }
 
 impl ModelKeyState {
@@ -351,8 +353,9 @@ struct PoolInner {
     global_backoff_until_ms: u64,
     global_backoff_ms: u64,
     /// (model, key) pairs whose usage changed since the last
-    /// `take_changed_usage` (persisted by a background job).
-    changed_usage: HashSet<(String, KeyId)>,
+    /// `take_changed_usage` (persisted by a background job); each pair at
+    /// most once (`ModelKeyState::usage_changed`).
+    changed_usage: Vec<(String, KeyId)>,
 }
 
 fn key_hash(key: &ApiKey) -> u64 {
@@ -426,9 +429,12 @@ impl PoolInner {
     }
 
     fn note_usage_changed(&mut self, model: &str, id: KeyId) {
-        // Bounded by (models in use × keys); drained every few seconds.
-        if !self.changed_usage.contains(&(model.to_owned(), id)) {
-            self.changed_usage.insert((model.to_owned(), id));
+        // One entry per pair between drains: no allocation on the hot path
+        // after the first change.
+        let state = self.state_mut(model, id);
+        if !state.usage_changed {
+            state.usage_changed = true;
+            self.changed_usage.push((model.to_owned(), id));
         }
     }
 
@@ -803,7 +809,9 @@ impl KeyPool {
         changed
             .into_iter()
             .filter_map(|(model, id)| {
-                let state = inner.model_states.get(&model)?.get(&id)?;
+                let state = inner.model_states.get_mut(&model)?.get_mut(&id)?;
+                state.usage_changed = false;
+                let state = *state;
                 let key = inner.record(id)?.key.clone();
                 Some((key, model, day, state.usage_on(day)))
             })

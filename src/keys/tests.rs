@@ -282,3 +282,28 @@ fn the_over_limit_fallback_never_hands_out_a_cooling_key() {
     pool.report_failure(KeyId(0), "m", &failure(FailureKind::QuotaPerMinute, Some(30)), NOW + 2);
     assert_eq!(picks(&pool, "m", NOW + 3, 3), vec![1, 1, 1]);
 }
+
+#[test]
+fn changed_usage_is_handed_out_once_per_change_and_restored_the_same_day() {
+    let live = pool(2);
+    live.report_success(KeyId(0), "m", 10, 5, NOW);
+    live.report_success(KeyId(0), "m", 1, 1, NOW);
+    live.report_failure(KeyId(1), "m", &failure(FailureKind::RateLimited, Some(30)), NOW);
+    let mut changed = live.take_changed_usage();
+    changed.sort_by_key(|(key, ..)| key.expose().to_owned());
+    assert_eq!(changed.len(), 2, "one row per (key, model), however many changes");
+    assert_eq!(changed[0].3, DailyUsage { successes: 2, failures: 0, prompt_tokens: 11, completion_tokens: 6 });
+    assert_eq!(changed[1].3.failures, 1);
+    assert!(live.take_changed_usage().is_empty(), "nothing new since");
+    live.report_success(KeyId(0), "m", 1, 1, NOW);
+    assert_eq!(live.take_changed_usage().len(), 1);
+
+    // A restart: today's row comes back, another day's does not.
+    let restarted = pool(2);
+    let (_, model, day, usage) = changed[0].clone();
+    restarted.restore_usage(KeyId(0), &model, day, usage, NOW);
+    restarted.restore_usage(KeyId(1), &model, day - 1, usage, NOW);
+    let view = |id| restarted.key_view(KeyId(id), NOW).unwrap().models.first().map(|model| model.usage_today);
+    assert_eq!(view(0), Some(usage));
+    assert_eq!(view(1), None);
+}
