@@ -185,8 +185,7 @@ fn main() -> std::io::Result<()> {
         let state = application.state.clone();
         let served = application.run_until_stopped().await;
         // Stopped (SIGTERM/SIGINT): the last seconds of counters go to disk.
-        hajimi::startup::persist_counters(&state);
-        state.store.flush();
+        hajimi::startup::persist_before_exit(&state);
         log::info!("stopped; state saved");
         served
     })

@@ -386,6 +386,15 @@ async fn persist_forever(state: &AppState) {
     }
 }
 
+/// At shutdown: everything, the current (unfinished) minute included, and
+/// waits until it is written.
+pub fn persist_before_exit(state: &AppState) {
+    persist_counters(state);
+    let current_minute_too = state.stats.take_finished_minutes(state.now_ms() + 60_000);
+    state.store.send_all(current_minute_too.into_iter().map(crate::store::Change::MinuteStats).collect());
+    state.store.flush();
+}
+
 /// Hands changed usage rows and finished stats minutes to the writer.
 pub fn persist_counters(state: &AppState) {
     let mut changes: Vec<crate::store::Change> = state

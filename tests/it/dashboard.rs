@@ -355,8 +355,7 @@ async fn every_change_survives_a_restart_on_the_same_storage_directory() {
         dashboard.post("/vertex/express", &[("keys", "express-key-0123456789abcdef")]).await;
         dashboard.post("/vertex/toggles", &[("enable_vertex_express", "true")]).await;
         assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
-        hajimi::startup::persist_counters(&app.app);
-        app.app.store.flush();
+        hajimi::startup::persist_before_exit(&app.app);
     }
     let app = spawn_app_with(2, configure(dir.clone())).await;
     let pool = &app.app.pool;
@@ -376,6 +375,8 @@ async fn every_change_survives_a_restart_on_the_same_storage_directory() {
         .map(|model| model.usage_today.successes)
         .sum();
     assert_eq!(used_today, 1, "today's usage survives");
+    let requests_today = app.app.stats.totals(24 * 60, app.app.now_ms()).requests;
+    assert!(requests_today >= 1, "the statistics survive, the last minute included");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
