@@ -1,12 +1,10 @@
-//! A headless Chromium driven over WebDriver: `chromedriver` (Debian's
-//! `chromium-driver`) is started on a free loopback port for each
-//! [`Browser`] and killed when it is dropped.
-//!
-//! The WebDriver calls go through `awc`, the HTTP client the app and the
-//! integration tests already use: WebDriver is plain JSON over HTTP, and
-//! `fantoccini` without its TLS features has no connector to talk through
-//! unless `hyper-util` is a dev-dependency too. The surface here is the few
-//! commands the tests need.
+//! A headless Chromium driven over WebDriver with `fantoccini`:
+//! `chromedriver` (Debian's `chromium-driver`) is started on a free
+//! loopback port for each [`Browser`] and killed when it is dropped. The
+//! wrapper adds what the tests need on top of fantoccini: waiting for the
+//! page a form submit leads to, full-page screenshots at a phone's width
+//! (through chromedriver's DevTools command), and failures that show the
+//! page's text.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Where `chromedriver` is: `$CHROMEDRIVER`, else on `PATH`, else
@@ -33,21 +31,41 @@ fn chromedriver_path() -> Option<PathBuf> {
     on_path.into_iter().chain([PathBuf::from("/usr/bin/chromedriver")]).find(|p| p.is_file())
 }
 
+/// chromedriver's DevTools passthrough (`POST /session/{id}/goog/cdp/execute`),
+/// which fantoccini sends as a custom command.
+#[derive(Debug)]
+struct DevToolsCommand {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for DevToolsCommand {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"cmd": self.cmd, "params": self.params}).to_string()))
+    }
+}
+
 pub struct Browser {
     driver: Child,
     driver_log: PathBuf,
     port: u16,
-    /// `http://127.0.0.1:PORT/session/ID`
-    session_url: String,
     session_id: String,
-    client: awc::Client,
+    client: Client,
     closed: bool,
 }
 
-/// One element of the current page (a WebDriver element reference).
+/// One element of the current page.
 pub struct Element<'a> {
     browser: &'a Browser,
-    id: String,
+    element: fantoccini::elements::Element,
+}
+
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+    panic!("WebDriver {what}: {error}")
 }
 
 impl Browser {
@@ -77,7 +95,7 @@ impl Browser {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e} (run `make e2e` to install it)", chromedriver.display()));
-        let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        let status_client = awc::Client::builder().timeout(Duration::from_secs(5)).finish();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -85,7 +103,7 @@ impl Browser {
                 let log = std::fs::read_to_string(&driver_log).unwrap_or_default();
                 panic!("chromedriver exited at start ({status}): {log}");
             }
-            let ready = match client.get(format!("{base}/status")).send().await {
+            let ready = match status_client.get(format!("{base}/status")).send().await {
                 Ok(mut response) => response.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true),
                 Err(_) => false,
             };
@@ -99,76 +117,37 @@ impl Browser {
             }
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
-        let capabilities = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
-            "binary": CHROMIUM,
-        }}}});
-        let mut browser = Browser {
-            driver,
-            driver_log,
-            port,
-            session_url: String::new(),
-            session_id: String::new(),
-            client,
-            closed: false,
-        };
-        let session = browser.call("POST", &format!("{base}/session"), Some(capabilities)).await;
-        let Some(id) = session["sessionId"].as_str() else {
-            panic!("no WebDriver session: {session}");
-        };
-        browser.session_id = id.to_owned();
-        browser.session_url = format!("{base}/session/{id}");
-        browser
-    }
-
-    /// One WebDriver command; panics with the driver's message on an error.
-    async fn call(&self, method: &str, url: &str, body: Option<Value>) -> Value {
-        match self.try_call(method, url, body).await {
-            Ok(value) => value,
-            Err(message) => panic!("WebDriver {method} {url}: {message}"),
-        }
-    }
-
-    async fn try_call(&self, method: &str, url: &str, body: Option<Value>) -> Result<Value, String> {
-        let request = match method {
-            "GET" => self.client.get(url),
-            "DELETE" => self.client.delete(url),
-            _ => self.client.post(url),
-        };
-        let sent = match body {
-            Some(body) => request.send_json(&body).await,
-            None if method == "POST" => request.send_json(&json!({})).await,
-            None => request.send().await,
-        };
-        let mut response = sent.map_err(|e| e.to_string())?;
-        let bytes = response.body().limit(256 * 1024 * 1024).await.map_err(|e| e.to_string())?;
-        let answer: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(500)])))?;
-        let value = answer.get("value").cloned().unwrap_or(Value::Null);
-        if !response.status().is_success() || value.get("error").is_some_and(|e| e.is_string()) {
-            return Err(format!("{} {}: {}", response.status(), value["error"], value["message"]));
-        }
-        Ok(value)
-    }
-
-    fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.session_url)
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+                "binary": CHROMIUM,
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&base)
+            .await
+            .unwrap_or_else(|error| fail("session", error));
+        let session_id = client.session_id().await.ok().flatten().unwrap_or_default();
+        Browser { driver, driver_log, port, session_id, client, closed: false }
     }
 
     /// Opens `url` and waits for it to load.
     pub async fn goto(&self, url: &str) {
-        self.call("POST", &self.at("/url"), Some(json!({"url": url}))).await;
+        self.client.goto(url).await.unwrap_or_else(|error| fail(url, error));
     }
 
     pub async fn refresh(&self) {
         self.mark_page().await;
-        self.call("POST", &self.at("/refresh"), None).await;
+        self.client.refresh().await.unwrap_or_else(|error| fail("refresh", error));
         self.wait_for_new_page().await;
     }
 
     pub async fn current_url(&self) -> url::Url {
-        let value = self.call("GET", &self.at("/url"), None).await;
-        url::Url::parse(value.as_str().unwrap_or_default()).expect("current URL")
+        self.client.current_url().await.unwrap_or_else(|error| fail("current URL", error))
     }
 
     /// The path of the current page.
@@ -178,24 +157,21 @@ impl Browser {
 
     /// The page's HTML as the browser has it now.
     pub async fn source(&self) -> String {
-        self.call("GET", &self.at("/source"), None).await.as_str().unwrap_or_default().to_owned()
+        self.client.source().await.unwrap_or_else(|error| fail("source", error))
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page.
     pub async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
-        self.call("POST", &self.at("/execute/sync"), Some(json!({"script": script, "args": args}))).await
+        self.client.execute(script, args).await.unwrap_or_else(|error| fail("execute", error))
     }
 
     async fn try_execute(&self, script: &str) -> Option<Value> {
-        self.try_call("POST", &self.at("/execute/sync"), Some(json!({"script": script, "args": []}))).await.ok()
+        self.client.execute(script, vec![]).await.ok()
     }
 
     pub async fn try_find(&self, css: &str) -> Option<Element<'_>> {
-        let found = self
-            .try_call("POST", &self.at("/element"), Some(json!({"using": "css selector", "value": css})))
-            .await
-            .ok()?;
-        Some(Element { browser: self, id: found[ELEMENT_KEY].as_str()?.to_owned() })
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        Some(Element { browser: self, element })
     }
 
     /// The first element matching `css`; the test fails (with the page's
@@ -254,11 +230,11 @@ impl Browser {
 
     /// Sets the window size (Chromium keeps a minimum window width).
     pub async fn set_window_size(&self, width: u32, height: u32) {
-        self.call("POST", &self.at("/window/rect"), Some(json!({"width": width, "height": height}))).await;
+        self.client.set_window_size(width, height).await.unwrap_or_else(|error| fail("window size", error));
     }
 
-    async fn cdp(&self, cmd: &str, params: Value) -> Value {
-        self.call("POST", &self.at("/goog/cdp/execute"), Some(json!({"cmd": cmd, "params": params}))).await
+    async fn devtools(&self, cmd: &'static str, params: Value) {
+        self.client.issue_cmd(DevToolsCommand { cmd, params }).await.unwrap_or_else(|error| fail(cmd, error));
     }
 
     /// A PNG of the whole page (not only what fits the window) at `width`
@@ -270,20 +246,19 @@ impl Browser {
         self.set_window_size(width, 900).await;
         let metrics =
             |height: u32| json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600});
-        self.cdp("Emulation.setDeviceMetricsOverride", metrics(900)).await;
+        self.devtools("Emulation.setDeviceMetricsOverride", metrics(900)).await;
         let height = self.execute("return document.documentElement.scrollHeight", vec![]).await;
         let height = height.as_u64().unwrap_or(900).clamp(600, 8000) as u32;
-        self.cdp("Emulation.setDeviceMetricsOverride", metrics(height)).await;
-        let png = self.call("GET", &self.at("/screenshot"), None).await;
-        self.cdp("Emulation.clearDeviceMetricsOverride", json!({})).await;
+        self.devtools("Emulation.setDeviceMetricsOverride", metrics(height)).await;
+        let png = self.client.screenshot().await.unwrap_or_else(|error| fail("screenshot", error));
+        self.devtools("Emulation.clearDeviceMetricsOverride", json!({})).await;
         self.set_window_size(1280, 900).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap_or_default()).expect("PNG");
         std::fs::write(path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
     /// Ends the session (Chromium quits) and then chromedriver.
     pub async fn close(mut self) {
-        let _ = self.try_call("DELETE", &self.session_url.clone(), None).await;
+        let _ = self.client.clone().close().await;
         self.closed = true;
     }
 }
@@ -319,43 +294,43 @@ fn delete_session_blocking(port: u16, session: &str) -> std::io::Result<()> {
 }
 
 impl Element<'_> {
-    fn at(&self, path: &str) -> String {
-        self.browser.at(&format!("/element/{}{path}", self.id))
-    }
-
     pub async fn click(&self) {
-        self.browser.call("POST", &self.at("/click"), None).await;
+        self.element.click().await.unwrap_or_else(|error| fail("click", error));
     }
 
     pub async fn clear(&self) {
-        self.browser.call("POST", &self.at("/clear"), None).await;
+        self.element.clear().await.unwrap_or_else(|error| fail("clear", error));
     }
 
     /// Types `text` (a `\n` is the Enter key: a new line in a textarea).
     pub async fn send_keys(&self, text: &str) {
-        self.browser.call("POST", &self.at("/value"), Some(json!({"text": text}))).await;
+        self.element.send_keys(text).await.unwrap_or_else(|error| fail("send keys", error));
     }
 
     /// The rendered text.
     pub async fn text(&self) -> String {
-        self.browser.call("GET", &self.at("/text"), None).await.as_str().unwrap_or_default().to_owned()
+        self.element.text().await.unwrap_or_else(|error| fail("text", error))
     }
 
-    /// A DOM property (`value`, `checked`…) as JSON.
+    /// A DOM property (`value`, `checked`…), as JSON text or null.
     pub async fn prop(&self, name: &str) -> Value {
-        self.browser.call("GET", &self.at(&format!("/property/{name}")), None).await
+        match self.element.prop(name).await.unwrap_or_else(|error| fail("property", error)) {
+            Some(value) => Value::String(value),
+            None => Value::Null,
+        }
     }
 
     pub async fn attr(&self, name: &str) -> Option<String> {
-        self.browser.call("GET", &self.at(&format!("/attribute/{name}")), None).await.as_str().map(str::to_owned)
+        self.element.attr(name).await.unwrap_or_else(|error| fail("attribute", error))
     }
 
     pub async fn is_selected(&self) -> bool {
-        self.browser.call("GET", &self.at("/selected"), None).await == Value::Bool(true)
+        self.element.is_selected().await.unwrap_or_else(|error| fail("selected", error))
     }
 
     /// Runs `script` with this element as `arguments[0]`.
     pub async fn execute(&self, script: &str) -> Value {
-        self.browser.execute(script, vec![json!({ELEMENT_KEY: self.id})]).await
+        let element = serde_json::to_value(&self.element).expect("an element reference");
+        self.browser.execute(script, vec![element]).await
     }
 }
