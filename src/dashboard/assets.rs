@@ -201,13 +201,13 @@ mod page_tests {
             } else {
                 Vec::new()
             },
-            last_error: if id % 2 == 0 {
+            last_error: if id.is_multiple_of(2) {
                 "10:02 gemini-2.5-pro rate limited (HTTP 429)".to_string()
             } else {
                 String::new()
             },
             last_used: "10:11:58".to_string(),
-            last_validated: if id % 3 == 0 { String::new() } else { "09:00".to_string() },
+            last_validated: if id.is_multiple_of(3) { String::new() } else { "09:00".to_string() },
         }
     }
 
