@@ -341,21 +341,43 @@ async fn password_matches(state: &web::Data<AppState>, candidate: &str) -> bool 
     web::block(move || dashboard_password_matches(&state, &candidate)).await.unwrap_or(false)
 }
 
+/// Checks the dashboard password as an attempt that counts: refused
+/// outright while the address is locked out, a failure recorded (and a
+/// lockout started when there are too many), a success clearing the
+/// record. Login, the key export and the password change all go through
+/// here, so none of them can be used to guess faster than the others.
+async fn attempt_password(
+    request: &HttpRequest,
+    state: &web::Data<AppState>,
+    candidate: &str,
+    what: &str,
+) -> Result<bool, DashboardError> {
+    let config = state.config();
+    let address = crate::auth::client_address(request, &config);
+    let throttled = |retry_after_ms: u64| DashboardError::Throttled {
+        message: "Too many wrong passwords; try again later / 密码错误次数过多，请稍后再试".to_owned(),
+        retry_after: Duration::from_millis(retry_after_ms),
+    };
+    let failures = &state.dashboard.login_failures;
+    if let Err(locked) = failures.check(address, state.now_ms()) {
+        return Err(throttled(locked.retry_after_ms));
+    }
+    if password_matches(state, candidate).await {
+        failures.record_success(address);
+        return Ok(true);
+    }
+    log::warn!("dashboard: wrong password for {what} from {address}");
+    match failures.record_failure(address, config.auth_failures_per_minute, state.now_ms()) {
+        Some(locked) => Err(throttled(locked.retry_after_ms)),
+        None => Ok(false),
+    }
+}
+
 pub async fn login(
     request: HttpRequest,
     state: web::Data<AppState>,
     form: Form,
 ) -> Result<HttpResponse, DashboardError> {
-    let config = state.config();
-    let address = crate::auth::client_address(&request, &config);
-    let now_ms = state.now_ms();
-    let throttled = |retry_after_ms: u64| DashboardError::Throttled {
-        message: "Too many failed logins; try again later / 登录失败次数过多，请稍后再试".to_owned(),
-        retry_after: Duration::from_millis(retry_after_ms),
-    };
-    if let Err(locked) = state.dashboard.login_failures.check(address, now_ms) {
-        return Err(throttled(locked.retry_after_ms));
-    }
     let expected_token = request.cookie(LOGIN_COOKIE).map(|cookie| cookie.value().to_owned()).unwrap_or_default();
     if !tokens_match(&expected_token, field(&form, "csrf").unwrap_or("")) {
         return login_form(
@@ -365,21 +387,12 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    let password = field(&form, "password").unwrap_or("");
-    if !password_matches(&state, password).await {
-        if let Some(locked) =
-            state.dashboard.login_failures.record_failure(address, config.auth_failures_per_minute, now_ms)
-        {
-            log::warn!("dashboard login locked for {address}: too many wrong passwords");
-            return Err(throttled(locked.retry_after_ms));
-        }
-        log::warn!("dashboard login failed from {address}");
+    if !attempt_password(&request, &state, field(&form, "password").unwrap_or(""), "login").await? {
         return login_form(&request, &state, Some("Wrong password / 密码错误".into()), StatusCode::UNAUTHORIZED);
     }
-    state.dashboard.login_failures.record_success(address);
     let forced = uses_default_dashboard_password(&state);
-    let info = state.dashboard.sessions.create(forced, now_ms, &mut rand::rng());
-    log::info!("dashboard login from {address}");
+    let info = state.dashboard.sessions.create(forced, state.now_ms(), &mut rand::rng());
+    log::info!("dashboard login from {}", crate::auth::client_address(&request, &state.config()));
     let prefix = prefix_of(&state);
     let mut response = redirect(if forced { format!("{prefix}/password") } else { format!("{prefix}/") });
     let secure = is_https(&request, &state);
@@ -420,18 +433,19 @@ pub async fn change_password(
 ) -> Result<HttpResponse, DashboardError> {
     let info = authorized_post(&request, &state, &form, true)?;
     let new_password = field(&form, "new_password").unwrap_or("");
-    let problem =
-        if !info.must_change_password && !password_matches(&state, field(&form, "current").unwrap_or("")).await {
-            Some("The current password is wrong.")
-        } else if new_password.chars().count() < MIN_PASSWORD_LENGTH {
-            Some("The new password must have at least 8 characters.")
-        } else if new_password != field(&form, "confirm").unwrap_or("") {
-            Some("The two new passwords differ.")
-        } else if new_password == DEFAULT_PASSWORD || password_matches(&state, new_password).await {
-            Some("Choose a password different from the current one.")
-        } else {
-            None
-        };
+    let current_ok = info.must_change_password
+        || attempt_password(&request, &state, field(&form, "current").unwrap_or(""), "password change").await?;
+    let problem = if !current_ok {
+        Some("The current password is wrong.")
+    } else if new_password.chars().count() < MIN_PASSWORD_LENGTH {
+        Some("The new password must have at least 8 characters.")
+    } else if new_password != field(&form, "confirm").unwrap_or("") {
+        Some("The two new passwords differ.")
+    } else if new_password == DEFAULT_PASSWORD || password_matches(&state, new_password).await {
+        Some("Choose a password different from the current one.")
+    } else {
+        None
+    };
     if let Some(problem) = problem {
         let page = PasswordPage {
             chrome: chrome(&state, &info, "password"),
@@ -896,18 +910,9 @@ pub async fn export_keys(
     form: Form,
 ) -> Result<HttpResponse, DashboardError> {
     let info = authorized_post(&request, &state, &form, false)?;
-    let config = state.config();
-    let address = crate::auth::client_address(&request, &config);
+    let address = crate::auth::client_address(&request, &state.config());
     let now_ms = state.now_ms();
-    if let Err(locked) = state.dashboard.login_failures.check(address, now_ms) {
-        return Err(DashboardError::Throttled {
-            message: "Too many wrong passwords; try again later".into(),
-            retry_after: Duration::from_millis(locked.retry_after_ms),
-        });
-    }
-    if !password_matches(&state, field(&form, "password").unwrap_or("")).await {
-        state.dashboard.login_failures.record_failure(address, config.auth_failures_per_minute, now_ms);
-        log::warn!("dashboard: key export refused (wrong password) from {address}");
+    if !attempt_password(&request, &state, field(&form, "password").unwrap_or(""), "key export").await? {
         let page = MessagePage {
             chrome: chrome(&state, &info, "keys"),
             title: "Export refused".into(),

@@ -432,3 +432,27 @@ async fn dashboard_url_moves_the_dashboard_under_a_prefix() {
     assert_eq!(read(client.get(format!("{}/keys", app.address)).send().await.unwrap()).await.status, 404);
     assert_eq!(app.get("/v1/models").await.status, 200);
 }
+
+#[actix_web::test]
+async fn the_export_and_the_password_change_count_as_password_attempts() {
+    let app = spawn_app_with(1, |config| config.auth_failures_per_minute = 2).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let change = |current: &'static str| {
+        let dashboard = &dashboard;
+        async move {
+            dashboard
+                .post(
+                    "/password",
+                    &[("current", current), ("new_password", "another-one-1"), ("confirm", "another-one-1")],
+                )
+                .await
+                .status
+        }
+    };
+    assert_eq!(change("guess-1").await, 400);
+    assert_eq!(dashboard.post("/keys/export", &[("password", "guess-2")]).await.status, 403);
+    // The third wrong password from this address, whichever form it came through.
+    assert_eq!(change("guess-3").await, 429);
+    assert_eq!(dashboard.post("/keys/export", &[("password", PASSWORD)]).await.status, 429, "locked out");
+    assert_eq!(login(&app, PASSWORD).await.err().map(|page| page.status), Some(429));
+}
