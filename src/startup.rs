@@ -79,21 +79,18 @@ impl Application {
         let mut base = config.to_raw(sources.as_ref());
         // The keys are in the pool; the lower layer need not hold them twice.
         base.set("GEMINI_API_KEYS", String::new(), base.source("GEMINI_API_KEYS"));
-        let config = apply_stored_overrides(config, &base, &snapshot.setting_overrides);
+        let mut layers = crate::state::SettingsLayers { base, overrides: snapshot.setting_overrides.clone() };
+        let config = match crate::dashboard::settings::apply_stored(&mut layers) {
+            Some(mut stored) => {
+                stored.gemini_api_keys = config.gemini_api_keys;
+                stored
+            }
+            None => config,
+        };
         register_secrets(&config);
         let writer = StoreWriter::start(store);
         let (state, keys) = AppState::with_store(config, clock, writer);
-        *state.settings.lock() = crate::state::SettingsLayers {
-            base,
-            overrides: snapshot
-                .setting_overrides
-                .iter()
-                .filter(|(name, _)| {
-                    crate::dashboard::settings::spec(name).is_some() || name.starts_with("ENABLE_VERTEX")
-                })
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect(),
-        };
+        *state.settings.lock() = layers;
         restore_dashboard_state(&state, &snapshot);
         let state = web::Data::new(state);
         let config = (*state.config()).clone();
@@ -223,34 +220,6 @@ impl WorkerClientCell {
         }
         current.1.clone()
     }
-}
-
-/// The configuration with the dashboard's stored overrides on top. An
-/// override that no longer validates (an upgrade changed a rule) is
-/// skipped with a warning rather than stopping startup; an env value an
-/// override shadows is logged once.
-fn apply_stored_overrides(
-    config: Config,
-    base: &RawSettings,
-    overrides: &std::collections::BTreeMap<String, String>,
-) -> Config {
-    let mut config = config;
-    for (name, value) in overrides {
-        let Some((known, _)) = crate::config::SETTINGS.iter().find(|(known, _)| known == name) else { continue };
-        if base.source(known) == crate::config::Source::Env && base.get(known) != value {
-            log::warn!("{known} from the environment is overridden by the value set in the dashboard");
-        }
-        let mut candidate = config.to_raw(Some(base));
-        candidate.set(known, value.clone(), crate::config::Source::Dashboard);
-        match Config::from_raw(&candidate) {
-            Ok(mut next) => {
-                next.gemini_api_keys = std::mem::take(&mut config.gemini_api_keys);
-                config = next;
-            }
-            Err(error) => log::warn!("the dashboard value of {known} is ignored: {error}"),
-        }
-    }
-    config
 }
 
 /// Dashboard password, Vertex credentials and per-model limits from the

@@ -245,6 +245,43 @@ pub fn validate(
     Err(errors)
 }
 
+/// At startup: the configuration with the stored dashboard overrides on
+/// top, or `None` when there are none. Overrides of names hajimi does not
+/// know, or that no longer validate (an upgrade changed a rule), are
+/// dropped from `layers` with a warning instead of stopping startup; an
+/// environment value an override shadows is logged once.
+pub fn apply_stored(layers: &mut crate::state::SettingsLayers) -> Option<Config> {
+    layers.overrides.retain(|name, _| {
+        let known = crate::config::SETTINGS.iter().any(|(known, _)| known == name) && name != "GEMINI_API_KEYS";
+        if !known {
+            log::warn!("a stored dashboard setting {} is unknown and ignored", crate::secret::LogSafe(name));
+        }
+        known
+    });
+    if layers.overrides.is_empty() {
+        return None;
+    }
+    for (name, value) in &layers.overrides {
+        if layers.base.source(name) == Source::Env && layers.base.get(name) != value {
+            log::warn!("{name} from the environment is overridden by the value set in the dashboard");
+        }
+    }
+    loop {
+        match Config::from_raw(&layers.combined(&layers.overrides)) {
+            Ok(config) => return Some(config),
+            Err(ConfigError::InvalidValue { name, reason, .. }) if layers.overrides.contains_key(name) => {
+                log::warn!("the dashboard value of {name} is ignored: {reason}");
+                layers.overrides.remove(name);
+            }
+            Err(error) => {
+                log::warn!("the dashboard settings are ignored: {error}");
+                layers.overrides.clear();
+                return None;
+            }
+        }
+    }
+}
+
 /// Saves a set of changes (from the Settings or Vertex page): validated as
 /// a whole, then put in force and persisted, or refused with every error.
 pub fn save(state: &AppState, changes: BTreeMap<&'static str, String>) -> Result<Vec<&'static str>, FieldErrors> {
@@ -300,6 +337,28 @@ pub fn source_label(raw: &RawSettings, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_overrides_apply_and_the_ones_that_no_longer_validate_are_dropped() {
+        let base = Config::for_tests().to_raw(None);
+        let stored: BTreeMap<String, String> = [
+            ("MAX_RETRY_NUM", "4"),
+            ("WEB_PASSWORD", "imported-web-pass"),
+            ("PORT", "not a port"),
+            ("NO_SUCH_SETTING", "1"),
+        ]
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+        let mut layers = crate::state::SettingsLayers { base, overrides: stored };
+        let config = apply_stored(&mut layers).unwrap();
+        assert_eq!(config.max_retry_num, 4);
+        assert!(config.web_password.matches("imported-web-pass"), "settings without a page still apply");
+        assert_eq!(layers.overrides.keys().map(String::as_str).collect::<Vec<_>>(), ["MAX_RETRY_NUM", "WEB_PASSWORD"]);
+        // A later save builds on exactly these overrides.
+        let saved = validate(&layers, &layers.overrides, &BTreeSet::new()).unwrap();
+        assert!(saved.web_password.matches("imported-web-pass"));
+    }
 
     #[test]
     fn every_setting_appears_once_and_exists() {
