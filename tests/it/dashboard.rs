@@ -280,6 +280,11 @@ async fn settings_take_effect_live_including_the_api_password() {
     assert_eq!(new.status, 200);
     let page = dashboard.get("/settings").await;
     assert!(!page.body.contains("the-new-api-key"), "secrets are never shown");
+    assert_eq!(
+        hajimi::secret::redact_keys("relay said: bad key the-new-api-key"),
+        "relay said: bad key ***",
+        "a password set in the dashboard is masked in upstream text like one from the environment"
+    );
     // Revert: back to the value below the dashboard.
     let reverted = dashboard.post("/settings/revert", &[("name", "PASSWORD")]).await;
     assert_eq!(reverted.status, 303);
@@ -312,9 +317,11 @@ async fn the_log_tail_streams_new_records() {
     assert_eq!(tail.status().as_u16(), 200);
     let added = dashboard.post("/vertex/express", &[("keys", "express-key-0123456789abcdef")]).await;
     assert_eq!(added.status, 303);
+    assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
     let mut seen = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !seen.contains("Express keys added") && std::time::Instant::now() < deadline {
+    let done = |seen: &str| seen.contains("Express keys added") && seen.contains("/v1/chat/completions");
+    while !done(&seen) && std::time::Instant::now() < deadline {
         use futures_util::StreamExt;
         if let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(1), tail.next()).await {
             seen.push_str(&String::from_utf8_lossy(&chunk));
@@ -322,6 +329,8 @@ async fn the_log_tail_streams_new_records() {
     }
     assert!(seen.contains("Express keys added"), "{seen}");
     assert!(seen.contains("\"source\":\"dashboard\""), "{seen}");
+    let chat_line = seen.split("\n\n").find(|event| event.contains("/v1/chat/completions")).unwrap_or_default();
+    assert!(chat_line.contains("\"source\":\"studio\""), "API requests are filed under studio: {chat_line}");
     assert!(!seen.contains("0123456789abcdef"), "the Express key is redacted: {seen}");
 }
 
