@@ -468,10 +468,7 @@ impl Config {
     /// dashboard layers its overrides on this, so a configuration made in
     /// code (tests) survives a save of other settings unchanged.
     pub fn to_raw(&self, sources: Option<&RawSettings>) -> RawSettings {
-        let seconds = |duration: &Duration| {
-            let text = format!("{}", duration.as_secs_f64());
-            text
-        };
+        let seconds = |duration: &Duration| duration.as_secs_f64().to_string();
         let list = |items: &[String]| items.join(",");
         let proxy_url = self.upstream_proxy.as_ref().map(|proxy| proxy.configured_url().to_owned()).unwrap_or_default();
         let no_proxy = self.upstream_proxy.as_ref().map(|proxy| proxy.no_proxy.join(",")).unwrap_or_default();
@@ -541,7 +538,7 @@ impl Config {
                 "ERROR_AS_ASSISTANT_MESSAGE" => self.error_as_assistant_message.to_string(),
                 "THOUGHT_SIGNATURE_CACHE_SIZE" => self.thought_signature_cache_size.to_string(),
                 "WORKERS" => self.workers.to_string(),
-                "MAX_WAIT_FOR_KEY" => format!("{}", self.max_wait_for_key.as_secs_f64()),
+                "MAX_WAIT_FOR_KEY" => seconds(&self.max_wait_for_key),
                 "TRUSTED_PROXY_HEADER" => self.trusted_proxy_header.clone(),
                 "TRUSTED_PROXIES" => self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
                 "KEY_VALIDATION_CONCURRENCY" => self.key_validation_concurrency.to_string(),

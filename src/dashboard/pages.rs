@@ -998,17 +998,14 @@ fn settings_view(
             settings: specs
                 .iter()
                 .map(|spec| {
-                    let value = submitted
-                        .get(spec.name)
-                        .cloned()
-                        .unwrap_or_else(|| settings::current_value(&combined, spec.name));
+                    let value = submitted.get(spec.name).cloned().unwrap_or_else(|| combined.get(spec.name).to_owned());
                     SettingRow {
                         name: spec.name,
                         description: spec.description,
                         kind: spec.kind.as_str(),
                         checked: crate::config::parse_bool(&value).unwrap_or(false),
                         value: if spec.kind == settings::Kind::Secret { String::new() } else { value },
-                        source: settings::source_label(&combined, spec.name),
+                        source: combined.source(spec.name).to_string(),
                         overridden: layers.overrides.contains_key(spec.name),
                         restart_required: spec.restart_required,
                         error: errors.get(spec.name).cloned(),

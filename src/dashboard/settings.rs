@@ -181,11 +181,6 @@ pub fn spec(name: &str) -> Option<&'static SettingSpec> {
     GROUPS.iter().flat_map(|(_, specs)| specs.iter()).find(|spec| spec.name == name)
 }
 
-/// The value a setting has now, as text (from the combined layers).
-pub fn current_value(raw: &RawSettings, name: &str) -> String {
-    raw.get(name).to_owned()
-}
-
 /// Validation errors by setting name.
 pub type FieldErrors = BTreeMap<&'static str, String>;
 
@@ -210,7 +205,7 @@ pub fn changes_from_form(form: &[(String, String)], combined: &RawSettings) -> B
             }
         }
     }
-    submitted.retain(|name, value| current_value(combined, name) != *value);
+    submitted.retain(|name, value| combined.get(name) != value.as_str());
     submitted
 }
 
@@ -324,14 +319,6 @@ pub fn revert(state: &AppState, name: &str) -> Result<&'static str, String> {
     state.replace_config(config);
     state.store.send(Change::RemoveSetting { name: spec.name.to_owned() });
     Ok(spec.name)
-}
-
-/// The source of a setting, as shown.
-pub fn source_label(raw: &RawSettings, name: &str) -> String {
-    match raw.source(name) {
-        Source::Dashboard => "dashboard".to_owned(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
