@@ -46,10 +46,6 @@ impl IpRange {
     pub fn network(&self) -> IpAddr {
         self.network
     }
-
-    pub fn prefix_length(&self) -> u8 {
-        self.prefix_length
-    }
 }
 
 fn ipv4_mask(prefix_length: u8) -> u32 {
