@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use crate::openai::types::{ChatCompletion, ChatRequest, Message};
+use crate::openai::types::{ChatRequest, Message};
 
 /// 128-bit digest of the parts of a request that decide its answer. Equal
 /// keys mean "the same request" for the swipe cache; keys are stable within
@@ -100,6 +100,23 @@ pub fn cache_key(request: &ChatRequest, scope: &[u8]) -> CacheKey {
     }
 
     digest.finish()
+}
+
+/// The swipe-cache key of a Gemini-native request: the client's scope, the
+/// path's API version, model (as the client named it, suffixes included)
+/// and action, and the body's exact bytes. The body is forwarded as sent,
+/// so a swipe resends the same bytes; no canonical form is needed. The
+/// domain tag keeps these keys apart from OpenAI requests' keys.
+pub fn native_cache_key(scope: &[u8], version: &str, model: &str, action: &str, body: &[u8]) -> CacheKey {
+    let mut digest = KeyDigest::new();
+    digest.write_field("native");
+    digest.write_length(scope.len());
+    digest.write_bytes(scope);
+    for part in [version, model, action] {
+        digest.write_text(part);
+    }
+    digest.write_length(body.len());
+    digest.finish_with(body)
 }
 
 /// Per-process random SipHash keys for the two 64-bit halves of a key.
@@ -232,11 +249,19 @@ impl KeyDigest {
     }
 
     fn finish(self) -> CacheKey {
+        self.finish_with(&[])
+    }
+
+    /// Hashes the canonical bytes followed by `tail` (a large body is
+    /// hashed where it lies instead of being copied).
+    fn finish_with(self, tail: &[u8]) -> CacheKey {
         let (high_seed, low_seed) = key_hasher_seeds();
         let mut high_half: DefaultHasher = high_seed.build_hasher();
         let mut low_half: DefaultHasher = low_seed.build_hasher();
         high_half.write(&self.canonical);
+        high_half.write(tail);
         low_half.write(&self.canonical);
+        low_half.write(tail);
         CacheKey((u128::from(high_half.finish()) << 64) | u128::from(low_half.finish()))
     }
 }
@@ -245,15 +270,15 @@ impl KeyDigest {
 /// Sync`; every operation holds the inner lock briefly and costs amortized
 /// O(1) (plus the answer moves).
 #[derive(Debug)]
-pub struct SwipeCache {
-    state: Mutex<SwipeCacheState>,
+pub struct SwipeCache<A> {
+    state: Mutex<SwipeCacheState<A>>,
 }
 
 /// One stored answer; `sequence` ties it to its [`InsertionRecord`].
 #[derive(Debug)]
-struct StoredAnswer {
+struct StoredAnswer<A> {
     sequence: u64,
-    answer: ChatCompletion,
+    answer: A,
 }
 
 /// Global insertion order. Records of answers already taken stay behind
@@ -266,12 +291,12 @@ struct InsertionRecord {
 }
 
 #[derive(Debug)]
-struct SwipeCacheState {
+struct SwipeCacheState<A> {
     max_entries: usize,
     ttl_ms: u64,
     /// Per key, answers oldest first (ascending `sequence`). Never holds an
     /// empty queue.
-    answers_by_key: HashMap<CacheKey, VecDeque<StoredAnswer>>,
+    answers_by_key: HashMap<CacheKey, VecDeque<StoredAnswer<A>>>,
     /// Every stored answer has exactly one record here; records are in
     /// ascending `sequence` and non-decreasing `inserted_at_ms`.
     insertion_order: VecDeque<InsertionRecord>,
@@ -285,10 +310,10 @@ struct SwipeCacheState {
 /// Stale records tolerated beyond twice the live ones before compaction.
 const STALE_RECORD_SLACK: usize = 64;
 
-impl SwipeCache {
+impl<A> SwipeCache<A> {
     /// A cache holding at most `max_entries` answers, each for at most
     /// `ttl_ms` milliseconds. Zero in either disables storing.
-    pub fn new(max_entries: usize, ttl_ms: u64) -> SwipeCache {
+    pub fn new(max_entries: usize, ttl_ms: u64) -> SwipeCache<A> {
         SwipeCache {
             state: Mutex::new(SwipeCacheState {
                 max_entries,
@@ -305,7 +330,7 @@ impl SwipeCache {
     /// Stores `answer` under `key` behind any answers already there. Drops
     /// expired answers first, then the oldest answers (of any key) beyond
     /// `max_entries`.
-    pub fn put(&self, key: CacheKey, answer: ChatCompletion, now_ms: u64) {
+    pub fn put(&self, key: CacheKey, answer: A, now_ms: u64) {
         let mut state = self.state.lock();
         state.evict_expired(now_ms);
         if state.max_entries == 0 || state.ttl_ms == 0 {
@@ -322,7 +347,7 @@ impl SwipeCache {
     }
 
     /// Removes and returns the oldest unexpired answer stored under `key`.
-    pub fn take(&self, key: CacheKey, now_ms: u64) -> Option<ChatCompletion> {
+    pub fn take(&self, key: CacheKey, now_ms: u64) -> Option<A> {
         let mut state = self.state.lock();
         state.evict_expired(now_ms);
         let answers = state.answers_by_key.get_mut(&key)?;
@@ -357,7 +382,7 @@ impl SwipeCache {
     }
 }
 
-impl SwipeCacheState {
+impl<A> SwipeCacheState<A> {
     fn is_expired(&self, inserted_at_ms: u64, now_ms: u64) -> bool {
         now_ms.saturating_sub(inserted_at_ms) >= self.ttl_ms
     }
@@ -426,7 +451,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::openai::types::{AssistantMessage, Choice};
 
     const ALICE: &[u8] = b"alice";
     const BOB: &[u8] = b"bob";
@@ -553,23 +577,12 @@ mod tests {
         assert_ne!(key_of_json(&alice, ALICE), key_of_json(&alice, BOB));
     }
 
-    fn answer(text: &str) -> ChatCompletion {
-        ChatCompletion {
-            id: format!("chatcmpl-{text}"),
-            object: "chat.completion",
-            created: 0,
-            model: "gemini-2.5-pro".to_owned(),
-            choices: vec![Choice {
-                index: 0,
-                message: AssistantMessage { role: "assistant", content: Some(text.to_owned()), ..Default::default() },
-                finish_reason: Some("stop".to_owned()),
-            }],
-            usage: None,
-        }
+    fn answer(text: &str) -> String {
+        text.to_owned()
     }
 
-    fn answer_text(completion: &ChatCompletion) -> Option<&str> {
-        completion.choices.first().and_then(|choice| choice.message.content.as_deref())
+    fn answer_text(answer: &String) -> Option<&str> {
+        Some(answer.as_str())
     }
 
     enum Step {
@@ -708,6 +721,6 @@ mod tests {
     #[test]
     fn swipe_cache_is_send_and_sync() {
         fn assert_send_and_sync<T: Send + Sync>() {}
-        assert_send_and_sync::<SwipeCache>();
+        assert_send_and_sync::<SwipeCache<std::sync::Arc<crate::delivery::relay::Answer>>>();
     }
 }

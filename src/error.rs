@@ -10,6 +10,10 @@
 //! - Messages are safe to show: they never contain a key, a password, an
 //!   upstream URL or internal error text. Upstream messages are passed on
 //!   only for the client's own mistakes (Google's 400s), redacted of keys.
+//! - On Gemini-native routes the same errors wear Google's envelope
+//!   `{"error":{"code","message","status"}}` ([`GoogleError`]), the shape
+//!   Google's SDKs parse; `code` is the HTTP status and `status` its
+//!   canonical name (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`…).
 //! - Each error is logged once, where it is classified (upstream failures in
 //!   the retry loop at `warn`); `ApiError` itself logs only 500s.
 
@@ -100,6 +104,58 @@ impl ApiError {
     /// `data: {"error":…}\n\n`, for failures after a stream has started.
     pub fn to_sse_event(&self) -> String {
         format!("data: {}\n\n", self.body())
+    }
+
+    /// Google's error envelope. `error` is the only (so the first) member
+    /// and `code` an integer: Google's SDKs rely on both to recognise an
+    /// error event inside a stream.
+    pub fn google_body(&self) -> serde_json::Value {
+        let status = self.status_code();
+        json!({"error": {"code": status.as_u16(), "message": self.to_string(), "status": google_status_name(status)}})
+    }
+}
+
+/// Google's canonical status name for an HTTP status.
+pub fn google_status_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        408 | 504 => "DEADLINE_EXCEEDED",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        502 | 503 => "UNAVAILABLE",
+        500 => "INTERNAL",
+        _ if status.is_client_error() => "FAILED_PRECONDITION",
+        _ => "UNKNOWN",
+    }
+}
+
+/// An [`ApiError`] on a Gemini-native route: same status and
+/// `Retry-After`, Google's envelope.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct GoogleError(pub ApiError);
+
+impl From<ApiError> for GoogleError {
+    fn from(error: ApiError) -> GoogleError {
+        GoogleError(error)
+    }
+}
+
+impl ResponseError for GoogleError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.0.error_response();
+        let body = serde_json::to_vec(&self.0.google_body()).unwrap_or_default();
+        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        response.set_body(actix_web::body::BoxBody::new(body))
     }
 }
 

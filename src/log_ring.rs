@@ -35,7 +35,7 @@ pub const SOURCES: &[&str] = &["studio", "vertex", "dashboard", "keys", "system"
 /// Module prefixes (of `log` targets) and the source they belong to;
 /// anything else is `system`.
 const SOURCE_BY_TARGET_PREFIX: &[(&str, &str)] = &[
-    ("hajimi::relay", "studio"),
+    ("hajimi::delivery", "studio"),
     ("hajimi::routes", "studio"),
     ("hajimi::gemini", "studio"),
     ("hajimi::openai", "studio"),
@@ -263,8 +263,8 @@ mod tests {
     #[test]
     fn targets_are_classified_into_sources() {
         let cases = [
-            ("hajimi::relay", "studio"),
-            ("hajimi::relay::stream", "studio"),
+            ("hajimi::delivery::relay", "studio"),
+            ("hajimi::delivery::stream", "studio"),
             ("hajimi::routes::chat", "studio"),
             ("hajimi::gemini::error", "studio"),
             ("hajimi::openai::convert", "studio"),
@@ -274,7 +274,7 @@ mod tests {
             ("hajimi::validator", "keys"),
             ("hajimi::keys::pool", "keys"),
             ("hajimi::keystore", "system"),
-            ("hajimi::relayed", "system"),
+            ("hajimi::deliveryman", "system"),
             ("hajimi::startup", "system"),
             ("hajimi", "system"),
             ("actix_server::worker", "system"),
@@ -291,7 +291,7 @@ mod tests {
         let ring = LogRing::new(3);
         assert_eq!(ring.capacity(), MIN_CAPACITY, "clamped up");
         for index in 0..15 {
-            ring.push(Level::Info, "hajimi::relay", &format!("m{index}"), T0 + index);
+            ring.push(Level::Info, "hajimi::delivery::relay", &format!("m{index}"), T0 + index);
         }
         let all = ring.records(None, None);
         assert_eq!(messages(&all), (5..15).map(|index| format!("m{index}")).collect::<Vec<_>>());
@@ -323,8 +323,8 @@ mod tests {
         let ring = LogRing::new(100);
         ring.push(Level::Error, "hajimi::vertex", "vertex error", T0);
         ring.push(Level::Warn, "hajimi::keys::pool", "keys warn", T0);
-        ring.push(Level::Info, "hajimi::relay", "studio info", T0);
-        ring.push(Level::Debug, "hajimi::relay", "studio debug", T0);
+        ring.push(Level::Info, "hajimi::delivery::relay", "studio info", T0);
+        ring.push(Level::Debug, "hajimi::delivery::relay", "studio debug", T0);
         ring.push(Level::Info, "hajimi::dashboard", "dashboard info", T0);
         let cases: &[(Option<Level>, Option<&str>, &[&str])] = &[
             (None, None, &["vertex error", "keys warn", "studio info", "studio debug", "dashboard info"]),

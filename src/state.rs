@@ -12,7 +12,6 @@ use parking_lot::{Mutex, RwLock};
 use crate::cache::{CacheKey, SwipeCache};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::gemini::types::GenerateContentResponse;
 use crate::keys::KeyPool;
 use crate::models::ModelCatalog;
 use crate::ratelimit::RateLimiter;
@@ -76,7 +75,8 @@ pub struct AppState {
     pub pool: KeyPool,
     pub catalog: ModelCatalog,
     pub signatures: SignatureCache,
-    pub swipe_cache: SwipeCache,
+    /// Spare answers for swipes, OpenAI and native requests alike.
+    pub swipe_cache: SwipeCache<Arc<crate::delivery::relay::Answer>>,
     /// Non-stream generations in flight, by cache key, for de-duplication.
     pub inflight: Mutex<HashMap<CacheKey, InflightAnswer>>,
     pub rate_limiter: RateLimiter,
@@ -122,7 +122,7 @@ impl SettingsLayers {
 }
 
 /// The outcome of one shared generation: the upstream answer or the error.
-pub type SharedOutcome = Result<(Arc<GenerateContentResponse>, crate::keys::KeyId), ApiError>;
+pub type SharedOutcome = Result<(Arc<crate::delivery::relay::Answer>, crate::keys::KeyId), ApiError>;
 
 /// Subscription to a generation in flight (`None` until it finishes).
 pub type InflightAnswer = tokio::sync::watch::Receiver<Option<SharedOutcome>>;

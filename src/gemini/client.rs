@@ -29,6 +29,39 @@ pub struct ClientSettings {
 /// A response whose status was 200 and whose body is still to be read.
 pub type OpenStream = awc::ClientResponse;
 
+/// The version of Google's REST API a call goes to; native clients choose
+/// it in their path and get the same upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    V1,
+    V1Beta,
+}
+
+impl ApiVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1",
+            ApiVersion::V1Beta => "v1beta",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ApiVersion> {
+        match text {
+            "v1" => Some(ApiVersion::V1),
+            "v1beta" => Some(ApiVersion::V1Beta),
+            _ => None,
+        }
+    }
+}
+
+/// Which upstream model a call goes to, under which API version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub version: ApiVersion,
+    /// The upstream model name (no `models/`, no hajimi suffix).
+    pub model: std::rc::Rc<str>,
+}
+
 #[derive(Clone)]
 pub struct GeminiClient {
     http: awc::Client,
@@ -101,8 +134,8 @@ impl GeminiClient {
         GeminiClient { http, settings: Arc::new(settings) }
     }
 
-    fn model_url(&self, model: &str, action: &str) -> String {
-        format!("{}/v1beta/models/{model}:{action}", self.settings.base_url)
+    fn model_url(&self, target: &Target, action: &str) -> String {
+        format!("{}/{}/models/{}:{action}", self.settings.base_url, target.version.as_str(), target.model)
     }
 
     async fn post(
@@ -129,9 +162,11 @@ impl GeminiClient {
         Err(UpstreamFailure::classify(status, &body))
     }
 
-    /// `models/{model}:generateContent`; returns the raw JSON answer.
-    pub async fn generate_content(&self, key: &ApiKey, model: &str, body: Bytes) -> Result<Bytes, UpstreamFailure> {
-        let url = self.model_url(model, "generateContent");
+    /// `models/{model}:{action}` answered with one JSON body
+    /// (`generateContent`, `countTokens`, `embedContent`,
+    /// `batchEmbedContents`); returns the raw answer.
+    pub async fn call(&self, key: &ApiKey, target: &Target, action: &str, body: Bytes) -> Result<Bytes, UpstreamFailure> {
+        let url = self.model_url(target, action);
         let deadline = self.settings.request_timeout;
         let call = async {
             let mut response = self.post(key, &url, body, None).await?;
@@ -152,10 +187,10 @@ impl GeminiClient {
     pub async fn stream_generate_content(
         &self,
         key: &ApiKey,
-        model: &str,
+        target: &Target,
         body: Bytes,
     ) -> Result<OpenStream, UpstreamFailure> {
-        let url = format!("{}?alt=sse", self.model_url(model, "streamGenerateContent"));
+        let url = format!("{}?alt=sse", self.model_url(target, "streamGenerateContent"));
         self.post(key, &url, body, Some(self.settings.request_timeout)).await
     }
 

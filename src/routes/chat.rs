@@ -16,43 +16,32 @@
 //! another client waits on, and an answer nobody collected goes to the
 //! cache for the next swipe.
 
-use std::time::Duration;
-
-use actix_web::http::header;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use serde::Serialize;
-use tokio::sync::mpsc;
 
 use crate::auth::ClientAuthorized;
 use crate::bodylimit::BodyReservation;
 use crate::cache::{cache_key, CacheKey};
 use crate::config::Config;
+use crate::delivery::admission::{busy, check_rate_limit, read_body};
+use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, OpenAiEvents, DONE};
+use crate::delivery::relay::{Answer, Hedge, Relay, RetryBudget};
+use crate::delivery::shared::obtain_answer;
+use crate::delivery::stream::{deliver_later, json_stream_headers, open_and_pump, sse_headers, PumpTiming};
 use crate::error::ApiError;
-use crate::gemini::client::OpenStream;
-use crate::gemini::error::UpstreamFailure;
+use crate::gemini::client::{ApiVersion, Target};
 use crate::gemini::model::ModelSpec;
-use crate::gemini::sse::SseDecoder;
-use crate::gemini::types::GenerateContentResponse;
 use crate::keys::KeyId;
 use crate::media::{self, FetchLimits};
 use crate::models::is_model_allowed;
 use crate::openai::request::{remote_media_urls, to_gemini, ConvertError, ConvertOptions};
 use crate::openai::response::{completion_id, completion_to_chunks, keepalive_chunk, to_chat_completion, AnswerMeta};
-use crate::openai::stream::{StreamConverter, StreamEnd};
 use crate::openai::types::{ChatCompletion, ChatRequest};
-use crate::ratelimit::{Limited, RateLimits};
-use crate::relay::{Attempts, Hedge, Relay, RetryBudget};
 use crate::secret::LogSafe;
-use crate::state::{AppState, SharedOutcome, WorkerClients};
-
-const DONE: &[u8] = b"data: [DONE]\n\n";
-const SSE_KEEPALIVE: &[u8] = b": keep-alive\n\n";
+use crate::state::{AppState, WorkerClients};
 
 /// What the access log records about a chat request besides the path.
 #[derive(Debug, Clone)]
@@ -90,7 +79,7 @@ pub async fn chat_completions(
     // Parsing and converting briefly hold more copies of the body.
     reservation
         .grow(raw.len() * (BODY_COPIES_WHILE_CONVERTING - 1), config.max_body_bytes_in_flight)
-        .map_err(|_| ApiError::Busy { retry_after: BUSY_RETRY_AFTER })?;
+        .map_err(|_| busy())?;
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
@@ -106,7 +95,7 @@ pub async fn chat_completions(
         (false, _, false) => "json",
     };
     if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
-        let mut response = serve_cached(cached, &prepared, stream);
+        let mut response = serve_cached(&cached, &prepared, stream, &state);
         response.extensions_mut().insert(RequestNote { model: prepared.meta.model.clone(), key: None, mode: "cache" });
         return Ok(response);
     }
@@ -116,12 +105,20 @@ pub async fn chat_completions(
         "fake_stream" => fake_stream(prepared, config, state, clients),
         "stream" => {
             let as_message = config.error_as_assistant_message;
-            match real_stream(prepared.clone(), config, state, clients).await {
+            let format = OpenAiEvents::new(prepared.meta.clone(), prepared.include_usage, as_message, state.clone());
+            let timing =
+                PumpTiming { keepalive_every: config.fake_streaming_interval, idle_timeout: config.stream_idle_timeout };
+            let relay = relay(&prepared, &config, &state, &clients);
+            match open_and_pump(relay, prepared.body.clone(), format, sse_headers(), timing).await {
                 Ok((mut response, key)) => {
                     response.extensions_mut().insert(RequestNote { key: Some(key), ..note.clone() });
                     return Ok(response);
                 }
-                Err(error) if as_message => error_as_stream(&error, &prepared.meta),
+                Err(error) if as_message => {
+                    let mut body = error_content_chunk(&error, &prepared.meta).to_vec();
+                    body.extend_from_slice(DONE);
+                    sse_headers().body(body)
+                }
                 Err(error) => return Err(error),
             }
         }
@@ -143,30 +140,10 @@ pub async fn chat_completions(
     Ok(response)
 }
 
-/// Per-IP limits (§2); rejected requests are not counted.
-fn check_rate_limit(client: IpAddr, config: &Config, state: &AppState) -> Result<(), ApiError> {
-    let limits = RateLimits { per_minute: config.max_requests_per_minute, per_day: config.max_requests_per_day_per_ip };
-    if limits.per_minute == 0 && limits.per_day == 0 {
-        return Ok(());
-    }
-    state.rate_limiter.check(client, limits, state.now_ms()).map_err(|rejection| {
-        let message = match rejection.limit {
-            Limited::PerMinute => "Too many requests from this address this minute / 请求过于频繁，请稍后再试",
-            Limited::PerDay => "Daily request limit for this address reached / 今日请求次数已达上限",
-        };
-        ApiError::RateLimited {
-            message: message.to_owned(),
-            retry_after: Duration::from_millis(rejection.retry_after_ms),
-        }
-    })
-}
-
 /// A cached answer (a swipe), served in the mode the client asked for,
 /// with a fresh id.
-fn serve_cached(mut completion: ChatCompletion, prepared: &Prepared, stream: bool) -> HttpResponse {
-    completion.id = prepared.meta.id.clone();
-    completion.created = prepared.meta.created;
-    completion.model = prepared.meta.model.clone();
+fn serve_cached(answer: &Answer, prepared: &Prepared, stream: bool, state: &AppState) -> HttpResponse {
+    let completion = completion_for(answer, &prepared.meta, state);
     if !stream {
         return HttpResponse::Ok().json(completion);
     }
@@ -178,57 +155,9 @@ fn serve_cached(mut completion: ChatCompletion, prepared: &Prepared, stream: boo
     sse_headers().body(body)
 }
 
-/// How long a client refused for lack of body budget should wait.
-const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Copies of the body alive at once while a request is converted: the
 /// parsed request, the converted one and the serialized upstream body.
 const BODY_COPIES_WHILE_CONVERTING: usize = 3;
-
-/// Reads the body: at most `MAX_REQUEST_BODY_MB` (413; a larger
-/// `Content-Length` is refused before reading), within
-/// `REQUEST_BODY_TIMEOUT` (408), and only while all bodies held fit in
-/// `MAX_BODY_BYTES_IN_FLIGHT_MB` (503 with Retry-After).
-async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    config: &Config,
-    state: &AppState,
-) -> Result<(web::BytesMut, BodyReservation), ApiError> {
-    let limit = config.max_request_body_bytes;
-    let too_large = || ApiError::PayloadTooLarge { limit_mb: limit / (1024 * 1024) };
-    let busy = |_| ApiError::Busy { retry_after: BUSY_RETRY_AFTER };
-    let mut reservation = state.body_budget.reserve();
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if let Some(announced) = announced {
-        if announced > limit {
-            return Err(too_large());
-        }
-        reservation.grow(announced, config.max_body_bytes_in_flight).map_err(busy)?;
-    }
-    let read = async {
-        let mut body = web::BytesMut::with_capacity(announced.unwrap_or(0));
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
-            if body.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            let beyond_reserved = (body.len() + chunk.len()).saturating_sub(reservation.bytes());
-            if beyond_reserved > 0 {
-                reservation.grow(beyond_reserved, config.max_body_bytes_in_flight).map_err(busy)?;
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    let body = tokio::time::timeout(config.request_body_timeout, read)
-        .await
-        .map_err(|_| ApiError::BodyTimeout { limit_seconds: config.request_body_timeout.as_secs() })??;
-    Ok((body, reservation))
-}
 
 /// Upstream model names are path segments: only these characters.
 fn is_valid_model_name(name: &str) -> bool {
@@ -278,7 +207,7 @@ async fn prepare(
         let fetched_bytes: usize = fetched.values().map(|blob| blob.data.len()).sum();
         body_reservation
             .grow(fetched_bytes * BODY_COPIES_WHILE_CONVERTING, config.max_body_bytes_in_flight)
-            .map_err(|_| ApiError::Busy { retry_after: BUSY_RETRY_AFTER })?;
+            .map_err(|_| busy())?;
         fetched
     };
     let signature_lookup = |call_id: &str| state.signatures.lookup(call_id);
@@ -312,6 +241,7 @@ async fn prepare(
 }
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
+    let model: Rc<str> = Rc::from(prepared.spec.base.as_str());
     Relay {
         state: state.clone(),
         client: clients.gemini.clone(),
@@ -322,110 +252,31 @@ fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clie
             max: config.max_concurrent_requests,
         },
         max_wait_for_key: config.max_wait_for_key,
-        model: Rc::from(prepared.spec.base.as_str()),
+        target: Target { version: ApiVersion::V1Beta, model: model.clone() },
+        pool_model: model,
+        keep_empty_answer: false,
     }
 }
 
 /// Converts an upstream answer for this client (its own id, model name).
-fn completion_for(answer: &GenerateContentResponse, meta: &AnswerMeta, state: &AppState) -> ChatCompletion {
+fn completion_for(answer: &Answer, meta: &AnswerMeta, state: &AppState) -> ChatCompletion {
     let mut rng = rand::rng();
     let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
-    to_chat_completion(answer, meta, &mut rng, &mut remember)
+    to_chat_completion(&answer.parsed, meta, &mut rng, &mut remember)
 }
 
-/// The non-streaming answer for `prepared`: joins an identical generation
-/// already in flight, or starts one as a detached task.
+/// The non-streaming answer for `prepared`, shared with identical requests
+/// in flight (unless `PUBLIC_MODE`).
 async fn obtain_completion(
     prepared: &Prepared,
     config: &Config,
     state: &web::Data<AppState>,
     clients: &WorkerClients,
 ) -> (Result<ChatCompletion, ApiError>, Option<KeyId>) {
-    let mut receiver = {
-        let mut inflight = state.inflight.lock();
-        match inflight.get(&prepared.cache_key) {
-            Some(receiver) if !config.public_mode => receiver.clone(),
-            _ => {
-                let (sender, receiver) = tokio::sync::watch::channel(None);
-                if !config.public_mode {
-                    inflight.insert(prepared.cache_key, receiver.clone());
-                }
-                spawn_generation(prepared, config, state, clients, sender);
-                receiver
-            }
-        }
-    };
-    let outcome = match receiver.wait_for(Option::is_some).await {
-        Ok(value) => value.clone().unwrap_or(Err(ApiError::Internal)),
-        Err(_) => Err(ApiError::Internal),
-    };
-    match outcome {
-        Ok((answer, key)) => (Ok(completion_for(&answer, &prepared.meta, state)), Some(key)),
-        Err(error) => (Err(error), None),
-    }
-}
-
-/// Runs the retry loop in its own task, so no client leaving cancels it.
-/// Hedged extras and answers nobody collected go to the swipe cache.
-fn spawn_generation(
-    prepared: &Prepared,
-    config: &Config,
-    state: &web::Data<AppState>,
-    clients: &WorkerClients,
-    sender: tokio::sync::watch::Sender<Option<SharedOutcome>>,
-) {
     let relay = relay(prepared, config, state, clients);
-    let body = prepared.body.clone();
-    let key = prepared.cache_key;
-    let meta = prepared.meta.clone();
-    let state = state.clone();
-    let sink_state = state.clone();
-    let sink_meta = meta.clone();
-    let extras: crate::relay::ExtraAnswerSink = Rc::new(move |answer: GenerateContentResponse| {
-        let completion = completion_for(&answer, &sink_meta, &sink_state);
-        sink_state.swipe_cache.put(key, completion, sink_state.now_ms());
-    });
-    let mut guard = GenerationGuard { state: state.clone(), key: prepared.cache_key, sender: Some(sender) };
-    actix_web::rt::spawn(async move {
-        let result = relay.generate(body, Some(extras)).await;
-        let outcome: SharedOutcome = result.map(|(answer, key_id)| (Arc::new(answer), key_id));
-        guard.forget_inflight();
-        let Some(sender) = guard.sender.take() else { return };
-        if sender.receiver_count() == 0 {
-            if let Ok((answer, _)) = &outcome {
-                log::info!("answer finished after its client left; kept for the next swipe");
-                state.swipe_cache.put(key, completion_for(answer, &meta, &state), state.now_ms());
-            }
-        }
-        sender.send_replace(Some(outcome));
-    });
-}
-
-/// Owned by a generation task: however the task ends (even by a panic),
-/// the in-flight entry goes and every waiter gets an outcome.
-struct GenerationGuard {
-    state: web::Data<AppState>,
-    key: CacheKey,
-    sender: Option<tokio::sync::watch::Sender<Option<SharedOutcome>>>,
-}
-
-impl GenerationGuard {
-    fn forget_inflight(&self) {
-        let Some(sender) = &self.sender else { return };
-        let mut inflight = self.state.inflight.lock();
-        if inflight.get(&self.key).is_some_and(|receiver| receiver.same_channel(&sender.subscribe())) {
-            inflight.remove(&self.key);
-        }
-    }
-}
-
-impl Drop for GenerationGuard {
-    fn drop(&mut self) {
-        self.forget_inflight();
-        if let Some(sender) = self.sender.take() {
-            sender.send_replace(Some(Err(ApiError::Internal)));
-        }
-    }
+    let (outcome, key) =
+        obtain_answer(prepared.cache_key, !config.public_mode, relay, prepared.body.clone(), state).await;
+    (outcome.map(|answer| completion_for(&answer, &prepared.meta, state)), key)
 }
 
 /// An error delivered as an assistant message (opt-in, for clients that
@@ -435,54 +286,6 @@ fn error_as_completion(error: &ApiError, meta: &AnswerMeta) -> serde_json::Value
         "id": meta.id, "object": "chat.completion", "created": meta.created, "model": meta.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("[hajimi] {error}")}, "finish_reason": "stop"}],
     })
-}
-
-fn sse_data(value: &impl Serialize) -> Bytes {
-    let mut line = Vec::new();
-    append_sse(&mut line, value);
-    Bytes::from(line)
-}
-
-fn sse_headers() -> actix_web::HttpResponseBuilder {
-    let mut builder = HttpResponse::Ok();
-    builder
-        .insert_header((header::CONTENT_TYPE, "text/event-stream; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"));
-    builder
-}
-
-fn sse_response(receiver: mpsc::Receiver<Bytes>) -> HttpResponse {
-    sse_headers().streaming(channel_body(receiver))
-}
-
-fn channel_body(
-    receiver: mpsc::Receiver<Bytes>,
-) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|bytes| (Ok(bytes), receiver))
-    })
-}
-
-/// A whole SSE answer carrying an error as assistant content (opt-in).
-fn error_as_stream(error: &ApiError, meta: &AnswerMeta) -> HttpResponse {
-    let mut body = error_content_chunk(error, meta).to_vec();
-    body.extend_from_slice(DONE);
-    sse_headers().body(body)
-}
-
-fn error_content_chunk(error: &ApiError, meta: &AnswerMeta) -> Bytes {
-    sse_data(&serde_json::json!({
-        "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model,
-        "choices": [{"index": 0, "delta": {"role": "assistant", "content": format!("[hajimi] {error}")}, "finish_reason": "stop"}],
-    }))
-}
-
-/// The error event (or, opted in, an assistant message) then `[DONE]`.
-async fn send_stream_error(sender: &mpsc::Sender<Bytes>, error: &ApiError, meta: &AnswerMeta, as_message: bool) {
-    let event = if as_message { error_content_chunk(error, meta) } else { Bytes::from(error.to_sse_event()) };
-    let _ = sender.send(event).await;
-    let _ = sender.send(Bytes::from_static(DONE)).await;
 }
 
 /// The access log line is written when the headers go out; answers that
@@ -496,75 +299,53 @@ fn log_delivery(model: &str, mode: &str, key: Option<KeyId>, result: &Result<Cha
     }
 }
 
-/// Awaits `work`, sending `keepalive` every `interval` meanwhile. `None`
-/// when the client has left.
-async fn with_keepalive<T>(
-    work: impl std::future::Future<Output = T>,
-    sender: &mpsc::Sender<Bytes>,
-    keepalive: Bytes,
-    interval: Duration,
-) -> Option<T> {
-    tokio::pin!(work);
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    loop {
-        tokio::select! {
-            outcome = &mut work => return Some(outcome),
-            _ = ticker.tick() => sender.send(keepalive.clone()).await.ok()?,
-            _ = sender.closed() => return None,
-        }
-    }
-}
-
 /// §5.3: headers now, empty-delta chunks every interval while the
 /// non-streaming calls run, then the whole answer as chunks.
 fn fake_stream(
     prepared: Rc<Prepared>,
-    config: std::sync::Arc<Config>,
+    config: Arc<Config>,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
 ) -> HttpResponse {
-    let (sender, receiver) = mpsc::channel::<Bytes>(16);
-    actix_web::rt::spawn(async move {
-        let keepalive = sse_data(&keepalive_chunk(&prepared.meta.id, prepared.meta.created, &prepared.meta.model));
-        let work = obtain_completion(&prepared, &config, &state, &clients);
-        let Some((result, key)) = with_keepalive(work, &sender, keepalive, config.fake_streaming_interval).await else {
-            return; // The client left; the detached generation goes on into the cache.
-        };
+    let keepalive = sse_data(&keepalive_chunk(&prepared.meta.id, prepared.meta.created, &prepared.meta.model));
+    let interval = config.fake_streaming_interval;
+    let work = {
+        let prepared = prepared.clone();
+        let config = config.clone();
+        async move { obtain_completion(&prepared, &config, &state, &clients).await }
+    };
+    deliver_later(sse_headers(), work, keepalive, interval, move |(result, key)| {
         log_delivery(&prepared.meta.model, "fake_stream", key, &result);
         match result {
             Ok(completion) => {
-                for chunk in completion_to_chunks(&completion, prepared.include_usage) {
-                    if sender.send(sse_data(&chunk)).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = sender.send(Bytes::from_static(DONE)).await;
+                let mut pieces: Vec<Bytes> =
+                    completion_to_chunks(&completion, prepared.include_usage).iter().map(sse_data).collect();
+                pieces.push(Bytes::from_static(DONE));
+                pieces
             }
             Err(error) => {
                 log::warn!("fake stream failed model={}: {}", prepared.meta.model, LogSafe(&error.to_string()));
-                send_stream_error(&sender, &error, &prepared.meta, config.error_as_assistant_message).await;
+                vec![stream_error_end(&error, &prepared.meta, config.error_as_assistant_message)]
             }
         }
-    });
-    sse_response(receiver)
+    })
 }
 
 /// §5.4: status 200 at once, `\n` every interval, then the JSON body (an
 /// OpenAI error object on failure).
 fn keepalive_json(
     prepared: Rc<Prepared>,
-    config: std::sync::Arc<Config>,
+    config: Arc<Config>,
     state: web::Data<AppState>,
     clients: web::Data<WorkerClients>,
 ) -> HttpResponse {
-    let (sender, receiver) = mpsc::channel::<Bytes>(16);
-    actix_web::rt::spawn(async move {
-        let work = obtain_completion(&prepared, &config, &state, &clients);
-        let newline = Bytes::from_static(b"\n");
-        let Some((result, key)) = with_keepalive(work, &sender, newline, config.nonstream_keepalive_interval).await
-        else {
-            return;
-        };
+    let interval = config.nonstream_keepalive_interval;
+    let work = {
+        let prepared = prepared.clone();
+        let config = config.clone();
+        async move { obtain_completion(&prepared, &config, &state, &clients).await }
+    };
+    deliver_later(json_stream_headers(), work, Bytes::from_static(b"\n"), interval, move |(result, key)| {
         log_delivery(&prepared.meta.model, "keepalive", key, &result);
         let body = match result {
             Ok(completion) => serde_json::to_vec(&completion).unwrap_or_default(),
@@ -573,218 +354,8 @@ fn keepalive_json(
             }
             Err(error) => error.body().to_string().into_bytes(),
         };
-        let _ = sender.send(Bytes::from(body)).await;
-    });
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(channel_body(receiver))
-}
-
-/// §5.2: open the upstream stream (retrying other keys while nothing has
-/// been sent, so failures keep their real HTTP status), then convert and
-/// forward each event as it arrives.
-async fn real_stream(
-    prepared: Rc<Prepared>,
-    config: std::sync::Arc<Config>,
-    state: web::Data<AppState>,
-    clients: web::Data<WorkerClients>,
-) -> Result<(HttpResponse, KeyId), ApiError> {
-    let mut attempts = Attempts::default();
-    let relay = relay(&prepared, &config, &state, &clients);
-    let (upstream, key) = relay.open_stream(&prepared.body, &mut attempts).await?;
-    let (sender, receiver) = mpsc::channel::<Bytes>(32);
-    actix_web::rt::spawn(async move {
-        pump_stream(&prepared, &config, &state, relay, upstream, key, attempts, &sender).await;
-    });
-    Ok((sse_response(receiver), key))
-}
-
-/// How one upstream stream ended, when it did not end well.
-enum StreamProblem {
-    Failed(UpstreamFailure),
-    Empty,
-    ClientGone,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn pump_stream(
-    prepared: &Prepared,
-    config: &Config,
-    state: &AppState,
-    relay: Relay,
-    mut upstream: OpenStream,
-    mut key: KeyId,
-    mut attempts: Attempts,
-    sender: &mpsc::Sender<Bytes>,
-) {
-    loop {
-        let mut converter = StreamConverter::new(prepared.meta.clone());
-        let problem = match forward_events(prepared, config, state, &mut upstream, &mut converter, sender).await {
-            Ok(()) => {
-                let usage = converter.usage().unwrap_or_default();
-                relay.stream_succeeded(key, usage.prompt_tokens, usage.completion_tokens);
-                let _ = sender.send(Bytes::from_static(DONE)).await;
-                return;
-            }
-            Err(StreamProblem::ClientGone) => {
-                log::info!("client left during the stream model={} key={key}", prepared.meta.model);
-                if converter.has_output() {
-                    // The quota was used all the same.
-                    let usage = converter.usage().unwrap_or_default();
-                    relay.stream_succeeded(key, usage.prompt_tokens, usage.completion_tokens);
-                }
-                return;
-            }
-            Err(problem) => problem,
-        };
-        if converter.has_output() {
-            // Part of the answer is out: never restart it, never end silently.
-            let reason = match &problem {
-                StreamProblem::Failed(failure) => failure.message.clone(),
-                _ => "the stream ended early".to_owned(),
-            };
-            log::warn!("stream truncated model={} key={key}: {}", prepared.meta.model, LogSafe(&reason));
-            if let StreamProblem::Failed(failure) = problem {
-                // The key still answers for what happened (a 429 mid-stream cools it).
-                let _ = relay.after_stream_failure(&mut attempts, key, failure);
-            }
-            let error = ApiError::UpstreamFailed {
-                status: actix_web::http::StatusCode::BAD_GATEWAY,
-                message: "The Gemini stream was cut off before the answer finished / 上游流式响应中断".to_owned(),
-            };
-            send_stream_error(sender, &error, &prepared.meta, false).await;
-            return;
-        }
-        // Nothing sent yet but keep-alives: another key may do better.
-        let retry = match problem {
-            StreamProblem::Empty => relay.after_empty(&mut attempts, key),
-            StreamProblem::Failed(failure) => relay.after_stream_failure(&mut attempts, key, failure),
-            StreamProblem::ClientGone => return,
-        };
-        let reopened = match retry {
-            Ok(()) => relay.open_stream(&prepared.body, &mut attempts).await,
-            Err(error) => Err(error),
-        };
-        match reopened {
-            Ok((next_upstream, next_key)) => {
-                upstream = next_upstream;
-                key = next_key;
-            }
-            Err(error) => {
-                send_stream_error(sender, &error, &prepared.meta, config.error_as_assistant_message).await;
-                return;
-            }
-        }
-    }
-}
-
-/// Reads one upstream stream to its end, forwarding converted chunks and
-/// sending `: keep-alive` while the upstream is silent.
-async fn forward_events(
-    prepared: &Prepared,
-    config: &Config,
-    state: &AppState,
-    upstream: &mut OpenStream,
-    converter: &mut StreamConverter,
-    sender: &mpsc::Sender<Bytes>,
-) -> Result<(), StreamProblem> {
-    let mut decoder = SseDecoder::default();
-    let mut silent_for = Duration::ZERO;
-    let interval = config.fake_streaming_interval;
-    loop {
-        let next = tokio::select! {
-            next = tokio::time::timeout(interval, upstream.next()) => next,
-            _ = sender.closed() => return Err(StreamProblem::ClientGone),
-        };
-        let payloads = match next {
-            Err(_elapsed) => {
-                silent_for += interval;
-                if silent_for >= config.stream_idle_timeout {
-                    return Err(StreamProblem::Failed(UpstreamFailure::network("the upstream stream went silent")));
-                }
-                if sender.send(Bytes::from_static(SSE_KEEPALIVE)).await.is_err() {
-                    return Err(StreamProblem::ClientGone);
-                }
-                continue;
-            }
-            Ok(Some(Ok(bytes))) => {
-                silent_for = Duration::ZERO;
-                let payloads = decoder.feed(&bytes);
-                if decoder.is_oversized() {
-                    return Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")));
-                }
-                payloads
-            }
-            Ok(Some(Err(error))) => {
-                return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
-            }
-            Ok(None) => {
-                let mut out = Vec::new();
-                let converted = match decoder.finish() {
-                    Some(last) => convert_payload(&last, state, converter, &mut out),
-                    None => Ok(()),
-                };
-                let finished = converted.and_then(|()| match converter.finish(prepared.include_usage) {
-                    Ok(chunks) => {
-                        chunks.iter().for_each(|chunk| append_sse(&mut out, chunk));
-                        Ok(())
-                    }
-                    Err(StreamEnd::Empty) => Err(StreamProblem::Empty),
-                    Err(StreamEnd::Truncated) => Err(StreamProblem::Failed(UpstreamFailure::network(
-                        "the upstream stream ended without a finish reason",
-                    ))),
-                });
-                send_batch(sender, out).await?;
-                return finished;
-            }
-        };
-        // Everything one upstream read produced goes out as one write.
-        let mut out = Vec::new();
-        let converted = payloads.iter().try_for_each(|payload| convert_payload(payload, state, converter, &mut out));
-        send_batch(sender, out).await?;
-        converted?;
-    }
-}
-
-async fn send_batch(sender: &mpsc::Sender<Bytes>, out: Vec<u8>) -> Result<(), StreamProblem> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    sender.send(Bytes::from(out)).await.map_err(|_| StreamProblem::ClientGone)
-}
-
-fn append_sse(out: &mut Vec<u8>, value: &impl Serialize) {
-    out.extend_from_slice(b"data: ");
-    // Serializing our own types cannot fail.
-    serde_json::to_writer(&mut *out, value).ok();
-    out.extend_from_slice(b"\n\n");
-}
-
-/// Converts one upstream event, appending the OpenAI chunks to `out`.
-fn convert_payload(
-    payload: &str,
-    state: &AppState,
-    converter: &mut StreamConverter,
-    out: &mut Vec<u8>,
-) -> Result<(), StreamProblem> {
-    let event: GenerateContentResponse = serde_json::from_str(payload)
-        .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unparseable upstream stream event")))?;
-    let looks_empty = event.candidates.is_empty() && event.prompt_feedback.is_none();
-    if looks_empty && payload.contains("\"error\"") {
-        // An error object sent inside the stream.
-        let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-        if let Some(error) = value.get("error") {
-            let status = error.get("code").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
-            return Err(StreamProblem::Failed(UpstreamFailure::classify(status, payload.as_bytes())));
-        }
-    }
-    let mut rng = rand::rng();
-    let mut remember = |id: &str, signature: &str| state.signatures.remember(id, signature);
-    for chunk in converter.push(&event, &mut rng, &mut remember) {
-        append_sse(out, &chunk);
-    }
-    Ok(())
+        vec![Bytes::from(body)]
+    })
 }
 
 #[cfg(test)]

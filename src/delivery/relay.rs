@@ -5,11 +5,14 @@
 //! the request itself) go straight back to the client and never penalise a
 //! key. Non-streaming calls can be hedged (§8): several keys at once, the
 //! first good answer wins, and the others may finish into the swipe cache.
-//! This is the only module that combines the pool with the client.
+//! This is the only module that combines the pool with the client; every
+//! route that calls Google (OpenAI chat, the native routes, embeddings)
+//! goes through it.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -18,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
-use crate::gemini::client::{GeminiClient, OpenStream};
+use crate::gemini::client::{GeminiClient, OpenStream, Target};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
 use crate::gemini::types::GenerateContentResponse;
 use crate::keys::{KeyId, Lease, Unavailable, UnavailableReason};
@@ -115,13 +118,22 @@ fn unavailable_error(unavailable: &Unavailable, now_ms: u64) -> ApiError {
     ApiError::NoKeyAvailable { message: unavailable.message().to_owned(), retry_after }
 }
 
+/// A `generateContent` answer: the upstream's bytes as received (native
+/// clients get them untouched, unknown fields and all) and their parsed
+/// view (for OpenAI clients, empty-answer checks and usage).
+#[derive(Debug)]
+pub struct Answer {
+    pub raw: Bytes,
+    pub parsed: GenerateContentResponse,
+}
+
 /// Receives successful answers that arrived after the client was answered.
-pub type ExtraAnswerSink = Rc<dyn Fn(GenerateContentResponse)>;
+pub type ExtraAnswerSink = Rc<dyn Fn(Arc<Answer>)>;
 
 /// What one upstream call came to.
 enum CallResult {
-    Answer(GenerateContentResponse),
-    Empty,
+    Answer(Answer),
+    Empty(Answer),
     Failed(UpstreamFailure),
 }
 
@@ -172,8 +184,16 @@ pub struct Relay {
     /// Longest wait for a cooling key (or a global back-off) before
     /// answering 429 instead.
     pub max_wait_for_key: Duration,
-    /// The upstream model name (suffixes removed).
-    pub model: Rc<str>,
+    /// Where the calls go.
+    pub target: Target,
+    /// The model name the pool books health and usage under: the upstream
+    /// model for generation, `model:countTokens` for token counting (its
+    /// quota is not the generation quota).
+    pub pool_model: Rc<str>,
+    /// When every attempt came back empty, hand over the last empty answer
+    /// instead of an error (native clients read `promptFeedback` and
+    /// `finishReason` themselves).
+    pub keep_empty_answer: bool,
 }
 
 impl Relay {
@@ -188,7 +208,7 @@ impl Relay {
         let mut waited = Duration::ZERO;
         loop {
             let now_ms = self.state.now_ms();
-            match self.state.pool.pick(&self.model, now_ms, &attempts.tried) {
+            match self.state.pool.pick(&self.pool_model, now_ms, &attempts.tried) {
                 Ok(lease) => return Ok(lease),
                 Err(unavailable) if unavailable.reason == UnavailableReason::AllTried => attempts.tried.clear(),
                 Err(unavailable) => {
@@ -219,7 +239,7 @@ impl Relay {
     fn log_failure(&self, key: KeyId, failure: &UpstreamFailure) {
         log::warn!(
             "upstream failure model={} key={} status={} kind={} message=\"{}\"",
-            self.model,
+            self.pool_model,
             key,
             failure.status,
             failure.kind.as_str(),
@@ -248,7 +268,7 @@ impl Relay {
     /// Records an empty answer (not the key's fault: no penalty).
     pub fn after_empty(&self, attempts: &mut Attempts, key: KeyId) -> Result<(), ApiError> {
         attempts.empty_answers += 1;
-        log::warn!("empty answer model={} key={} count={}", self.model, key, attempts.empty_answers);
+        log::warn!("empty answer model={} key={} count={}", self.pool_model, key, attempts.empty_answers);
         if attempts.empty_answers >= self.budget.max_empty_answers || attempts.attempts >= self.budget.max_attempts {
             attempts.last_failure = None;
             return Err(attempts.exhausted_error());
@@ -259,31 +279,60 @@ impl Relay {
     /// One non-streaming call, reported to the pool whatever happens to the
     /// request that started it.
     async fn call_once(self, lease: Lease, body: Bytes) -> CallResult {
-        let result = self.client.generate_content(&lease.key, &self.model, body).await;
-        let now_ms = self.state.now_ms();
-        let parsed = result.and_then(|raw| {
-            serde_json::from_slice::<GenerateContentResponse>(&raw)
-                .map_err(|error| UpstreamFailure::network(&format!("unreadable answer: {error}")))
+        let result = self.client.call(&lease.key, &self.target, "generateContent", body).await;
+        let parsed = result.and_then(|raw| match serde_json::from_slice::<GenerateContentResponse>(&raw) {
+            Ok(parsed) => Ok(Answer { raw, parsed }),
+            Err(error) => Err(UpstreamFailure::network(&format!("unreadable answer: {error}"))),
         });
         match parsed {
-            Ok(answer) if is_empty_answer(&answer) => CallResult::Empty,
+            Ok(answer) if is_empty_answer(&answer.parsed) => CallResult::Empty(answer),
             Ok(answer) => {
-                let usage = answer.usage_metadata.unwrap_or_default();
+                let usage = answer.parsed.usage_metadata.unwrap_or_default();
                 let completion_tokens = usage.candidates_token_count.saturating_add(usage.thoughts_token_count);
-                self.state.pool.report_success(
-                    lease.id,
-                    &self.model,
-                    usage.prompt_token_count,
-                    completion_tokens,
-                    now_ms,
-                );
-                self.state.stats.add_tokens(usage.prompt_token_count, completion_tokens, now_ms);
+                self.record_success(lease.id, usage.prompt_token_count, completion_tokens);
                 CallResult::Answer(answer)
             }
             Err(failure) => {
-                self.log_failure(lease.id, &failure);
-                self.state.pool.report_failure(lease.id, &self.model, &failure, now_ms);
+                self.record_failure(lease.id, &failure);
                 CallResult::Failed(failure)
+            }
+        }
+    }
+
+    fn record_failure(&self, key: KeyId, failure: &UpstreamFailure) {
+        self.log_failure(key, failure);
+        self.state.pool.report_failure(key, &self.pool_model, failure, self.state.now_ms());
+    }
+
+    /// Books a success (and its tokens) for the key and in the stats.
+    pub fn record_success(&self, key: KeyId, prompt_tokens: u64, completion_tokens: u64) {
+        let now_ms = self.state.now_ms();
+        self.state.pool.report_success(key, &self.pool_model, prompt_tokens, completion_tokens, now_ms);
+        self.state.stats.add_tokens(prompt_tokens, completion_tokens, now_ms);
+    }
+
+    /// Any other one-answer action (`countTokens`, `embedContent`,
+    /// `batchEmbedContents`): key after key until one answers, no hedging
+    /// (these are cheap and have no swipes). Returns the raw answer.
+    pub async fn call(&self, action: &str, body: Bytes) -> Result<(Bytes, KeyId), ApiError> {
+        let mut attempts = Attempts::default();
+        loop {
+            if attempts.attempts >= self.budget.max_attempts {
+                return Err(attempts.exhausted_error());
+            }
+            self.back_off(&attempts).await;
+            let lease = self.next_key(&mut attempts).await?;
+            attempts.tried.push(lease.id);
+            attempts.attempts += 1;
+            match self.client.call(&lease.key, &self.target, action, body.clone()).await {
+                Ok(raw) => {
+                    self.record_success(lease.id, 0, 0);
+                    return Ok((raw, lease.id));
+                }
+                Err(failure) => {
+                    self.record_failure(lease.id, &failure);
+                    self.after_failure(&mut attempts, failure)?;
+                }
             }
         }
     }
@@ -294,8 +343,9 @@ impl Relay {
         &self,
         body: Bytes,
         extras: Option<ExtraAnswerSink>,
-    ) -> Result<(GenerateContentResponse, KeyId), ApiError> {
+    ) -> Result<(Answer, KeyId), ApiError> {
         let mut attempts = Attempts::default();
+        let mut last_empty: Option<(Answer, KeyId)> = None;
         let mut width = self.hedge.initial.max(1);
         let (sender, mut receiver) = mpsc::unbounded_channel::<CallReport>();
         let mut running: Vec<RunningCall> = Vec::new();
@@ -307,7 +357,7 @@ impl Relay {
                 } else {
                     // Widening a round: only a key free right now and not yet
                     // tried; no waiting while answers may be arriving.
-                    match self.state.pool.pick(&self.model, self.state.now_ms(), &attempts.tried) {
+                    match self.state.pool.pick(&self.pool_model, self.state.now_ms(), &attempts.tried) {
                         Ok(lease) => lease,
                         Err(_) => break,
                     }
@@ -331,12 +381,18 @@ impl Relay {
                     self.detach(running, &mut receiver, extras.as_ref());
                     return Ok((answer, report.key));
                 }
-                CallResult::Empty => self.after_empty(&mut attempts, report.key),
+                CallResult::Empty(answer) => {
+                    last_empty = Some((answer, report.key));
+                    self.after_empty(&mut attempts, report.key)
+                }
                 CallResult::Failed(failure) => self.after_failure(&mut attempts, failure),
             };
             if let Err(error) = carry_on {
                 self.detach(running, &mut receiver, None);
-                return Err(error);
+                return match last_empty {
+                    Some(empty) if self.keep_empty_answer && attempts.last_failure.is_none() => Ok(empty),
+                    _ => Err(error),
+                };
             }
             if running.is_empty() && attempts.last_failure.is_some() {
                 width = (width + self.hedge.increase).min(self.hedge.max.max(1));
@@ -369,7 +425,7 @@ impl Relay {
                 if let Err(mpsc::error::SendError(late)) = sender.send(CallReport { number, key, result }) {
                     // The client was answered already: keep a good late answer.
                     if let (CallResult::Answer(answer), Some(sink)) = (late.result, extras) {
-                        sink(answer);
+                        sink(Arc::new(answer));
                     }
                 }
             }
@@ -389,7 +445,7 @@ impl Relay {
         while let Ok(report) = receiver.try_recv() {
             still_running.retain(|call| call.number != report.number);
             if let (CallResult::Answer(answer), Some(sink)) = (report.result, extras) {
-                sink(answer);
+                sink(Arc::new(answer));
             }
         }
         let background = &self.state.background_calls;
@@ -416,7 +472,7 @@ impl Relay {
             let lease = self.next_key(attempts).await?;
             attempts.tried.push(lease.id);
             attempts.attempts += 1;
-            match self.client.stream_generate_content(&lease.key, &self.model, body.clone()).await {
+            match self.client.stream_generate_content(&lease.key, &self.target, body.clone()).await {
                 Ok(stream) => return Ok((stream, lease.id)),
                 Err(failure) => self.after_stream_failure(attempts, lease.id, failure)?,
             }
@@ -430,14 +486,7 @@ impl Relay {
         key: KeyId,
         failure: UpstreamFailure,
     ) -> Result<(), ApiError> {
-        self.log_failure(key, &failure);
-        self.state.pool.report_failure(key, &self.model, &failure, self.state.now_ms());
+        self.record_failure(key, &failure);
         self.after_failure(attempts, failure)
-    }
-
-    pub fn stream_succeeded(&self, key: KeyId, prompt_tokens: u64, completion_tokens: u64) {
-        let now_ms = self.state.now_ms();
-        self.state.pool.report_success(key, &self.model, prompt_tokens, completion_tokens, now_ms);
-        self.state.stats.add_tokens(prompt_tokens, completion_tokens, now_ms);
     }
 }

@@ -1,0 +1,26 @@
+//! How an answer gets from Google to a client, whatever the client's API
+//! (OpenAI chat, Gemini-native, embeddings). Routes parse and convert; this
+//! module owns what they have in common, once:
+//!
+//! - [`admission`]: per-IP limits and reading the body within its size,
+//!   time and shared-memory budgets;
+//! - [`relay`]: the retry loop over the key pool (classified failures,
+//!   hedged rounds, empty answers);
+//! - [`shared`]: non-stream generations as detached tasks shared by
+//!   identical requests in flight, spare answers into the swipe cache;
+//! - [`stream`]: the streaming pump (re-open on another key before any
+//!   content, keep-alives while the upstream is silent, never a silent end)
+//!   and "headers now, answer later" deliveries (fake streaming, non-stream
+//!   keep-alive), generic over the client's wire format
+//!   ([`stream::EventFormat`]: [`openai`] chunks or [`google`] events).
+//!
+//! The contract (SPEC §5.2, §5.5): real HTTP statuses until the first byte;
+//! after it, never a restart and never a silent end — an error event in
+//! the client's format ends the stream.
+
+pub mod admission;
+pub mod google;
+pub mod openai;
+pub mod relay;
+pub mod shared;
+pub mod stream;

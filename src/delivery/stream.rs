@@ -1,0 +1,342 @@
+//! Streaming deliveries, generic over the client's wire format.
+//!
+//! - [`pump`] forwards a real upstream stream (`streamGenerateContent?alt=sse`)
+//!   event by event, one write per upstream read. While nothing but
+//!   keep-alives has reached the client, a failure, an empty answer or a
+//!   cut stream re-opens on another key inside the same response; after
+//!   content, the stream ends with the format's error event, never restarted
+//!   and never silent.
+//! - [`deliver_later`] sends headers at once, keep-alive bytes while the work
+//!   runs, then the rendered outcome (fake streaming §5.3, non-stream
+//!   keep-alive §5.4, and their native counterparts).
+//!
+//! The format ([`EventFormat`]) decides every byte the client sees: OpenAI
+//! chunks and `[DONE]` ([`crate::delivery::openai`]) or Google's own events
+//! ([`crate::delivery::google`]).
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::delivery::relay::{Attempts, Relay};
+use crate::error::ApiError;
+use crate::gemini::client::OpenStream;
+use crate::gemini::error::UpstreamFailure;
+use crate::gemini::sse::SseDecoder;
+use crate::gemini::types::GenerateContentResponse;
+use crate::keys::KeyId;
+use crate::openai::stream::StreamEnd;
+use crate::secret::LogSafe;
+
+/// A client's wire format for a streamed answer. One value serves one
+/// client response, across the keys tried for it.
+pub trait EventFormat {
+    /// Converts one upstream event (`payload` is its JSON text), appending
+    /// what the client gets to `out` (possibly nothing yet).
+    fn push(&mut self, event: &GenerateContentResponse, payload: &str, out: &mut Vec<u8>);
+    /// The upstream stream ended: append the closing bytes, or say why the
+    /// answer is not whole.
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd>;
+    /// Whether answer content has reached the client: from then on the
+    /// answer is never restarted.
+    fn has_output(&self) -> bool;
+    /// (prompt, completion) tokens of the current attempt.
+    fn usage(&self) -> (u64, u64);
+    /// Forgets a failed attempt before the next key's stream (none of its
+    /// content reached the client).
+    fn restart(&mut self);
+    /// The bytes that end the stream after a failure. `cut_off`: content
+    /// had already been sent.
+    fn error_end(&mut self, error: &ApiError, cut_off: bool) -> Bytes;
+    /// Every attempt came back empty: append the last empty answer as the
+    /// final word and return true, or return false for an error instead.
+    fn give_up_empty(&mut self, out: &mut Vec<u8>) -> bool;
+    /// Sent while the upstream is silent.
+    fn keepalive(&self) -> Bytes;
+}
+
+/// An SSE response's headers (§5.2).
+pub fn sse_headers() -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header((header::CONTENT_TYPE, "text/event-stream; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"));
+    builder
+}
+
+/// A streamed JSON response's headers (non-stream keep-alive, Google's
+/// JSON-array stream).
+pub fn json_stream_headers() -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"));
+    builder
+}
+
+/// The response body fed by `receiver`; ends when the sender is dropped.
+pub fn channel_body(
+    receiver: mpsc::Receiver<Bytes>,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|bytes| (Ok(bytes), receiver))
+    })
+}
+
+/// Awaits `work`, sending `keepalive` every `interval` meanwhile. `None`
+/// when the client has left.
+pub async fn with_keepalive<T>(
+    work: impl std::future::Future<Output = T>,
+    sender: &mpsc::Sender<Bytes>,
+    keepalive: Bytes,
+    interval: Duration,
+) -> Option<T> {
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        tokio::select! {
+            outcome = &mut work => return Some(outcome),
+            _ = ticker.tick() => sender.send(keepalive.clone()).await.ok()?,
+            _ = sender.closed() => return None,
+        }
+    }
+}
+
+/// Headers (from `headers`) at once, `keepalive` every `interval` while
+/// `work` runs, then the pieces `render` makes of its outcome. If the
+/// client leaves, `work` is dropped (shared generations go on by
+/// themselves, see `shared`).
+pub fn deliver_later<T: 'static>(
+    mut headers: actix_web::HttpResponseBuilder,
+    work: impl std::future::Future<Output = T> + 'static,
+    keepalive: Bytes,
+    interval: Duration,
+    render: impl FnOnce(T) -> Vec<Bytes> + 'static,
+) -> HttpResponse {
+    let (sender, receiver) = mpsc::channel::<Bytes>(16);
+    actix_web::rt::spawn(async move {
+        let Some(outcome) = with_keepalive(work, &sender, keepalive, interval).await else {
+            return;
+        };
+        for piece in render(outcome) {
+            if sender.send(piece).await.is_err() {
+                return;
+            }
+        }
+    });
+    headers.streaming(channel_body(receiver))
+}
+
+/// How one upstream stream ended, when it did not end well.
+enum StreamProblem {
+    Failed(UpstreamFailure),
+    Empty,
+    ClientGone,
+}
+
+/// Timing of a pumped stream.
+#[derive(Debug, Clone, Copy)]
+pub struct PumpTiming {
+    /// Keep-alive interval while the upstream is silent.
+    pub keepalive_every: Duration,
+    /// Silence after which the upstream stream counts as failed.
+    pub idle_timeout: Duration,
+}
+
+/// Opens the upstream stream (retrying other keys while nothing has been
+/// sent, so failures keep their real HTTP status), then returns the
+/// response whose body `pump` feeds.
+pub async fn open_and_pump<F: EventFormat + 'static>(
+    relay: Relay,
+    body: Bytes,
+    format: F,
+    headers: actix_web::HttpResponseBuilder,
+    timing: PumpTiming,
+) -> Result<(HttpResponse, KeyId), ApiError> {
+    let mut attempts = Attempts::default();
+    let (upstream, key) = relay.open_stream(&body, &mut attempts).await?;
+    let (sender, receiver) = mpsc::channel::<Bytes>(32);
+    let mut headers = headers;
+    actix_web::rt::spawn(async move {
+        let mut format = format;
+        let opened = Opened { upstream, key, attempts };
+        pump(&mut format, &relay, &body, opened, &sender, timing).await;
+    });
+    Ok((headers.streaming(channel_body(receiver)), key))
+}
+
+/// An upstream stream that answered 200, and what it took to get it.
+struct Opened {
+    upstream: OpenStream,
+    key: KeyId,
+    attempts: Attempts,
+}
+
+async fn pump<F: EventFormat>(
+    format: &mut F,
+    relay: &Relay,
+    body: &Bytes,
+    opened: Opened,
+    sender: &mpsc::Sender<Bytes>,
+    timing: PumpTiming,
+) {
+    let Opened { mut upstream, mut key, mut attempts } = opened;
+    let model = relay.pool_model.clone();
+    loop {
+        let problem = match forward_events(format, &mut upstream, sender, timing).await {
+            Ok(()) => {
+                let (prompt, completion) = format.usage();
+                relay.record_success(key, prompt, completion);
+                return;
+            }
+            Err(StreamProblem::ClientGone) => {
+                log::info!("client left during the stream model={model} key={key}");
+                if format.has_output() {
+                    // The quota was used all the same.
+                    let (prompt, completion) = format.usage();
+                    relay.record_success(key, prompt, completion);
+                }
+                return;
+            }
+            Err(problem) => problem,
+        };
+        if format.has_output() {
+            // Part of the answer is out: never restart it, never end silently.
+            let reason = match &problem {
+                StreamProblem::Failed(failure) => failure.message.clone(),
+                _ => "the stream ended early".to_owned(),
+            };
+            log::warn!("stream truncated model={model} key={key}: {}", LogSafe(&reason));
+            if let StreamProblem::Failed(failure) = problem {
+                // The key still answers for what happened (a 429 mid-stream cools it).
+                let _ = relay.after_stream_failure(&mut attempts, key, failure);
+            }
+            let error = ApiError::UpstreamFailed {
+                status: actix_web::http::StatusCode::BAD_GATEWAY,
+                message: "The Gemini stream was cut off before the answer finished / 上游流式响应中断".to_owned(),
+            };
+            let _ = sender.send(format.error_end(&error, true)).await;
+            return;
+        }
+        // Nothing sent yet but keep-alives: another key may do better.
+        let empty = matches!(problem, StreamProblem::Empty);
+        let retry = match problem {
+            StreamProblem::Empty => relay.after_empty(&mut attempts, key),
+            StreamProblem::Failed(failure) => relay.after_stream_failure(&mut attempts, key, failure),
+            StreamProblem::ClientGone => return,
+        };
+        let reopened = match retry {
+            Ok(()) => relay.open_stream(body, &mut attempts).await,
+            Err(error) => Err(error),
+        };
+        match reopened {
+            Ok((next_upstream, next_key)) => {
+                upstream = next_upstream;
+                key = next_key;
+                format.restart();
+            }
+            Err(error) => {
+                let mut out = Vec::new();
+                if empty && format.give_up_empty(&mut out) {
+                    let _ = sender.send(Bytes::from(out)).await;
+                } else {
+                    let _ = sender.send(format.error_end(&error, false)).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one upstream stream to its end, forwarding what the format makes
+/// of each event and sending keep-alives while the upstream is silent.
+async fn forward_events<F: EventFormat>(
+    format: &mut F,
+    upstream: &mut OpenStream,
+    sender: &mpsc::Sender<Bytes>,
+    timing: PumpTiming,
+) -> Result<(), StreamProblem> {
+    let mut decoder = SseDecoder::default();
+    let mut silent_for = Duration::ZERO;
+    let interval = timing.keepalive_every;
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(interval, upstream.next()) => next,
+            _ = sender.closed() => return Err(StreamProblem::ClientGone),
+        };
+        let payloads = match next {
+            Err(_elapsed) => {
+                silent_for += interval;
+                if silent_for >= timing.idle_timeout {
+                    return Err(StreamProblem::Failed(UpstreamFailure::network("the upstream stream went silent")));
+                }
+                if sender.send(format.keepalive()).await.is_err() {
+                    return Err(StreamProblem::ClientGone);
+                }
+                continue;
+            }
+            Ok(Some(Ok(bytes))) => {
+                silent_for = Duration::ZERO;
+                let payloads = decoder.feed(&bytes);
+                if decoder.is_oversized() {
+                    return Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")));
+                }
+                payloads
+            }
+            Ok(Some(Err(error))) => {
+                return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
+            }
+            Ok(None) => {
+                let mut out = Vec::new();
+                let converted = match decoder.finish() {
+                    Some(last) => push_payload(format, &last, &mut out),
+                    None => Ok(()),
+                };
+                let finished = converted.and_then(|()| match format.finish(&mut out) {
+                    Ok(()) => Ok(()),
+                    Err(StreamEnd::Empty) => Err(StreamProblem::Empty),
+                    Err(StreamEnd::Truncated) => Err(StreamProblem::Failed(UpstreamFailure::network(
+                        "the upstream stream ended without a finish reason",
+                    ))),
+                });
+                send_batch(sender, out).await?;
+                return finished;
+            }
+        };
+        // Everything one upstream read produced goes out as one write.
+        let mut out = Vec::new();
+        let converted = payloads.iter().try_for_each(|payload| push_payload(format, payload, &mut out));
+        send_batch(sender, out).await?;
+        converted?;
+    }
+}
+
+async fn send_batch(sender: &mpsc::Sender<Bytes>, out: Vec<u8>) -> Result<(), StreamProblem> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    sender.send(Bytes::from(out)).await.map_err(|_| StreamProblem::ClientGone)
+}
+
+/// Parses one upstream event and hands it to the format. An error object
+/// sent inside the stream is classified like an HTTP error answer.
+fn push_payload<F: EventFormat>(format: &mut F, payload: &str, out: &mut Vec<u8>) -> Result<(), StreamProblem> {
+    let event: GenerateContentResponse = serde_json::from_str(payload)
+        .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unparseable upstream stream event")))?;
+    let looks_empty = event.candidates.is_empty() && event.prompt_feedback.is_none();
+    if looks_empty && payload.contains("\"error\"") {
+        let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+        if let Some(error) = value.get("error") {
+            let status = error.get("code").and_then(serde_json::Value::as_u64).unwrap_or(500) as u16;
+            return Err(StreamProblem::Failed(UpstreamFailure::classify(status, payload.as_bytes())));
+        }
+    }
+    format.push(&event, payload, out);
+    Ok(())
+}
