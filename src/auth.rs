@@ -167,6 +167,24 @@ impl FromRequest for ClientAuthorized {
     }
 }
 
+/// [`ClientAuthorized`] for Gemini-native routes: the same checks, the
+/// refusal in Google's error envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct NativeAuthorized(pub ClientAuthorized);
+
+impl FromRequest for NativeAuthorized {
+    type Error = crate::error::GoogleError;
+    type Future = Ready<Result<NativeAuthorized, crate::error::GoogleError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match request.app_data::<web::Data<AppState>>() {
+            Some(state) => authorize(request, state, &state.config()),
+            None => Err(ApiError::Internal),
+        };
+        ready(result.map(NativeAuthorized).map_err(crate::error::GoogleError))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

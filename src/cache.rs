@@ -581,8 +581,8 @@ mod tests {
         text.to_owned()
     }
 
-    fn answer_text(answer: &String) -> Option<&str> {
-        Some(answer.as_str())
+    fn answer_text(answer: &str) -> Option<&str> {
+        Some(answer)
     }
 
     enum Step {
@@ -599,7 +599,7 @@ mod tests {
                 Step::Put { key, text, now_ms } => cache.put(CacheKey(*key), answer(text), *now_ms),
                 Step::Take { key, now_ms, expected } => {
                     let taken = cache.take(CacheKey(*key), *now_ms);
-                    assert_eq!(taken.as_ref().and_then(answer_text), *expected, "step {step_index}");
+                    assert_eq!(taken.as_deref().and_then(answer_text), *expected, "step {step_index}");
                 }
                 Step::SetLimits { max_entries, ttl_ms } => cache.set_limits(*max_entries, *ttl_ms),
                 Step::Len(expected) => {

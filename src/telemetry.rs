@@ -13,8 +13,8 @@ use actix_web::middleware::Next;
 use actix_web::Error;
 use futures_util::FutureExt;
 
+use crate::delivery::RequestNote;
 use crate::error::ApiError;
-use crate::routes::chat::RequestNote;
 use crate::secret::LogSafe;
 use crate::state::AppState;
 use crate::stats::Outcome;
@@ -50,7 +50,7 @@ pub async fn access_log(
     let method = request.method().clone();
     let path = request.path().to_owned();
     let state = request.app_data::<actix_web::web::Data<AppState>>().cloned();
-    let is_generation = path.ends_with("/chat/completions");
+    let is_generation = calls_upstream(&path);
     let _active = is_generation.then(|| state.as_ref().map(|state| state.stats.track_active()));
     // No clone of the request may be held here: routing needs it unique.
     let outcome = AssertUnwindSafe(next.call(request)).catch_unwind().await;
@@ -91,7 +91,17 @@ pub async fn access_log(
 }
 
 fn is_api_path(path: &str) -> bool {
-    ["/v1/", "/v1beta/", "/aistudio/", "/models", "/chat/completions"].iter().any(|prefix| path.starts_with(prefix))
+    ["/v1/", "/v1beta/", "/gemini/", "/aistudio/", "/models", "/chat/completions"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
+/// Requests that use the pool: counted on the Overview and in the request
+/// log (chat, embeddings, and every native `models/…:action`).
+fn calls_upstream(path: &str) -> bool {
+    path.ends_with("/chat/completions")
+        || path.ends_with("/embeddings")
+        || (is_api_path(path) && path.rsplit('/').next().is_some_and(|last| last.contains(':')))
 }
 
 fn is_dashboard_path(path: &str, prefix: &str) -> bool {

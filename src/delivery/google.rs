@@ -62,7 +62,14 @@ pub struct GoogleEvents {
 
 impl GoogleEvents {
     pub fn new(framing: Framing) -> GoogleEvents {
-        GoogleEvents { framing, written: 0, held: Vec::new(), sent_content: false, saw_finish_reason: false, usage: (0, 0) }
+        GoogleEvents {
+            framing,
+            written: 0,
+            held: Vec::new(),
+            sent_content: false,
+            saw_finish_reason: false,
+            usage: (0, 0),
+        }
     }
 
     fn write_event(&mut self, payload: &str, out: &mut Vec<u8>) {
@@ -133,9 +140,11 @@ pub fn error_event(framing: Framing, written: usize, error: &ApiError) -> Bytes 
 /// (thoughts included: native clients show them live), a function call,
 /// inline data, code…
 fn has_content(event: &GenerateContentResponse) -> bool {
-    event.candidates.iter().filter_map(|candidate| candidate.content.as_ref()).any(|content| {
-        content.parts.iter().any(|part| part.text.as_deref().is_none_or(|text| !text.is_empty()))
-    })
+    event
+        .candidates
+        .iter()
+        .filter_map(|candidate| candidate.content.as_ref())
+        .any(|content| content.parts.iter().any(|part| part.text.as_deref().is_none_or(|text| !text.is_empty())))
 }
 
 impl EventFormat for GoogleEvents {
@@ -209,7 +218,8 @@ mod tests {
 
     const TEXT: &str = r#"{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"}}],"extra":1}"#;
     const END: &str = r#"{"candidates":[{"content":{"parts":[{"text":"!"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2}}"#;
-    const BLOCKED: &str = r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},"usageMetadata":{"promptTokenCount":3}}"#;
+    const BLOCKED: &str =
+        r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},"usageMetadata":{"promptTokenCount":3}}"#;
 
     fn run(framing: Framing, events: &[&str]) -> (String, Result<(), StreamEnd>, GoogleEvents) {
         let mut format = GoogleEvents::new(framing);
@@ -254,7 +264,8 @@ mod tests {
         let (out, end, mut format) = run(Framing::Sse, &[TEXT]);
         assert_eq!(end, Err(StreamEnd::Truncated));
         assert!(format.has_output());
-        let error = ApiError::UpstreamFailed { status: actix_web::http::StatusCode::BAD_GATEWAY, message: "cut".into() };
+        let error =
+            ApiError::UpstreamFailed { status: actix_web::http::StatusCode::BAD_GATEWAY, message: "cut".into() };
         let tail = String::from_utf8(format.error_end(&error, true).to_vec()).unwrap();
         assert!(out.starts_with("data: "));
         assert_eq!(tail, "data: {\"error\":{\"code\":502,\"message\":\"cut\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n");

@@ -24,3 +24,16 @@ pub mod openai;
 pub mod relay;
 pub mod shared;
 pub mod stream;
+
+/// What the access log and the request log record about an API request
+/// besides its path: set by the handler as a response extension.
+#[derive(Debug, Clone)]
+pub struct RequestNote {
+    /// The model as the client named it.
+    pub model: String,
+    /// The key that answered, when one did.
+    pub key: Option<crate::keys::KeyId>,
+    /// How the answer was delivered (`json`, `stream`, `fake_stream`,
+    /// `cache`, `native`, `native_stream`, `embeddings`…).
+    pub mode: &'static str,
+}

@@ -42,7 +42,8 @@ pub fn error_content_chunk(error: &ApiError, meta: &AnswerMeta) -> Bytes {
 
 /// The error event (or, opted in, an assistant message) then `[DONE]`.
 pub fn stream_error_end(error: &ApiError, meta: &AnswerMeta, as_message: bool) -> Bytes {
-    let mut out = if as_message { error_content_chunk(error, meta).to_vec() } else { error.to_sse_event().into_bytes() };
+    let mut out =
+        if as_message { error_content_chunk(error, meta).to_vec() } else { error.to_sse_event().into_bytes() };
     out.extend_from_slice(DONE);
     Bytes::from(out)
 }

@@ -197,6 +197,31 @@ pub struct Relay {
 }
 
 impl Relay {
+    /// A relay for calls to `target`, booked under `pool_model`, with the
+    /// retry and hedging settings of `config`.
+    pub fn new(
+        config: &crate::config::Config,
+        state: &web::Data<AppState>,
+        client: &GeminiClient,
+        target: Target,
+        pool_model: Rc<str>,
+    ) -> Relay {
+        Relay {
+            state: state.clone(),
+            client: client.clone(),
+            budget: RetryBudget { max_attempts: config.max_retry_num, max_empty_answers: config.max_empty_responses },
+            hedge: Hedge {
+                initial: config.concurrent_requests,
+                increase: config.increase_concurrent_on_failure,
+                max: config.max_concurrent_requests,
+            },
+            max_wait_for_key: config.max_wait_for_key,
+            target,
+            pool_model,
+            keep_empty_answer: false,
+        }
+    }
+
     /// A key for the next attempt, waiting briefly when every key is cooling
     /// (or the pool is backing off) for only a moment. When every key was
     /// already tried, the tried list is cleared so transient failures can be
@@ -339,11 +364,7 @@ impl Relay {
 
     /// Non-streaming `generateContent` until a non-empty answer, hedged as
     /// configured. Answers that arrive after the winner go to `extras`.
-    pub async fn generate(
-        &self,
-        body: Bytes,
-        extras: Option<ExtraAnswerSink>,
-    ) -> Result<(Answer, KeyId), ApiError> {
+    pub async fn generate(&self, body: Bytes, extras: Option<ExtraAnswerSink>) -> Result<(Answer, KeyId), ApiError> {
         let mut attempts = Attempts::default();
         let mut last_empty: Option<(Answer, KeyId)> = None;
         let mut width = self.hedge.initial.max(1);

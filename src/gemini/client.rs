@@ -68,7 +68,8 @@ pub struct GeminiClient {
     settings: Arc<ClientSettings>,
 }
 
-/// One page of `GET /v1beta/models`.
+/// One page of `GET /v1beta/models`. Entries are kept whole: native
+/// clients get them as Google sent them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelsPage {
@@ -78,17 +79,9 @@ pub struct ModelsPage {
     pub next_page_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UpstreamModel {
-    pub name: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub supported_generation_methods: Vec<String>,
-    #[serde(default)]
-    pub thinking: Option<bool>,
-}
+/// One model as Google describes it (`name`, `displayName`,
+/// `supportedGenerationMethods`, token limits…).
+pub type UpstreamModel = serde_json::Map<String, serde_json::Value>;
 
 /// The TLS configuration shared by every upstream client: rustls with the
 /// `ring` provider and Mozilla's roots compiled in.
@@ -165,7 +158,13 @@ impl GeminiClient {
     /// `models/{model}:{action}` answered with one JSON body
     /// (`generateContent`, `countTokens`, `embedContent`,
     /// `batchEmbedContents`); returns the raw answer.
-    pub async fn call(&self, key: &ApiKey, target: &Target, action: &str, body: Bytes) -> Result<Bytes, UpstreamFailure> {
+    pub async fn call(
+        &self,
+        key: &ApiKey,
+        target: &Target,
+        action: &str,
+        body: Bytes,
+    ) -> Result<Bytes, UpstreamFailure> {
         let url = self.model_url(target, action);
         let deadline = self.settings.request_timeout;
         let call = async {

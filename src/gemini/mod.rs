@@ -5,5 +5,6 @@
 pub mod client;
 pub mod error;
 pub mod model;
+pub mod native;
 pub mod sse;
 pub mod types;

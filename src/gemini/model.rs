@@ -75,6 +75,11 @@ impl ModelSpec {
     }
 }
 
+/// Upstream model names are path segments: only these characters.
+pub fn is_valid_model_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+}
+
 fn strip_non_empty_suffix<'name>(name: &'name str, suffix: &str) -> Option<&'name str> {
     name.strip_suffix(suffix).filter(|shorter_name| !shorter_name.is_empty())
 }
@@ -211,6 +216,21 @@ pub fn variant_names(base: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_names_are_safe_path_segments() {
+        for (name, valid) in [
+            ("gemini-2.5-pro", true),
+            ("gemini-2.5-flash-preview-05-20", true),
+            ("", false),
+            ("../admin", false),
+            ("a/b", false),
+            ("x?key=1", false),
+            ("gemini-2.5-flash:generateContent", false),
+        ] {
+            assert_eq!(is_valid_model_name(name), valid, "{name}");
+        }
+    }
 
     fn check_parse(
         requested: &str,

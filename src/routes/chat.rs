@@ -28,12 +28,13 @@ use crate::cache::{cache_key, CacheKey};
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
 use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, OpenAiEvents, DONE};
-use crate::delivery::relay::{Answer, Hedge, Relay, RetryBudget};
+use crate::delivery::relay::{Answer, Relay};
 use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, json_stream_headers, open_and_pump, sse_headers, PumpTiming};
+use crate::delivery::RequestNote;
 use crate::error::ApiError;
 use crate::gemini::client::{ApiVersion, Target};
-use crate::gemini::model::ModelSpec;
+use crate::gemini::model::{is_valid_model_name, ModelSpec};
 use crate::keys::KeyId;
 use crate::media::{self, FetchLimits};
 use crate::models::is_model_allowed;
@@ -42,14 +43,6 @@ use crate::openai::response::{completion_id, completion_to_chunks, keepalive_chu
 use crate::openai::types::{ChatCompletion, ChatRequest};
 use crate::secret::LogSafe;
 use crate::state::{AppState, WorkerClients};
-
-/// What the access log records about a chat request besides the path.
-#[derive(Debug, Clone)]
-pub struct RequestNote {
-    pub model: String,
-    pub key: Option<KeyId>,
-    pub mode: &'static str,
-}
 
 /// A request converted and ready for the upstream.
 struct Prepared {
@@ -106,8 +99,10 @@ pub async fn chat_completions(
         "stream" => {
             let as_message = config.error_as_assistant_message;
             let format = OpenAiEvents::new(prepared.meta.clone(), prepared.include_usage, as_message, state.clone());
-            let timing =
-                PumpTiming { keepalive_every: config.fake_streaming_interval, idle_timeout: config.stream_idle_timeout };
+            let timing = PumpTiming {
+                keepalive_every: config.fake_streaming_interval,
+                idle_timeout: config.stream_idle_timeout,
+            };
             let relay = relay(&prepared, &config, &state, &clients);
             match open_and_pump(relay, prepared.body.clone(), format, sse_headers(), timing).await {
                 Ok((mut response, key)) => {
@@ -158,11 +153,6 @@ fn serve_cached(answer: &Answer, prepared: &Prepared, stream: bool, state: &AppS
 /// Copies of the body alive at once while a request is converted: the
 /// parsed request, the converted one and the serialized upstream body.
 const BODY_COPIES_WHILE_CONVERTING: usize = 3;
-
-/// Upstream model names are path segments: only these characters.
-fn is_valid_model_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-}
 
 async fn prepare(
     chat: &ChatRequest,
@@ -242,20 +232,8 @@ async fn prepare(
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
     let model: Rc<str> = Rc::from(prepared.spec.base.as_str());
-    Relay {
-        state: state.clone(),
-        client: clients.gemini.clone(),
-        budget: RetryBudget { max_attempts: config.max_retry_num, max_empty_answers: config.max_empty_responses },
-        hedge: Hedge {
-            initial: config.concurrent_requests,
-            increase: config.increase_concurrent_on_failure,
-            max: config.max_concurrent_requests,
-        },
-        max_wait_for_key: config.max_wait_for_key,
-        target: Target { version: ApiVersion::V1Beta, model: model.clone() },
-        pool_model: model,
-        keep_empty_answer: false,
-    }
+    let target = Target { version: ApiVersion::V1Beta, model: model.clone() };
+    Relay::new(config, state, &clients.gemini, target, model)
 }
 
 /// Converts an upstream answer for this client (its own id, model name).
@@ -356,23 +334,4 @@ fn keepalive_json(
         };
         vec![Bytes::from(body)]
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_names_are_safe_path_segments() {
-        for (name, valid) in [
-            ("gemini-2.5-pro", true),
-            ("gemini-2.5-flash-preview-05-20", true),
-            ("", false),
-            ("../admin", false),
-            ("a/b", false),
-            ("x?key=1", false),
-        ] {
-            assert_eq!(is_valid_model_name(name), valid, "{name}");
-        }
-    }
 }

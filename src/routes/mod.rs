@@ -3,14 +3,31 @@
 //! relay, shape the answer.
 
 pub mod chat;
+pub mod embeddings;
 pub mod health;
 pub mod models;
+pub mod native;
 
 use actix_web::web;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, GoogleError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Gemini-native (§6). A resource answers GET and POST alike: actix
+    // picks the first resource whose path matches, whatever the method.
+    cfg.route("/v1beta/models", web::get().to(native::list_models))
+        .route("/gemini/{version}/models", web::get().to(native::list_models))
+        .service(
+            web::resource("/v1/models/{name}")
+                .route(web::get().to(models::retrieve_model))
+                .route(web::post().to(native::model_action)),
+        )
+        .service(
+            web::resource(["/v1beta/models/{name}", "/gemini/{version}/models/{name}"])
+                .route(web::get().to(native::get_model))
+                .route(web::post().to(native::model_action)),
+        )
+        .route("/v1/embeddings", web::post().to(embeddings::embeddings));
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/v1/models", web::get().to(models::list_models))
@@ -21,7 +38,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/aistudio/chat/completions", web::post().to(chat::chat_completions));
 }
 
-/// Unknown routes: 404 in the OpenAI envelope.
-pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::RouteNotFound("Unknown route / 路径不存在".to_owned()))
+/// Unknown routes: 404 in Google's envelope under the native prefixes,
+/// in OpenAI's elsewhere.
+pub async fn not_found(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let error = ApiError::RouteNotFound("Unknown route / 路径不存在".to_owned());
+    if ["/v1beta/", "/gemini/"].iter().any(|prefix| request.path().starts_with(prefix)) {
+        GoogleError(error).error_response()
+    } else {
+        error.error_response()
+    }
 }

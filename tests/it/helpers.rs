@@ -35,6 +35,8 @@ pub struct Seen {
     pub model: String,
     pub action: String,
     pub body: Value,
+    /// The body exactly as received.
+    pub raw: Bytes,
 }
 
 /// What the fake upstream answers.
@@ -127,7 +129,7 @@ type UpstreamState = (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Arc<Script>>>, Arc<Mutex<
 
 async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamState>) -> HttpResponse {
     let path = request.path().to_owned();
-    let tail = path.strip_prefix("/v1beta/models/").unwrap_or("");
+    let tail = path.strip_prefix("/v1beta/models/").or_else(|| path.strip_prefix("/v1/models/")).unwrap_or("");
     let (model, action) = tail.split_once(':').map(|(m, a)| (m.to_owned(), a.to_owned())).unwrap_or_default();
     let seen = Seen {
         path: path.clone(),
@@ -136,6 +138,7 @@ async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamStat
         model,
         action,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: body.clone(),
     };
     let index = {
         let mut all = state.0.lock();

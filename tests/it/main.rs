@@ -4,6 +4,7 @@
 mod chat;
 mod dashboard;
 mod helpers;
+mod native;
 mod pool;
 mod proxy;
 mod security;
