@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build release run test e2e lint fmt bench static clean
+.PHONY: build release run test sdk-venv e2e lint fmt bench static clean
 
 build:
 	$(CARGO) build --locked
@@ -14,9 +14,15 @@ release:
 run:
 	$(CARGO) run --release --locked --bin hajimi
 
-# Unit and integration tests: no browser, no network.
+# Unit and integration tests: no browser, no network. The google-genai SDK
+# test runs when `make sdk-venv` has made target/genai-venv (CI does).
 test:
 	$(CARGO) test --locked --lib --test it
+
+# A Python virtualenv with Google's google-genai SDK (from PyPI), for the
+# SDK test in `make test`.
+sdk-venv:
+	bash scripts/genai-venv.sh
 
 # Browser tests (tests/e2e): headless Chromium driven over WebDriver through
 # the dashboard; installs Debian's chromium and chromium-driver when missing.

@@ -7,6 +7,7 @@ mod helpers;
 mod native;
 mod pool;
 mod proxy;
+mod sdk;
 mod security;
 mod streaming;
 mod surface;
