@@ -61,20 +61,20 @@ pub trait EventFormat {
 
 /// An SSE response's headers (§5.2).
 pub fn sse_headers() -> actix_web::HttpResponseBuilder {
-    let mut builder = HttpResponse::Ok();
-    builder
-        .insert_header((header::CONTENT_TYPE, "text/event-stream; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"));
-    builder
+    streamed_headers("text/event-stream; charset=utf-8")
 }
 
 /// A streamed JSON response's headers (non-stream keep-alive, Google's
 /// JSON-array stream).
 pub fn json_stream_headers() -> actix_web::HttpResponseBuilder {
+    streamed_headers("application/json; charset=utf-8")
+}
+
+/// 200 with `content_type`, never cached, never buffered by a proxy.
+fn streamed_headers(content_type: &'static str) -> actix_web::HttpResponseBuilder {
     let mut builder = HttpResponse::Ok();
     builder
-        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"));
     builder

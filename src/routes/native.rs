@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::auth::NativeAuthorized;
 use crate::cache::native_cache_key;
 use crate::config::Config;
-use crate::delivery::admission::{check_rate_limit, read_body};
+use crate::delivery::admission::{busy, check_rate_limit, read_body};
 use crate::delivery::google::{error_event, whole_answer_stream, Framing, GoogleEvents};
 use crate::delivery::relay::Relay;
 use crate::delivery::shared::obtain_answer;
@@ -118,15 +118,16 @@ pub async fn model_action(
             "models/{requested} is not available on this server / 模型不可用"
         ))));
     }
-    let (raw, reservation) = read_body(&request, payload, &config, &state).await?;
+    let (raw, mut reservation) = read_body(&request, payload, &config, &state).await?;
     let body = if action.generates() && suffix_changes_body(&spec) {
+        // The parsed body and the changed one are held for a moment too.
+        reservation.grow(raw.len() * 2, config.max_body_bytes_in_flight).map_err(|_| busy())?;
         Bytes::from(apply_suffix(&raw, &spec).map_err(|message| GoogleError(ApiError::bad_request(message)))?)
     } else {
         serde_json::from_slice::<serde::de::IgnoredAny>(&raw)
             .map_err(|error| GoogleError(ApiError::bad_request(format!("Invalid JSON payload: {error}"))))?;
         raw.freeze()
     };
-    let mut reservation = reservation;
     reservation.shrink_to(body.len());
     let clients = clients.current(&state);
     let model: Rc<str> = Rc::from(spec.base.as_str());

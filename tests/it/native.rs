@@ -477,3 +477,13 @@ async fn sillytavern_google_ai_studio_replay() {
         }
     }
 }
+
+#[actix_rt::test]
+async fn empty_answers_are_retried_then_the_last_one_is_delivered_as_google_sent_it() {
+    let app = spawn_app_with(3, |config| config.max_empty_responses = 2).await;
+    app.upstream.answer(|_, _| Reply::fixture("response-prompt-blocked.json"));
+    let answer = app.post_raw("/v1beta/models/gemini-2.5-flash:generateContent", native_bytes(), &[GOOGLE_KEY]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body, fixture("response-prompt-blocked.json"), "the client reads promptFeedback itself");
+    assert_eq!(app.upstream.generation_calls().len(), 2, "one retry on another key first");
+}
