@@ -98,6 +98,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("VERTEX_EXPRESS_API_KEY", ""),
     ("VERTEX_BASE_URL", "https://aiplatform.googleapis.com"),
     ("VERTEX_LOCATION", "global"),
+    ("VERTEX_MODELS_URL", ""),
     ("HUGGINGFACE", "false"),
     // Set by Hugging Face in every Space (`owner/name`).
     ("SPACE_ID", ""),
@@ -263,6 +264,8 @@ pub struct Config {
     pub enable_vertex_express: bool,
     pub vertex_base_url: String,
     pub vertex_location: String,
+    /// Where an up-to-date Vertex model list may be fetched (optional).
+    pub vertex_models_url: String,
     /// Service-account JSON from the environment (one or several objects,
     /// or base64 of them); used by the Vertex client.
     pub google_credentials_json: Secret,
@@ -391,7 +394,8 @@ impl Config {
             dashboard_prefix: {
                 let name = v.text("DASHBOARD_URL").trim_matches('/');
                 let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                let reserved = ["v1", "v1beta", "models", "health", "ready", "aistudio", "chat", "assets"];
+                let reserved =
+                    ["v1", "v1beta", "gemini", "vertex", "models", "health", "ready", "aistudio", "chat", "assets"];
                 if !valid || reserved.contains(&name) {
                     return Err(v.invalid("DASHBOARD_URL", "a path name (letters, digits, - _ .) not used by the API"));
                 }
@@ -405,6 +409,7 @@ impl Config {
             enable_vertex_express: v.boolean("ENABLE_VERTEX_EXPRESS")?,
             vertex_base_url: v.url("VERTEX_BASE_URL")?,
             vertex_location: v.text("VERTEX_LOCATION").to_owned(),
+            vertex_models_url: v.text("VERTEX_MODELS_URL").trim().to_owned(),
             google_credentials_json: Secret::new(v.text("GOOGLE_CREDENTIALS_JSON")),
             vertex_express_api_key: Secret::new(v.text("VERTEX_EXPRESS_API_KEY")),
             log_ring_size: v.positive("LOG_RING_SIZE")?,
@@ -520,6 +525,7 @@ impl Config {
                 "VERTEX_EXPRESS_API_KEY" => self.vertex_express_api_key.expose().to_owned(),
                 "VERTEX_BASE_URL" => self.vertex_base_url.clone(),
                 "VERTEX_LOCATION" => self.vertex_location.clone(),
+                "VERTEX_MODELS_URL" => self.vertex_models_url.clone(),
                 "HUGGINGFACE" => self.huggingface.to_string(),
                 "SPACE_ID" => self.space_id.clone(),
                 "HF_HUB_URL" => self.hf_hub_url.clone(),

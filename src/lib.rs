@@ -29,3 +29,4 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod validator;
+pub mod vertex;

@@ -36,6 +36,8 @@ fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClie
             connect_timeout: config.upstream_connect_timeout,
             max_response_bytes: 256 * 1024 * 1024,
             proxy: config.upstream_proxy.clone(),
+            vertex_base_url: config.vertex_base_url.clone(),
+            vertex_location: config.vertex_location.clone(),
         },
         tls.clone(),
     );
@@ -233,6 +235,10 @@ fn restore_dashboard_state(state: &AppState, snapshot: &crate::store::Snapshot) 
         crate::secret::register_secret(key);
     }
     drop(vertex);
+    let (express, accounts) = state.sync_vertex();
+    if express + accounts > 0 {
+        log::info!(target: "hajimi::vertex", "Vertex: {express} Express key(s), {accounts} service account(s)");
+    }
     let mut limits = state.pool.daily_limits();
     limits.per_model = snapshot.model_limits.iter().map(|(model, limit)| (model.clone(), *limit)).collect();
     state.pool.set_daily_limits(limits);
@@ -299,7 +305,8 @@ fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<ru
                 }
                 let models = refresh_models_forever(&state, &clients, config.model_list_refresh_interval);
                 let validation = validate_forever(&state, &clients, &config);
-                futures_util::future::join(models, validation).await;
+                let vertex = vertex_forever(&state, &clients);
+                futures_util::future::join3(models, validation, vertex).await;
             };
             futures_util::future::join3(huggingface, pool_jobs, persist_forever(&state)).await;
         });
@@ -327,6 +334,36 @@ async fn refresh_models_forever(state: &AppState, clients: &WorkerClients, inter
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = state.model_refresh.notified() => {}
+        }
+    }
+}
+
+/// How often Vertex tokens are checked for renewal (they are renewed
+/// `vertex::token::REFRESH_MARGIN_MS` before they expire).
+const VERTEX_TOKEN_CHECK: Duration = Duration::from_secs(30);
+/// How often `VERTEX_MODELS_URL` is read.
+const VERTEX_MODELS_REFRESH: Duration = Duration::from_secs(3600);
+
+/// Keeps Vertex service-account tokens fresh and the Vertex model list
+/// current (when `VERTEX_MODELS_URL` is set).
+async fn vertex_forever(state: &AppState, clients: &WorkerClients) {
+    let mut models_fetched_at: Option<std::time::Instant> = None;
+    loop {
+        // The first token of an account is granted by its first request;
+        // from then on this keeps it fresh.
+        tokio::time::sleep(VERTEX_TOKEN_CHECK).await;
+        crate::vertex::refresh_due_tokens(state, &clients.gemini).await;
+        let url = state.config().vertex_models_url.clone();
+        let due = models_fetched_at.is_none_or(|at| at.elapsed() >= VERTEX_MODELS_REFRESH);
+        if !url.is_empty() && due {
+            models_fetched_at = Some(std::time::Instant::now());
+            let outcome = clients.gemini.fetch(&url).await.and_then(|body| state.vertex.models.set_fetched(&body));
+            match outcome {
+                Ok(count) => log::info!(target: "hajimi::vertex", "Vertex model list refreshed: {count} models"),
+                Err(reason) => {
+                    log::warn!(target: "hajimi::vertex", "Vertex model list not refreshed ({reason}); the bundled list stays")
+                }
+            }
         }
     }
 }

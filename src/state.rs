@@ -100,6 +100,8 @@ pub struct AppState {
     pub model_refresh: tokio::sync::Notify,
     pub stats: crate::stats::Stats,
     pub dashboard: crate::dashboard::DashboardState,
+    /// Vertex credentials, their pools and tokens, the Vertex model list.
+    pub vertex: crate::vertex::VertexState,
 }
 
 /// Settings below the dashboard, and the dashboard's overrides on top.
@@ -182,6 +184,7 @@ impl AppState {
             model_refresh: tokio::sync::Notify::new(),
             stats: crate::stats::Stats::new(),
             dashboard: Default::default(),
+            vertex: Default::default(),
         };
         (state, keys)
     }
@@ -191,6 +194,17 @@ impl AppState {
     pub fn load_keys(&self, keys: Vec<crate::secret::ApiKey>) {
         self.pool.add(keys);
         self.keys_loaded.send_replace(true);
+    }
+
+    /// Puts the Vertex pools in line with the settings, the credentials
+    /// directory and the dashboard's credentials.
+    pub fn sync_vertex(&self) -> (usize, usize) {
+        let config = self.config();
+        let dashboard = self.dashboard.vertex.read();
+        let stored: Vec<String> = dashboard.credentials.iter().map(|credential| credential.json.clone()).collect();
+        let sources =
+            crate::vertex::CredentialSources { express_keys: &dashboard.express_keys, stored_accounts: &stored };
+        self.vertex.sync(&config, &sources)
     }
 
     /// Waits (at most `limit`) until the configured keys are in the pool.
@@ -222,8 +236,16 @@ impl AppState {
         self.pool.set_daily_limits(limits);
         self.swipe_cache.set_limits(config.max_cache_entries, config.cache_expiry.as_millis() as u64);
         crate::log_ring::global().set_capacity(config.log_ring_size);
+        let vertex_changed = {
+            let old = self.config.read();
+            old.google_credentials_json.expose() != config.google_credentials_json.expose()
+                || old.vertex_express_api_key.expose() != config.vertex_express_api_key.expose()
+        };
         *self.config.write() = Arc::new(config);
         self.config_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if vertex_changed {
+            self.sync_vertex();
+        }
     }
 
     /// Writes the key's current health to the store.

@@ -66,6 +66,7 @@ pub async fn access_log(
     // under "dashboard" (by target), everything else under "system".
     let target = match &state {
         Some(state) if is_dashboard_path(&path, &state.config().dashboard_prefix) => "hajimi::dashboard::access",
+        _ if note.as_ref().is_some_and(|note| note.vertex) => "hajimi::vertex::access",
         _ if is_api_path(&path) => "hajimi::routes::access",
         _ => "hajimi::telemetry",
     };
@@ -91,9 +92,20 @@ pub async fn access_log(
 }
 
 fn is_api_path(path: &str) -> bool {
-    ["/v1/", "/v1beta/", "/gemini/", "/aistudio/", "/models", "/chat/completions"]
-        .iter()
-        .any(|prefix| path.starts_with(prefix))
+    // (The dashboard's own Vertex page is `/vertex` and `/vertex/<action>`.)
+    [
+        "/v1/",
+        "/v1beta/",
+        "/gemini/",
+        "/aistudio/",
+        "/vertex/models",
+        "/vertex/v1/",
+        "/vertex/chat/",
+        "/models",
+        "/chat/completions",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
 }
 
 /// Requests that use the pool: counted on the Overview and in the request

@@ -294,7 +294,7 @@ mod page_tests {
         }
     }
 
-    fn vertex(prefix: &str, client_available: bool) -> VertexPage {
+    fn vertex(prefix: &str, problems: bool) -> VertexPage {
         VertexPage {
             chrome: chrome(prefix, "vertex"),
             enable_vertex: true,
@@ -310,7 +310,22 @@ mod page_tests {
                 },
                 CredentialRow { client_email: hostile("evil@example.com"), project_id: hostile("project") },
             ],
-            client_available,
+            in_use: vec![
+                VertexInUseRow {
+                    kind: "express", id: 0, label: "AQ.A…3f9k".to_string(), health: "active".to_string()
+                },
+                VertexInUseRow {
+                    kind: "account",
+                    id: 0,
+                    label: hostile("gateway@my-project-123456.iam.gserviceaccount.com"),
+                    health: "invalid: token grant failed: invalid_grant".to_string(),
+                },
+            ],
+            problems: if problems {
+                vec![hostile("GOOGLE_CREDENTIALS_JSON: credential 2: missing field \"project_id\"")]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -378,7 +393,7 @@ mod page_tests {
             ("keys-idle", render(&keys(prefix, false))),
             ("settings", render(&settings(prefix))),
             ("vertex", render(&vertex(prefix, false))),
-            ("vertex-available", render(&vertex(prefix, true))),
+            ("vertex-problems", render(&vertex(prefix, true))),
             ("log", render(&log(prefix))),
             ("message", render(&message(prefix))),
         ]
@@ -580,7 +595,7 @@ mod page_tests {
     }
 
     #[test]
-    fn the_vertex_page_lists_and_removes_and_says_when_it_is_not_wired() {
+    fn the_vertex_page_lists_tests_and_removes_and_shows_credential_problems() {
         let html = page("vertex");
         for needle in [
             "action=\"/admin/vertex/toggles\"",
@@ -593,13 +608,17 @@ mod page_tests {
             "action=\"/admin/vertex/credentials/remove\"",
             "gateway@my-project-123456.iam.gserviceaccount.com",
             "name=\"client_email\" value=\"evil@example.com &lt;script&gt;",
-            "not in this version yet",
-            "requests still go to AI Studio",
+            "id=\"vertex-in-use\"",
+            "action=\"/admin/vertex/test\"",
+            "name=\"kind\" value=\"account\"",
+            "invalid: token grant failed",
         ] {
             assert!(html.contains(needle), "vertex: missing {needle}");
         }
         assert!(!html.contains("name=\"enable_vertex_express\" value=\"true\" checked"));
-        assert!(!page("vertex-available").contains("not in this version yet"));
+        assert!(!html.contains("vertex-problem"));
+        let with_problems = page("vertex-problems");
+        assert!(with_problems.contains("missing field &quot;project_id&quot;"), "problems are shown, escaped");
     }
 
     #[test]

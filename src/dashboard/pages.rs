@@ -78,6 +78,7 @@ dashboard_routes! {
     POST "/vertex/express/remove" => remove_express_key,
     POST "/vertex/credentials" => add_credential,
     POST "/vertex/credentials/remove" => remove_credential,
+    POST "/vertex/test" => vertex_test,
     GET "/log" => log_page,
     GET "/log/stream" => log_stream,
     GET "/assets/{name}" => asset,
@@ -1124,11 +1125,99 @@ pub async fn vertex_page(request: HttpRequest, state: web::Data<AppState>) -> Re
                 project_id: credential.project_id.clone(),
             })
             .collect(),
-        client_available: false,
+        in_use: vertex_in_use(&state),
+        problems: state.vertex.problems.read().clone(),
     };
     drop(vertex);
     html(&page, StatusCode::OK)
 }
+
+/// Every Vertex credential in use, from any source, with its health.
+fn vertex_in_use(state: &AppState) -> Vec<VertexInUseRow> {
+    let now_ms = state.now_ms();
+    let mut rows = Vec::new();
+    for (kind, pool) in [("express", &state.vertex.express), ("account", &state.vertex.accounts)] {
+        for view in pool.key_views(0, 1000, now_ms) {
+            let Some(key) = pool.key_of(view.id) else { continue };
+            let label = match kind {
+                "express" => mask_secret(key.expose()),
+                _ => state.vertex.account(key.expose()).map(|account| account.client_email.clone()).unwrap_or_default(),
+            };
+            let health = match &view.state {
+                crate::keys::KeyState::Invalid { reason, .. } => {
+                    format!("invalid: {}", crate::secret::redact_keys(reason))
+                }
+                other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or_default().to_lowercase(),
+            };
+            rows.push(VertexInUseRow { kind, id: view.id.0, label, health });
+        }
+    }
+    rows
+}
+
+/// The Vertex page's "Test" buttons: a real token grant for a service
+/// account, a real (free) `countTokens` call for an Express key; the
+/// outcome is flashed.
+pub async fn vertex_test(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    clients: web::Data<crate::startup::WorkerClientCell>,
+    form: Form,
+) -> Result<HttpResponse, DashboardError> {
+    let info = authorized_post(&request, &state, &form, false)?;
+    let id = field(&form, "id").and_then(|id| id.parse::<u32>().ok()).map(crate::keys::KeyId);
+    let clients = clients.current(&state);
+    let (kind, message) = match (field(&form, "kind"), id) {
+        (Some("account"), Some(id)) => {
+            let account = state.vertex.accounts.key_of(id).and_then(|key| state.vertex.account(key.expose()));
+            match account {
+                None => ("error", "No such service account.".to_owned()),
+                Some(account) => match crate::vertex::grant(&clients.gemini, &account, state.now_ms()).await {
+                    Ok(token) => {
+                        let minutes = token.expires_at_ms.saturating_sub(state.now_ms()) / 60_000;
+                        state.vertex.tokens.store(&account.identity(), token);
+                        state.vertex.accounts.mark_valid(id, state.now_ms());
+                        ("ok", format!("{}: token granted (valid {minutes} min).", account.client_email))
+                    }
+                    Err(error) => ("error", format!("{}: {error}", account.client_email)),
+                },
+            }
+        }
+        (Some("express"), Some(id)) => match state.vertex.express.key_of(id) {
+            None => ("error", "No such Express key.".to_owned()),
+            Some(key) => {
+                let target = crate::gemini::client::Target {
+                    version: crate::gemini::client::ApiVersion::V1,
+                    model: std::rc::Rc::from(EXPRESS_TEST_MODEL),
+                    service: crate::gemini::client::Service::VertexExpress,
+                };
+                let body = bytes::Bytes::from_static(br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#);
+                let credential = crate::gemini::client::CallCredential::Key(&key);
+                match clients.gemini.call(credential, &target, "countTokens", body).await {
+                    Ok(_) => (
+                        "ok",
+                        format!("Express key {}: Vertex answered ({EXPRESS_TEST_MODEL}).", mask_secret(key.expose())),
+                    ),
+                    Err(failure) => (
+                        "error",
+                        format!(
+                            "Express key {}: HTTP {} {}",
+                            mask_secret(key.expose()),
+                            failure.status,
+                            failure.message
+                        ),
+                    ),
+                }
+            }
+        },
+        _ => ("error", "Nothing to test.".to_owned()),
+    };
+    log::info!(target: "hajimi::vertex", "dashboard test: {}", crate::secret::LogSafe(&message));
+    Ok(flash_and_redirect(&state, &info, kind, message, "/vertex"))
+}
+
+/// The model an Express key is tested with (`countTokens`: no quota used).
+const EXPRESS_TEST_MODEL: &str = "gemini-2.5-flash";
 
 pub async fn vertex_toggles(
     request: HttpRequest,
@@ -1191,6 +1280,7 @@ pub async fn add_express_keys(
     }
     let count = added.len();
     state.store.send_all(added.into_iter().map(Change::AddExpressKey).collect());
+    state.sync_vertex();
     log::info!("dashboard: {count} Vertex Express keys added");
     let kind = if count > 0 { "ok" } else { "error" };
     Ok(flash_and_redirect(&state, &info, kind, format!("{count} Express key(s) added."), "/vertex"))
@@ -1213,6 +1303,7 @@ pub async fn remove_express_key(
     match removed {
         Some(key) => {
             state.store.send(Change::RemoveExpressKey(key));
+            state.sync_vertex();
             log::info!("dashboard: a Vertex Express key was removed");
             Ok(flash_and_redirect(&state, &info, "ok", "Express key removed.".into(), "/vertex"))
         }
@@ -1220,22 +1311,21 @@ pub async fn remove_express_key(
     }
 }
 
-/// Checks a service-account JSON enough to store it: an object of type
-/// `service_account` with a client email, a project and a PEM private key.
+/// Checks one pasted service-account JSON (the same rules as
+/// `GOOGLE_CREDENTIALS_JSON`: a real RSA key, every field Vertex needs);
+/// errors name the field, never the key.
 pub fn parse_service_account(json: &str) -> Result<StoredCredential, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(json.trim()).map_err(|_| "This is not JSON. Paste the whole key file.".to_owned())?;
-    let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    if text("type").as_deref() != Some("service_account") {
-        return Err("This is not a service-account key (\"type\" must be \"service_account\").".into());
+    let mut accounts =
+        crate::vertex::credentials::parse_accounts(json).map_err(|error| format!("Not added: {error}."))?;
+    if accounts.len() != 1 {
+        return Err(format!("This holds {} credentials; paste one key file at a time.", accounts.len()));
     }
-    let client_email =
-        text("client_email").filter(|email| email.contains('@')).ok_or("The key has no client_email.")?;
-    let project_id = text("project_id").filter(|p| !p.is_empty()).ok_or("The key has no project_id.")?;
-    if !text("private_key").is_some_and(|key| key.contains("-----BEGIN") && key.contains("PRIVATE KEY")) {
-        return Err("The key has no PEM private_key.".into());
-    }
-    Ok(StoredCredential { client_email, project_id, json: json.trim().to_owned() })
+    let account = accounts.remove(0);
+    Ok(StoredCredential {
+        client_email: account.client_email,
+        project_id: account.project_id,
+        json: json.trim().to_owned(),
+    })
 }
 
 pub async fn add_credential(
@@ -1253,6 +1343,7 @@ pub async fn add_credential(
                 vertex.credentials.push(credential.clone());
             }
             state.store.send(Change::AddCredential(credential));
+            state.sync_vertex();
             log::info!("dashboard: Vertex credential {email} added");
             Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} added."), "/vertex"))
         }
@@ -1284,6 +1375,7 @@ pub async fn remove_credential(
         return Ok(flash_and_redirect(&state, &info, "error", "No such credential.".into(), "/vertex"));
     }
     state.store.send(Change::RemoveCredential { client_email: email.clone() });
+    state.sync_vertex();
     log::info!("dashboard: Vertex credential {email} removed");
     Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} removed."), "/vertex"))
 }
@@ -1448,10 +1540,19 @@ mod tests {
 
     #[test]
     fn service_accounts_are_checked_before_they_are_stored() {
-        let good = r#"{"type":"service_account","project_id":"p","client_email":"a@p.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"}"#;
-        assert_eq!(parse_service_account(good).unwrap().client_email, "a@p.iam.gserviceaccount.com");
-        for bad in ["", "{}", "[1]", r#"{"type":"authorized_user"}"#, &good.replace("BEGIN", "")] {
-            assert!(parse_service_account(bad).is_err(), "{bad}");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/vertex/service-account.json");
+        let good = std::fs::read_to_string(path).unwrap();
+        assert_eq!(
+            parse_service_account(&good).unwrap().client_email,
+            "hajimi-test@hajimi-test.iam.gserviceaccount.com"
+        );
+        let two = format!("[{good}, {}]", good.replace("hajimi-test@", "other@"));
+        for bad in ["", "{}", "[1]", r#"{"type":"authorized_user"}"#, &good.replace("BEGIN", ""), &two] {
+            let error = parse_service_account(bad).unwrap_err();
+            assert!(!error.contains("PRIVATE KEY"), "{error}");
         }
+        assert!(parse_service_account(&good.replace("\"project_id\"", "\"project\""))
+            .unwrap_err()
+            .contains("project_id"));
     }
 }

@@ -150,6 +150,7 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
         &[
             live("VERTEX_BASE_URL", Text, "Vertex AI endpoint."),
             live("VERTEX_LOCATION", Text, "Vertex AI location (global, us-central1, …)."),
+            live("VERTEX_MODELS_URL", Text, "Optional URL of a Vertex model list ({\"vertex_models\": […], \"vertex_express_models\": […]}), fetched hourly."),
         ],
     ),
     (

@@ -254,10 +254,22 @@ pub struct VertexPage {
     pub enable_vertex_express: bool,
     pub express_keys: Vec<ExpressKeyRow>,
     pub credentials: Vec<CredentialRow>,
-    /// Whether this build can call Vertex yet; until it can, the page says
-    /// that settings and credentials are stored but requests still go to
-    /// AI Studio.
-    pub client_available: bool,
+    /// Every credential in use (settings, files, dashboard) and its health.
+    pub in_use: Vec<VertexInUseRow>,
+    /// What was wrong with credentials from the settings or files.
+    pub problems: Vec<String>,
+}
+
+/// A Vertex credential in use.
+#[derive(Debug, Clone)]
+pub struct VertexInUseRow {
+    /// `express` or `account`.
+    pub kind: &'static str,
+    /// Its id in its pool (for the test action).
+    pub id: u32,
+    /// Masked Express key, or the account's client email.
+    pub label: String,
+    pub health: String,
 }
 
 #[derive(Debug, Clone)]

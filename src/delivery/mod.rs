@@ -36,4 +36,6 @@ pub struct RequestNote {
     /// How the answer was delivered (`json`, `stream`, `fake_stream`,
     /// `cache`, `native`, `native_stream`, `embeddings`…).
     pub mode: &'static str,
+    /// Answered by Vertex AI (its log lines are filed under `vertex`).
+    pub vertex: bool,
 }

@@ -21,10 +21,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
-use crate::gemini::client::{GeminiClient, OpenStream, Target};
+use crate::gemini::client::{CallCredential, GeminiClient, OpenStream, Service, Target};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
 use crate::gemini::types::GenerateContentResponse;
-use crate::keys::{KeyId, Lease, Unavailable, UnavailableReason};
+use crate::keys::{KeyId, KeyPool, Lease, Unavailable, UnavailableReason};
 use crate::openai::response::is_empty_answer;
 use crate::state::AppState;
 
@@ -196,6 +196,22 @@ pub struct Relay {
     pub keep_empty_answer: bool,
 }
 
+/// What authenticates one call, owned: a key, or a service account's
+/// access token and project.
+enum Resolved {
+    Key(crate::secret::ApiKey),
+    Account { token: crate::secret::Secret, project: String },
+}
+
+impl Resolved {
+    fn as_call(&self) -> CallCredential<'_> {
+        match self {
+            Resolved::Key(key) => CallCredential::Key(key),
+            Resolved::Account { token, project } => CallCredential::Account { token: token.expose(), project },
+        }
+    }
+}
+
 impl Relay {
     /// A relay for calls to `target`, booked under `pool_model`, with the
     /// retry and hedging settings of `config`.
@@ -222,6 +238,29 @@ impl Relay {
         }
     }
 
+    /// The pool this relay's keys come from: AI Studio keys, Vertex Express
+    /// keys or Vertex service accounts.
+    pub fn pool(&self) -> &KeyPool {
+        match self.target.service {
+            Service::Studio => &self.state.pool,
+            Service::VertexExpress => &self.state.vertex.express,
+            Service::VertexAccount => &self.state.vertex.accounts,
+        }
+    }
+
+    /// The credential for a call with `lease`; for a service account, its
+    /// access token (fetched now when none is fresh).
+    async fn resolve(&self, lease: &Lease) -> Result<Resolved, UpstreamFailure> {
+        match self.target.service {
+            Service::Studio | Service::VertexExpress => Ok(Resolved::Key(lease.key.clone())),
+            Service::VertexAccount => {
+                let (token, project) =
+                    crate::vertex::access_token(&self.state, &self.client, lease.key.expose()).await?;
+                Ok(Resolved::Account { token, project })
+            }
+        }
+    }
+
     /// A key for the next attempt, waiting briefly when every key is cooling
     /// (or the pool is backing off) for only a moment. When every key was
     /// already tried, the tried list is cleared so transient failures can be
@@ -233,7 +272,7 @@ impl Relay {
         let mut waited = Duration::ZERO;
         loop {
             let now_ms = self.state.now_ms();
-            match self.state.pool.pick(&self.pool_model, now_ms, &attempts.tried) {
+            match self.pool().pick(&self.pool_model, now_ms, &attempts.tried) {
                 Ok(lease) => return Ok(lease),
                 Err(unavailable) if unavailable.reason == UnavailableReason::AllTried => attempts.tried.clear(),
                 Err(unavailable) => {
@@ -304,7 +343,10 @@ impl Relay {
     /// One non-streaming call, reported to the pool whatever happens to the
     /// request that started it.
     async fn call_once(self, lease: Lease, body: Bytes) -> CallResult {
-        let result = self.client.call(&lease.key, &self.target, "generateContent", body).await;
+        let result = match self.resolve(&lease).await {
+            Ok(credential) => self.client.call(credential.as_call(), &self.target, "generateContent", body).await,
+            Err(failure) => Err(failure),
+        };
         let parsed = result.and_then(|raw| match serde_json::from_slice::<GenerateContentResponse>(&raw) {
             Ok(parsed) => Ok(Answer { raw, parsed }),
             Err(error) => Err(UpstreamFailure::network(&format!("unreadable answer: {error}"))),
@@ -326,13 +368,13 @@ impl Relay {
 
     fn record_failure(&self, key: KeyId, failure: &UpstreamFailure) {
         self.log_failure(key, failure);
-        self.state.pool.report_failure(key, &self.pool_model, failure, self.state.now_ms());
+        self.pool().report_failure(key, &self.pool_model, failure, self.state.now_ms());
     }
 
     /// Books a success (and its tokens) for the key and in the stats.
     pub fn record_success(&self, key: KeyId, prompt_tokens: u64, completion_tokens: u64) {
         let now_ms = self.state.now_ms();
-        self.state.pool.report_success(key, &self.pool_model, prompt_tokens, completion_tokens, now_ms);
+        self.pool().report_success(key, &self.pool_model, prompt_tokens, completion_tokens, now_ms);
         self.state.stats.add_tokens(prompt_tokens, completion_tokens, now_ms);
     }
 
@@ -349,7 +391,11 @@ impl Relay {
             let lease = self.next_key(&mut attempts).await?;
             attempts.tried.push(lease.id);
             attempts.attempts += 1;
-            match self.client.call(&lease.key, &self.target, action, body.clone()).await {
+            let result = match self.resolve(&lease).await {
+                Ok(credential) => self.client.call(credential.as_call(), &self.target, action, body.clone()).await,
+                Err(failure) => Err(failure),
+            };
+            match result {
                 Ok(raw) => {
                     self.record_success(lease.id, 0, 0);
                     return Ok((raw, lease.id));
@@ -378,7 +424,7 @@ impl Relay {
                 } else {
                     // Widening a round: only a key free right now and not yet
                     // tried; no waiting while answers may be arriving.
-                    match self.state.pool.pick(&self.pool_model, self.state.now_ms(), &attempts.tried) {
+                    match self.pool().pick(&self.pool_model, self.state.now_ms(), &attempts.tried) {
                         Ok(lease) => lease,
                         Err(_) => break,
                     }
@@ -493,7 +539,13 @@ impl Relay {
             let lease = self.next_key(attempts).await?;
             attempts.tried.push(lease.id);
             attempts.attempts += 1;
-            match self.client.stream_generate_content(&lease.key, &self.target, body.clone()).await {
+            let opened = match self.resolve(&lease).await {
+                Ok(credential) => {
+                    self.client.stream_generate_content(credential.as_call(), &self.target, body.clone()).await
+                }
+                Err(failure) => Err(failure),
+            };
+            match opened {
                 Ok(stream) => return Ok((stream, lease.id)),
                 Err(failure) => self.after_stream_failure(attempts, lease.id, failure)?,
             }

@@ -24,7 +24,14 @@ pub struct ClientSettings {
     pub max_response_bytes: usize,
     /// Reach Google through this proxy.
     pub proxy: Option<crate::proxy::ProxyConfig>,
+    /// `VERTEX_BASE_URL`.
+    pub vertex_base_url: String,
+    /// `VERTEX_LOCATION` (`global` or a region such as `us-central1`).
+    pub vertex_location: String,
 }
+
+/// Vertex's default host; a regional location gets its regional host.
+pub const VERTEX_DEFAULT_BASE_URL: &str = "https://aiplatform.googleapis.com";
 
 /// A response whose status was 200 and whose body is still to be read.
 pub type OpenStream = awc::ClientResponse;
@@ -54,12 +61,43 @@ impl ApiVersion {
     }
 }
 
-/// Which upstream model a call goes to, under which API version.
+/// Which upstream model a call goes to, under which API version, and
+/// which of Google's services answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub version: ApiVersion,
     /// The upstream model name (no `models/`, no hajimi suffix).
     pub model: std::rc::Rc<str>,
+    pub service: Service,
+}
+
+impl Target {
+    /// An AI Studio model under `v1beta`.
+    pub fn studio(model: std::rc::Rc<str>) -> Target {
+        Target { version: ApiVersion::V1Beta, model, service: Service::Studio }
+    }
+}
+
+/// Google's services behind the same `generateContent` API (§11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// AI Studio (`GEMINI_BASE_URL`), an API key.
+    Studio,
+    /// Vertex Express (`VERTEX_BASE_URL/v1/publishers/google/…`), an API key.
+    VertexExpress,
+    /// Vertex with a service account (`…/projects/{p}/locations/{l}/…`),
+    /// an OAuth access token.
+    VertexAccount,
+}
+
+/// What authenticates one upstream call.
+#[derive(Clone, Copy)]
+pub enum CallCredential<'a> {
+    /// AI Studio or Vertex Express key (`x-goog-api-key`).
+    Key(&'a ApiKey),
+    /// A service account's access token (`Authorization: Bearer`) and its
+    /// project.
+    Account { token: &'a str, project: &'a str },
 }
 
 #[derive(Clone)]
@@ -127,22 +165,41 @@ impl GeminiClient {
         GeminiClient { http, settings: Arc::new(settings) }
     }
 
-    fn model_url(&self, target: &Target, action: &str) -> String {
-        format!("{}/{}/models/{}:{action}", self.settings.base_url, target.version.as_str(), target.model)
+    fn model_url(&self, credential: CallCredential<'_>, target: &Target, action: &str) -> String {
+        let settings = &*self.settings;
+        let model = &target.model;
+        match (target.service, credential) {
+            (Service::VertexAccount, CallCredential::Account { project, .. }) => {
+                let location = &settings.vertex_location;
+                let base = match settings.vertex_base_url.as_str() {
+                    VERTEX_DEFAULT_BASE_URL if location != "global" => {
+                        format!("https://{location}-aiplatform.googleapis.com")
+                    }
+                    base => base.to_owned(),
+                };
+                format!("{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{action}")
+            }
+            (Service::VertexExpress | Service::VertexAccount, _) => {
+                format!("{}/v1/publishers/google/models/{model}:{action}", settings.vertex_base_url)
+            }
+            (Service::Studio, _) => {
+                format!("{}/{}/models/{model}:{action}", settings.base_url, target.version.as_str())
+            }
+        }
     }
 
     async fn post(
         &self,
-        key: &ApiKey,
+        credential: CallCredential<'_>,
         url: &str,
         body: Bytes,
         timeout: Option<Duration>,
     ) -> Result<OpenStream, UpstreamFailure> {
-        let mut request = self
-            .http
-            .post(url)
-            .insert_header(("x-goog-api-key", key.expose()))
-            .insert_header(("content-type", "application/json"));
+        let request = self.http.post(url).insert_header(("content-type", "application/json"));
+        let mut request = match credential {
+            CallCredential::Key(key) => request.insert_header(("x-goog-api-key", key.expose())),
+            CallCredential::Account { token, .. } => request.bearer_auth(token),
+        };
         if let Some(limit) = timeout {
             request = request.timeout(limit);
         }
@@ -160,15 +217,15 @@ impl GeminiClient {
     /// `batchEmbedContents`); returns the raw answer.
     pub async fn call(
         &self,
-        key: &ApiKey,
+        credential: CallCredential<'_>,
         target: &Target,
         action: &str,
         body: Bytes,
     ) -> Result<Bytes, UpstreamFailure> {
-        let url = self.model_url(target, action);
+        let url = self.model_url(credential, target, action);
         let deadline = self.settings.request_timeout;
         let call = async {
-            let mut response = self.post(key, &url, body, None).await?;
+            let mut response = self.post(credential, &url, body, None).await?;
             response
                 .body()
                 .limit(self.settings.max_response_bytes)
@@ -185,12 +242,50 @@ impl GeminiClient {
     /// upstream answered 200 (its events are then read by the caller).
     pub async fn stream_generate_content(
         &self,
-        key: &ApiKey,
+        credential: CallCredential<'_>,
         target: &Target,
         body: Bytes,
     ) -> Result<OpenStream, UpstreamFailure> {
-        let url = format!("{}?alt=sse", self.model_url(target, "streamGenerateContent"));
-        self.post(key, &url, body, Some(self.settings.request_timeout)).await
+        let url = format!("{}?alt=sse", self.model_url(credential, target, "streamGenerateContent"));
+        self.post(credential, &url, body, Some(self.settings.request_timeout)).await
+    }
+
+    /// `GET url` (an operator-configured list, e.g. `VERTEX_MODELS_URL`):
+    /// the body of a 200, at most 1 MiB.
+    pub async fn fetch(&self, url: &str) -> Result<Bytes, String> {
+        let call = async {
+            let mut response = self.http.get(url).send().await.map_err(|error| describe_send_error(&error).message)?;
+            if response.status().as_u16() != 200 {
+                return Err(format!("HTTP {}", response.status().as_u16()));
+            }
+            response.body().limit(1024 * 1024).await.map_err(|error| format!("reading the answer: {error}"))
+        };
+        match tokio::time::timeout(Duration::from_secs(30), call).await {
+            Ok(result) => result,
+            Err(_) => Err("no answer in time".to_owned()),
+        }
+    }
+
+    /// Posts a JWT-bearer grant to `token_uri` (through the same proxy as
+    /// every upstream call); returns the status and body.
+    pub async fn post_token_grant(&self, token_uri: &str, form: String) -> Result<(u16, Bytes), String> {
+        let call = async {
+            let mut response = self
+                .http
+                .post(token_uri)
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .send_body(form)
+                .await
+                .map_err(|error| describe_send_error(&error).message)?;
+            let status = response.status().as_u16();
+            let body =
+                response.body().limit(64 * 1024).await.map_err(|error| format!("reading the answer: {error}"))?;
+            Ok((status, body))
+        };
+        match tokio::time::timeout(Duration::from_secs(30), call).await {
+            Ok(result) => result,
+            Err(_) => Err("the token endpoint did not answer in time".to_owned()),
+        }
     }
 
     /// Whether Google accepts `key`: the smallest model-list call (free: it

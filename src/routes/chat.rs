@@ -33,7 +33,7 @@ use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, json_stream_headers, open_and_pump, sse_headers, PumpTiming};
 use crate::delivery::RequestNote;
 use crate::error::ApiError;
-use crate::gemini::client::{ApiVersion, Target};
+use crate::gemini::client::{ApiVersion, Service, Target};
 use crate::gemini::model::{is_valid_model_name, ModelSpec};
 use crate::keys::KeyId;
 use crate::media::{self, FetchLimits};
@@ -47,6 +47,8 @@ use crate::state::{AppState, WorkerClients};
 /// A request converted and ready for the upstream.
 struct Prepared {
     spec: ModelSpec,
+    /// AI Studio, Vertex Express or Vertex with a service account.
+    service: Service,
     body: Bytes,
     meta: AnswerMeta,
     include_usage: bool,
@@ -76,7 +78,8 @@ pub async fn chat_completions(
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
-    let prepared = prepare(&chat, &auth, reservation, &config, &state, &clients).await?;
+    let (service, model_name) = crate::vertex::route(request.path(), &chat.model, &config, &state);
+    let prepared = prepare(&chat, model_name, service, &auth, reservation, &config, &state, &clients).await?;
     // The converted request is all that is needed from here on: the parsed
     // one (as large as the body) is not kept through the generation.
     let stream = chat.stream;
@@ -89,10 +92,17 @@ pub async fn chat_completions(
     };
     if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
         let mut response = serve_cached(&cached, &prepared, stream, &state);
-        response.extensions_mut().insert(RequestNote { model: prepared.meta.model.clone(), key: None, mode: "cache" });
+        let vertex = prepared.service != Service::Studio;
+        response.extensions_mut().insert(RequestNote {
+            model: prepared.meta.model.clone(),
+            key: None,
+            mode: "cache",
+            vertex,
+        });
         return Ok(response);
     }
-    let note = RequestNote { model: prepared.meta.model.clone(), key: None, mode };
+    let vertex = prepared.service != Service::Studio;
+    let note = RequestNote { model: prepared.meta.model.clone(), key: None, mode, vertex };
     let prepared = Rc::new(prepared);
     let mut response = match mode {
         "fake_stream" => fake_stream(prepared, config, state, clients),
@@ -154,15 +164,18 @@ fn serve_cached(answer: &Answer, prepared: &Prepared, stream: bool, state: &AppS
 /// parsed request, the converted one and the serialized upstream body.
 const BODY_COPIES_WHILE_CONVERTING: usize = 3;
 
+#[allow(clippy::too_many_arguments)]
 async fn prepare(
     chat: &ChatRequest,
+    model_name: &str,
+    service: Service,
     client: &ClientAuthorized,
     mut body_reservation: BodyReservation,
     config: &Config,
     state: &AppState,
     clients: &WorkerClients,
 ) -> Result<Prepared, ApiError> {
-    let spec = ModelSpec::parse(&chat.model, config.search_mode);
+    let spec = ModelSpec::parse(model_name, config.search_mode);
     if !is_valid_model_name(&spec.base) {
         return Err(ApiError::BadRequest {
             message: format!("model: invalid model name {:?}", chat.model),
@@ -227,12 +240,12 @@ async fn prepare(
     };
     let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
     let cache_key = cache_key(chat, client.scope.as_bytes());
-    Ok(Prepared { spec, body, meta, include_usage, cache_key, _body: body_reservation })
+    Ok(Prepared { spec, service, body, meta, include_usage, cache_key, _body: body_reservation })
 }
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
     let model: Rc<str> = Rc::from(prepared.spec.base.as_str());
-    let target = Target { version: ApiVersion::V1Beta, model: model.clone() };
+    let target = Target { version: ApiVersion::V1Beta, model: model.clone(), service: prepared.service };
     Relay::new(config, state, &clients.gemini, target, model)
 }
 

@@ -13,7 +13,7 @@ use crate::delivery::admission::{check_rate_limit, read_body};
 use crate::delivery::relay::Relay;
 use crate::delivery::RequestNote;
 use crate::error::ApiError;
-use crate::gemini::client::{ApiVersion, Target};
+use crate::gemini::client::Target;
 use crate::gemini::model::is_valid_model_name;
 use crate::models::is_model_allowed;
 use crate::openai::embeddings::{batch_body, to_job, to_openai, vectors_of, EmbeddingRequest, MAX_BATCH};
@@ -47,7 +47,7 @@ pub async fn embeddings(
     }
     let clients = clients.current(&state);
     let model: Rc<str> = Rc::from(job.model.as_str());
-    let target = Target { version: ApiVersion::V1Beta, model: model.clone() };
+    let target = Target::studio(model.clone());
     let relay = Relay::new(&config, &state, &clients.gemini, target, model);
     let mut vectors = Vec::with_capacity(job.texts.len());
     let mut last_key = None;
@@ -64,6 +64,11 @@ pub async fn embeddings(
         last_key = Some(key);
     }
     let mut response = HttpResponse::Ok().json(to_openai(&requested, &vectors, job.base64));
-    response.extensions_mut().insert(RequestNote { model: requested, key: last_key, mode: "embeddings" });
+    response.extensions_mut().insert(RequestNote {
+        model: requested,
+        key: last_key,
+        mode: "embeddings",
+        vertex: false,
+    });
     Ok(response)
 }

@@ -35,7 +35,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/aistudio/models", web::get().to(models::list_models))
         .route("/v1/chat/completions", web::post().to(chat::chat_completions))
         .route("/chat/completions", web::post().to(chat::chat_completions))
-        .route("/aistudio/chat/completions", web::post().to(chat::chat_completions));
+        .route("/aistudio/chat/completions", web::post().to(chat::chat_completions))
+        // Vertex AI (§11), whatever ENABLE_VERTEX says.
+        .route("/vertex/models", web::get().to(models::list_models))
+        .route("/vertex/v1/models", web::get().to(models::list_models))
+        .route("/vertex/chat/completions", web::post().to(chat::chat_completions))
+        .route("/vertex/v1/chat/completions", web::post().to(chat::chat_completions));
 }
 
 /// Unknown routes: 404 in Google's envelope under the native prefixes,

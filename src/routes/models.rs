@@ -8,9 +8,31 @@ use crate::auth::ClientAuthorized;
 use crate::models::openai_model_list;
 use crate::state::AppState;
 
-pub async fn list_models(_auth: ClientAuthorized, state: web::Data<AppState>) -> HttpResponse {
+pub async fn list_models(
+    _auth: ClientAuthorized,
+    request: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let config = state.config();
-    HttpResponse::Ok().json(openai_model_list(&state.catalog.client_model_ids(&config)))
+    HttpResponse::Ok().json(openai_model_list(&model_ids(request.path(), &config, &state)))
+}
+
+/// The ids served on `path`: Vertex's (§11) on `/vertex/…` and, while
+/// `ENABLE_VERTEX` is on, `/v1/…`; AI Studio's elsewhere.
+fn model_ids(path: &str, config: &crate::config::Config, state: &AppState) -> Vec<String> {
+    if !crate::vertex::lists_vertex_models(path, config) {
+        return state.catalog.client_model_ids(config);
+    }
+    let vertex = &state.vertex;
+    let has_accounts = vertex.has(crate::gemini::client::Service::VertexAccount);
+    let has_express = config.enable_vertex_express && vertex.has(crate::gemini::client::Service::VertexExpress);
+    let mut ids = vertex.models.client_ids(has_accounts, has_express, config.search_mode);
+    ids.extend(config.extra_models.iter().cloned());
+    ids.retain(|id| {
+        let base = crate::gemini::model::ModelSpec::parse(id, config.search_mode).base;
+        crate::models::is_model_allowed(id, Some(&base), config)
+    });
+    ids
 }
 
 /// `GET /v1/models/{id}`: one model as OpenAI's SDKs retrieve it.

@@ -23,7 +23,7 @@ use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, open_and_pump, PumpTiming};
 use crate::delivery::RequestNote;
 use crate::error::{ApiError, GoogleError};
-use crate::gemini::client::{ApiVersion, Target};
+use crate::gemini::client::{ApiVersion, Service, Target};
 use crate::gemini::model::{is_valid_model_name, ModelSpec};
 use crate::gemini::native::{apply_suffix, split_call, suffix_changes_body, Action};
 use crate::models::{is_model_allowed, native_page};
@@ -131,7 +131,7 @@ pub async fn model_action(
     reservation.shrink_to(body.len());
     let clients = clients.current(&state);
     let model: Rc<str> = Rc::from(spec.base.as_str());
-    let target = Target { version, model: model.clone() };
+    let target = Target { version, model: model.clone(), service: Service::Studio };
     let pool_model: Rc<str> = match action {
         // Token counting has its own quota; its failures must not cool
         // the model's generation.
@@ -157,7 +157,7 @@ pub async fn model_action(
         }
     };
     drop(reservation);
-    response.extensions_mut().insert(RequestNote { model: requested.to_owned(), key, mode });
+    response.extensions_mut().insert(RequestNote { model: requested.to_owned(), key, mode, vertex: false });
     Ok(response)
 }
 

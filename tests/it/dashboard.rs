@@ -244,13 +244,10 @@ async fn hostile_text_is_escaped_on_every_page() {
     let hostile = "\"><script>alert(1)</script>";
     let saved = dashboard.post("/settings", &[("SEARCH_PROMPT", hostile)]).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
-    let credential = json!({
-        "type": "service_account",
-        "project_id": "<img src=x onerror=alert(2)>",
-        "client_email": "<script>alert(3)</script>@x.iam.gserviceaccount.com",
-        "private_key": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
-    })
-    .to_string();
+    let mut credential = test_service_account(&app);
+    credential["project_id"] = json!("<img src=x onerror=alert(2)>");
+    credential["client_email"] = json!("<script>alert(3)</script>@x.iam.gserviceaccount.com");
+    let credential = credential.to_string();
     let added = dashboard.post("/vertex/credentials", &[("json", &credential)]).await;
     assert_eq!(added.status, 303, "{}", added.body);
     for path in ["/settings", "/vertex", "/log"] {
@@ -464,4 +461,52 @@ async fn the_export_and_the_password_change_count_as_password_attempts() {
     assert_eq!(change("guess-3").await, 429);
     assert_eq!(dashboard.post("/keys/export", &[("password", PASSWORD)]).await.status, 429, "locked out");
     assert_eq!(login(&app, PASSWORD).await.err().map(|page| page.status), Some(429));
+}
+
+/// The test service account (tests/it/fixtures/vertex), its tokens from the
+/// fake upstream.
+fn test_service_account(app: &TestApp) -> serde_json::Value {
+    let path = format!("{}/tests/it/fixtures/vertex/service-account.json", env!("CARGO_MANIFEST_DIR"));
+    let mut account: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    account["token_uri"] = json!(format!("{}/token", app.upstream.base_url));
+    account
+}
+
+#[actix_web::test]
+async fn the_vertex_test_button_makes_a_real_grant_and_says_how_it_went() {
+    let app = spawn_app_with(1, |config| config.vertex_base_url = config.gemini_base_url.clone()).await;
+    let dashboard = login(&app, PASSWORD).await.ok().expect("login");
+    let added = dashboard.post("/vertex/credentials", &[("json", &test_service_account(&app).to_string())]).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(app.app.vertex.accounts.len(), 1, "in use at once");
+    let page = dashboard.get("/vertex").await.body;
+    assert!(page.contains("id=\"vertex-in-use\""), "{page}");
+
+    let tested = dashboard.post("/vertex/test", &[("kind", "account"), ("id", "0")]).await;
+    assert_eq!(tested.status, 303);
+    assert_eq!(app.upstream.token_grants().len(), 1, "a real grant");
+    let page = dashboard.get("/vertex").await.body;
+    assert!(page.contains("token granted"), "{page}");
+
+    app.upstream.answer_tokens(|_, _| {
+        crate::helpers::Reply::Json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#.into(),
+        )
+    });
+    dashboard.post("/vertex/test", &[("kind", "account"), ("id", "0")]).await;
+    let page = dashboard.get("/vertex").await.body;
+    assert!(page.contains("Invalid JWT Signature."), "the refusal is shown: {page}");
+
+    dashboard.post("/vertex/express", &[("keys", "AQ.express-key-0123456789abcdef")]).await;
+    app.upstream.answer(|seen, _| match seen.action.as_str() {
+        "countTokens" => crate::helpers::Reply::fixture("count-tokens.json"),
+        other => panic!("unexpected {other}"),
+    });
+    let tested = dashboard.post("/vertex/test", &[("kind", "express"), ("id", "0")]).await;
+    assert_eq!(tested.status, 303);
+    let call = app.upstream.seen().into_iter().rfind(|seen| seen.action == "countTokens").unwrap();
+    assert_eq!(call.path, "/v1/publishers/google/models/gemini-2.5-flash:countTokens");
+    assert_eq!(call.key.as_deref(), Some("AQ.express-key-0123456789abcdef"));
+    assert!(dashboard.get("/vertex").await.body.contains("Vertex answered"));
 }

@@ -37,6 +37,8 @@ pub struct Seen {
     pub body: Value,
     /// The body exactly as received.
     pub raw: Bytes,
+    /// `Authorization` (Vertex service accounts).
+    pub authorization: Option<String>,
 }
 
 /// What the fake upstream answers.
@@ -78,6 +80,7 @@ pub struct FakeUpstream {
     seen: Arc<Mutex<Vec<Seen>>>,
     script: Arc<Mutex<Arc<Script>>>,
     list_script: Arc<Mutex<Arc<ListScript>>>,
+    token_script: Arc<Mutex<Arc<Script>>>,
 }
 
 impl FakeUpstream {
@@ -96,6 +99,17 @@ impl FakeUpstream {
         *self.script.lock() = Arc::new(script);
     }
 
+    /// Sets how `POST /token` (OAuth grants) is answered: `script(request,
+    /// grants before this one)`.
+    pub fn answer_tokens(&self, script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) {
+        *self.token_script.lock() = Arc::new(script);
+    }
+
+    /// Requests to the token endpoint.
+    pub fn token_grants(&self) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.path == "/token").collect()
+    }
+
     /// Sets how `GET /v1beta/models` is answered (`None`: the recorded pages).
     pub fn answer_model_list(&self, script: impl Fn(&Seen) -> Option<Reply> + Send + Sync + 'static) {
         *self.list_script.lock() = Arc::new(script);
@@ -107,9 +121,11 @@ impl FakeUpstream {
         let script = Arc::new(Mutex::new(default_script));
         let default_list: Arc<ListScript> = Arc::new(|_| None);
         let list_script = Arc::new(Mutex::new(default_list));
+        let default_tokens: Arc<Script> = Arc::new(|_, grants| token_reply(grants + 1));
+        let token_script = Arc::new(Mutex::new(default_tokens));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let state = (seen.clone(), script.clone(), list_script.clone());
+        let state = (seen.clone(), script.clone(), list_script.clone(), token_script.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
@@ -121,15 +137,22 @@ impl FakeUpstream {
         .unwrap()
         .run();
         actix_web::rt::spawn(server);
-        FakeUpstream { base_url, seen, script, list_script }
+        FakeUpstream { base_url, seen, script, list_script, token_script }
     }
 }
 
-type UpstreamState = (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Arc<Script>>>, Arc<Mutex<Arc<ListScript>>>);
+type UpstreamState =
+    (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Arc<Script>>>, Arc<Mutex<Arc<ListScript>>>, Arc<Mutex<Arc<Script>>>);
+
+/// The token endpoint's default answer: token `ya29.fake-<n>` for the n-th grant.
+pub fn token_reply(grant: usize) -> Reply {
+    Reply::Json(200, format!(r#"{{"access_token":"ya29.fake-{grant}","expires_in":3599,"token_type":"Bearer"}}"#))
+}
 
 async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamState>) -> HttpResponse {
     let path = request.path().to_owned();
-    let tail = path.strip_prefix("/v1beta/models/").or_else(|| path.strip_prefix("/v1/models/")).unwrap_or("");
+    // `/v1beta/models/m:action`, and Vertex's `…/publishers/google/models/m:action`.
+    let tail = path.rsplit('/').next().filter(|last| path.contains("/models/") && last.contains(':')).unwrap_or("");
     let (model, action) = tail.split_once(':').map(|(m, a)| (m.to_owned(), a.to_owned())).unwrap_or_default();
     let seen = Seen {
         path: path.clone(),
@@ -139,6 +162,7 @@ async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamStat
         action,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         raw: body.clone(),
+        authorization: request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
     let index = {
         let mut all = state.0.lock();
@@ -155,6 +179,13 @@ async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamStat
             false => HttpResponse::Ok().content_type("application/json").body(fixture("models-page-1.json")),
             true => HttpResponse::Ok().content_type("application/json").body(fixture("models-page-2.json")),
         };
+    }
+    if path == "/token" {
+        // Google's OAuth token endpoint: a new token per grant.
+        let token_script = state.3.lock().clone();
+        // (This request is already recorded.)
+        let grants = state.0.lock().iter().filter(|s| s.path == "/token").count() - 1;
+        return render(token_script(&seen, grants)).await;
     }
     if path == "/image.png" {
         return HttpResponse::Ok().content_type("image/png").body(&b"\x89PNG\r\n\x1a\nfake-image-bytes"[..]);

@@ -11,3 +11,4 @@ mod sdk;
 mod security;
 mod streaming;
 mod surface;
+mod vertex;
