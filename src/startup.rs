@@ -160,6 +160,9 @@ pub fn register_secrets(config: &Config) {
             crate::secret::register_secret(password);
         }
     }
+    for key in config.vertex_express_api_key.expose().split([',', '\n', ' ']).filter(|key| key.trim().len() >= 8) {
+        crate::secret::register_secret(key.trim());
+    }
 }
 
 /// Creates `STORAGE_DIR` (owner-only) when storage is enabled, so a

@@ -300,8 +300,17 @@ impl Relay {
         }
     }
 
+    /// Log lines about Vertex calls are filed under `vertex`.
+    fn log_target(&self) -> &'static str {
+        match self.target.service {
+            Service::Studio => "hajimi::delivery::relay",
+            Service::VertexExpress | Service::VertexAccount => "hajimi::vertex::relay",
+        }
+    }
+
     fn log_failure(&self, key: KeyId, failure: &UpstreamFailure) {
         log::warn!(
+            target: self.log_target(),
             "upstream failure model={} key={} status={} kind={} message=\"{}\"",
             self.pool_model,
             key,
@@ -332,7 +341,13 @@ impl Relay {
     /// Records an empty answer (not the key's fault: no penalty).
     pub fn after_empty(&self, attempts: &mut Attempts, key: KeyId) -> Result<(), ApiError> {
         attempts.empty_answers += 1;
-        log::warn!("empty answer model={} key={} count={}", self.pool_model, key, attempts.empty_answers);
+        log::warn!(
+            target: self.log_target(),
+            "empty answer model={} key={} count={}",
+            self.pool_model,
+            key,
+            attempts.empty_answers
+        );
         if attempts.empty_answers >= self.budget.max_empty_answers || attempts.attempts >= self.budget.max_attempts {
             attempts.last_failure = None;
             return Err(attempts.exhausted_error());

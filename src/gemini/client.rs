@@ -349,3 +349,51 @@ fn describe_send_error(error: &awc::error::SendRequestError) -> UpstreamFailure 
     };
     UpstreamFailure::network(&description)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(vertex_base_url: &str, location: &str) -> GeminiClient {
+        let settings = ClientSettings {
+            base_url: "https://generativelanguage.googleapis.com".into(),
+            request_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            max_response_bytes: 1,
+            proxy: None,
+            vertex_base_url: vertex_base_url.into(),
+            vertex_location: location.into(),
+        };
+        GeminiClient::new(settings, tls_config())
+    }
+
+    #[actix_rt::test]
+    async fn each_service_has_its_url() {
+        let key = ApiKey::new("k");
+        let target = |service| Target { version: ApiVersion::V1Beta, model: "gemini-2.5-flash".into(), service };
+        let account = CallCredential::Account { token: "t", project: "p" };
+        let global = client(VERTEX_DEFAULT_BASE_URL, "global");
+        assert_eq!(
+            global.model_url(CallCredential::Key(&key), &target(Service::Studio), "generateContent"),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(
+            global.model_url(CallCredential::Key(&key), &target(Service::VertexExpress), "generateContent"),
+            "https://aiplatform.googleapis.com/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(
+            global.model_url(account, &target(Service::VertexAccount), "streamGenerateContent"),
+            "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-flash:streamGenerateContent"
+        );
+        let regional = client(VERTEX_DEFAULT_BASE_URL, "us-central1");
+        assert_eq!(
+            regional.model_url(account, &target(Service::VertexAccount), "generateContent"),
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent"
+        );
+        // A configured base (tests, relays) is kept as it is.
+        let relayed = client("http://127.0.0.1:9", "us-central1");
+        assert!(relayed
+            .model_url(account, &target(Service::VertexAccount), "x")
+            .starts_with("http://127.0.0.1:9/v1/projects/p/locations/us-central1/"));
+    }
+}
