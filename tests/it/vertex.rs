@@ -216,3 +216,59 @@ async fn bad_credentials_are_named_and_never_echoed() {
     let logged = hajimi::log_ring::global().records(None, None);
     assert!(logged.iter().all(|record| !record.message.contains("BEGIN PRIVATE KEY")));
 }
+
+#[actix_rt::test]
+async fn key_files_in_the_storage_directory_count_and_tokens_are_renewed_in_the_background() {
+    let dir = std::env::temp_dir().join(format!("hajimi-vertex-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("credentials")).unwrap();
+    let clock = Arc::new(hajimi::state::ManualClock::new(1_767_225_600_000));
+    let upstream_holder: Arc<parking_lot::Mutex<String>> = Arc::default();
+    let app = spawn_app_with_clock(0, clock.clone(), {
+        let dir = dir.clone();
+        let holder = upstream_holder.clone();
+        move |config| {
+            let base = config.gemini_base_url.clone();
+            std::fs::write(dir.join("credentials/a.json"), account(&base, 0).to_string()).unwrap();
+            // The same account again, and a broken file: counted once, reported.
+            std::fs::write(dir.join("credentials/b.json"), account(&base, 0).to_string()).unwrap();
+            std::fs::write(dir.join("credentials/broken.json"), "{\"type\": \"service_account\"").unwrap();
+            config.storage_dir = dir.clone();
+            config.vertex_base_url = base.clone();
+            config.enable_vertex = true;
+            *holder.lock() = base;
+        }
+    })
+    .await;
+    assert_eq!(app.app.vertex.accounts.len(), 1);
+    let problems = app.app.vertex.problems.read().clone();
+    assert!(problems.iter().any(|problem| problem.starts_with("broken.json")), "{problems:?}");
+
+    let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(app.upstream.token_grants().len(), 1);
+
+    // What the background job does every half minute, run once by hand.
+    let config = app.app.config();
+    let client = hajimi::gemini::client::GeminiClient::new(
+        hajimi::gemini::client::ClientSettings {
+            base_url: config.gemini_base_url.clone(),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_response_bytes: 1024 * 1024,
+            proxy: None,
+            vertex_base_url: upstream_holder.lock().clone(),
+            vertex_location: "global".into(),
+        },
+        hajimi::gemini::client::tls_config(),
+    );
+    hajimi::vertex::refresh_due_tokens(&app.app, &client).await;
+    assert_eq!(app.upstream.token_grants().len(), 1, "a fresh token is left alone");
+    clock.advance(56 * 60 * 1000);
+    hajimi::vertex::refresh_due_tokens(&app.app, &client).await;
+    assert_eq!(app.upstream.token_grants().len(), 2, "renewed before it expires, without a request");
+    let mut later = chat_body(false);
+    later["messages"][1]["content"] = json!("later");
+    assert_eq!(app.post("/v1/chat/completions", &later).await.status, 200);
+    assert_eq!(app.upstream.token_grants().len(), 2, "the request found a fresh token");
+    let _ = std::fs::remove_dir_all(&dir);
+}
