@@ -1,10 +1,18 @@
 # hajimi image: one static binary on an empty base, running as a non-root
 # user, data in /data. Also answers to `uvicorn app.main:app --host … --port …`
 # so the Hugging Face Space Dockerfile of the original works unchanged.
+# Multi-arch (linux/amd64, linux/arm64) through buildx: the builder stage runs
+# natively per platform (under QEMU for the foreign one), so the Alpine
+# toolchain always builds for its own musl target.
 
 FROM rust:1-alpine AS builder
-RUN apk add --no-cache musl-dev make
+# musl-dev + gcc + make: the C parts of the build (ring, bundled SQLite, and
+# mimalloc, the allocator of musl builds) compile and link statically.
+RUN apk add --no-cache musl-dev gcc make
 WORKDIR /src
+# Only what `cargo build --release --bin hajimi` reads: the manifest has no
+# build.rs and no explicit [[example]]/[[bench]]/[[test]] entries, so
+# examples/ and tests/ (auto-discovered, only used by tests) may be absent.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY templates ./templates
@@ -25,5 +33,9 @@ ENV PATH=/usr/local/bin \
 USER 1000:1000
 EXPOSE 7860
 VOLUME ["/data"]
+# `hajimi healthcheck` GETs http://127.0.0.1:$PORT/health itself (3 s
+# timeout; exit 0 on 200, else 1): no shell or curl in a scratch image.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/hajimi", "healthcheck"]
 ENTRYPOINT []
 CMD ["hajimi"]

@@ -3,6 +3,10 @@
 # binary in front of it, and wrk as the client. Prints requests/s and p50
 # latency for the upstream directly and through hajimi, non-stream and
 # stream, at 1 and 32 connections; then idle memory and startup time.
+#
+#   scripts/bench.sh --compare BIN_A BIN_B
+# instead runs two builds (e.g. glibc and static musl) in one run, taking
+# turns, and prints B's throughput as a ratio of A's, plus their memory.
 # Loopback only; every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +17,10 @@ PROXY_PORT=${PROXY_PORT:-9200}
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+COMPARE=()
+if [[ ${1:-} == --compare ]]; then
+  COMPARE=("${2:?--compare BIN_A BIN_B}" "${3:?--compare BIN_A BIN_B}")
 fi
 cargo build --release --locked --bin hajimi --example static_upstream --example stream_latency 2>&1 | tail -1
 
@@ -57,16 +65,6 @@ export MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 API_KEY_DAILY_LIM
 PORT=$UPSTREAM_PORT WORKERS=1 target/release/examples/static_upstream & pids+=($!)
 wait_for "http://127.0.0.1:$UPSTREAM_PORT/v1beta/models"
 
-echo "startup to first /health 200 with 20 keys: $(GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false \
-  PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
-  startup_ms target/release/hajimi) ms (median of 5)"
-GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
-  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
-  RUST_LOG=info target/release/hajimi >"$work/proxy.log" 2>&1 & proxy=$!; pids+=($proxy)
-wait_for "http://127.0.0.1:$PROXY_PORT/health"
-sleep 1
-echo "idle RSS with 20 keys: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
-
 cat >"$work/openai.json" <<'JSON'
 {"model":"gemini-2.5-flash","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
 JSON
@@ -98,9 +96,59 @@ run() { # label url body connections
   printf '%-34s %4s conn  %8s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$3" "$4" "$rps" "$p50" "$p99" "$errors"
 }
 
+proxy_url="http://127.0.0.1:$PROXY_PORT/v1/chat/completions"
+
+# Two builds in one run, taking turns (A, B, A, B) so drift on a shared
+# machine hits both alike; B's throughput as a ratio of A's.
+compare_builds() { # bin_a bin_b
+  local bins=("$1" "$2") names=("A" "B") round index label line rps
+  declare -A total=()
+  echo "A = $1 ($(file -b "$1" | cut -d, -f1-2 2>/dev/null || true))"
+  echo "B = $2 ($(file -b "$2" | cut -d, -f1-2 2>/dev/null || true))"
+  for round in 1 2; do
+    for index in 0 1; do
+      GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
+        PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
+        RUST_LOG=warn "${bins[$index]}" >"$work/compare.log" 2>&1 & local pid=$!
+      wait_for "http://127.0.0.1:$PROXY_PORT/health"
+      sleep 0.5
+      echo "${names[$index]} round $round: idle RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+      for label in non-stream stream; do
+        local body="$work/openai.json"
+        [[ $label == stream ]] && body="$work/openai-stream.json"
+        line=$(run "$proxy_url" "$body" "${names[$index]} proxy $label" 32 bench)
+        echo "$line"
+        rps=$(awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$line")
+        total["${names[$index]} $label"]=$(( ${total["${names[$index]} $label"]:-0} + ${rps%.*} ))
+      done
+      echo "${names[$index]} round $round: RSS after load $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+    done
+  done
+  for label in non-stream stream; do
+    python3 -c "import sys; a, b = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]:<10} 32 conn: A {a // 2} req/s, B {b // 2} req/s, B/A = {b / a:.2f}')" \
+      "$label" "${total["A $label"]}" "${total["B $label"]}"
+  done
+}
+
+if [[ ${#COMPARE[@]} == 2 ]]; then
+  compare_builds "${COMPARE[@]}"
+  exit 0
+fi
+
+echo "startup to first /health 200 with 20 keys: $(GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false \
+  PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
+  startup_ms target/release/hajimi) ms (median of 5)"
+GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
+  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
+  RUST_LOG=info target/release/hajimi >"$work/proxy.log" 2>&1 & proxy=$!; pids+=($proxy)
+wait_for "http://127.0.0.1:$PROXY_PORT/health"
+sleep 1
+echo "idle RSS with 20 keys: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
+
+
 direct="http://127.0.0.1:$UPSTREAM_PORT/v1beta/models/gemini-2.5-flash:generateContent"
 direct_stream="http://127.0.0.1:$UPSTREAM_PORT/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
-proxy_url="http://127.0.0.1:$PROXY_PORT/v1/chat/completions"
 key=AIzaBench000000000000000000000000000000
 for conns in 1 32; do
   run "$direct" "$work/gemini.json" "direct non-stream" "$conns" "$key"

@@ -6,6 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+/// Static (musl) builds: mimalloc, as fast as glibc's allocator under load.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use hajimi::config::{Config, Source};
 use hajimi::startup::Application;
 use hajimi::store::import::import_original_settings;
@@ -17,6 +22,7 @@ hajimi — OpenAI-compatible gateway to Google Gemini over a pool of API keys
 
 USAGE: hajimi [--config FILE] [--host ADDRESS] [--port PORT]
        hajimi [--config FILE] import-settings PATH
+       hajimi healthcheck [--port PORT]
 
   --config FILE   TOML file with settings (keys are the environment variable
                   names, any case); also HAJIMI_CONFIG. Environment wins.
@@ -26,6 +32,9 @@ USAGE: hajimi [--config FILE] [--host ADDRESS] [--port PORT]
                   copy the original hajimi's settings.json (settings, AI Studio
                   and Express keys) into the store in STORAGE_DIR, print what
                   was imported and what was skipped, and exit
+  healthcheck     ask the local server (HOST, PORT) for GET /health; exit 0
+                  when it answers 200 within 3 s, 1 otherwise (for container
+                  health checks: no shell or curl needed)
   -h, --help      this text
   -V, --version   version
 ";
@@ -36,6 +45,8 @@ struct Arguments {
     port: Option<String>,
     /// `import-settings PATH`: import instead of serving.
     import_settings: Option<PathBuf>,
+    /// `healthcheck`: probe a running server instead of serving.
+    healthcheck: bool,
 }
 
 fn parse_arguments() -> Result<Arguments, String> {
@@ -44,6 +55,7 @@ fn parse_arguments() -> Result<Arguments, String> {
         host: None,
         port: None,
         import_settings: None,
+        healthcheck: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(argument) = iter.next() {
@@ -66,6 +78,7 @@ fn parse_arguments() -> Result<Arguments, String> {
             "--host" => arguments.host = Some(value("--host")?),
             "--port" => arguments.port = Some(value("--port")?),
             "import-settings" => arguments.import_settings = Some(PathBuf::from(value("import-settings")?)),
+            "healthcheck" => arguments.healthcheck = true,
             // uvicorn compatibility: `app.main:app` and flags hajimi does not need.
             app if app.contains(':') && !app.starts_with('-') => {}
             "--workers" | "--log-level" | "--proxy-headers" | "--forwarded-allow-ips" => {}
@@ -123,8 +136,46 @@ fn import_settings(settings_path: &Path, config_file: Option<&Path>) -> i32 {
     0
 }
 
+/// `hajimi healthcheck`: GET /health on the local server (PORT from
+/// `--port`, the environment, or 7860; HOST when it is one address, else
+/// 127.0.0.1) over plain TCP; exit code 0 when it answers 200 within 3 s.
+fn healthcheck(port: Option<&str>) -> i32 {
+    use std::io::{Read, Write};
+    let port = port.map(str::to_owned).or_else(|| std::env::var("PORT").ok()).unwrap_or_else(|| "7860".to_owned());
+    let Ok(port) = port.trim().parse::<u16>() else {
+        eprintln!("hajimi healthcheck: bad port {port:?}");
+        return 1;
+    };
+    let timeout = std::time::Duration::from_secs(3);
+    // The server's own address unless it listens on every interface.
+    let host = std::env::var("HOST")
+        .ok()
+        .and_then(|host| host.trim().parse::<std::net::IpAddr>().ok())
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let address = std::net::SocketAddr::new(host, port);
+    let answer = std::net::TcpStream::connect_timeout(&address, timeout).and_then(|mut stream| {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let read = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..read]).into_owned())
+    });
+    match answer {
+        Ok(head) if head.starts_with("HTTP/1.1 200") => 0,
+        Ok(head) => {
+            eprintln!("hajimi healthcheck: {}", head.lines().next().unwrap_or("no answer"));
+            1
+        }
+        Err(error) => {
+            eprintln!("hajimi healthcheck: {error}");
+            1
+        }
+    }
+}
+
 fn main() -> std::io::Result<()> {
-    hajimi::telemetry::init_logging();
     let arguments = match parse_arguments() {
         Ok(arguments) => arguments,
         Err(message) => {
@@ -132,6 +183,10 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
+    if arguments.healthcheck {
+        std::process::exit(healthcheck(arguments.port.as_deref()));
+    }
+    hajimi::telemetry::init_logging();
     if let Some(settings_path) = &arguments.import_settings {
         std::process::exit(import_settings(settings_path, arguments.config_file.as_deref()));
     }
