@@ -131,6 +131,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("AUTH_FAILURES_PER_MINUTE", "5"),
     ("MAX_BODY_BYTES_IN_FLIGHT_MB", "256"),
     ("REQUEST_BODY_TIMEOUT", "60"),
+    ("SHUTDOWN_TIMEOUT", "30"),
     ("LOG_RING_SIZE", "1000"),
     ("STATS_RETENTION_DAYS", "30"),
     ("REQUEST_LOG_RETENTION_DAYS", "7"),
@@ -323,6 +324,9 @@ pub struct Config {
     pub max_body_bytes_in_flight: usize,
     /// Longest a client may take to send its request body; beyond, 408.
     pub request_body_timeout: Duration,
+    /// On SIGTERM/SIGINT: how long answers still running may take to
+    /// finish before the server stops anyway.
+    pub shutdown_timeout: Duration,
 }
 
 const SAFETY_THRESHOLDS: &[&str] = &[
@@ -465,6 +469,7 @@ impl Config {
                 megabytes * 1024 * 1024
             },
             request_body_timeout: v.seconds("REQUEST_BODY_TIMEOUT")?,
+            shutdown_timeout: v.seconds("SHUTDOWN_TIMEOUT")?,
         })
     }
 
@@ -553,6 +558,7 @@ impl Config {
                 "AUTH_FAILURES_PER_MINUTE" => self.auth_failures_per_minute.to_string(),
                 "MAX_BODY_BYTES_IN_FLIGHT_MB" => (self.max_body_bytes_in_flight / (1024 * 1024)).to_string(),
                 "REQUEST_BODY_TIMEOUT" => seconds(&self.request_body_timeout),
+                "SHUTDOWN_TIMEOUT" => seconds(&self.shutdown_timeout),
                 "LOG_RING_SIZE" => self.log_ring_size.to_string(),
                 "STATS_RETENTION_DAYS" => self.stats_retention_days.to_string(),
                 "REQUEST_LOG_RETENTION_DAYS" => self.request_log_retention_days.to_string(),

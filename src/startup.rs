@@ -48,6 +48,7 @@ fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClie
             timeout: config.image_fetch_timeout,
             allow_private: config.allow_private_image_urls,
         },
+        config.upstream_proxy.as_ref(),
     );
     WorkerClients { gemini, media }
 }
@@ -121,6 +122,7 @@ impl Application {
         } else {
             config.workers
         };
+        let shutdown_timeout = config.shutdown_timeout.as_secs();
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             let clients = web::Data::new(WorkerClientCell::new(&server_state, tls.clone()));
@@ -135,7 +137,9 @@ impl Application {
         // the client's delayed ACK (~40 ms).
         .tcp_nodelay(true)
         .client_request_timeout(Duration::from_secs(60))
-        .shutdown_timeout(30)
+        // SIGTERM/SIGINT: stop accepting, let running answers (streams
+        // included) finish for up to SHUTDOWN_TIMEOUT, then `main` saves state.
+        .shutdown_timeout(shutdown_timeout)
         .listen(listener)?
         .run();
         Ok(Application { port, server, state })

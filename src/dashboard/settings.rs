@@ -169,6 +169,7 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
         &[
             restart("HOST", Text, "Listen address."),
             restart("PORT", Number, "Listen port."),
+            restart("SHUTDOWN_TIMEOUT", Number, "Seconds running answers may take to finish after SIGTERM."),
             restart("WORKERS", Number, "Worker threads (0 = one per core)."),
             restart("HUGGINGFACE", Bool, "Hugging Face private-Space mode."),
             restart("SPACE_ID", Text, "The Space (owner/name), set by Hugging Face."),

@@ -9,6 +9,7 @@ mod pool;
 mod proxy;
 mod sdk;
 mod security;
+mod shutdown;
 mod streaming;
 mod surface;
 mod vertex;

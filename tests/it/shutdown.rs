@@ -1,0 +1,78 @@
+//! SIGTERM to the real binary during a slow streaming answer: the answer
+//! still completes, new connections are refused, state is saved, and the
+//! process exits cleanly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+#[actix_rt::test]
+async fn sigterm_lets_a_running_stream_finish_then_exits_cleanly() {
+    let upstream = FakeUpstream::start().await;
+    upstream.answer(|_, _| Reply::sse_fixture("stream-text.sse", Duration::from_millis(400)));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let storage = std::env::temp_dir().join(format!("hajimi-shutdown-{}", std::process::id()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hajimi"))
+        .env_clear()
+        .env("PASSWORD", PASSWORD)
+        .env("GEMINI_API_KEYS", test_key(1))
+        .env("GEMINI_BASE_URL", &upstream.base_url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("STORAGE_DIR", &storage)
+        .env("FAKE_STREAMING", "false")
+        .env("VALIDATE_KEYS_ON_STARTUP", "false")
+        .env("SHUTDOWN_TIMEOUT", "20")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+
+    let result = actix_web::rt::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut stream = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(stream) => break stream,
+                Err(_) if started.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
+                Err(error) => panic!("the server never listened: {error}"),
+            }
+        };
+        let body = serde_json::to_vec(&chat_body(true)).unwrap();
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PASSWORD}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body).unwrap();
+        // Headers and the first event are out: the answer is running.
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains("data: ") {
+            let read = stream.read(&mut buffer).unwrap();
+            assert!(read > 0, "closed early");
+            received.extend_from_slice(&buffer[..read]);
+        }
+        let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        assert!(killed.success());
+        std::thread::sleep(Duration::from_millis(300));
+        let refused = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream.read_to_end(&mut received).unwrap();
+        (String::from_utf8_lossy(&received).into_owned(), refused)
+    })
+    .await
+    .unwrap();
+    let (answer, refused) = result;
+    assert!(answer.contains("data: [DONE]"), "the running answer completed after SIGTERM:\n{answer}");
+    assert!(!answer.contains("\"error\""), "{answer}");
+    assert!(refused, "no new connections once shutting down");
+    let status = child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "exit status {status:?}; log:\n{}", log.join("\n"));
+    assert!(log.iter().any(|line| line.contains("state saved")), "{}", log.join("\n"));
+    let _ = std::fs::remove_dir_all(&storage);
+}
