@@ -199,10 +199,26 @@ impl actix_tls::connect::Resolve for PublicOnlyResolver {
     }
 }
 
-/// The HTTP client for fetching images: no redirects, and unless private
-/// addresses are allowed, a resolver that drops them.
-pub fn image_client(tls: std::sync::Arc<rustls::ClientConfig>, limits: &FetchLimits) -> awc::Client {
+/// The HTTP client for fetching images: no redirects; through the same
+/// upstream proxy as Google calls when one is configured; and unless
+/// private addresses are allowed, a resolver that drops them (through a
+/// proxy, which resolves names itself, the host is still checked before
+/// connecting, and `NO_PROXY` hosts still get the public-only resolver).
+pub fn image_client(
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    limits: &FetchLimits,
+    proxy: Option<&crate::proxy::ProxyConfig>,
+) -> awc::Client {
     let builder = awc::Client::builder().disable_redirects().timeout(limits.timeout);
+    if let Some(proxy) = proxy {
+        let mut connector = crate::proxy::ProxyConnector::new(proxy.clone());
+        if !limits.allow_private {
+            connector = connector.public_only_direct();
+        }
+        return builder
+            .connector(awc::Connector::new().connector(connector).rustls_0_23(tls).timeout(limits.timeout))
+            .finish();
+    }
     if limits.allow_private {
         builder.connector(awc::Connector::new().rustls_0_23(tls).timeout(limits.timeout)).finish()
     } else {
@@ -440,7 +456,7 @@ mod tests {
     #[actix_web::test]
     async fn refused_and_unresolvable_hosts_read_the_same() {
         let limits = FetchLimits { max_bytes: 1024, timeout: Duration::from_secs(10), allow_private: false };
-        let client = image_client(crate::gemini::client::tls_config(), &limits);
+        let client = image_client(crate::gemini::client::tls_config(), &limits, None);
         // Resolves to loopback; never resolves (RFC 6761); a private literal.
         let cases = ["http://localhost/x.png", "http://does-not-exist.invalid/x.png", "http://10.0.0.1/x.png"];
         for url in cases {

@@ -119,12 +119,36 @@ impl ProxyConfig {
 #[derive(Clone)]
 pub struct ProxyConnector {
     config: Rc<ProxyConfig>,
+    /// Hosts reached directly (`NO_PROXY`) may only resolve to public
+    /// addresses (image fetches, unless private addresses are allowed).
+    public_only_direct: bool,
 }
 
 impl ProxyConnector {
     pub fn new(config: ProxyConfig) -> ProxyConnector {
-        ProxyConnector { config: Rc::new(config) }
+        ProxyConnector { config: Rc::new(config), public_only_direct: false }
     }
+
+    /// Direct connections reach public addresses only.
+    pub fn public_only_direct(mut self) -> ProxyConnector {
+        self.public_only_direct = true;
+        self
+    }
+}
+
+/// Connects to the first public address `host` resolves to.
+async fn connect_public(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last_error = proxy_error("the host has no public address");
+    for address in tokio::net::lookup_host((host, port)).await? {
+        if crate::media::is_private_address(address.ip()) {
+            continue;
+        }
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
 }
 
 impl actix_service::Service<ConnectInfo<Uri>> for ProxyConnector {
@@ -136,10 +160,13 @@ impl actix_service::Service<ConnectInfo<Uri>> for ProxyConnector {
 
     fn call(&self, info: ConnectInfo<Uri>) -> Self::Future {
         let config = self.config.clone();
+        let public_only_direct = self.public_only_direct;
         Box::pin(async move {
             let host = info.hostname().to_owned();
             let port = info.port();
-            let stream = if config.bypasses(&host) {
+            let stream = if config.bypasses(&host) && public_only_direct {
+                connect_public(&host, port).await.map_err(ConnectError::Io)?
+            } else if config.bypasses(&host) {
                 TcpStream::connect((host.as_str(), port)).await.map_err(ConnectError::Io)?
             } else {
                 let mut stream =

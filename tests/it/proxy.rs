@@ -103,3 +103,36 @@ async fn no_proxy_hosts_are_reached_directly() {
     assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
     assert!(targets.lock().is_empty());
 }
+
+#[actix_web::test]
+async fn remote_images_go_through_the_same_proxy_and_keep_their_guards() {
+    let image_message = |url: String| {
+        serde_json::json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": url}}
+        ]}]})
+    };
+    let images = FakeUpstream::start().await;
+    let image_host = images.base_url.trim_start_matches("http://").to_owned();
+    let (port, targets) = start_proxy(false).await;
+    let app = spawn_app_with(1, |config| {
+        config.allow_private_image_urls = true;
+        config.upstream_proxy =
+            Some(hajimi::proxy::ProxyConfig::parse(&format!("http://127.0.0.1:{port}"), "").unwrap());
+    })
+    .await;
+    let answer = app.post("/v1/chat/completions", &image_message(format!("{}/image.png", images.base_url))).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(targets.lock().contains(&image_host), "the image was fetched through the proxy: {:?}", targets.lock());
+
+    // The guard still refuses a private host before anything is sent.
+    let (port, targets) = start_proxy(false).await;
+    let guarded = spawn_app_with(1, |config| {
+        config.upstream_proxy =
+            Some(hajimi::proxy::ProxyConfig::parse(&format!("http://127.0.0.1:{port}"), "").unwrap());
+    })
+    .await;
+    let answer = guarded.post("/v1/chat/completions", &image_message(format!("{}/image.png", images.base_url))).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(!targets.lock().contains(&image_host), "{:?}", targets.lock());
+}
