@@ -56,6 +56,8 @@ pub struct OpenAiEvents {
     /// assistant message.
     error_as_message: bool,
     converter: StreamConverter,
+    /// The role-only first chunk went out.
+    role_announced: bool,
     /// Keeps the thought signatures of streamed function calls.
     state: actix_web::web::Data<AppState>,
 }
@@ -68,7 +70,7 @@ impl OpenAiEvents {
         state: actix_web::web::Data<AppState>,
     ) -> Self {
         let converter = StreamConverter::new(meta.clone());
-        OpenAiEvents { meta, include_usage, error_as_message, converter, state }
+        OpenAiEvents { meta, include_usage, error_as_message, converter, role_announced: false, state }
     }
 }
 
@@ -101,6 +103,9 @@ impl EventFormat for OpenAiEvents {
 
     fn restart(&mut self) {
         self.converter = StreamConverter::new(self.meta.clone());
+        if self.role_announced {
+            self.converter.role_already_announced();
+        }
     }
 
     fn error_end(&mut self, error: &ApiError, cut_off: bool) -> Bytes {
@@ -113,5 +118,10 @@ impl EventFormat for OpenAiEvents {
 
     fn keepalive(&self) -> Bytes {
         Bytes::from_static(SSE_KEEPALIVE)
+    }
+
+    fn opening(&mut self) -> Option<Bytes> {
+        self.role_announced = true;
+        Some(sse_data(&self.converter.announce_role()))
     }
 }

@@ -57,6 +57,10 @@ pub trait EventFormat {
     fn give_up_empty(&mut self, out: &mut Vec<u8>) -> bool;
     /// Sent while the upstream is silent.
     fn keepalive(&self) -> Bytes;
+    /// Sent as soon as the upstream answered 200, before its first event.
+    fn opening(&mut self) -> Option<Bytes> {
+        None
+    }
 }
 
 /// An SSE response's headers (§5.2).
@@ -165,6 +169,11 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
     let mut headers = headers;
     actix_web::rt::spawn(async move {
         let mut format = format;
+        if let Some(opening) = format.opening() {
+            if sender.send(opening).await.is_err() {
+                return;
+            }
+        }
         let opened = Opened { upstream, key, attempts };
         pump(&mut format, &relay, &body, opened, &sender, timing).await;
     });

@@ -153,6 +153,24 @@ impl StreamConverter {
         }
     }
 
+    /// The role-only first chunk (`delta: {role: "assistant", content: ""}`
+    /// for choice 0), sent as soon as the upstream answered 200 and before
+    /// its first event (§5.2): clients that throttle rendering drop an
+    /// update that arrives with the headers. Later chunks of choice 0 no
+    /// longer carry the role.
+    pub fn announce_role(&mut self) -> ChatChunk {
+        self.role_already_announced();
+        let delta = Delta { role: Some(ASSISTANT_ROLE), content: Some(String::new()), ..Delta::default() };
+        self.chunk(0, delta, None)
+    }
+
+    /// Choice 0's role went out already (with an earlier attempt's
+    /// [`announce_role`](Self::announce_role)).
+    pub fn role_already_announced(&mut self) {
+        let position = self.progress_position(0);
+        self.choices[position].role_sent = true;
+    }
+
     fn progress_position(&mut self, choice_index: u32) -> usize {
         match self.choices.iter().position(|progress| progress.choice_index == choice_index) {
             Some(position) => position,

@@ -199,3 +199,35 @@ async fn an_error_inside_the_stream_is_retried_before_content_and_reported_after
     let limited = app.app.pool.summary(app.app.now_ms()).limited_for_some_model;
     assert_eq!(limited, 1);
 }
+
+#[actix_rt::test]
+async fn the_role_only_chunk_leaves_before_the_first_upstream_event() {
+    let app = spawn_app_with(3, |config| config.fake_streaming = false).await;
+    app.upstream.answer(|_, _| Reply::sse_fixture("stream-text.sse", Duration::from_millis(300)));
+    let mut response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.address))
+        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
+        .send_json(&chat_body(true))
+        .await
+        .unwrap();
+    // The first body bytes: the role chunk alone, while the upstream's
+    // first event is still 300 ms away.
+    let first = futures_util::StreamExt::next(&mut response).await.unwrap().unwrap();
+    let first = String::from_utf8_lossy(&first).into_owned();
+    let event: serde_json::Value = serde_json::from_str(first.trim().strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(event["choices"][0]["delta"], serde_json::json!({"role": "assistant", "content": ""}), "{first}");
+    assert!(event["choices"][0]["finish_reason"].is_null());
+    let rest = response.body().await.unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    let chunks: Vec<serde_json::Value> = rest
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect();
+    assert!(
+        chunks.iter().all(|chunk| chunk["choices"][0]["delta"].get("role").is_none()),
+        "the role is announced once"
+    );
+    assert!(rest.contains("data: [DONE]"));
+}
