@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod dashboard;
 pub mod delivery;
+pub mod docs;
 pub mod error;
 pub mod fasthash;
 pub mod gemini;

@@ -99,7 +99,11 @@ fn parse_arguments() -> Result<Arguments, String> {
             "healthcheck" => arguments.healthcheck = true,
             // uvicorn compatibility: `app.main:app` and flags hajimi does not need.
             app if app.contains(':') && !app.starts_with('-') => {}
-            "--workers" | "--log-level" | "--proxy-headers" | "--forwarded-allow-ips" => {}
+            // uvicorn flags hajimi does not need, with their values.
+            "--workers" | "--log-level" | "--forwarded-allow-ips" | "--root-path" | "--timeout-keep-alive" => {
+                value(&flag)?;
+            }
+            "--proxy-headers" | "--no-access-log" | "--reload" => {}
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }

@@ -3,6 +3,7 @@
 
 mod chat;
 mod dashboard;
+mod docs;
 mod helpers;
 mod native;
 mod pool;

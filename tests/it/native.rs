@@ -108,7 +108,7 @@ async fn generate_content_on_every_route_form_forwards_the_body_untouched() {
         let answer = app.post_raw(route, body.clone(), &[GOOGLE_KEY]).await;
         assert_eq!(answer.status, 200, "{route}: {}", answer.body);
         assert_eq!(answer.body, fixture("response-text.json"), "the upstream's answer, byte for byte");
-        let seen = app.upstream.seen().last().cloned().unwrap();
+        let seen = app.upstream.generation_calls().pop().unwrap();
         assert_eq!(seen.path, *upstream_path);
         assert_eq!(seen.raw.as_ref(), body.as_slice(), "{route}: body forwarded byte for byte");
         assert!(seen.key.as_deref().is_some_and(|key| key.starts_with("AIzaTestKey")), "a pool key upstream");
