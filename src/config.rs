@@ -112,6 +112,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("NO_PROXY", ""),
     // hajimi's own settings (not in the original).
     ("UPSTREAM_TIMEOUT", "600"),
+    ("REQUEST_DEADLINE", "900"),
     ("UPSTREAM_CONNECT_TIMEOUT", "10"),
     ("STREAM_IDLE_TIMEOUT", "300"),
     ("MAX_REQUEST_BODY_MB", "64"),
@@ -287,6 +288,9 @@ pub struct Config {
     /// `ALL_PROXY`, `HTTP_PROXY`), with `NO_PROXY`.
     pub upstream_proxy: Option<crate::proxy::ProxyConfig>,
     pub upstream_timeout: Duration,
+    /// All attempts of one client request together; past it the client
+    /// gets the last real failure (or 504).
+    pub request_deadline: Duration,
     pub upstream_connect_timeout: Duration,
     pub stream_idle_timeout: Duration,
     pub max_request_body_bytes: usize,
@@ -425,6 +429,7 @@ impl Config {
             hf_jwt_keys_url,
             upstream_proxy: v.proxy()?,
             upstream_timeout: v.seconds("UPSTREAM_TIMEOUT")?,
+            request_deadline: v.seconds("REQUEST_DEADLINE")?,
             upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT")?,
             stream_idle_timeout: v.seconds("STREAM_IDLE_TIMEOUT")?,
             max_request_body_bytes: v.positive::<usize>("MAX_REQUEST_BODY_MB")? * 1024 * 1024,
@@ -539,6 +544,7 @@ impl Config {
                 "HTTPS_PROXY" | "ALL_PROXY" | "HTTP_PROXY" => String::new(),
                 "NO_PROXY" => no_proxy.clone(),
                 "UPSTREAM_TIMEOUT" => seconds(&self.upstream_timeout),
+                "REQUEST_DEADLINE" => seconds(&self.request_deadline),
                 "UPSTREAM_CONNECT_TIMEOUT" => seconds(&self.upstream_connect_timeout),
                 "STREAM_IDLE_TIMEOUT" => seconds(&self.stream_idle_timeout),
                 "MAX_REQUEST_BODY_MB" => (self.max_request_body_bytes / (1024 * 1024)).to_string(),

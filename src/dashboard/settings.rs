@@ -135,6 +135,7 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
             live("PROXY_URL", Secret, "http:// or socks5:// proxy for the calls to Google."),
             live("NO_PROXY", List, "Hosts reached without the proxy."),
             live("UPSTREAM_TIMEOUT", Number, "Seconds for a non-streaming upstream call."),
+            live("REQUEST_DEADLINE", Number, "Seconds all attempts of one request may take together."),
             live("UPSTREAM_CONNECT_TIMEOUT", Number, "Seconds to connect upstream."),
             live("STREAM_IDLE_TIMEOUT", Number, "Seconds a real stream may stay silent."),
             live("MAX_REQUEST_BODY_MB", Number, "Largest request body."),

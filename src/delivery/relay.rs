@@ -94,6 +94,10 @@ pub fn failure_to_client_error(failure: &UpstreamFailure) -> ApiError {
                       the operator must run hajimi elsewhere or use a relay / 服务器所在地区不受支持"
                 .to_owned(),
         },
+        FailureKind::UnreadableRelay => ApiError::UpstreamFailed {
+            status: StatusCode::BAD_GATEWAY,
+            message: format!("{} / 上游中继的响应无法读取", failure.message),
+        },
         FailureKind::QuotaPerDay | FailureKind::QuotaPerMinute | FailureKind::RateLimited => ApiError::NoKeyAvailable {
             message: "Every attempt hit a Gemini rate limit; retry shortly / 请求频率超限，请稍后重试".to_owned(),
             retry_after: failure.retry_after.or(Some(Duration::from_secs(10))),
@@ -102,14 +106,39 @@ pub fn failure_to_client_error(failure: &UpstreamFailure) -> ApiError {
             status: StatusCode::BAD_GATEWAY,
             message: "Every key tried was refused by Gemini as invalid / API 密钥无效".to_owned(),
         },
-        FailureKind::ServerError if failure.status == 504 || failure.status == 0 => ApiError::UpstreamFailed {
+        FailureKind::ServerError if failure.status == 504 => ApiError::UpstreamFailed {
             status: StatusCode::GATEWAY_TIMEOUT,
             message: "Gemini did not answer in time / 上游超时".to_owned(),
+        },
+        // No HTTP answer at all: refused, reset, cut, unreadable.
+        FailureKind::ServerError if failure.status == 0 => ApiError::UpstreamFailed {
+            status: StatusCode::BAD_GATEWAY,
+            message: format!(
+                "The connection to Gemini failed: {} / 与上游的连接失败",
+                connection_failure_summary(&failure.message)
+            ),
         },
         FailureKind::ServerError => ApiError::UpstreamFailed {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: "Gemini is unavailable or overloaded; retry shortly / 上游服务不可用".to_owned(),
         },
+    }
+}
+
+/// What happened to a connection, in words safe to show a client (never
+/// an address or internal error text).
+fn connection_failure_summary(message: &str) -> &'static str {
+    let message = message.to_ascii_lowercase();
+    if message.contains("reset") {
+        "connection reset by the upstream"
+    } else if message.contains("refused") {
+        "connection refused by the upstream"
+    } else if message.contains("unreadable") || message.contains("unparseable") || message.contains("oversized") {
+        "the upstream's answer could not be read"
+    } else if message.contains("dns") || message.contains("resolve") || message.contains("lookup") {
+        "the upstream's name did not resolve"
+    } else {
+        "the upstream closed the connection or could not be reached"
     }
 }
 
@@ -194,6 +223,9 @@ pub struct Relay {
     /// instead of an error (native clients read `promptFeedback` and
     /// `finishReason` themselves).
     pub keep_empty_answer: bool,
+    /// `REQUEST_DEADLINE` from the request's start: no attempt starts or
+    /// runs past it (timeouts must not add up across retries).
+    pub deadline: tokio::time::Instant,
 }
 
 /// What authenticates one call, owned: a key, or a service account's
@@ -235,7 +267,24 @@ impl Relay {
             target,
             pool_model,
             keep_empty_answer: false,
+            deadline: tokio::time::Instant::now() + config.request_deadline,
         }
+    }
+
+    /// The client's error when the deadline passed: the last real failure,
+    /// else a timeout.
+    fn deadline_error(&self, attempts: &Attempts) -> ApiError {
+        if attempts.last_failure.is_some() || attempts.empty_answers > 0 {
+            return attempts.exhausted_error();
+        }
+        ApiError::UpstreamFailed {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            message: "No answer within REQUEST_DEADLINE / 请求总时长超限".to_owned(),
+        }
+    }
+
+    fn past_deadline(&self) -> bool {
+        tokio::time::Instant::now() >= self.deadline
     }
 
     /// The pool this relay's keys come from: AI Studio keys, Vertex Express
@@ -402,13 +451,20 @@ impl Relay {
             if attempts.attempts >= self.budget.max_attempts {
                 return Err(attempts.exhausted_error());
             }
+            if self.past_deadline() {
+                return Err(self.deadline_error(&attempts));
+            }
             self.back_off(&attempts).await;
             let lease = self.next_key(&mut attempts).await?;
             attempts.tried.push(lease.id);
             attempts.attempts += 1;
-            let result = match self.resolve(&lease).await {
-                Ok(credential) => self.client.call(credential.as_call(), &self.target, action, body.clone()).await,
-                Err(failure) => Err(failure),
+            let call = async {
+                let credential = self.resolve(&lease).await?;
+                self.client.call(credential.as_call(), &self.target, action, body.clone()).await
+            };
+            let result = match tokio::time::timeout_at(self.deadline, call).await {
+                Ok(result) => result,
+                Err(_) => return Err(self.deadline_error(&attempts)),
             };
             match result {
                 Ok(raw) => {
@@ -433,6 +489,9 @@ impl Relay {
         let mut running: Vec<RunningCall> = Vec::new();
         let mut next_number = 0u64;
         loop {
+            if running.is_empty() && self.past_deadline() {
+                return Err(self.deadline_error(&attempts));
+            }
             while (running.len() as u32) < width && attempts.attempts < self.budget.max_attempts {
                 let lease = if running.is_empty() {
                     self.next_key(&mut attempts).await?
@@ -454,8 +513,13 @@ impl Relay {
             }
             // Every task reports exactly once (its guard reports a task that
             // died), and `sender` is held here, so this never ends early.
-            let Some(report) = receiver.recv().await else {
-                return Err(ApiError::Internal);
+            let report = match tokio::time::timeout_at(self.deadline, receiver.recv()).await {
+                Ok(Some(report)) => report,
+                Ok(None) => return Err(ApiError::Internal),
+                Err(_) => {
+                    self.detach(running, &mut receiver, extras.as_ref());
+                    return Err(self.deadline_error(&attempts));
+                }
             };
             running.retain(|call| call.number != report.number);
             let carry_on = match report.result {
@@ -550,15 +614,20 @@ impl Relay {
             if attempts.attempts >= self.budget.max_attempts {
                 return Err(attempts.exhausted_error());
             }
+            if self.past_deadline() {
+                return Err(self.deadline_error(attempts));
+            }
             self.back_off(attempts).await;
             let lease = self.next_key(attempts).await?;
             attempts.tried.push(lease.id);
             attempts.attempts += 1;
-            let opened = match self.resolve(&lease).await {
-                Ok(credential) => {
-                    self.client.stream_generate_content(credential.as_call(), &self.target, body.clone()).await
-                }
-                Err(failure) => Err(failure),
+            let open = async {
+                let credential = self.resolve(&lease).await?;
+                self.client.stream_generate_content(credential.as_call(), &self.target, body.clone()).await
+            };
+            let opened = match tokio::time::timeout_at(self.deadline, open).await {
+                Ok(opened) => opened,
+                Err(_) => return Err(self.deadline_error(attempts)),
             };
             match opened {
                 Ok(stream) => return Ok((stream, lease.id)),

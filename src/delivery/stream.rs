@@ -283,7 +283,7 @@ async fn forward_events<F: EventFormat>(
             Err(_elapsed) => {
                 silent_for += interval;
                 if silent_for >= timing.idle_timeout {
-                    return Err(StreamProblem::Failed(UpstreamFailure::network("the upstream stream went silent")));
+                    return Err(StreamProblem::Failed(UpstreamFailure::timed_out("the upstream stream went silent")));
                 }
                 if sender.send(format.keepalive()).await.is_err() {
                     return Err(StreamProblem::ClientGone);

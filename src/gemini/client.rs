@@ -205,6 +205,9 @@ impl GeminiClient {
         }
         let mut response = request.send_body(body).await.map_err(|error| describe_send_error(&error))?;
         if response.status().is_success() {
+            if is_close_delimited(&response) {
+                return Err(close_delimited_failure());
+            }
             return Ok(response);
         }
         let status = response.status().as_u16();
@@ -234,7 +237,7 @@ impl GeminiClient {
         };
         match tokio::time::timeout(deadline, call).await {
             Ok(result) => result,
-            Err(_) => Err(UpstreamFailure::network(&format!("no answer within {}s", deadline.as_secs()))),
+            Err(_) => Err(UpstreamFailure::timed_out(&format!("no answer within {}s", deadline.as_secs()))),
         }
     }
 
@@ -333,8 +336,29 @@ impl GeminiClient {
         };
         match tokio::time::timeout(Duration::from_secs(60), call).await {
             Ok(result) => result,
-            Err(_) => Err(UpstreamFailure::network("model list timed out")),
+            Err(_) => Err(UpstreamFailure::timed_out("model list timed out")),
         }
+    }
+}
+
+/// An HTTP/1.1 answer with neither `Content-Length` nor chunked coding:
+/// its body runs to the connection's close (RFC 9112 §6.3), which awc
+/// reads as an empty body. Google never answers so; relays in front of it
+/// sometimes do.
+fn is_close_delimited(response: &OpenStream) -> bool {
+    let headers = response.headers();
+    response.version() == actix_web::http::Version::HTTP_11
+        && !headers.contains_key(actix_web::http::header::CONTENT_LENGTH)
+        && !headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
+}
+
+fn close_delimited_failure() -> UpstreamFailure {
+    UpstreamFailure {
+        kind: crate::gemini::error::FailureKind::UnreadableRelay,
+        ..UpstreamFailure::network(
+            "the upstream ends its answers by closing the connection (no Content-Length, not chunked), \
+             which hajimi cannot read; fix or replace the relay at GEMINI_BASE_URL",
+        )
     }
 }
 
@@ -343,7 +367,10 @@ impl GeminiClient {
 fn describe_send_error(error: &awc::error::SendRequestError) -> UpstreamFailure {
     use awc::error::SendRequestError as E;
     let description = match error {
-        E::Timeout => "upstream did not answer in time".to_owned(),
+        E::Timeout => return UpstreamFailure::timed_out("upstream did not answer in time"),
+        E::Connect(awc::error::ConnectError::Timeout) => {
+            return UpstreamFailure::timed_out("connecting to the upstream timed out")
+        }
         E::Connect(inner) => format!("cannot connect to upstream: {inner}"),
         other => format!("upstream request failed: {other}"),
     };

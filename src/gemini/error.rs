@@ -30,6 +30,10 @@ pub enum FailureKind {
     ModelNotFound,
     /// The request itself is wrong (bad argument, context too long…).
     ClientError,
+    /// The upstream (a relay in front of Google) answered in a form that
+    /// cannot be read — a body ended by closing the connection; no key will
+    /// do better: the operator must fix `GEMINI_BASE_URL`'s relay.
+    UnreadableRelay,
 }
 
 impl FailureKind {
@@ -56,6 +60,7 @@ impl FailureKind {
             FailureKind::LocationUnsupported => "location_unsupported",
             FailureKind::ModelNotFound => "model_not_found",
             FailureKind::ClientError => "client_error",
+            FailureKind::UnreadableRelay => "unreadable_relay",
         }
     }
 }
@@ -82,6 +87,12 @@ impl UpstreamFailure {
             retry_after: None,
             message: redact_keys(description),
         }
+    }
+
+    /// No answer in time (a connect, call or stream deadline passed): the
+    /// only failure clients see as 504.
+    pub fn timed_out(description: &str) -> UpstreamFailure {
+        UpstreamFailure { status: 504, ..UpstreamFailure::network(description) }
     }
 
     /// Classifies an HTTP error answer from Google (AI Studio or Vertex).

@@ -62,7 +62,10 @@ pub fn penalty_for(failure: &UpstreamFailure, now_ms: u64) -> Penalty {
         reason,
     };
     match failure.kind {
-        FailureKind::ClientError | FailureKind::ModelNotFound | FailureKind::LocationUnsupported => Penalty::None,
+        FailureKind::ClientError
+        | FailureKind::ModelNotFound
+        | FailureKind::LocationUnsupported
+        | FailureKind::UnreadableRelay => Penalty::None,
         FailureKind::KeyInvalid => Penalty::Invalid,
         FailureKind::QuotaPerDay => {
             Penalty::ExhaustedToday { until_ms: next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000 }

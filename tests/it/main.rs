@@ -4,6 +4,7 @@
 mod chat;
 mod dashboard;
 mod docs;
+mod faults;
 mod helpers;
 mod native;
 mod pool;
