@@ -136,6 +136,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("LOG_RING_SIZE", "1000"),
     ("STATS_RETENTION_DAYS", "30"),
     ("REQUEST_LOG_RETENTION_DAYS", "7"),
+    // Empty = `/metrics` only with a dashboard session.
+    ("METRICS_TOKEN", ""),
 ];
 
 /// Phase one: every setting as a string plus its source.
@@ -277,6 +279,8 @@ pub struct Config {
     pub log_ring_size: usize,
     pub stats_retention_days: u32,
     pub request_log_retention_days: u32,
+    /// Bearer token for `GET /metrics` (empty = dashboard session only).
+    pub metrics_token: Secret,
     pub huggingface: bool,
     /// The Space this runs in (`SPACE_ID`, set by Hugging Face); its
     /// privacy decides whether `x-ip-token` auth may be used.
@@ -402,8 +406,10 @@ impl Config {
             dashboard_prefix: {
                 let name = v.text("DASHBOARD_URL").trim_matches('/');
                 let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                let reserved =
-                    ["v1", "v1beta", "gemini", "vertex", "models", "health", "ready", "aistudio", "chat", "assets"];
+                let reserved = [
+                    "v1", "v1beta", "gemini", "vertex", "models", "health", "ready", "aistudio", "chat", "assets",
+                    "metrics",
+                ];
                 if !valid || reserved.contains(&name) {
                     return Err(v.invalid("DASHBOARD_URL", "a path name (letters, digits, - _ .) not used by the API"));
                 }
@@ -423,6 +429,7 @@ impl Config {
             log_ring_size: v.positive("LOG_RING_SIZE")?,
             stats_retention_days: v.positive("STATS_RETENTION_DAYS")?,
             request_log_retention_days: v.positive("REQUEST_LOG_RETENTION_DAYS")?,
+            metrics_token: Secret::new(v.text("METRICS_TOKEN")),
             huggingface,
             space_id: v.text("SPACE_ID").to_owned(),
             hf_hub_url,
@@ -568,6 +575,7 @@ impl Config {
                 "LOG_RING_SIZE" => self.log_ring_size.to_string(),
                 "STATS_RETENTION_DAYS" => self.stats_retention_days.to_string(),
                 "REQUEST_LOG_RETENTION_DAYS" => self.request_log_retention_days.to_string(),
+                "METRICS_TOKEN" => self.metrics_token.expose().to_owned(),
                 other => sources.map(|raw| raw.get(other).to_owned()).unwrap_or_default(),
             };
             let source = sources.map(|raw| raw.source(name)).unwrap_or(Source::Default);
@@ -742,7 +750,7 @@ mod tests {
         assert_eq!(format!("{again:?}"), format!("{config:?}"));
         assert_eq!(again.upstream_proxy.unwrap().configured_url(), "http://u%40x:p+w@proxy:3128");
         assert_eq!(again.dashboard_prefix, "/admin");
-        for name in ["v1", "health", "bad/name", "a b"] {
+        for name in ["v1", "health", "metrics", "bad/name", "a b"] {
             assert!(load(&[("DASHBOARD_URL", name)]).is_err(), "{name}");
         }
     }

@@ -17,6 +17,7 @@ pub mod iprange;
 pub mod keys;
 pub mod log_ring;
 pub mod media;
+pub mod metrics;
 pub mod models;
 pub mod openai;
 pub mod proxy;

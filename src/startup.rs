@@ -159,6 +159,7 @@ impl Application {
 pub fn register_secrets(config: &Config) {
     crate::secret::register_secret(config.password.expose());
     crate::secret::register_secret(config.web_password.expose());
+    crate::secret::register_secret(config.metrics_token.expose());
     if let Some(proxy) = &config.upstream_proxy {
         if let Some(password) = proxy.password() {
             crate::secret::register_secret(password);

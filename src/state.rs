@@ -99,6 +99,8 @@ pub struct AppState {
     /// Asks the background job for a model-list refresh (keys changed).
     pub model_refresh: tokio::sync::Notify,
     pub stats: crate::stats::Stats,
+    /// `/metrics`: counters and histograms; gauges computed at scrape time.
+    pub metrics: crate::metrics::Metrics,
     pub dashboard: crate::dashboard::DashboardState,
     /// Vertex credentials, their pools and tokens, the Vertex model list.
     pub vertex: crate::vertex::VertexState,
@@ -183,6 +185,7 @@ impl AppState {
             config_generation: Default::default(),
             model_refresh: tokio::sync::Notify::new(),
             stats: crate::stats::Stats::new(),
+            metrics: crate::metrics::Metrics::new(),
             dashboard: Default::default(),
             vertex: Default::default(),
         };

@@ -55,12 +55,14 @@ pub async fn access_log(
     // No clone of the request may be held here: routing needs it unique.
     let outcome = AssertUnwindSafe(next.call(request)).catch_unwind().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (status, note) = match &outcome {
-        Ok(Ok(response)) => {
-            (response.status().as_u16(), response.response().extensions().get::<RequestNote>().cloned())
-        }
-        Ok(Err(error)) => (error.as_response_error().status_code().as_u16(), None),
-        Err(_) => (500, None),
+    let (status, note, route) = match &outcome {
+        Ok(Ok(response)) => (
+            response.status().as_u16(),
+            response.response().extensions().get::<RequestNote>().cloned(),
+            response.request().match_pattern(),
+        ),
+        Ok(Err(error)) => (error.as_response_error().status_code().as_u16(), None, None),
+        Err(_) => (500, None, None),
     };
     // The Log page files API requests under "studio" and dashboard ones
     // under "dashboard" (by target), everything else under "system".
@@ -80,6 +82,13 @@ pub async fn access_log(
             note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
         ),
         _ => log::info!(target: target, "{method} {path} {status} {latency_ms:.1}ms"),
+    }
+    if let Some(state) = &state {
+        let model = note.as_ref().map(|note| note.model.as_str());
+        state.metrics.observe_request(route.as_deref(), model, status, latency_ms / 1000.0);
+        if note.as_ref().is_some_and(|note| note.mode == "cache") && status < 300 {
+            state.metrics.cache_hit();
+        }
     }
     if let (true, Some(state)) = (is_generation, &state) {
         record_generation(state, &method, &path, status, latency_ms, note.as_ref());

@@ -58,6 +58,7 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
         "API access",
         &[
             live("PASSWORD", Secret, "The key API clients must send. Not the dashboard password."),
+            live("METRICS_TOKEN", Secret, "Bearer token for GET /metrics (empty = only with a dashboard session)."),
             live(
                 "AUTH_FAILURES_PER_MINUTE",
                 Number,

@@ -390,6 +390,7 @@ impl Relay {
     /// Records an empty answer (not the key's fault: no penalty).
     pub fn after_empty(&self, attempts: &mut Attempts, key: KeyId) -> Result<(), ApiError> {
         attempts.empty_answers += 1;
+        self.state.metrics.empty_answer();
         log::warn!(
             target: self.log_target(),
             "empty answer model={} key={} count={}",
@@ -408,7 +409,10 @@ impl Relay {
     /// request that started it.
     async fn call_once(self, lease: Lease, body: Bytes) -> CallResult {
         let result = match self.resolve(&lease).await {
-            Ok(credential) => self.client.call(credential.as_call(), &self.target, "generateContent", body).await,
+            Ok(credential) => {
+                let call = self.client.call(credential.as_call(), &self.target, "generateContent", body);
+                self.state.metrics.time_upstream(self.target.service, call).await
+            }
             Err(failure) => Err(failure),
         };
         let parsed = result.and_then(|raw| match serde_json::from_slice::<GenerateContentResponse>(&raw) {
@@ -432,6 +436,7 @@ impl Relay {
 
     fn record_failure(&self, key: KeyId, failure: &UpstreamFailure) {
         self.log_failure(key, failure);
+        self.state.metrics.failure(failure.kind);
         self.pool().report_failure(key, &self.pool_model, failure, self.state.now_ms());
     }
 
@@ -460,7 +465,8 @@ impl Relay {
             attempts.attempts += 1;
             let call = async {
                 let credential = self.resolve(&lease).await?;
-                self.client.call(credential.as_call(), &self.target, action, body.clone()).await
+                let call = self.client.call(credential.as_call(), &self.target, action, body.clone());
+                self.state.metrics.time_upstream(self.target.service, call).await
             };
             let result = match tokio::time::timeout_at(self.deadline, call).await {
                 Ok(result) => result,

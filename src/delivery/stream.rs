@@ -163,6 +163,7 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
     headers: actix_web::HttpResponseBuilder,
     timing: PumpTiming,
 ) -> Result<(HttpResponse, KeyId), ApiError> {
+    let started = std::time::Instant::now();
     let mut attempts = Attempts::default();
     let (upstream, key) = relay.open_stream(&body, &mut attempts).await?;
     let (sender, receiver) = mpsc::channel::<Bytes>(32);
@@ -174,7 +175,7 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
                 return;
             }
         }
-        let opened = Opened { upstream, key, attempts };
+        let opened = Opened { upstream, key, attempts, started };
         pump(&mut format, &relay, &body, opened, &sender, timing).await;
     });
     Ok((headers.streaming(channel_body(receiver)), key))
@@ -185,6 +186,8 @@ struct Opened {
     upstream: OpenStream,
     key: KeyId,
     attempts: Attempts,
+    /// When `open_and_pump` began (for the time to first token).
+    started: std::time::Instant,
 }
 
 async fn pump<F: EventFormat>(
@@ -195,10 +198,10 @@ async fn pump<F: EventFormat>(
     sender: &mpsc::Sender<Bytes>,
     timing: PumpTiming,
 ) {
-    let Opened { mut upstream, mut key, mut attempts } = opened;
+    let Opened { mut upstream, mut key, mut attempts, started } = opened;
     let model = relay.pool_model.clone();
     loop {
-        let problem = match forward_events(format, &mut upstream, sender, timing).await {
+        let problem = match forward_events(format, &mut upstream, sender, timing, relay, started).await {
             Ok(()) => {
                 let (prompt, completion) = format.usage();
                 relay.record_success(key, prompt, completion);
@@ -222,6 +225,7 @@ async fn pump<F: EventFormat>(
                 _ => "the stream ended early".to_owned(),
             };
             log::warn!("stream truncated model={model} key={key}: {}", LogSafe(&reason));
+            relay.state.metrics.truncated_stream();
             if let StreamProblem::Failed(failure) = problem {
                 // The key still answers for what happened (a 429 mid-stream cools it).
                 let _ = relay.after_stream_failure(&mut attempts, key, failure);
@@ -270,6 +274,8 @@ async fn forward_events<F: EventFormat>(
     upstream: &mut OpenStream,
     sender: &mpsc::Sender<Bytes>,
     timing: PumpTiming,
+    relay: &Relay,
+    started: std::time::Instant,
 ) -> Result<(), StreamProblem> {
     let mut decoder = SseDecoder::default();
     let mut silent_for = Duration::ZERO;
@@ -319,9 +325,13 @@ async fn forward_events<F: EventFormat>(
             }
         };
         // Everything one upstream read produced goes out as one write.
+        let had_output = format.has_output();
         let mut out = Vec::new();
         let converted = payloads.iter().try_for_each(|payload| push_payload(format, payload, &mut out));
         send_batch(sender, out).await?;
+        if !had_output && format.has_output() {
+            relay.state.metrics.observe_first_token(relay.target.service, started.elapsed().as_secs_f64());
+        }
         converted?;
     }
 }

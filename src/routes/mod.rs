@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/embeddings", web::post().to(embeddings::embeddings));
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
+        .route("/metrics", web::get().to(crate::metrics::metrics))
         .route("/v1/models", web::get().to(models::list_models))
         .route("/models", web::get().to(models::list_models))
         .route("/aistudio/models", web::get().to(models::list_models))

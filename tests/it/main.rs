@@ -7,6 +7,7 @@ mod dashboard;
 mod docs;
 mod faults;
 mod helpers;
+mod metrics;
 mod native;
 mod pool;
 mod proxy;
