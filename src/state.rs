@@ -129,7 +129,14 @@ impl SettingsLayers {
 pub type SharedOutcome = Result<(Arc<crate::delivery::relay::Answer>, crate::keys::KeyId), ApiError>;
 
 /// Subscription to a generation in flight (`None` until it finishes).
-pub type InflightAnswer = tokio::sync::watch::Receiver<Option<SharedOutcome>>;
+#[derive(Clone)]
+pub struct InflightAnswer {
+    pub receiver: tokio::sync::watch::Receiver<Option<SharedOutcome>>,
+    /// Clients waiting for it now; when none is left, no new attempt is
+    /// started after a failure (calls already running may still finish into
+    /// the swipe cache).
+    pub waiters: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 /// Clients tracked by the per-IP rate limiter at most.
 const MAX_RATE_LIMITED_CLIENTS: usize = 100_000;

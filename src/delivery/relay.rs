@@ -226,6 +226,9 @@ pub struct Relay {
     /// `REQUEST_DEADLINE` from the request's start: no attempt starts or
     /// runs past it (timeouts must not add up across retries).
     pub deadline: tokio::time::Instant,
+    /// Whether some client still waits for this answer; when none does, no
+    /// new attempt starts after a failure (shared generations).
+    pub still_wanted: Option<Rc<dyn Fn() -> bool>>,
 }
 
 /// What authenticates one call, owned: a key, or a service account's
@@ -268,6 +271,7 @@ impl Relay {
             pool_model,
             keep_empty_answer: false,
             deadline: tokio::time::Instant::now() + config.request_deadline,
+            still_wanted: None,
         }
     }
 
@@ -497,6 +501,11 @@ impl Relay {
         loop {
             if running.is_empty() && self.past_deadline() {
                 return Err(self.deadline_error(&attempts));
+            }
+            if running.is_empty() && attempts.attempts > 0 && self.still_wanted.as_ref().is_some_and(|wanted| !wanted())
+            {
+                log::info!(target: self.log_target(), "every client left; no further attempts model={}", self.pool_model);
+                return Err(attempts.exhausted_error());
             }
             while (running.len() as u32) < width && attempts.attempts < self.budget.max_attempts {
                 let lease = if running.is_empty() {

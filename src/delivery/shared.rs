@@ -6,6 +6,8 @@
 //! swipe cache for the next swipe. Format-free: it deals in upstream
 //! [`Answer`]s, which each route converts for its client.
 
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_web::web;
@@ -15,31 +17,35 @@ use crate::cache::CacheKey;
 use crate::delivery::relay::{Answer, ExtraAnswerSink, Relay};
 use crate::error::ApiError;
 use crate::keys::KeyId;
-use crate::state::{AppState, SharedOutcome};
+use crate::state::{AppState, InflightAnswer, SharedOutcome};
 
 /// The answer to the request keyed `key`: joins an identical generation
 /// already in flight, or starts `relay.generate(body)` as a detached task.
 pub async fn obtain_answer(
     key: CacheKey,
     share: bool,
-    relay: Relay,
+    mut relay: Relay,
     body: Bytes,
     state: &web::Data<AppState>,
 ) -> (Result<Arc<Answer>, ApiError>, Option<KeyId>) {
-    let mut receiver = {
+    let InflightAnswer { mut receiver, waiters } = {
         let mut inflight = state.inflight.lock();
         match inflight.get(&key) {
-            Some(receiver) if share => receiver.clone(),
+            Some(joined) if share => joined.clone(),
             _ => {
                 let (sender, receiver) = tokio::sync::watch::channel(None);
+                let joined = InflightAnswer { receiver, waiters: Arc::new(AtomicUsize::new(0)) };
                 if share {
-                    inflight.insert(key, receiver.clone());
+                    inflight.insert(key, joined.clone());
                 }
+                let waiting = joined.waiters.clone();
+                relay.still_wanted = Some(Rc::new(move || waiting.load(Ordering::SeqCst) > 0));
                 spawn_generation(key, relay, body, state, sender);
-                receiver
+                joined
             }
         }
     };
+    let _waiting = Waiting::new(waiters);
     let outcome = match receiver.wait_for(Option::is_some).await {
         Ok(value) => value.clone().unwrap_or(Err(ApiError::Internal)),
         Err(_) => Err(ApiError::Internal),
@@ -47,6 +53,22 @@ pub async fn obtain_answer(
     match outcome {
         Ok((answer, key)) => (Ok(answer), Some(key)),
         Err(error) => (Err(error), None),
+    }
+}
+
+/// One client waiting for a generation, for as long as it waits.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(waiters: Arc<AtomicUsize>) -> Waiting {
+        waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(waiters)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -61,7 +83,7 @@ fn spawn_generation(
 ) {
     let state = state.clone();
     let sink_state = state.clone();
-    let extras: ExtraAnswerSink = std::rc::Rc::new(move |answer: Arc<Answer>| {
+    let extras: ExtraAnswerSink = Rc::new(move |answer: Arc<Answer>| {
         sink_state.swipe_cache.put(key, answer, sink_state.now_ms());
     });
     let mut guard = GenerationGuard { state: state.clone(), key, sender: Some(sender) };
@@ -92,7 +114,7 @@ impl GenerationGuard {
     fn forget_inflight(&self) {
         let Some(sender) = &self.sender else { return };
         let mut inflight = self.state.inflight.lock();
-        if inflight.get(&self.key).is_some_and(|receiver| receiver.same_channel(&sender.subscribe())) {
+        if inflight.get(&self.key).is_some_and(|joined| joined.receiver.same_channel(&sender.subscribe())) {
             inflight.remove(&self.key);
         }
     }

@@ -292,3 +292,25 @@ async fn timeouts_do_not_add_up_across_retries() {
     let answer = app.post("/v1/chat/completions", &chat_body(true)).await;
     assert!(stream_error(&answer)["message"].as_str().unwrap().contains("REQUEST_DEADLINE"), "{}", answer.body);
 }
+
+#[actix_rt::test]
+async fn a_failing_answer_nobody_waits_for_any_more_is_not_retried_on_and_on() {
+    let app = spawn_app_with(3, |config| {
+        config.max_retry_num = 15;
+        config.fake_streaming = false;
+    })
+    .await;
+    app.upstream.answer(|_, _| {
+        Reply::After(Duration::from_millis(200), Box::new(Reply::error(503, "error-503-overloaded.json")))
+    });
+    let impatient = awc::Client::builder().timeout(Duration::from_millis(300)).finish();
+    let left = impatient
+        .post(format!("{}/v1/chat/completions", app.address))
+        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
+        .send_json(&chat_body(false))
+        .await;
+    assert!(left.is_err(), "the client gave up");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let calls = app.upstream.generation_calls().len();
+    assert!(calls <= 3, "{calls} upstream attempts after the client left (15 allowed)");
+}
