@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Proxy overhead benchmark (SPEC §14): a static local upstream, the release
 # binary in front of it, and wrk as the client. Prints requests/s and p50
-# latency for the upstream directly and through hajimi, non-stream and
-# stream, at 1 and 32 connections; then idle memory and startup time.
+# latency for the upstream directly, through an nginx proxy hop (the
+# baseline for "what does any proxy cost") and through hajimi, non-stream
+# and stream, at 1 and 32 connections; then a summary (hajimi's throughput
+# as a ratio of nginx's and the upstream's, added p50), memory and startup
+# time. nginx is Debian's, installed when missing, run as the current user
+# with its own config in a temp dir.
 #
 #   scripts/bench.sh --compare BIN_A BIN_B
 # instead runs two builds (e.g. glibc and static musl) in one run, taking
 # turns, and prints B's throughput as a ratio of A's, plus their memory.
-# Loopback only; every run is bounded in time.
+# Loopback only; every run is bounded in time. Binaries are taken from
+# ${CARGO_TARGET_DIR:-target}/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 UPSTREAM_PORT=${UPSTREAM_PORT:-9100}
 PROXY_PORT=${PROXY_PORT:-9200}
+NGINX_PORT=${NGINX_PORT:-9150}
+WORKERS=1 # hajimi's, the upstream's and nginx's worker count
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
@@ -21,6 +29,9 @@ fi
 COMPARE=()
 if [[ ${1:-} == --compare ]]; then
   COMPARE=("${2:?--compare BIN_A BIN_B}" "${3:?--compare BIN_A BIN_B}")
+elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+  echo "installing nginx (Debian package)"; apt-get update -qq
+  apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null
 fi
 cargo build --release --locked --bin hajimi --example static_upstream --example stream_latency 2>&1 | tail -1
 
@@ -62,8 +73,56 @@ PY
 # identical in-flight requests (wrk sends the same body every time).
 export MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 API_KEY_DAILY_LIMIT=0 PUBLIC_MODE=true
 
-PORT=$UPSTREAM_PORT WORKERS=1 target/release/examples/static_upstream & pids+=($!)
+PORT=$UPSTREAM_PORT WORKERS=$WORKERS "$bin"/examples/static_upstream & pids+=($!)
 wait_for "http://127.0.0.1:$UPSTREAM_PORT/v1beta/models"
+
+# An nginx proxy hop in front of the same upstream: what a plain reverse
+# proxy costs, to set hajimi's overhead against. Keep-alive to the upstream
+# (HTTP/1.1, no Connection header), streams unbuffered.
+start_nginx() {
+  local nginx user_line=""
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  mkdir -p "$work/nginx-temp"
+  # As root nginx would hand its worker to `nobody`; keep the current user.
+  [[ $(id -u) == 0 ]] && user_line="user $(id -un) $(id -gn);"
+  cat >"$work/nginx.conf" <<NGINX
+$user_line
+worker_processes $WORKERS;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx-temp/body;
+  proxy_temp_path $work/nginx-temp/proxy;
+  fastcgi_temp_path $work/nginx-temp/fastcgi;
+  uwsgi_temp_path $work/nginx-temp/uwsgi;
+  scgi_temp_path $work/nginx-temp/scgi;
+  upstream gemini {
+    server 127.0.0.1:$UPSTREAM_PORT;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://gemini;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location ~ :streamGenerateContent {
+      proxy_pass http://gemini;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+  "$nginx" -e "$work/nginx-error.log" -c "$work/nginx.conf" -p "$work" & pids+=($!)
+  wait_for "http://127.0.0.1:$NGINX_PORT/v1beta/models"
+}
 
 cat >"$work/openai.json" <<'JSON'
 {"model":"gemini-2.5-flash","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
@@ -89,10 +148,12 @@ done = function(summary, latency, requests)
 end
 LUA
 
-run() { # label url body connections
+declare -A RPS=() P50=() # "label conns" -> req/s, p50 ms (default mode)
+run() { # url body label connections client-key
   local line
   line=$(BODY_FILE="$2" CLIENT_KEY="$5" wrk -t1 -c"$4" -d"$DURATION" -s "$work/post.lua" "$1" | grep '^RESULT')
   read -r _ rps p50 p99 errors <<<"$line"
+  RPS["$3 $4"]=$rps P50["$3 $4"]=$p50
   printf '%-34s %4s conn  %8s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$3" "$4" "$rps" "$p50" "$p99" "$errors"
 }
 
@@ -108,7 +169,7 @@ compare_builds() { # bin_a bin_b
   for round in 1 2; do
     for index in 0 1; do
       GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
-        PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
+        PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
         RUST_LOG=warn "${bins[$index]}" >"$work/compare.log" 2>&1 & local pid=$!
       wait_for "http://127.0.0.1:$PROXY_PORT/health"
       sleep 0.5
@@ -138,38 +199,59 @@ fi
 
 echo "startup to first /health 200 with 20 keys: $(GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false \
   PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
-  startup_ms target/release/hajimi) ms (median of 5)"
+  startup_ms "$bin"/hajimi) ms (median of 5)"
 GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
-  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
-  RUST_LOG=info target/release/hajimi >"$work/proxy.log" 2>&1 & proxy=$!; pids+=($proxy)
+  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
+  RUST_LOG=info "$bin"/hajimi >"$work/proxy.log" 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 sleep 1
-echo "idle RSS with 20 keys: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
+idle_rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)
+echo "idle RSS with 20 keys: $idle_rss"
+start_nginx
 
-
-direct="http://127.0.0.1:$UPSTREAM_PORT/v1beta/models/gemini-2.5-flash:generateContent"
-direct_stream="http://127.0.0.1:$UPSTREAM_PORT/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+gemini_path="/v1beta/models/gemini-2.5-flash"
+direct="http://127.0.0.1:$UPSTREAM_PORT$gemini_path:generateContent"
+direct_stream="http://127.0.0.1:$UPSTREAM_PORT$gemini_path:streamGenerateContent?alt=sse"
+hop="http://127.0.0.1:$NGINX_PORT$gemini_path:generateContent"
+hop_stream="http://127.0.0.1:$NGINX_PORT$gemini_path:streamGenerateContent?alt=sse"
 key=AIzaBench000000000000000000000000000000
 for conns in 1 32; do
   run "$direct" "$work/gemini.json" "direct non-stream" "$conns" "$key"
+  run "$hop" "$work/gemini.json" "nginx hop non-stream" "$conns" "$key"
   run "$proxy_url" "$work/openai.json" "proxy non-stream" "$conns" bench
   run "$direct_stream" "$work/gemini.json" "direct stream" "$conns" "$key"
+  run "$hop_stream" "$work/gemini.json" "nginx hop stream" "$conns" "$key"
   run "$proxy_url" "$work/openai-stream.json" "proxy stream (real)" "$conns" bench
 done
-echo "RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
+load_rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)
+echo "RSS after load: $load_rss"
 kill $proxy; wait $proxy 2>/dev/null || true
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+added_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a - b) * 1000 }'; }
+echo "--- summary (proxy = hajimi, WORKERS=$WORKERS, $DURATION per run) ---"
+echo "hajimi / nginx hop (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]}" "${RPS[nginx hop non-stream 32]}")"
+echo "hajimi / direct (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]}" "${RPS[direct non-stream 32]}")"
+echo "hajimi / nginx hop (stream, c=32): $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[nginx hop stream 32]}")"
+echo "hajimi / direct (stream, c=32): $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[direct stream 32]}")"
+echo "added p50 at c=1: hajimi - direct = $(added_us "${P50[proxy non-stream 1]}" "${P50[direct non-stream 1]}") µs" \
+  "(nginx hop: $(added_us "${P50[nginx hop non-stream 1]}" "${P50[direct non-stream 1]}") µs)"
+echo "added p50 at c=1 (stream): hajimi - direct = $(added_us "${P50[proxy stream (real) 1]}" "${P50[direct stream 1]}") µs" \
+  "(nginx hop: $(added_us "${P50[nginx hop stream 1]}" "${P50[direct stream 1]}") µs)"
+echo "hajimi RSS: idle $idle_rss, after load $load_rss"
+echo "---"
 
 # Per-event stream latency: an upstream writing 50 time-stamped events
 # 20 ms apart; the delay from each write to its arrival at the client.
 STAMP_PORT=$((UPSTREAM_PORT + 1))
-PORT=$STAMP_PORT STAMPED_EVENTS=50 STREAM_EVENT_GAP_MS=20 target/release/examples/static_upstream >/dev/null 2>&1 & pids+=($!)
+PORT=$STAMP_PORT STAMPED_EVENTS=50 STREAM_EVENT_GAP_MS=20 "$bin"/examples/static_upstream >/dev/null 2>&1 & pids+=($!)
 wait_for "http://127.0.0.1:$STAMP_PORT/v1beta/models"
 GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$STAMP_PORT" \
-  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 \
-  RUST_LOG=warn target/release/hajimi >"$work/proxy-stamp.log" 2>&1 & proxy=$!; pids+=($proxy)
+  PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
+  RUST_LOG=warn "$bin"/hajimi >"$work/proxy-stamp.log" 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 DIRECT_URL="http://127.0.0.1:$STAMP_PORT/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" \
-  URL="$proxy_url" STREAMS=10 target/release/examples/stream_latency
+  URL="$proxy_url" STREAMS=10 "$bin"/examples/stream_latency
 kill $proxy; wait $proxy 2>/dev/null || true
 
 # 100,000 keys do not fit in one environment variable (Linux caps one at
@@ -177,10 +259,10 @@ kill $proxy; wait $proxy 2>/dev/null || true
 printf 'gemini_api_keys = "%s"\n' "$(keys 100000)" >"$work/keys.toml"
 echo "startup to first /health 200 with 100,000 keys: $(PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false \
   PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" RUST_LOG=warn \
-  startup_ms target/release/hajimi --config "$work/keys.toml") ms (median of 5)"
+  startup_ms "$bin"/hajimi --config "$work/keys.toml") ms (median of 5)"
 PASSWORD=bench GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" VALIDATE_KEYS_ON_STARTUP=false \
   PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false WORKERS=1 RUST_LOG=warn \
-  target/release/hajimi --config "$work/keys.toml" >"$work/proxy2.log" 2>&1 & proxy=$!; pids+=($proxy)
+  "$bin"/hajimi --config "$work/keys.toml" >"$work/proxy2.log" 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 sleep 1
 echo "idle RSS with 100,000 keys: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
