@@ -19,20 +19,9 @@ fn rss_kib(pid: u32) -> u64 {
 async fn ten_thousand_idle_connections_are_held_while_requests_are_served() {
     const IDLE: usize = 10_000;
     let upstream = FakeUpstream::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hajimi"))
-        .env_clear()
-        .env("PASSWORD", PASSWORD)
-        .env("GEMINI_API_KEYS", test_key(1))
-        .env("GEMINI_BASE_URL", &upstream.base_url)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("ENABLE_STORAGE", "false")
-        .env("VALIDATE_KEYS_ON_STARTUP", "false")
-        .env("WORKERS", "1")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("the binary starts");
+    let settings = [("ENABLE_STORAGE", "false"), ("WORKERS", "1"), ("RUST_LOG", "warn")];
+    let (mut command, port) = hajimi_process(&upstream, &settings);
+    let mut child = command.spawn().expect("the binary starts");
     let pid = child.id();
     let outcome = actix_web::rt::task::spawn_blocking(move || {
         let started = Instant::now();

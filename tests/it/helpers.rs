@@ -344,3 +344,24 @@ pub fn chat_body(stream: bool) -> Value {
         ]
     })
 }
+
+/// The real `hajimi` binary as a child process in front of `upstream` on a
+/// free loopback port, with test defaults and `extra` settings on top (a
+/// clean environment otherwise). Returns the command, ready to spawn, and
+/// the port.
+pub fn hajimi_process(upstream: &FakeUpstream, extra: &[(&str, &str)]) -> (std::process::Command, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hajimi"));
+    command
+        .env_clear()
+        .env("PASSWORD", PASSWORD)
+        .env("GEMINI_API_KEYS", test_key(1))
+        .env("GEMINI_BASE_URL", &upstream.base_url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("VALIDATE_KEYS_ON_STARTUP", "false");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    (command, port)
+}

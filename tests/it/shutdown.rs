@@ -11,23 +11,16 @@ use crate::helpers::*;
 async fn sigterm_lets_a_running_stream_finish_then_exits_cleanly() {
     let upstream = FakeUpstream::start().await;
     upstream.answer(|_, _| Reply::sse_fixture("stream-text.sse", Duration::from_millis(400)));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let storage = std::env::temp_dir().join(format!("hajimi-shutdown-{}", std::process::id()));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hajimi"))
-        .env_clear()
-        .env("PASSWORD", PASSWORD)
-        .env("GEMINI_API_KEYS", test_key(1))
-        .env("GEMINI_BASE_URL", &upstream.base_url)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("STORAGE_DIR", &storage)
-        .env("FAKE_STREAMING", "false")
-        .env("VALIDATE_KEYS_ON_STARTUP", "false")
-        .env("SHUTDOWN_TIMEOUT", "20")
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
+    let storage_dir = storage.display().to_string();
+    let settings = [
+        ("STORAGE_DIR", storage_dir.as_str()),
+        ("FAKE_STREAMING", "false"),
+        ("SHUTDOWN_TIMEOUT", "20"),
+        ("RUST_LOG", "info"),
+    ];
+    let (mut command, port) = hajimi_process(&upstream, &settings);
+    let mut child = command.stderr(std::process::Stdio::piped()).spawn().expect("the binary starts");
     let pid = child.id();
     let stderr = child.stderr.take().unwrap();
     let log = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
