@@ -492,6 +492,9 @@ impl Relay {
     /// Non-streaming `generateContent` until a non-empty answer, hedged as
     /// configured. Answers that arrive after the winner go to `extras`.
     pub async fn generate(&self, body: Bytes, extras: Option<ExtraAnswerSink>) -> Result<(Answer, KeyId), ApiError> {
+        if self.hedge.initial <= 1 && self.hedge.increase == 0 {
+            return self.generate_one_at_a_time(body).await;
+        }
         let mut attempts = Attempts::default();
         let mut last_empty: Option<(Answer, KeyId)> = None;
         let mut width = self.hedge.initial.max(1);
@@ -559,6 +562,49 @@ impl Relay {
                 width = (width + self.hedge.increase).min(self.hedge.max.max(1));
                 self.back_off(&attempts).await;
             }
+        }
+    }
+
+    /// `generate` without hedging (the default): one call at a time, run
+    /// in this task — no task, channel or guard per attempt.
+    async fn generate_one_at_a_time(&self, body: Bytes) -> Result<(Answer, KeyId), ApiError> {
+        let mut attempts = Attempts::default();
+        let mut last_empty: Option<(Answer, KeyId)> = None;
+        loop {
+            if self.past_deadline() {
+                return Err(self.deadline_error(&attempts));
+            }
+            if attempts.attempts > 0 && self.still_wanted.as_ref().is_some_and(|wanted| !wanted()) {
+                log::info!(target: self.log_target(), "every client left; no further attempts model={}", self.pool_model);
+                return Err(attempts.exhausted_error());
+            }
+            if attempts.attempts >= self.budget.max_attempts {
+                return Err(attempts.exhausted_error());
+            }
+            let lease = self.next_key(&mut attempts).await?;
+            let key = lease.id;
+            attempts.tried.push(key);
+            attempts.attempts += 1;
+            let result = match tokio::time::timeout_at(self.deadline, self.clone().call_once(lease, body.clone())).await
+            {
+                Ok(result) => result,
+                Err(_) => return Err(self.deadline_error(&attempts)),
+            };
+            let carry_on = match result {
+                CallResult::Answer(answer) => return Ok((answer, key)),
+                CallResult::Empty(answer) => {
+                    last_empty = Some((answer, key));
+                    self.after_empty(&mut attempts, key)
+                }
+                CallResult::Failed(failure) => self.after_failure(&mut attempts, failure),
+            };
+            if let Err(error) = carry_on {
+                return match last_empty {
+                    Some(empty) if self.keep_empty_answer && attempts.last_failure.is_none() => Ok(empty),
+                    _ => Err(error),
+                };
+            }
+            self.back_off(&attempts).await;
         }
     }
 
