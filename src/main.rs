@@ -231,6 +231,13 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
+    let malformed_keys = hajimi::secret::ApiKey::count_malformed(sources.get("GEMINI_API_KEYS"));
+    if malformed_keys > 0 {
+        log::warn!(
+            "GEMINI_API_KEYS holds {malformed_keys} string(s) that start like a key but are not one \
+             (AIza + 35 letters, digits, - or _); they were skipped"
+        );
+    }
     if config.password.matches("123") {
         log::warn!("PASSWORD is the default \"123\": anyone can use this proxy. Set PASSWORD.");
     }

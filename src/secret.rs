@@ -15,6 +15,14 @@ impl ApiKey {
     pub const PREFIX: &'static str = "AIza";
     pub const LENGTH: usize = 39;
 
+    /// Strings in `text` that start like a key but are not one (wrong length
+    /// or characters), to report them without echoing them.
+    pub fn count_malformed(text: &str) -> usize {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .filter(|token| token.starts_with(ApiKey::PREFIX) && token.len() != ApiKey::LENGTH)
+            .count()
+    }
+
     /// Wraps a string that is already known to be a key.
     pub fn new(key: impl Into<String>) -> ApiKey {
         ApiKey(std::sync::Arc::from(key.into()))

@@ -743,12 +743,8 @@ fn count_key_tokens(text: &str) -> usize {
         .count()
 }
 
-/// Strings that start like a key but are not one (wrong length or
-/// characters), to report them without echoing them.
 fn count_malformed_keys(text: &str) -> usize {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .filter(|token| token.starts_with(ApiKey::PREFIX) && token.len() != ApiKey::LENGTH)
-        .count()
+    ApiKey::count_malformed(text)
 }
 
 pub async fn add_keys(
