@@ -636,8 +636,14 @@ impl KeyPool {
     }
 
     /// Number of keys ever added (ids are `0..len`), removed ones included.
+    /// Keys ever added, removed ones included (ids are never reused).
     pub fn len(&self) -> usize {
         self.inner.lock().keys.len()
+    }
+
+    /// Keys in service now (not invalid, disabled or removed); O(1).
+    pub fn active_count(&self) -> usize {
+        self.inner.lock().active_count
     }
 
     pub fn is_empty(&self) -> bool {

@@ -67,7 +67,8 @@ impl VertexState {
             .map(str::to_owned)
             .collect();
         express.extend(sources.express_keys.iter().cloned());
-        express.dedup();
+        let mut seen = std::collections::HashSet::new();
+        express.retain(|key| seen.insert(key.clone()));
 
         let mut accounts = Vec::new();
         if !config.google_credentials_json.expose().trim().is_empty() {
@@ -108,11 +109,12 @@ impl VertexState {
         self.known_accounts.read().keys().cloned().collect()
     }
 
-    /// Whether a credential of this kind is configured.
+    /// Whether a credential of this kind is in service (configured, and
+    /// not invalid, disabled or removed).
     pub fn has(&self, service: Service) -> bool {
         match service {
-            Service::VertexExpress => !self.express.is_empty(),
-            Service::VertexAccount => !self.accounts.is_empty(),
+            Service::VertexExpress => self.express.active_count() > 0,
+            Service::VertexAccount => self.accounts.active_count() > 0,
             Service::Studio => false,
         }
     }
@@ -256,5 +258,31 @@ pub async fn refresh_due_tokens(state: &AppState, client: &GeminiClient) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn express_keys_from_every_source_count_once() {
+        let mut config = Config::for_tests();
+        config.vertex_express_api_key = Secret::new("AQ.express-one-0123456789, AQ.express-two-0123456789");
+        config.storage_dir = std::env::temp_dir().join("hajimi-no-such-dir");
+        let vertex = VertexState::default();
+        let dashboard = vec!["AQ.express-one-0123456789".to_owned(), "AQ.express-two-0123456789".to_owned()];
+        let sources = CredentialSources { express_keys: &dashboard, stored_accounts: &[] };
+        assert_eq!(vertex.sync(&config, &sources), (2, 0));
+        assert_eq!(vertex.express.summary(0).total, 2);
+        // A key removed everywhere leaves the pool.
+        config.vertex_express_api_key = Secret::new("");
+        let sources = CredentialSources { express_keys: &dashboard[..1], stored_accounts: &[] };
+        assert_eq!(vertex.sync(&config, &sources), (1, 0));
+        assert_eq!(vertex.express.summary(0).total, 1, "removed keys are not counted");
+        assert!(vertex.has(Service::VertexExpress));
+        let sources = CredentialSources { express_keys: &[], stored_accounts: &[] };
+        vertex.sync(&config, &sources);
+        assert!(!vertex.has(Service::VertexExpress), "no Express key left in service");
     }
 }
