@@ -166,6 +166,12 @@ enum CallResult {
     Failed(UpstreamFailure),
 }
 
+/// See [`Relay::settle`].
+enum Settled {
+    Done(Result<(Answer, KeyId), ApiError>),
+    Retry,
+}
+
 /// One call's result, tagged with the call's number (a key may serve two
 /// calls of one request when there are fewer keys than hedged calls).
 struct CallReport {
@@ -502,13 +508,10 @@ impl Relay {
         let mut running: Vec<RunningCall> = Vec::new();
         let mut next_number = 0u64;
         loop {
-            if running.is_empty() && self.past_deadline() {
-                return Err(self.deadline_error(&attempts));
-            }
-            if running.is_empty() && attempts.attempts > 0 && self.still_wanted.as_ref().is_some_and(|wanted| !wanted())
-            {
-                log::info!(target: self.log_target(), "every client left; no further attempts model={}", self.pool_model);
-                return Err(attempts.exhausted_error());
+            if running.is_empty() {
+                if let Some(error) = self.stop_before_attempt(&attempts) {
+                    return Err(error);
+                }
             }
             while (running.len() as u32) < width && attempts.attempts < self.budget.max_attempts {
                 let lease = if running.is_empty() {
@@ -540,28 +543,56 @@ impl Relay {
                 }
             };
             running.retain(|call| call.number != report.number);
-            let carry_on = match report.result {
-                CallResult::Answer(answer) => {
-                    self.detach(running, &mut receiver, extras.as_ref());
-                    return Ok((answer, report.key));
-                }
-                CallResult::Empty(answer) => {
-                    last_empty = Some((answer, report.key));
-                    self.after_empty(&mut attempts, report.key)
-                }
-                CallResult::Failed(failure) => self.after_failure(&mut attempts, failure),
-            };
-            if let Err(error) = carry_on {
-                self.detach(running, &mut receiver, None);
-                return match last_empty {
-                    Some(empty) if self.keep_empty_answer && attempts.last_failure.is_none() => Ok(empty),
-                    _ => Err(error),
-                };
+            if let Settled::Done(outcome) = self.settle(&mut attempts, &mut last_empty, report.key, report.result) {
+                let extras = if outcome.is_ok() { extras.as_ref() } else { None };
+                self.detach(running, &mut receiver, extras);
+                return outcome;
             }
             if running.is_empty() && attempts.last_failure.is_some() {
                 width = (width + self.hedge.increase).min(self.hedge.max.max(1));
                 self.back_off(&attempts).await;
             }
+        }
+    }
+
+    /// The error that ends a generation before its next attempt: the
+    /// deadline passed, or every client waiting for it left.
+    fn stop_before_attempt(&self, attempts: &Attempts) -> Option<ApiError> {
+        if self.past_deadline() {
+            return Some(self.deadline_error(attempts));
+        }
+        if attempts.attempts > 0 && self.still_wanted.as_ref().is_some_and(|wanted| !wanted()) {
+            log::info!(target: self.log_target(), "every client left; no further attempts model={}", self.pool_model);
+            return Some(attempts.exhausted_error());
+        }
+        None
+    }
+
+    /// What one finished call means for its generation: done (an answer,
+    /// or an error — or, when every attempt came back empty and the
+    /// client reads empty answers itself, the last empty one), or try
+    /// again.
+    fn settle(
+        &self,
+        attempts: &mut Attempts,
+        last_empty: &mut Option<(Answer, KeyId)>,
+        key: KeyId,
+        result: CallResult,
+    ) -> Settled {
+        let carry_on = match result {
+            CallResult::Answer(answer) => return Settled::Done(Ok((answer, key))),
+            CallResult::Empty(answer) => {
+                *last_empty = Some((answer, key));
+                self.after_empty(attempts, key)
+            }
+            CallResult::Failed(failure) => self.after_failure(attempts, failure),
+        };
+        match carry_on {
+            Ok(()) => Settled::Retry,
+            Err(error) => Settled::Done(match last_empty.take() {
+                Some(empty) if self.keep_empty_answer && attempts.last_failure.is_none() => Ok(empty),
+                _ => Err(error),
+            }),
         }
     }
 
@@ -571,12 +602,8 @@ impl Relay {
         let mut attempts = Attempts::default();
         let mut last_empty: Option<(Answer, KeyId)> = None;
         loop {
-            if self.past_deadline() {
-                return Err(self.deadline_error(&attempts));
-            }
-            if attempts.attempts > 0 && self.still_wanted.as_ref().is_some_and(|wanted| !wanted()) {
-                log::info!(target: self.log_target(), "every client left; no further attempts model={}", self.pool_model);
-                return Err(attempts.exhausted_error());
+            if let Some(error) = self.stop_before_attempt(&attempts) {
+                return Err(error);
             }
             if attempts.attempts >= self.budget.max_attempts {
                 return Err(attempts.exhausted_error());
@@ -590,19 +617,8 @@ impl Relay {
                 Ok(result) => result,
                 Err(_) => return Err(self.deadline_error(&attempts)),
             };
-            let carry_on = match result {
-                CallResult::Answer(answer) => return Ok((answer, key)),
-                CallResult::Empty(answer) => {
-                    last_empty = Some((answer, key));
-                    self.after_empty(&mut attempts, key)
-                }
-                CallResult::Failed(failure) => self.after_failure(&mut attempts, failure),
-            };
-            if let Err(error) = carry_on {
-                return match last_empty {
-                    Some(empty) if self.keep_empty_answer && attempts.last_failure.is_none() => Ok(empty),
-                    _ => Err(error),
-                };
+            if let Settled::Done(outcome) = self.settle(&mut attempts, &mut last_empty, key, result) {
+                return outcome;
             }
             self.back_off(&attempts).await;
         }
