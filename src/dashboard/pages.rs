@@ -1140,10 +1140,12 @@ fn vertex_in_use(state: &AppState) -> Vec<VertexInUseRow> {
                 _ => state.vertex.account(key.expose()).map(|account| account.client_email.clone()).unwrap_or_default(),
             };
             let health = match &view.state {
-                crate::keys::KeyState::Invalid { reason, .. } => {
+                KeyState::Invalid { reason, .. } => {
                     format!("invalid: {}", crate::secret::redact_keys(reason))
                 }
-                other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or_default().to_lowercase(),
+                KeyState::Active => "active".to_owned(),
+                KeyState::Disabled => "disabled".to_owned(),
+                KeyState::Removed => "removed".to_owned(),
             };
             rows.push(VertexInUseRow { kind, id: view.id.0, label, health });
         }
