@@ -1,6 +1,7 @@
 //! Integration tests: the real application over real sockets, in front of
 //! a fake Gemini upstream. One binary (faster to build and link).
 
+mod binary;
 mod capacity;
 mod chat;
 mod dashboard;
