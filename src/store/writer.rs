@@ -1,9 +1,13 @@
 //! The only path from request handling to the disk. Handlers hand
-//! [`Change`]s to a [`StoreWriter`], which queues them on an unbounded
-//! channel (never blocking on I/O) for a background thread, `store-writer`.
-//! The thread waits for a change, gathers whatever else arrives within
-//! [`BATCH_WINDOW`] (at most [`MAX_BATCH_CHANGES`]) and applies the batch
-//! in one [`Store::apply`] transaction. A failed batch is logged (the
+//! [`Change`]s to a [`StoreWriter`], which appends them to an in-memory
+//! queue (never blocking on I/O) for a background thread, `store-writer`.
+//! The thread sleeps until a change arrives, then lets the queue fill for
+//! [`BATCH_WINDOW`] (or until it holds [`MAX_BATCH_CHANGES`]) and applies
+//! the batch in one [`Store::apply`] transaction. Senders wake the thread
+//! only when it is idle, when someone flushes, or when the batch is full:
+//! under load a request costs one uncontended lock, not a thread wake-up
+//! (a wake-up per change cost the serving thread a futex call and the
+//! writer a context switch per request). A failed batch is logged (the
 //! error, never the values), retried once, then dropped: the process goes
 //! on serving. [`StoreWriter::flush`] waits until everything sent before it
 //! is applied; dropping the last clone applies what is queued and stops
@@ -11,12 +15,12 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::{Change, Store, StoreError};
 
@@ -34,6 +38,27 @@ enum WriterMessage {
     Flush(mpsc::SyncSender<()>),
 }
 
+/// What senders and the thread share, under one lock.
+#[derive(Default)]
+struct Queue {
+    messages: Vec<WriterMessage>,
+    /// Changes in `messages` (a `Many` counts each of its changes).
+    changes: usize,
+    /// A flush is waiting in `messages`.
+    flush_waiting: bool,
+    /// The thread is asleep waiting for a first change (a send wakes it).
+    writer_idle: bool,
+    /// The last handle is gone: apply what is queued and stop.
+    closed: bool,
+    /// The thread has ended (it could not start, or it stopped).
+    writer_gone: bool,
+}
+
+struct Channel {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
 /// A cheap, cloneable handle on the writer thread.
 #[derive(Clone)]
 pub struct StoreWriter {
@@ -41,8 +66,7 @@ pub struct StoreWriter {
 }
 
 struct WriterShared {
-    /// `None` only while dropping (closing the channel stops the thread).
-    sender: Option<Sender<WriterMessage>>,
+    channel: Arc<Channel>,
     thread: Mutex<Option<JoinHandle<()>>>,
     store: Arc<dyn Store>,
     /// The "writer is gone" error is logged once, not per change.
@@ -52,16 +76,23 @@ struct WriterShared {
 impl StoreWriter {
     /// Starts the `store-writer` thread over `store`.
     pub fn start(store: Arc<dyn Store>) -> StoreWriter {
-        let (sender, receiver) = mpsc::channel();
+        let channel = Arc::new(Channel { queue: Mutex::new(Queue::default()), wake: Condvar::new() });
+        let thread_channel = Arc::clone(&channel);
         let thread_store = Arc::clone(&store);
         let thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || write_batches(receiver, thread_store.as_ref()))
+            .spawn(move || {
+                write_batches(&thread_channel, thread_store.as_ref());
+                thread_channel.queue.lock().writer_gone = true;
+            })
             .map_err(|error| log::error!("storage: cannot start the store-writer thread ({error}); nothing is saved"))
             .ok();
+        if thread.is_none() {
+            channel.queue.lock().writer_gone = true;
+        }
         StoreWriter {
             shared: Arc::new(WriterShared {
-                sender: Some(sender),
+                channel,
                 thread: Mutex::new(thread),
                 store,
                 reported_gone: AtomicBool::new(false),
@@ -98,19 +129,36 @@ impl StoreWriter {
     }
 
     fn queue(&self, message: WriterMessage) -> bool {
-        let queued = self.shared.sender.as_ref().is_some_and(|sender| sender.send(message).is_ok());
-        if !queued && !self.shared.reported_gone.swap(true, Ordering::Relaxed) {
-            log::error!("storage: the store-writer thread has stopped; changes are no longer saved");
+        let channel = &self.shared.channel;
+        let mut queue = channel.queue.lock();
+        if queue.writer_gone {
+            drop(queue);
+            if !self.shared.reported_gone.swap(true, Ordering::Relaxed) {
+                log::error!("storage: the store-writer thread has stopped; changes are no longer saved");
+            }
+            return false;
         }
-        queued
+        match &message {
+            WriterMessage::One(_) => queue.changes += 1,
+            WriterMessage::Many(changes) => queue.changes += changes.len(),
+            WriterMessage::Flush(_) => queue.flush_waiting = true,
+        }
+        queue.messages.push(message);
+        let wake = queue.writer_idle || queue.flush_waiting || queue.changes >= MAX_BATCH_CHANGES;
+        drop(queue);
+        if wake {
+            channel.wake.notify_one();
+        }
+        true
     }
 }
 
 impl Drop for WriterShared {
-    /// The last handle is gone: close the channel, let the thread apply
-    /// what is queued, and wait for it.
+    /// The last handle is gone: tell the thread to apply what is queued and
+    /// stop, and wait for it.
     fn drop(&mut self) {
-        drop(self.sender.take());
+        self.channel.queue.lock().closed = true;
+        self.channel.wake.notify_one();
         if let Some(thread) = self.thread.get_mut().take() {
             if thread.join().is_err() {
                 log::error!("storage: the store-writer thread panicked");
@@ -119,48 +167,52 @@ impl Drop for WriterShared {
     }
 }
 
-/// The thread's loop: one batch per iteration until the channel closes.
-fn write_batches(receiver: Receiver<WriterMessage>, store: &dyn Store) {
+/// The thread's loop: one batch per iteration until the last handle is
+/// dropped.
+fn write_batches(channel: &Channel, store: &dyn Store) {
     let mut batch: Vec<Change> = Vec::new();
     let mut flushes: Vec<mpsc::SyncSender<()>> = Vec::new();
-    while let Ok(first) = receiver.recv() {
-        let mut channel_closed = false;
-        let mut flush_requested = take_message(first, &mut batch, &mut flushes);
-        let deadline = Instant::now() + BATCH_WINDOW;
-        // A flush ends the gathering: someone is waiting.
-        while !flush_requested && batch.len() < MAX_BATCH_CHANGES {
-            let Some(remaining) = deadline.checked_duration_since(Instant::now()) else { break };
-            match receiver.recv_timeout(remaining) {
-                Ok(message) => flush_requested = take_message(message, &mut batch, &mut flushes),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => {
-                    channel_closed = true;
+    loop {
+        let (messages, closed) = {
+            let mut queue = channel.queue.lock();
+            while queue.messages.is_empty() && !queue.closed {
+                queue.writer_idle = true;
+                channel.wake.wait(&mut queue);
+            }
+            queue.writer_idle = false;
+            // Gather: senders do not wake us now unless someone flushes or
+            // the batch is full.
+            let deadline = Instant::now() + BATCH_WINDOW;
+            while !queue.flush_waiting && !queue.closed && queue.changes < MAX_BATCH_CHANGES {
+                if channel.wake.wait_until(&mut queue, deadline).timed_out() {
                     break;
                 }
             }
+            queue.changes = 0;
+            queue.flush_waiting = false;
+            (std::mem::take(&mut queue.messages), queue.closed)
+        };
+        for message in messages {
+            take_message(message, &mut batch, &mut flushes);
         }
         apply_with_one_retry(store, &batch);
         batch.clear();
         for flush in flushes.drain(..) {
             let _ = flush.send(());
         }
-        if channel_closed {
+        if closed {
             break;
         }
     }
 }
 
-/// Adds `message` to the batch; true when it was a flush request.
-fn take_message(message: WriterMessage, batch: &mut Vec<Change>, flushes: &mut Vec<mpsc::SyncSender<()>>) -> bool {
+/// Adds `message` to the batch, or a flush request to those to answer.
+fn take_message(message: WriterMessage, batch: &mut Vec<Change>, flushes: &mut Vec<mpsc::SyncSender<()>>) {
     match message {
         WriterMessage::One(change) => batch.push(change),
         WriterMessage::Many(changes) => batch.extend(changes),
-        WriterMessage::Flush(done) => {
-            flushes.push(done);
-            return true;
-        }
+        WriterMessage::Flush(done) => flushes.push(done),
     }
-    false
 }
 
 fn apply_with_one_retry(store: &dyn Store, batch: &[Change]) {
@@ -290,12 +342,14 @@ mod tests {
 
     #[test]
     fn sending_to_a_stopped_writer_neither_blocks_nor_panics() {
-        // A handle whose thread has ended: its receiving end is gone.
-        let (sender, receiver) = mpsc::channel();
-        drop(receiver);
+        // A handle whose thread has ended.
+        let channel = Arc::new(Channel {
+            queue: Mutex::new(Queue { writer_gone: true, ..Queue::default() }),
+            wake: Condvar::new(),
+        });
         let stopped = StoreWriter {
             shared: Arc::new(WriterShared {
-                sender: Some(sender),
+                channel,
                 thread: Mutex::new(None),
                 store: Arc::new(MemoryStore::new()),
                 reported_gone: AtomicBool::new(false),
