@@ -138,6 +138,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("REQUEST_LOG_RETENTION_DAYS", "7"),
     // Empty = `/metrics` only with a dashboard session.
     ("METRICS_TOKEN", ""),
+    // Empty = one node: state in STORAGE_DIR. Set = replicas share it.
+    ("REDIS_URL", ""),
 ];
 
 /// Phase one: every setting as a string plus its source.
@@ -281,6 +283,9 @@ pub struct Config {
     pub request_log_retention_days: u32,
     /// Bearer token for `GET /metrics` (empty = dashboard session only).
     pub metrics_token: Secret,
+    /// `redis://` or `rediss://` URL of the state shared by replicas
+    /// (empty = a single node).
+    pub redis_url: Secret,
     pub huggingface: bool,
     /// The Space this runs in (`SPACE_ID`, set by Hugging Face); its
     /// privacy decides whether `x-ip-token` auth may be used.
@@ -430,6 +435,7 @@ impl Config {
             stats_retention_days: v.positive("STATS_RETENTION_DAYS")?,
             request_log_retention_days: v.positive("REQUEST_LOG_RETENTION_DAYS")?,
             metrics_token: Secret::new(v.text("METRICS_TOKEN")),
+            redis_url: Secret::new(v.text("REDIS_URL")),
             huggingface,
             space_id: v.text("SPACE_ID").to_owned(),
             hf_hub_url,
@@ -576,6 +582,7 @@ impl Config {
                 "STATS_RETENTION_DAYS" => self.stats_retention_days.to_string(),
                 "REQUEST_LOG_RETENTION_DAYS" => self.request_log_retention_days.to_string(),
                 "METRICS_TOKEN" => self.metrics_token.expose().to_owned(),
+                "REDIS_URL" => self.redis_url.expose().to_owned(),
                 other => sources.map(|raw| raw.get(other).to_owned()).unwrap_or_default(),
             };
             let source = sources.map(|raw| raw.source(name)).unwrap_or(Source::Default);

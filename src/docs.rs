@@ -69,7 +69,7 @@ pub fn render_settings_markdown() -> String {
         out.push('\n');
         push_table_header(&mut out);
         for name in ungrouped {
-            push_row(&mut out, name, default_of(name), "—", "");
+            push_row(&mut out, name, default_of(name), "—", ungrouped_description(name));
         }
     }
     out
@@ -80,6 +80,21 @@ pub fn render_settings_markdown() -> String {
 pub fn ungrouped_settings() -> Vec<&'static str> {
     let grouped: BTreeSet<&str> = GROUPS.iter().flat_map(|(_, specs)| specs.iter().map(|spec| spec.name)).collect();
     SETTINGS.iter().map(|(name, _)| *name).filter(|name| !grouped.contains(name)).collect()
+}
+
+/// What the settings outside the Settings page mean.
+fn ungrouped_description(name: &str) -> &'static str {
+    match name {
+        "WEB_PASSWORD" => "Dashboard password until one is set on the Password page.",
+        "GEMINI_API_KEYS" => "AI Studio keys, comma-separated (more on the Keys page).",
+        "ENABLE_VERTEX" => "Serve chat through Vertex AI (Vertex page).",
+        "ENABLE_VERTEX_EXPRESS" => "Use Vertex Express keys (Vertex page).",
+        "GOOGLE_CREDENTIALS_JSON" => "Vertex service-account key file (JSON).",
+        "VERTEX_EXPRESS_API_KEY" => "Vertex Express keys, comma-separated.",
+        "HTTPS_PROXY" | "ALL_PROXY" | "HTTP_PROXY" => "Outgoing proxy for upstream calls.",
+        "REDIS_URL" => "redis:// or rediss:// URL: replicas share keys, key health, settings and sessions there (docs: replicas.md). Empty = one node, state in STORAGE_DIR.",
+        _ => "",
+    }
 }
 
 fn default_of(name: &str) -> &'static str {

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod bodylimit;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod delivery;

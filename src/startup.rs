@@ -14,6 +14,7 @@ use crate::config::{Config, RawSettings};
 use crate::gemini::client::{tls_config, ClientSettings, GeminiClient};
 use crate::state::{AppState, Clock, WorkerClients};
 use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
@@ -73,12 +74,34 @@ impl Application {
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
         prepare_storage_dir(&config)?;
-        let store: Arc<dyn Store> = if config.enable_storage {
+        let shared = if config.redis_url.expose().is_empty() {
+            None
+        } else {
+            let redis = RedisStore::open(config.redis_url.expose())
+                .map_err(|error| std::io::Error::other(error.to_string()))?;
+            Some(Arc::new(redis))
+        };
+        let store: Arc<dyn Store> = if let Some(shared) = &shared {
+            shared.clone()
+        } else if config.enable_storage {
             Arc::new(SqliteStore::open(&config.storage_dir).map_err(|error| std::io::Error::other(error.to_string()))?)
         } else {
             Arc::new(MemoryStore::new())
         };
-        let snapshot = store.load().map_err(|error| std::io::Error::other(error.to_string()))?;
+        let snapshot = match (store.load(), &shared) {
+            (Ok(snapshot), _) => snapshot,
+            // A replica starts while Redis is away: from its own settings,
+            // adopting the shared state once Redis answers (cluster::follow).
+            (Err(error), Some(shared)) => {
+                log::warn!(
+                    target: "hajimi::cluster",
+                    "shared state: Redis at {} cannot be read ({error}); starting from this replica's own settings",
+                    shared.status().endpoint()
+                );
+                crate::store::Snapshot::default()
+            }
+            (Err(error), None) => return Err(std::io::Error::other(error.to_string())),
+        };
         let mut base = config.to_raw(sources.as_ref());
         // The keys are in the pool; the lower layer need not hold them twice.
         base.set("GEMINI_API_KEYS", String::new(), base.source("GEMINI_API_KEYS"));
@@ -92,7 +115,11 @@ impl Application {
         };
         register_secrets(&config);
         let writer = StoreWriter::start(store);
-        let (state, keys) = AppState::with_store(config, clock, writer);
+        let (mut state, keys) = AppState::with_store(config, clock, writer);
+        if let Some(shared) = &shared {
+            log::info!(target: "hajimi::cluster", "shared state in Redis at {} (replica {})", shared.status().endpoint(), shared.replica());
+        }
+        state.shared = shared;
         *state.settings.lock() = layers;
         restore_dashboard_state(&state, &snapshot);
         let state = web::Data::new(state);
@@ -160,6 +187,10 @@ pub fn register_secrets(config: &Config) {
     crate::secret::register_secret(config.password.expose());
     crate::secret::register_secret(config.web_password.expose());
     crate::secret::register_secret(config.metrics_token.expose());
+    crate::secret::register_secret(config.redis_url.expose());
+    if let Ok(url) = url::Url::parse(config.redis_url.expose()) {
+        crate::secret::register_secret(url.password().unwrap_or(""));
+    }
     if let Some(proxy) = &config.upstream_proxy {
         if let Some(password) = proxy.password() {
             crate::secret::register_secret(password);
@@ -316,7 +347,13 @@ fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<ru
                 let vertex = vertex_forever(&state, &clients);
                 futures_util::future::join3(models, validation, vertex).await;
             };
-            futures_util::future::join3(huggingface, pool_jobs, persist_forever(&state)).await;
+            futures_util::future::join4(
+                huggingface,
+                pool_jobs,
+                persist_forever(&state),
+                crate::cluster::follow(&state),
+            )
+            .await;
         });
     });
     if let Err(error) = spawned {

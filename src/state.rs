@@ -104,6 +104,9 @@ pub struct AppState {
     pub dashboard: crate::dashboard::DashboardState,
     /// Vertex credentials, their pools and tokens, the Vertex model list.
     pub vertex: crate::vertex::VertexState,
+    /// The state shared with other replicas (`REDIS_URL`), when set; the
+    /// same store the writer writes to.
+    pub shared: Option<Arc<crate::store::redis::RedisStore>>,
 }
 
 /// Settings below the dashboard, and the dashboard's overrides on top.
@@ -195,6 +198,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::new(),
             dashboard: Default::default(),
             vertex: Default::default(),
+            shared: None,
         };
         (state, keys)
     }

@@ -279,7 +279,18 @@ fn banners(state: &AppState) -> Vec<Banner> {
                 .to_owned(),
         });
     }
-    if !config.enable_storage {
+    if let Some(shared) = &state.shared {
+        if !shared.status().is_up() {
+            let pending = shared.pending_count();
+            banners.push(Banner {
+                id: "banner-redis-away",
+                text: format!(
+                    "Shared state: Redis at {} is unreachable. This replica serves from its own view; {pending} change(s) wait to be shared when it returns.",
+                    shared.status().endpoint()
+                ),
+            });
+        }
+    } else if !config.enable_storage {
         banners.push(Banner {
             id: "banner-no-storage",
             text: "ENABLE_STORAGE=false: nothing changed here is saved; it is lost at the next restart.".to_owned(),
@@ -393,6 +404,7 @@ pub async fn login(
     }
     let forced = uses_default_dashboard_password(&state);
     let info = state.dashboard.sessions.create(forced, state.now_ms(), &mut rand::rng());
+    state.store.send(session_started(&state, &info));
     log::info!("dashboard login from {}", crate::auth::client_address(&request, &state.config()));
     let prefix = prefix_of(&state);
     let mut response = redirect(if forced { format!("{prefix}/password") } else { format!("{prefix}/") });
@@ -411,6 +423,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, DashboardError> {
     let info = authorized_post(&request, &state, &form, true)?;
     state.dashboard.sessions.remove(&info.id);
+    state.store.send(Change::SessionEnded { digest: crate::store::session_digest(&info.id) });
     log::info!("dashboard logout");
     let prefix = prefix_of(&state);
     let mut response = redirect(format!("{prefix}/login"));
@@ -462,8 +475,24 @@ pub async fn change_password(
     crate::secret::register_secret(new_password);
     state.dashboard.sessions.password_changed(&info.id);
     state.dashboard.sessions.remove_all_but(&info.id);
+    let kept = crate::dashboard::session::SessionInfo { must_change_password: false, ..info.clone() };
+    state.store.send_all(vec![
+        Change::PasswordChangedIn { digest: crate::store::session_digest(&info.id) },
+        session_started(&state, &kept),
+    ]);
     log::info!("dashboard password changed; other sessions ended");
     Ok(flash_and_redirect(&state, &info, "ok", "Password changed. Other sessions were logged out.".into(), "/"))
+}
+
+/// The shared form of a session that just began (other replicas learn it
+/// by digest; see `store::redis`).
+fn session_started(state: &AppState, info: &crate::dashboard::session::SessionInfo) -> Change {
+    Change::SessionStarted {
+        digest: crate::store::session_digest(&info.id),
+        csrf: info.csrf.clone(),
+        must_change_password: info.must_change_password,
+        at_ms: state.now_ms(),
+    }
 }
 
 fn hash_password(password: &str) -> Result<String, DashboardError> {

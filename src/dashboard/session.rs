@@ -3,6 +3,10 @@
 //! session has its own CSRF token and a one-shot flash message, and ends
 //! after [`IDLE_EXPIRY_MS`] without a request, on logout, or when the
 //! password changes. Pure: callers pass `now_ms` and the RNG.
+//!
+//! Sessions are held by the digest of their id (`store::session_digest`),
+//! the name replicas share them under (REDIS_URL): a session begun on one
+//! replica is known to the others without its id ever leaving the first.
 
 use std::collections::HashMap;
 
@@ -11,6 +15,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::views::Flash;
+use crate::store::session_digest;
 
 pub const SESSION_COOKIE: &str = "hajimi_session";
 pub const LOGIN_COOKIE: &str = "hajimi_login";
@@ -39,6 +44,7 @@ pub struct SessionInfo {
 
 #[derive(Default)]
 pub struct Sessions {
+    /// By digest of the id.
     by_id: Mutex<HashMap<String, Session>>,
 }
 
@@ -58,28 +64,49 @@ impl Sessions {
     pub fn create(&self, must_change_password: bool, now_ms: u64, rng: &mut impl RngCore) -> SessionInfo {
         let id = random_token(rng);
         let csrf = random_token(rng);
+        self.insert_shared(&session_digest(&id), &csrf, must_change_password, now_ms);
+        SessionInfo { id, csrf, must_change_password }
+    }
+
+    /// A session another replica began (or this one, again), by digest.
+    pub fn insert_shared(&self, digest: &str, csrf: &str, must_change_password: bool, now_ms: u64) {
         let mut sessions = self.by_id.lock();
         sessions.retain(|_, session| session.last_seen_ms + IDLE_EXPIRY_MS > now_ms);
-        if sessions.len() >= MAX_SESSIONS {
+        if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(digest) {
             if let Some(oldest) =
                 sessions.iter().min_by_key(|(_, session)| session.last_seen_ms).map(|(id, _)| id.clone())
             {
                 sessions.remove(&oldest);
             }
         }
-        sessions.insert(
-            id.clone(),
-            Session { csrf: csrf.clone(), last_seen_ms: now_ms, flash: None, must_change_password },
-        );
-        SessionInfo { id, csrf, must_change_password }
+        let session = sessions.entry(digest.to_owned()).or_insert_with(|| Session {
+            csrf: String::new(),
+            last_seen_ms: now_ms,
+            flash: None,
+            must_change_password,
+        });
+        session.csrf = csrf.to_owned();
+        session.must_change_password = must_change_password;
+        session.last_seen_ms = session.last_seen_ms.max(now_ms);
+    }
+
+    /// Ends the session with this digest (logout on another replica).
+    pub fn remove_shared(&self, digest: &str) {
+        self.by_id.lock().remove(digest);
+    }
+
+    /// Ends every session but the one with this digest.
+    pub fn keep_only_shared(&self, digest: &str) {
+        self.by_id.lock().retain(|known, _| known == digest);
     }
 
     /// The live session with this id (its idle clock restarts).
     pub fn get(&self, id: &str, now_ms: u64) -> Option<SessionInfo> {
+        let digest = session_digest(id);
         let mut sessions = self.by_id.lock();
-        let session = sessions.get_mut(id)?;
+        let session = sessions.get_mut(&digest)?;
         if session.last_seen_ms + IDLE_EXPIRY_MS <= now_ms {
-            sessions.remove(id);
+            sessions.remove(&digest);
             return None;
         }
         session.last_seen_ms = now_ms;
@@ -91,28 +118,28 @@ impl Sessions {
     }
 
     pub fn set_flash(&self, id: &str, flash: Flash) {
-        if let Some(session) = self.by_id.lock().get_mut(id) {
+        if let Some(session) = self.by_id.lock().get_mut(&session_digest(id)) {
             session.flash = Some(flash);
         }
     }
 
     pub fn take_flash(&self, id: &str) -> Option<Flash> {
-        self.by_id.lock().get_mut(id).and_then(|session| session.flash.take())
+        self.by_id.lock().get_mut(&session_digest(id)).and_then(|session| session.flash.take())
     }
 
     pub fn password_changed(&self, id: &str) {
-        if let Some(session) = self.by_id.lock().get_mut(id) {
+        if let Some(session) = self.by_id.lock().get_mut(&session_digest(id)) {
             session.must_change_password = false;
         }
     }
 
     pub fn remove(&self, id: &str) {
-        self.by_id.lock().remove(id);
+        self.remove_shared(&session_digest(id));
     }
 
     /// Ends every session but `keep` (after a password change).
     pub fn remove_all_but(&self, keep: &str) {
-        self.by_id.lock().retain(|id, _| id == keep);
+        self.keep_only_shared(&session_digest(keep));
     }
 
     pub fn len(&self) -> usize {

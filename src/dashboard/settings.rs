@@ -306,6 +306,37 @@ pub fn save(state: &AppState, changes: BTreeMap<&'static str, String>) -> Result
     Ok(changed.into_iter().collect())
 }
 
+/// Puts in force the dashboard overrides another replica saved (shared
+/// state): validated like a save here, but not written back. An override
+/// set that does not validate on this replica is left out with a warning.
+/// True when something changed.
+pub fn adopt_shared(state: &AppState, overrides: std::collections::BTreeMap<String, String>) -> bool {
+    let mut layers = state.settings.lock();
+    if layers.overrides == overrides {
+        return false;
+    }
+    let changed: BTreeSet<&'static str> = overrides
+        .iter()
+        .filter(|(name, value)| layers.overrides.get(*name) != Some(*value))
+        .chain(layers.overrides.iter().filter(|(name, _)| !overrides.contains_key(*name)))
+        .filter_map(|(name, _)| spec(name).map(|spec| spec.name))
+        .collect();
+    match validate(&layers, &overrides, &changed) {
+        Ok(config) => {
+            layers.overrides = overrides;
+            drop(layers);
+            state.replace_config(config);
+            log::info!(target: "hajimi::cluster", "settings changed on another replica are in force: {}", changed.into_iter().collect::<Vec<_>>().join(", "));
+            true
+        }
+        Err(errors) => {
+            let names: Vec<String> = errors.into_keys().map(str::to_owned).collect();
+            log::warn!(target: "hajimi::cluster", "settings saved on another replica do not validate here ({}); keeping this replica's", names.join(", "));
+            false
+        }
+    }
+}
+
 /// Drops a dashboard override: the setting returns to its file, env or
 /// default value.
 pub fn revert(state: &AppState, name: &str) -> Result<&'static str, String> {
@@ -371,6 +402,8 @@ mod tests {
             "HTTPS_PROXY",
             "ALL_PROXY",
             "HTTP_PROXY",
+            // Where the settings themselves are kept: not editable there.
+            "REDIS_URL",
         ];
         for (name, _) in crate::config::SETTINGS {
             assert!(seen.contains(name) || elsewhere.contains(name), "{name} is on no page");

@@ -24,9 +24,12 @@ use crate::error::ApiError;
 use crate::gemini::client::{CallCredential, GeminiClient, OpenStream, Service, Target};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
 use crate::gemini::types::GenerateContentResponse;
+use crate::keys::penalty::Penalty;
 use crate::keys::{KeyId, KeyPool, Lease, Unavailable, UnavailableReason};
 use crate::openai::response::is_empty_answer;
 use crate::state::AppState;
+use crate::store::redis::Reservation;
+use crate::store::Change;
 
 /// Hedged calls allowed to keep running after their client was answered.
 pub const MAX_BACKGROUND_CALLS: usize = 32;
@@ -235,6 +238,9 @@ pub struct Relay {
     /// Whether some client still waits for this answer; when none does, no
     /// new attempt starts after a failure (shared generations).
     pub still_wanted: Option<Rc<dyn Fn() -> bool>>,
+    /// Keys holding a unit of a shared daily limit for a call not yet
+    /// settled (`REDIS_URL`; see `store::redis::RedisStore::reserve`).
+    pub reserved: std::cell::RefCell<Vec<KeyId>>,
 }
 
 /// What authenticates one call, owned: a key, or a service account's
@@ -278,6 +284,54 @@ impl Relay {
             keep_empty_answer: false,
             deadline: tokio::time::Instant::now() + config.request_deadline,
             still_wanted: None,
+            reserved: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// With shared state and an enforced daily limit, holds a unit of the
+    /// key's limit before it is used (exact across replicas). False when
+    /// the key has reached its limit on some replica: it then rests here
+    /// until Pacific midnight and the others hear of it.
+    async fn hold_quota(&self, lease: &Lease) -> bool {
+        let Some(shared) = &self.state.shared else { return true };
+        if self.target.service != Service::Studio {
+            return true;
+        }
+        let Some(limit) = self.state.pool.enforced_limit(&self.pool_model) else { return true };
+        let now_ms = self.state.now_ms();
+        let day = crate::keys::pacific::pacific_day((now_ms / 1000) as i64);
+        match shared.reserve(lease.key.expose(), &self.pool_model, day, limit).await {
+            Reservation::Granted => {
+                self.reserved.borrow_mut().push(lease.id);
+                true
+            }
+            Reservation::Unknown => true,
+            Reservation::Denied => {
+                let midnight_ms = crate::keys::pacific::next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
+                self.state.pool.rest_until(lease.id, &self.pool_model, midnight_ms, true, now_ms);
+                self.state.store.send(Change::KeyExhausted {
+                    key: lease.key.expose().to_owned(),
+                    model: self.pool_model.to_string(),
+                    until_ms: midnight_ms,
+                });
+                false
+            }
+        }
+    }
+
+    /// The call with `key` is settled: its held unit (if any) is used, or
+    /// with `used` false, kept as credit for the next call.
+    fn settle_quota(&self, key: KeyId, used: bool) {
+        let mut reserved = self.reserved.borrow_mut();
+        let Some(position) = reserved.iter().position(|held| *held == key) else { return };
+        reserved.swap_remove(position);
+        drop(reserved);
+        if used {
+            return;
+        }
+        if let (Some(shared), Some(api_key)) = (&self.state.shared, self.state.pool.key_of(key)) {
+            let day = crate::keys::pacific::pacific_day((self.state.now_ms() / 1000) as i64);
+            shared.give_back(api_key.expose(), &self.pool_model, day);
         }
     }
 
@@ -332,6 +386,8 @@ impl Relay {
         loop {
             let now_ms = self.state.now_ms();
             match self.pool().pick(&self.pool_model, now_ms, &attempts.tried) {
+                // A key refused by the shared limit now rests: pick again.
+                Ok(lease) if !self.hold_quota(&lease).await => {}
                 Ok(lease) => return Ok(lease),
                 Err(unavailable) if unavailable.reason == UnavailableReason::AllTried => attempts.tried.clear(),
                 Err(unavailable) => {
@@ -430,7 +486,10 @@ impl Relay {
             Err(error) => Err(UpstreamFailure::network(&format!("unreadable answer: {error}"))),
         });
         match parsed {
-            Ok(answer) if is_empty_answer(&answer.parsed) => CallResult::Empty(answer),
+            Ok(answer) if is_empty_answer(&answer.parsed) => {
+                self.settle_quota(lease.id, false);
+                CallResult::Empty(answer)
+            }
             Ok(answer) => {
                 let usage = answer.parsed.usage_metadata.unwrap_or_default();
                 let completion_tokens = usage.candidates_token_count.saturating_add(usage.thoughts_token_count);
@@ -447,11 +506,36 @@ impl Relay {
     fn record_failure(&self, key: KeyId, failure: &UpstreamFailure) {
         self.log_failure(key, failure);
         self.state.metrics.failure(failure.kind);
-        self.pool().report_failure(key, &self.pool_model, failure, self.state.now_ms());
+        self.settle_quota(key, false);
+        let outcome = self.pool().report_failure(key, &self.pool_model, failure, self.state.now_ms());
+        if self.target.service == Service::Studio {
+            self.share_penalty(key, outcome.penalty);
+        }
+    }
+
+    /// What a failure taught about an AI Studio key, for the store: an
+    /// invalid key is remembered (and other replicas stop using it); with
+    /// shared state, a rest is told to the other replicas too.
+    fn share_penalty(&self, key: KeyId, penalty: Penalty) {
+        let shared = self.state.shared.is_some();
+        let rest = match penalty {
+            Penalty::Invalid => return self.state.persist_key_health(key),
+            Penalty::Cooling { until_ms, .. } if shared => (until_ms, false),
+            Penalty::ExhaustedToday { until_ms } if shared => (until_ms, true),
+            _ => return,
+        };
+        let Some(api_key) = self.state.pool.key_of(key) else { return };
+        let (key, model, until_ms) = (api_key.expose().to_owned(), self.pool_model.to_string(), rest.0);
+        self.state.store.send(if rest.1 {
+            Change::KeyExhausted { key, model, until_ms }
+        } else {
+            Change::KeyCooling { key, model, until_ms }
+        });
     }
 
     /// Books a success (and its tokens) for the key and in the stats.
     pub fn record_success(&self, key: KeyId, prompt_tokens: u64, completion_tokens: u64) {
+        self.settle_quota(key, true);
         let now_ms = self.state.now_ms();
         self.pool().report_success(key, &self.pool_model, prompt_tokens, completion_tokens, now_ms);
         self.state.stats.add_tokens(prompt_tokens, completion_tokens, now_ms);
@@ -520,8 +604,8 @@ impl Relay {
                     // Widening a round: only a key free right now and not yet
                     // tried; no waiting while answers may be arriving.
                     match self.pool().pick(&self.pool_model, self.state.now_ms(), &attempts.tried) {
-                        Ok(lease) => lease,
-                        Err(_) => break,
+                        Ok(lease) if self.hold_quota(&lease).await => lease,
+                        _ => break,
                     }
                 };
                 attempts.tried.push(lease.id);

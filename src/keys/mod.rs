@@ -650,6 +650,14 @@ impl KeyPool {
         self.len() == 0
     }
 
+    /// The daily limit that refuses a key for `model` once reached: `None`
+    /// when unlimited or when over-limit use is allowed.
+    pub fn enforced_limit(&self, model: &str) -> Option<u64> {
+        let inner = self.inner.lock();
+        let limit = inner.limits.limit_for(model);
+        (limit > 0 && !inner.limits.allow_over_limit).then_some(u64::from(limit))
+    }
+
     pub fn set_daily_limits(&self, limits: DailyLimits) {
         self.inner.lock().limits = limits;
     }
@@ -770,6 +778,23 @@ impl KeyPool {
             (Some(KeyState::Active | KeyState::Invalid { .. }), true) => inner.set_state(id, KeyState::Disabled),
             (Some(KeyState::Disabled), false) => inner.set_state(id, KeyState::Active),
             _ => {}
+        }
+    }
+
+    /// Another replica found the key resting for `model` until `until_ms`:
+    /// cooling (rate limited, overloaded) or, with `exhausted`, its daily
+    /// quota used up.
+    pub fn rest_until(&self, id: KeyId, model: &str, until_ms: u64, exhausted: bool, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        if inner.record(id).is_none() || until_ms <= now_ms {
+            return;
+        }
+        let state = inner.state_mut(model, id);
+        if exhausted {
+            state.exhausted_until_ms = state.exhausted_until_ms.max(until_ms);
+        } else {
+            state.cooling_until_ms = state.cooling_until_ms.max(until_ms);
+            state.cooling_reason.get_or_insert(CoolingReason::RateLimited);
         }
     }
 

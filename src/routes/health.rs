@@ -17,7 +17,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /ready`: ready to serve chat (keys loaded, at least one). In
 /// Hugging Face mode it also says whether `x-ip-token` auth is on, and if
-/// not, why (a public Space, no `SPACE_ID`, no verified HF key…).
+/// not, why (a public Space, no `SPACE_ID`, no verified HF key…). With
+/// `REDIS_URL` it says whether the shared state is reachable: a replica
+/// whose Redis is away still serves (from its own view), so stays 200.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let (mut response, mut body) = if !*state.keys_loaded.borrow() {
         (HttpResponse::ServiceUnavailable(), json!({"status": "loading keys"}))
@@ -29,6 +31,12 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let token_auth = state.huggingface.state();
     if token_auth != TokenAuthState::Disabled {
         body["huggingface_token_auth"] = json!(token_auth.describe());
+    }
+    if let Some((up, endpoint)) = crate::cluster::status(&state) {
+        body["shared_state"] = json!({
+            "redis": if up { "connected" } else { "unreachable" },
+            "endpoint": endpoint,
+        });
     }
     response.json(body)
 }

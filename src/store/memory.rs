@@ -110,6 +110,12 @@ impl MemoryState {
                 }
                 self.requests.push_back(record.clone());
             }
+            // Shared between replicas only; a single node keeps these in memory.
+            Change::SessionStarted { .. }
+            | Change::SessionEnded { .. }
+            | Change::PasswordChangedIn { .. }
+            | Change::KeyCooling { .. }
+            | Change::KeyExhausted { .. } => {}
             Change::Prune { stats_before_minute, requests_before_ms } => {
                 self.minute_stats = self.minute_stats.split_off(stats_before_minute);
                 self.requests.retain(|record| record.at_ms >= *requests_before_ms);
@@ -145,6 +151,7 @@ impl Store for MemoryStore {
             password_hash: state.password_hash.clone(),
             credentials: state.credentials.clone(),
             express_keys: state.express_keys.clone(),
+            sessions: Vec::new(),
         })
     }
 

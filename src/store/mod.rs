@@ -15,21 +15,24 @@
 
 pub mod import;
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 pub mod writer;
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 /// What the operator did to a key in the dashboard. Survives restarts,
 /// even for keys that are also in the environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyAction {
     Disabled,
     Deleted,
 }
 
 /// A key's health as last known.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredKeyHealth {
     pub key: String,
     /// `Some(reason)` when the key was found invalid.
@@ -38,7 +41,7 @@ pub struct StoredKeyHealth {
 }
 
 /// One key's usage of one model on one Pacific day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredUsage {
     pub key: String,
     pub model: String,
@@ -51,7 +54,7 @@ pub struct StoredUsage {
 }
 
 /// A Vertex service account as added in the dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredCredential {
     pub client_email: String,
     pub project_id: String,
@@ -60,7 +63,7 @@ pub struct StoredCredential {
 }
 
 /// Counters of one wall-clock minute.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MinuteStats {
     /// Unix time in minutes.
     pub minute: u64,
@@ -75,7 +78,7 @@ pub struct MinuteStats {
 }
 
 /// Metadata of one request (never its content, never a key).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
     pub at_ms: u64,
     pub method: String,
@@ -107,10 +110,12 @@ pub struct Snapshot {
     pub password_hash: Option<String>,
     pub credentials: Vec<StoredCredential>,
     pub express_keys: Vec<String>,
+    /// Live dashboard sessions (shared store only), as `SessionStarted`.
+    pub sessions: Vec<Change>,
 }
 
 /// One durable change. Applying the same change twice is harmless.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     SetSetting {
         name: String,
@@ -149,6 +154,54 @@ pub enum Change {
         stats_before_minute: u64,
         requests_before_ms: u64,
     },
+    // What follows is shared between replicas (REDIS_URL) and not kept by
+    // a single node's store, which ignores it: the state lives in memory.
+    /// A dashboard session began. `digest` is [`session_digest`] of its id:
+    /// the id itself never leaves the replica that issued it.
+    SessionStarted {
+        digest: String,
+        csrf: String,
+        must_change_password: bool,
+        at_ms: u64,
+    },
+    /// A session ended (logout).
+    SessionEnded {
+        digest: String,
+    },
+    /// The dashboard password changed in this session: it may leave the
+    /// password page, and every other session ends.
+    PasswordChangedIn {
+        digest: String,
+    },
+    /// A key rests for one model until `until_ms` (rate limited, overloaded).
+    KeyCooling {
+        key: String,
+        model: String,
+        until_ms: u64,
+    },
+    /// A key has used up its daily quota of one model until `until_ms`.
+    KeyExhausted {
+        key: String,
+        model: String,
+        until_ms: u64,
+    },
+}
+
+impl Change {
+    /// Whether other replicas must hear of this change at once (through
+    /// the shared store's channel): what the operator did, and what one
+    /// replica learned about a key. Counters, stats and request records
+    /// are not broadcast.
+    pub fn is_shared(&self) -> bool {
+        !matches!(self, Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. })
+    }
+}
+
+/// SHA-256 of a session id, hex: how sessions are named outside the
+/// replica that issued them.
+pub fn session_digest(id: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(id.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[derive(Debug, thiserror::Error)]

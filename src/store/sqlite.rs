@@ -536,6 +536,12 @@ fn apply_change(transaction: &Transaction<'_>, change: &Change, now_ms: u64) -> 
                     record.error_kind,
                 ])?;
         }
+        // Shared between replicas only; a single node keeps these in memory.
+        Change::SessionStarted { .. }
+        | Change::SessionEnded { .. }
+        | Change::PasswordChangedIn { .. }
+        | Change::KeyCooling { .. }
+        | Change::KeyExhausted { .. } => {}
         Change::Prune { stats_before_minute, requests_before_ms } => {
             transaction
                 .prepare_cached("DELETE FROM minute_stats WHERE minute < ?1")?

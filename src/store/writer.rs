@@ -4,7 +4,8 @@
 //! The thread sleeps until a change arrives, then lets the queue fill for
 //! [`BATCH_WINDOW`] (or until it holds [`MAX_BATCH_CHANGES`]) and applies
 //! the batch in one [`Store::apply`] transaction. Senders wake the thread
-//! only when it is idle, when someone flushes, or when the batch is full:
+//! only when it is idle, when someone flushes or sends a change other
+//! replicas must hear of at once, or when the batch is full:
 //! under load a request costs one uncontended lock, not a thread wake-up
 //! (a wake-up per change cost the serving thread a futex call and the
 //! writer a context switch per request). A failed batch is logged (the
@@ -44,7 +45,8 @@ struct Queue {
     messages: Vec<WriterMessage>,
     /// Changes in `messages` (a `Many` counts each of its changes).
     changes: usize,
-    /// A flush is waiting in `messages`.
+    /// A flush, or a change other replicas must hear of at once
+    /// ([`Change::is_shared`]: operator actions, rare), is waiting.
     flush_waiting: bool,
     /// The thread is asleep waiting for a first change (a send wakes it).
     writer_idle: bool,
@@ -139,8 +141,14 @@ impl StoreWriter {
             return false;
         }
         match &message {
-            WriterMessage::One(_) => queue.changes += 1,
-            WriterMessage::Many(changes) => queue.changes += changes.len(),
+            WriterMessage::One(change) => {
+                queue.changes += 1;
+                queue.flush_waiting |= change.is_shared();
+            }
+            WriterMessage::Many(changes) => {
+                queue.changes += changes.len();
+                queue.flush_waiting |= changes.iter().any(Change::is_shared);
+            }
             WriterMessage::Flush(_) => queue.flush_waiting = true,
         }
         queue.messages.push(message);

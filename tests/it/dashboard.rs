@@ -85,6 +85,11 @@ pub async fn login<'a>(app: &'a TestApp, password: &str) -> Result<Dashboard<'a>
 }
 
 impl Dashboard<'_> {
+    /// The same browser session, talking to another app (a replica).
+    pub fn on<'b>(&self, app: &'b TestApp) -> Dashboard<'b> {
+        Dashboard { app, client: plain_client(), session: self.session.clone(), csrf: self.csrf.clone() }
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         let response = self
             .client

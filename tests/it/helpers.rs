@@ -241,8 +241,19 @@ pub async fn spawn_app_with_clock(
     clock: Arc<dyn hajimi::state::Clock>,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
-    hajimi::telemetry::init_logging_for_tests();
     let upstream = FakeUpstream::start().await;
+    spawn_app_on(upstream, keys, clock, adjust).await
+}
+
+/// As `spawn_app_with_clock`, in front of an upstream already running
+/// (several apps sharing one upstream: replicas).
+pub async fn spawn_app_on(
+    upstream: FakeUpstream,
+    keys: usize,
+    clock: Arc<dyn hajimi::state::Clock>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    hajimi::telemetry::init_logging_for_tests();
     let mut config = Config::for_tests();
     config.password = Secret::new(PASSWORD);
     config.web_password = Secret::new(PASSWORD);

@@ -4,6 +4,7 @@
 mod binary;
 mod capacity;
 mod chat;
+mod cluster;
 mod dashboard;
 mod docs;
 mod faults;

@@ -1,0 +1,238 @@
+//! Several replicas, one pool (`REDIS_URL`). Each replica keeps its own
+//! local view — key pool, settings, sessions, Vertex credentials — and the
+//! request path reads only that view. What one replica changes or learns
+//! reaches the others as [`Change`]s on the shared store's channel
+//! (`store::redis`); [`follow`] applies them here, and after any gap (a
+//! start, Redis away and back) reloads the whole shared state and adopts
+//! it ([`converge`]).
+//!
+//! Applying is idempotent, like the store's changes: a replica may see a
+//! change twice (its catch-up reload and the message) without harm.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::secret::ApiKey;
+use crate::state::AppState;
+use crate::store::redis::{Broadcast, RedisStore, CHANNEL};
+use crate::store::{Change, KeyAction, Snapshot, Store};
+
+/// How often a replica checks that Redis still answers while subscribed.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Pause between attempts to reach Redis while it is away.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+/// Applies changes another replica made to this replica's view.
+pub fn apply_shared(state: &AppState, changes: &[Change]) {
+    let now_ms = state.now_ms();
+    let mut vertex_changed = false;
+    let mut keys_added = false;
+    for change in changes {
+        match change {
+            Change::SetSetting { name, value } => {
+                let mut overrides = state.settings.lock().overrides.clone();
+                overrides.insert(name.clone(), value.clone());
+                crate::dashboard::settings::adopt_shared(state, overrides);
+            }
+            Change::RemoveSetting { name } => {
+                let mut overrides = state.settings.lock().overrides.clone();
+                overrides.remove(name);
+                crate::dashboard::settings::adopt_shared(state, overrides);
+            }
+            Change::AddKeys(keys) => {
+                let keys: Vec<ApiKey> = keys.iter().flat_map(|text| ApiKey::extract_all(text)).collect();
+                keys_added |= state.pool.add(keys) > 0;
+            }
+            Change::SetKeyAction { key, action } => {
+                let Some(id) = state.pool.id_of(&ApiKey::new(key.as_str())) else { continue };
+                match action {
+                    Some(KeyAction::Deleted) => state.pool.remove(id),
+                    Some(KeyAction::Disabled) => state.pool.set_disabled(id, true),
+                    None => state.pool.set_disabled(id, false),
+                }
+            }
+            Change::KeyHealth(health) => {
+                let Some(id) = state.pool.id_of(&ApiKey::new(health.key.as_str())) else { continue };
+                match &health.invalid_reason {
+                    Some(reason) => state.pool.restore_invalid(id, reason, health.last_validated_ms),
+                    None => state.pool.mark_valid(id, health.last_validated_ms),
+                }
+            }
+            Change::KeyCooling { key, model, until_ms } | Change::KeyExhausted { key, model, until_ms } => {
+                let Some(id) = state.pool.id_of(&ApiKey::new(key.as_str())) else { continue };
+                let exhausted = matches!(change, Change::KeyExhausted { .. });
+                state.pool.rest_until(id, model, *until_ms, exhausted, now_ms);
+            }
+            Change::SetModelLimit { model, limit } => {
+                let mut limits = state.pool.daily_limits();
+                match limit {
+                    Some(limit) => limits.per_model.insert(model.clone(), *limit),
+                    None => limits.per_model.remove(model),
+                };
+                state.pool.set_daily_limits(limits);
+            }
+            Change::SetPasswordHash(hash) => *state.dashboard.password_hash.write() = Some(hash.clone()),
+            Change::AddCredential(credential) => {
+                let mut vertex = state.dashboard.vertex.write();
+                vertex.credentials.retain(|known| known.client_email != credential.client_email);
+                vertex.credentials.push(credential.clone());
+                vertex_changed = true;
+            }
+            Change::RemoveCredential { client_email } => {
+                state.dashboard.vertex.write().credentials.retain(|known| &known.client_email != client_email);
+                vertex_changed = true;
+            }
+            Change::AddExpressKey(key) => {
+                let mut vertex = state.dashboard.vertex.write();
+                if !vertex.express_keys.contains(key) {
+                    crate::secret::register_secret(key);
+                    vertex.express_keys.push(key.clone());
+                    vertex_changed = true;
+                }
+            }
+            Change::RemoveExpressKey(key) => {
+                state.dashboard.vertex.write().express_keys.retain(|known| known != key);
+                vertex_changed = true;
+            }
+            Change::SessionStarted { digest, csrf, must_change_password, .. } => {
+                state.dashboard.sessions.insert_shared(digest, csrf, *must_change_password, now_ms);
+            }
+            Change::SessionEnded { digest } => state.dashboard.sessions.remove_shared(digest),
+            Change::PasswordChangedIn { digest } => state.dashboard.sessions.keep_only_shared(digest),
+            Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. } => {}
+        }
+    }
+    if vertex_changed {
+        state.sync_vertex();
+    }
+    if keys_added {
+        state.model_refresh.notify_one();
+    }
+}
+
+/// Adopts the whole shared state after a gap in the channel: settings,
+/// keys and the operator's actions, key health, limits, the dashboard
+/// password, Vertex credentials and live sessions.
+pub fn converge(state: &AppState, snapshot: &Snapshot) {
+    crate::dashboard::settings::adopt_shared(state, snapshot.setting_overrides.clone());
+    let mut changes = vec![Change::AddKeys(snapshot.added_keys.clone())];
+    changes.extend(
+        snapshot
+            .key_actions
+            .iter()
+            .map(|(key, action)| Change::SetKeyAction { key: key.clone(), action: Some(*action) }),
+    );
+    // Health marks only what is known invalid: a key this replica found
+    // invalid is not revived by an older "valid" row.
+    changes.extend(
+        snapshot.key_health.iter().filter(|health| health.invalid_reason.is_some()).cloned().map(Change::KeyHealth),
+    );
+    changes.extend(
+        snapshot
+            .model_limits
+            .iter()
+            .map(|(model, limit)| Change::SetModelLimit { model: model.clone(), limit: Some(*limit) }),
+    );
+    changes.extend(snapshot.password_hash.clone().map(Change::SetPasswordHash));
+    changes.extend(snapshot.credentials.iter().cloned().map(Change::AddCredential));
+    changes.extend(snapshot.express_keys.iter().cloned().map(Change::AddExpressKey));
+    changes.extend(snapshot.sessions.iter().cloned());
+    apply_shared(state, &changes);
+}
+
+/// Follows the shared store for the life of the process: subscribes to
+/// the channel, catches up (writes what waited, reloads, converges), then
+/// applies each message of another replica; when Redis goes away, marks it
+/// so and tries again every second. Returns at once without `REDIS_URL`.
+pub async fn follow(state: &AppState) {
+    let Some(shared) = state.shared.clone() else { return };
+    loop {
+        match subscribe(&shared).await {
+            Ok(mut pubsub) => {
+                match shared.client().get_multiplexed_async_connection().await {
+                    Ok(connection) => shared.set_async_connection(Some(connection)),
+                    Err(error) => shared.status().set_up(false, &error.to_string()),
+                }
+                if catch_up(state, &shared).await {
+                    listen(state, &shared, &mut pubsub).await;
+                }
+                shared.set_async_connection(None);
+            }
+            Err(error) => shared.status().set_up(false, &error.to_string()),
+        }
+        tokio::time::sleep(RECONNECT_PAUSE).await;
+    }
+}
+
+async fn subscribe(shared: &RedisStore) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = shared.client().get_async_pubsub().await?;
+    pubsub.subscribe(CHANNEL).await?;
+    Ok(pubsub)
+}
+
+/// Writes what waited for Redis, then adopts the shared state. False when
+/// Redis went away again meanwhile.
+async fn catch_up(state: &AppState, shared: &Arc<RedisStore>) -> bool {
+    let store = Arc::clone(shared);
+    let loaded = tokio::task::spawn_blocking(move || {
+        if !store.write_pending() {
+            return None;
+        }
+        store.load().ok()
+    })
+    .await
+    .ok()
+    .flatten();
+    match loaded {
+        Some(snapshot) => {
+            converge(state, &snapshot);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Applies messages until the subscription ends or a ping goes unanswered.
+async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::aio::PubSub) {
+    let mut messages = pubsub.on_message();
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else {
+                    shared.status().set_up(false, "the subscription ended");
+                    return;
+                };
+                let Ok(broadcast) = serde_json::from_slice::<Broadcast>(message.get_payload_bytes()) else {
+                    log::warn!(target: "hajimi::cluster", "shared state: an unreadable message on {CHANNEL} was ignored");
+                    continue;
+                };
+                if broadcast.from != shared.replica() {
+                    apply_shared(state, &broadcast.changes);
+                }
+            }
+            _ = ping.tick() => {
+                let store = Arc::clone(shared);
+                let answered = tokio::task::spawn_blocking(move || store.ping()).await.unwrap_or(false);
+                if !answered {
+                    return;
+                }
+                shared.return_idle_credit(false).await;
+                // Changes that waited while the writer could not reach Redis.
+                if shared.pending_count() > 0 {
+                    let store = Arc::clone(shared);
+                    let _ = tokio::task::spawn_blocking(move || store.write_pending()).await;
+                }
+            }
+        }
+    }
+}
+
+/// For `/ready` and the dashboard: `None` on a single node, else whether
+/// Redis is reachable and where it is (no credentials).
+pub fn status(state: &AppState) -> Option<(bool, String)> {
+    state.shared.as_ref().map(|shared| (shared.status().is_up(), shared.status().endpoint().to_owned()))
+}

@@ -1,0 +1,722 @@
+//! The shared store (`REDIS_URL`): several replicas, one state (§10). It
+//! implements [`Store`] like SQLite does, so everything durable reaches
+//! Redis through the same [`super::writer::StoreWriter`] thread, and adds
+//! what a single node does not need:
+//!
+//! - **A change feed.** Every batch's shared changes ([`Change::is_shared`]:
+//!   operator actions, settings, a key found invalid or cooling, sessions)
+//!   are published on [`CHANNEL`]. Each replica keeps its own local view
+//!   (its key pool, settings, sessions) and applies what the others publish
+//!   (`crate::cluster`), so picking a key never waits for Redis.
+//! - **Additive counters.** A replica sends its usage as totals; here they
+//!   become increments (`HINCRBY` of the difference from what this replica
+//!   wrote before), so replicas add up instead of overwriting each other.
+//!   Stats minutes are kept per replica and summed when read.
+//! - **Riding out an outage.** When Redis cannot be reached, a batch is
+//!   kept (bounded, [`MAX_PENDING_CHANGES`]) and written, then published,
+//!   once it is back; meanwhile every replica serves from its own view and
+//!   says so in `/ready`, the log and the dashboard ([`SharedStatus`]).
+//!
+//! - **Exact daily limits.** A replica about to use a key whose daily
+//!   limit is enforced first holds a unit of it ([`RedisStore::reserve`]):
+//!   a script grants units only while the shared count is under the limit,
+//!   so N replicas together never use a key past it. Units come in blocks
+//!   (1/64 of what is left, at most 16) so a replica seldom asks; a unit
+//!   not used (the call failed) goes back to the replica's credit, and
+//!   credit idle for [`IDLE_CREDIT`] goes back to Redis.
+//!
+//! The writer thread talks to Redis over a blocking connection with short
+//! timeouts; the request path only ever waits for a reservation, over a
+//! multiplexed async connection. The URL's credentials are
+//! never logged: only [`SharedStatus::endpoint`] (scheme, host, port).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Change, KeyAction, MinuteStats, RequestRecord, Snapshot, Store, StoreError, StoredCredential, StoredKeyHealth,
+    StoredUsage,
+};
+
+/// The pub/sub channel shared changes travel on.
+pub const CHANNEL: &str = "hajimi:changes";
+/// Changes kept while Redis is unreachable; the oldest go first beyond it.
+pub const MAX_PENDING_CHANGES: usize = 100_000;
+/// Request records kept in Redis (newest first).
+const REQUESTS_KEPT: isize = 10_000;
+/// Connect, read and write timeout of the writer's connection.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Stats minutes and usage days expire on their own after this long.
+const STATS_TTL_SECONDS: i64 = 32 * 86_400;
+const USAGE_TTL_SECONDS: i64 = 3 * 86_400;
+/// Dashboard sessions expire in Redis after this long without renewal.
+const SESSION_TTL_MS: u64 = crate::dashboard::session::IDLE_EXPIRY_MS;
+
+const SETTINGS: &str = "hajimi:settings";
+const ADDED_KEYS: &str = "hajimi:keys:added";
+const KEY_ACTIONS: &str = "hajimi:keys:actions";
+const KEY_HEALTH: &str = "hajimi:keys:health";
+const MODEL_LIMITS: &str = "hajimi:limits";
+const PASSWORD_HASH: &str = "hajimi:password";
+const CREDENTIALS: &str = "hajimi:vertex:credentials";
+const EXPRESS_KEYS: &str = "hajimi:vertex:express";
+const SESSIONS: &str = "hajimi:sessions";
+const REQUESTS: &str = "hajimi:requests";
+
+/// Units of a daily limit held by this replica and unused for this long
+/// return to the shared count.
+pub const IDLE_CREDIT: Duration = Duration::from_secs(10);
+/// Longest wait for a reservation before the local view decides.
+const RESERVE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Grants up to a block of units of one (key, model, day) limit while the
+/// shared count is under it: KEYS[1] the day's hash, ARGV[1] the field,
+/// ARGV[2] the limit. Returns the units granted (0 = the limit is reached).
+const RESERVE_SCRIPT: &str = r#"
+local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local free = tonumber(ARGV[2]) - used
+if free <= 0 then return 0 end
+local units = math.max(1, math.min(16, math.floor(free / 64)))
+redis.call('HINCRBY', KEYS[1], ARGV[1], units)
+redis.call('EXPIRE', KEYS[1], 259200)
+return units
+"#;
+
+fn quota_hash(day: i64) -> String {
+    format!("hajimi:quota:{day}")
+}
+
+/// What asking for a unit of a daily limit gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// A unit is held for this call.
+    Granted,
+    /// The key has reached its limit for the model today, across replicas.
+    Denied,
+    /// Redis did not answer: the local view decides.
+    Unknown,
+}
+
+/// Units of one (key, model, day) limit held by this replica.
+struct Credit {
+    units: u32,
+    touched: std::time::Instant,
+}
+
+fn usage_hash(day: i64) -> String {
+    format!("hajimi:usage:{day}")
+}
+
+fn stats_hash(minute: u64) -> String {
+    format!("hajimi:stats:{minute}")
+}
+
+/// Field separator inside usage field names (never in a key or model name).
+const SEPARATOR: char = '\u{1f}';
+
+/// One message on [`CHANNEL`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Broadcast {
+    /// The replica that made the changes (it ignores its own messages).
+    pub from: String,
+    pub changes: Vec<Change>,
+}
+
+/// Whether Redis is reachable, for `/ready`, the log and the dashboard.
+pub struct SharedStatus {
+    endpoint: String,
+    up: AtomicBool,
+    /// Unix ms of the last change between reachable and not.
+    since_ms: AtomicU64,
+}
+
+impl SharedStatus {
+    /// `scheme://host:port` of the Redis in use: no user, no password.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    pub fn since_ms(&self) -> u64 {
+        self.since_ms.load(Ordering::SeqCst)
+    }
+
+    /// Records reachability; logs each change once.
+    pub fn set_up(&self, up: bool, reason: &str) {
+        if self.up.swap(up, Ordering::SeqCst) == up {
+            return;
+        }
+        self.since_ms.store(crate::state::unix_ms(), Ordering::SeqCst);
+        if up {
+            log::info!(target: "hajimi::cluster", "shared state: Redis at {} is reachable; caught up", self.endpoint);
+        } else {
+            log::warn!(
+                target: "hajimi::cluster",
+                "shared state: Redis at {} is unreachable ({}); serving from this replica's own view until it returns",
+                self.endpoint,
+                crate::secret::LogSafe(reason)
+            );
+        }
+    }
+}
+
+pub struct RedisStore {
+    client: redis::Client,
+    /// This process's name among the replicas (random per start).
+    replica: String,
+    connection: Mutex<Option<redis::Connection>>,
+    /// Changes not yet written (Redis was unreachable), oldest first.
+    pending: Mutex<VecDeque<Change>>,
+    /// What this replica last wrote per (key, model, day): usage arrives
+    /// as totals and is added to Redis as the difference.
+    usage_written: Mutex<HashMap<(String, String, i64), StoredUsage>>,
+    status: SharedStatus,
+    /// For reservations: made by `cluster::follow` while subscribed.
+    async_connection: parking_lot::RwLock<Option<redis::aio::MultiplexedConnection>>,
+    /// Daily-limit units reserved and not yet used, by (key, model, day).
+    credits: Mutex<HashMap<(String, String, i64), Credit>>,
+}
+
+/// The URL without credentials or path: `redis://host:port`.
+pub fn describe_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => {
+            format!("{}://{}:{}", parsed.scheme(), parsed.host_str().unwrap_or("?"), parsed.port().unwrap_or(6379))
+        }
+        Err(_) => "(an unreadable REDIS_URL)".to_owned(),
+    }
+}
+
+fn io_error(error: &redis::RedisError) -> StoreError {
+    StoreError::Io(format!("Redis: {}", crate::secret::LogSafe(&error.to_string())))
+}
+
+impl RedisStore {
+    /// A store on `url` (`redis://` or `rediss://`). Does not connect yet:
+    /// a replica starts even while Redis is down.
+    pub fn open(url: &str) -> Result<RedisStore, StoreError> {
+        // rediss:// goes through rustls, which needs a process-wide crypto
+        // provider; the upstream client's is the same (ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = redis::Client::open(url).map_err(|_| {
+            StoreError::Io("REDIS_URL is not a Redis URL (redis://[user:password@]host:port[/db] or rediss://…)".into())
+        })?;
+        let replica = crate::dashboard::session::random_token(&mut rand::rng())[..12].to_owned();
+        Ok(RedisStore {
+            client,
+            replica,
+            connection: Mutex::new(None),
+            pending: Mutex::new(VecDeque::new()),
+            usage_written: Mutex::new(HashMap::new()),
+            status: SharedStatus {
+                endpoint: describe_url(url),
+                up: AtomicBool::new(false),
+                since_ms: AtomicU64::new(crate::state::unix_ms()),
+            },
+            async_connection: parking_lot::RwLock::new(None),
+            credits: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The connection reservations use (`None` while Redis is away).
+    pub fn set_async_connection(&self, connection: Option<redis::aio::MultiplexedConnection>) {
+        *self.async_connection.write() = connection;
+    }
+
+    /// Holds one unit of `key`'s daily `limit` for `model` on Pacific
+    /// `day`: from this replica's credit when it has some, else from Redis.
+    pub async fn reserve(&self, key: &str, model: &str, day: i64, limit: u64) -> Reservation {
+        let slot = (key.to_owned(), model.to_owned(), day);
+        if let Some(credit) = self.credits.lock().get_mut(&slot) {
+            if credit.units > 0 {
+                credit.units -= 1;
+                credit.touched = std::time::Instant::now();
+                return Reservation::Granted;
+            }
+        }
+        let Some(mut connection) = self.async_connection.read().clone() else { return Reservation::Unknown };
+        let field = format!("{key}{SEPARATOR}{model}");
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(RESERVE_SCRIPT).arg(1).arg(quota_hash(day)).arg(field).arg(limit);
+        let granted = tokio::time::timeout(RESERVE_TIMEOUT, eval.query_async::<u32>(&mut connection)).await;
+        match granted {
+            Ok(Ok(0)) => Reservation::Denied,
+            Ok(Ok(units)) => {
+                let mut credits = self.credits.lock();
+                let credit =
+                    credits.entry(slot).or_insert_with(|| Credit { units: 0, touched: std::time::Instant::now() });
+                credit.units += units - 1;
+                credit.touched = std::time::Instant::now();
+                Reservation::Granted
+            }
+            Ok(Err(error)) => {
+                log::warn!(target: "hajimi::cluster", "shared state: a daily-limit reservation failed ({}); this replica's count decides", crate::secret::LogSafe(&error.to_string()));
+                Reservation::Unknown
+            }
+            Err(_) => Reservation::Unknown,
+        }
+    }
+
+    /// A reserved unit the call did not use: kept as credit for the next.
+    pub fn give_back(&self, key: &str, model: &str, day: i64) {
+        let mut credits = self.credits.lock();
+        let credit = credits
+            .entry((key.to_owned(), model.to_owned(), day))
+            .or_insert_with(|| Credit { units: 0, touched: std::time::Instant::now() });
+        credit.units += 1;
+        credit.touched = std::time::Instant::now();
+    }
+
+    /// Returns credit idle for [`IDLE_CREDIT`] (or all of it, with
+    /// `everything`) to the shared count, so other replicas may use it.
+    pub async fn return_idle_credit(&self, everything: bool) {
+        let idle: Vec<((String, String, i64), u32)> = {
+            let mut credits = self.credits.lock();
+            let idle_keys: Vec<(String, String, i64)> = credits
+                .iter()
+                .filter(|(_, credit)| everything || credit.touched.elapsed() >= IDLE_CREDIT)
+                .map(|(slot, _)| slot.clone())
+                .collect();
+            idle_keys
+                .into_iter()
+                .filter_map(|slot| credits.remove(&slot).map(|credit| (slot, credit.units)))
+                .filter(|(_, units)| *units > 0)
+                .collect()
+        };
+        if idle.is_empty() {
+            return;
+        }
+        let Some(mut connection) = self.async_connection.read().clone() else {
+            self.keep_credit(idle);
+            return;
+        };
+        let mut pipe = redis::pipe();
+        for ((key, model, day), units) in &idle {
+            pipe.hincr(quota_hash(*day), format!("{key}{SEPARATOR}{model}"), -i64::from(*units)).ignore();
+        }
+        let returned = tokio::time::timeout(RESERVE_TIMEOUT, pipe.query_async::<()>(&mut connection)).await;
+        if !matches!(returned, Ok(Ok(()))) {
+            self.keep_credit(idle);
+        }
+    }
+
+    fn keep_credit(&self, credit: Vec<((String, String, i64), u32)>) {
+        let mut credits = self.credits.lock();
+        for (slot, units) in credit {
+            credits.entry(slot).or_insert_with(|| Credit { units: 0, touched: std::time::Instant::now() }).units +=
+                units;
+        }
+    }
+
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    pub fn status(&self) -> &SharedStatus {
+        &self.status
+    }
+
+    /// Changes waiting for Redis to return.
+    pub fn pending_count(&self) -> usize {
+        self.pending.lock().len()
+    }
+
+    /// Runs `work` on the connection (made on first use, remade after an
+    /// error); an error drops the connection and marks Redis unreachable.
+    fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.connection.lock();
+        if slot.is_none() {
+            let connection = self.client.get_connection_with_timeout(IO_TIMEOUT).and_then(|connection| {
+                connection.set_read_timeout(Some(IO_TIMEOUT))?;
+                connection.set_write_timeout(Some(IO_TIMEOUT))?;
+                Ok(connection)
+            });
+            match connection {
+                Ok(connection) => *slot = Some(connection),
+                Err(error) => {
+                    self.status.set_up(false, &error.to_string());
+                    return Err(io_error(&error));
+                }
+            }
+        }
+        let connection = slot.as_mut().expect("connected above");
+        match work(connection) {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                *slot = None;
+                self.status.set_up(false, &error.to_string());
+                Err(io_error(&error))
+            }
+        }
+    }
+
+    /// Whether Redis answers now.
+    pub fn ping(&self) -> bool {
+        self.with_connection(|connection| redis::cmd("PING").query::<String>(connection)).is_ok()
+    }
+
+    /// Writes (and publishes) what was kept while Redis was unreachable.
+    /// True when nothing is left waiting.
+    pub fn write_pending(&self) -> bool {
+        let waiting: Vec<Change> = self.pending.lock().drain(..).collect();
+        if waiting.is_empty() {
+            return true;
+        }
+        let count = waiting.len();
+        match self.write(&waiting) {
+            Ok(()) => {
+                log::info!(target: "hajimi::cluster", "shared state: {count} changes made while Redis was away are written");
+                true
+            }
+            Err(_) => {
+                self.keep(waiting);
+                false
+            }
+        }
+    }
+
+    /// Keeps `changes` for later, dropping the oldest beyond the bound.
+    fn keep(&self, changes: Vec<Change>) {
+        let mut pending = self.pending.lock();
+        pending.extend(changes);
+        let excess = pending.len().saturating_sub(MAX_PENDING_CHANGES);
+        if excess > 0 {
+            pending.drain(..excess);
+            log::warn!(target: "hajimi::cluster", "shared state: {excess} changes dropped while Redis is away (more than {MAX_PENDING_CHANGES} waiting)");
+        }
+    }
+
+    /// One atomic pipeline for the batch, then one message with its shared
+    /// changes.
+    fn write(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        // Usage rows as written by this batch: they become this replica's
+        // baseline only once the batch is in.
+        let mut usage_now: HashMap<(String, String, i64), StoredUsage> = HashMap::new();
+        for change in changes {
+            self.add_to_pipe(&mut pipe, change, &mut usage_now);
+        }
+        let shared: Vec<Change> = changes.iter().filter(|change| change.is_shared()).cloned().collect();
+        let message = (!shared.is_empty())
+            .then(|| serde_json::to_string(&Broadcast { from: self.replica.clone(), changes: shared }))
+            .transpose()
+            .map_err(|error| StoreError::Io(format!("cannot encode shared changes: {error}")))?;
+        self.with_connection(|connection| {
+            pipe.query::<()>(connection)?;
+            if let Some(message) = &message {
+                redis::cmd("PUBLISH").arg(CHANNEL).arg(message).query::<i64>(connection)?;
+            }
+            Ok(())
+        })?;
+        self.usage_written.lock().extend(usage_now);
+        self.status.set_up(true, "");
+        Ok(())
+    }
+
+    fn add_to_pipe(
+        &self,
+        pipe: &mut redis::Pipeline,
+        change: &Change,
+        usage_now: &mut HashMap<(String, String, i64), StoredUsage>,
+    ) {
+        match change {
+            Change::SetSetting { name, value } => {
+                pipe.hset(SETTINGS, name, value).ignore();
+            }
+            Change::RemoveSetting { name } => {
+                pipe.hdel(SETTINGS, name).ignore();
+            }
+            Change::AddKeys(keys) => {
+                // Oldest first: the score is the time it was added; NX keeps
+                // the first time of a key added twice.
+                let now = crate::state::unix_ms() as f64;
+                for (index, key) in keys.iter().enumerate() {
+                    pipe.cmd("ZADD").arg(ADDED_KEYS).arg("NX").arg(now + index as f64 / 1e6).arg(key).ignore();
+                    pipe.hdel(KEY_ACTIONS, key).ignore();
+                }
+            }
+            Change::SetKeyAction { key, action: Some(action) } => {
+                let action = match action {
+                    KeyAction::Disabled => "disabled",
+                    KeyAction::Deleted => "deleted",
+                };
+                pipe.hset(KEY_ACTIONS, key, action).ignore();
+            }
+            Change::SetKeyAction { key, action: None } => {
+                pipe.hdel(KEY_ACTIONS, key).ignore();
+            }
+            Change::KeyHealth(health) => {
+                let json = serde_json::to_string(health).unwrap_or_default();
+                pipe.hset(KEY_HEALTH, &health.key, json).ignore();
+            }
+            Change::Usage(usage) => self.add_usage(pipe, usage, usage_now),
+            Change::SetModelLimit { model, limit: Some(limit) } => {
+                pipe.hset(MODEL_LIMITS, model, limit).ignore();
+            }
+            Change::SetModelLimit { model, limit: None } => {
+                pipe.hdel(MODEL_LIMITS, model).ignore();
+            }
+            Change::SetPasswordHash(hash) => {
+                pipe.set(PASSWORD_HASH, hash).ignore();
+            }
+            Change::AddCredential(credential) => {
+                let json = serde_json::to_string(credential).unwrap_or_default();
+                pipe.hset(CREDENTIALS, &credential.client_email, json).ignore();
+            }
+            Change::RemoveCredential { client_email } => {
+                pipe.hdel(CREDENTIALS, client_email).ignore();
+            }
+            Change::AddExpressKey(key) => {
+                pipe.sadd(EXPRESS_KEYS, key).ignore();
+            }
+            Change::RemoveExpressKey(key) => {
+                pipe.srem(EXPRESS_KEYS, key).ignore();
+            }
+            Change::MinuteStats(stats) => {
+                let hash = stats_hash(stats.minute);
+                pipe.hset(&hash, &self.replica, serde_json::to_string(stats).unwrap_or_default()).ignore();
+                pipe.expire(&hash, STATS_TTL_SECONDS).ignore();
+            }
+            Change::Request(record) => {
+                pipe.lpush(REQUESTS, serde_json::to_string(record).unwrap_or_default()).ignore();
+                pipe.ltrim(REQUESTS, 0, REQUESTS_KEPT - 1).ignore();
+            }
+            // Stats minutes expire on their own; request records are
+            // bounded by count.
+            Change::Prune { .. } => {}
+            Change::SessionStarted { digest, .. } => {
+                pipe.hset(SESSIONS, digest, serde_json::to_string(change).unwrap_or_default()).ignore();
+            }
+            Change::SessionEnded { digest } => {
+                pipe.hdel(SESSIONS, digest).ignore();
+            }
+            Change::PasswordChangedIn { .. } => {
+                // Every session ends; the one that changed the password is
+                // written again by the SessionStarted sent right after.
+                pipe.del(SESSIONS).ignore();
+            }
+            // Transient: they only travel on the channel.
+            Change::KeyCooling { .. } | Change::KeyExhausted { .. } => {}
+        }
+    }
+
+    /// Adds this replica's usage since its last write of the same row.
+    fn add_usage(
+        &self,
+        pipe: &mut redis::Pipeline,
+        usage: &StoredUsage,
+        usage_now: &mut HashMap<(String, String, i64), StoredUsage>,
+    ) {
+        let row = (usage.key.clone(), usage.model.clone(), usage.pacific_day);
+        let before = usage_now.get(&row).cloned().or_else(|| self.usage_written.lock().get(&row).cloned());
+        let increase = |now: u64, then: Option<u64>| match then {
+            Some(then) if now >= then => now - then,
+            // A row that went down was reset (a new day): all of it is new.
+            _ => now,
+        };
+        let hash = usage_hash(usage.pacific_day);
+        let fields = [
+            ("successes", usage.successes, before.as_ref().map(|b| b.successes)),
+            ("failures", usage.failures, before.as_ref().map(|b| b.failures)),
+            ("prompt_tokens", usage.prompt_tokens, before.as_ref().map(|b| b.prompt_tokens)),
+            ("completion_tokens", usage.completion_tokens, before.as_ref().map(|b| b.completion_tokens)),
+        ];
+        for (name, now, then) in fields {
+            let delta = increase(now, then);
+            if delta > 0 {
+                let field = format!("{}{SEPARATOR}{}{SEPARATOR}{name}", usage.key, usage.model);
+                pipe.hincr(&hash, field, delta).ignore();
+            }
+        }
+        pipe.expire(&hash, USAGE_TTL_SECONDS).ignore();
+        usage_now.insert(row, usage.clone());
+    }
+
+    fn read_snapshot(&self, connection: &mut redis::Connection) -> redis::RedisResult<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        let settings: BTreeMap<String, String> = redis::cmd("HGETALL").arg(SETTINGS).query(connection)?;
+        snapshot.setting_overrides = settings;
+        snapshot.added_keys = redis::cmd("ZRANGE").arg(ADDED_KEYS).arg(0).arg(-1).query(connection)?;
+        let actions: BTreeMap<String, String> = redis::cmd("HGETALL").arg(KEY_ACTIONS).query(connection)?;
+        snapshot.key_actions = actions
+            .into_iter()
+            .filter_map(|(key, action)| match action.as_str() {
+                "disabled" => Some((key, KeyAction::Disabled)),
+                "deleted" => Some((key, KeyAction::Deleted)),
+                _ => None,
+            })
+            .collect();
+        let health: HashMap<String, String> = redis::cmd("HGETALL").arg(KEY_HEALTH).query(connection)?;
+        snapshot.key_health =
+            health.values().filter_map(|json| serde_json::from_str::<StoredKeyHealth>(json).ok()).collect();
+        let limits: BTreeMap<String, u32> = redis::cmd("HGETALL").arg(MODEL_LIMITS).query(connection)?;
+        snapshot.model_limits = limits;
+        snapshot.password_hash = redis::cmd("GET").arg(PASSWORD_HASH).query(connection)?;
+        let credentials: BTreeMap<String, String> = redis::cmd("HGETALL").arg(CREDENTIALS).query(connection)?;
+        snapshot.credentials =
+            credentials.values().filter_map(|json| serde_json::from_str::<StoredCredential>(json).ok()).collect();
+        let mut express: Vec<String> = redis::cmd("SMEMBERS").arg(EXPRESS_KEYS).query(connection)?;
+        express.sort();
+        snapshot.express_keys = express;
+        let now_ms = crate::state::unix_ms();
+        let sessions: HashMap<String, String> = redis::cmd("HGETALL").arg(SESSIONS).query(connection)?;
+        snapshot.sessions = sessions
+            .values()
+            .filter_map(|json| serde_json::from_str::<Change>(json).ok())
+            .filter(|change| matches!(change, Change::SessionStarted { at_ms, .. } if at_ms + SESSION_TTL_MS > now_ms))
+            .collect();
+        let today = crate::keys::pacific::pacific_day((now_ms / 1000) as i64);
+        let usage: HashMap<String, u64> = redis::cmd("HGETALL").arg(usage_hash(today)).query(connection)?;
+        snapshot.usage = usage_rows(today, &usage);
+        let mut written = self.usage_written.lock();
+        for row in &snapshot.usage {
+            written.insert((row.key.clone(), row.model.clone(), row.pacific_day), row.clone());
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Usage rows from the fields of one day's hash.
+fn usage_rows(day: i64, fields: &HashMap<String, u64>) -> Vec<StoredUsage> {
+    let mut rows: BTreeMap<(String, String), StoredUsage> = BTreeMap::new();
+    for (field, value) in fields {
+        let mut parts = field.split(SEPARATOR);
+        let (Some(key), Some(model), Some(name)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let row = rows.entry((key.to_owned(), model.to_owned())).or_insert_with(|| StoredUsage {
+            key: key.to_owned(),
+            model: model.to_owned(),
+            pacific_day: day,
+            successes: 0,
+            failures: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        });
+        match name {
+            "successes" => row.successes = *value,
+            "failures" => row.failures = *value,
+            "prompt_tokens" => row.prompt_tokens = *value,
+            "completion_tokens" => row.completion_tokens = *value,
+            _ => {}
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// Adds `other`'s counters to `total` (one minute, two replicas).
+fn add_minute(total: &mut MinuteStats, other: &MinuteStats) {
+    total.requests += other.requests;
+    total.successes += other.successes;
+    total.failures += other.failures;
+    total.cache_hits += other.cache_hits;
+    total.prompt_tokens += other.prompt_tokens;
+    total.completion_tokens += other.completion_tokens;
+    for (kind, count) in &other.failures_by_kind {
+        *total.failures_by_kind.entry(kind.clone()).or_default() += count;
+    }
+}
+
+impl Store for RedisStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let snapshot = self.with_connection(|connection| self.read_snapshot(connection))?;
+        self.status.set_up(true, "");
+        Ok(snapshot)
+    }
+
+    /// Writes the batch, or keeps it for when Redis returns (never an
+    /// error: the writer would drop the batch after one retry).
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        if !self.pending.lock().is_empty() && !self.write_pending() {
+            self.keep(changes.to_vec());
+            return Ok(());
+        }
+        if self.write(changes).is_err() {
+            self.keep(changes.to_vec());
+        }
+        Ok(())
+    }
+
+    fn stats_since(&self, since_minute: u64) -> Result<Vec<MinuteStats>, StoreError> {
+        let now_minute = crate::state::unix_ms() / 60_000;
+        let minutes: Vec<u64> = (since_minute..=now_minute).collect();
+        let replies: Vec<HashMap<String, String>> = self.with_connection(|connection| {
+            let mut pipe = redis::pipe();
+            for minute in &minutes {
+                pipe.cmd("HGETALL").arg(stats_hash(*minute));
+            }
+            pipe.query(connection)
+        })?;
+        Ok(minutes
+            .iter()
+            .zip(replies)
+            .filter(|(_, per_replica)| !per_replica.is_empty())
+            .map(|(minute, per_replica)| {
+                let mut total = MinuteStats { minute: *minute, ..MinuteStats::default() };
+                for json in per_replica.values() {
+                    if let Ok(stats) = serde_json::from_str::<MinuteStats>(json) {
+                        add_minute(&mut total, &stats);
+                    }
+                }
+                total
+            })
+            .collect())
+    }
+
+    fn recent_requests(&self, limit: usize) -> Result<Vec<RequestRecord>, StoreError> {
+        let last = limit.min(REQUESTS_KEPT as usize) as isize - 1;
+        if last < 0 {
+            return Ok(Vec::new());
+        }
+        let records: Vec<String> =
+            self.with_connection(|connection| redis::cmd("LRANGE").arg(REQUESTS).arg(0).arg(last).query(connection))?;
+        Ok(records.iter().filter_map(|json| serde_json::from_str(json).ok()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_url_has_no_credentials() {
+        assert_eq!(describe_url("redis://user:s3cret@cache.internal:6380/2"), "redis://cache.internal:6380");
+        assert_eq!(describe_url("rediss://:s3cret@example.com"), "rediss://example.com:6379");
+        assert!(!describe_url("not a url s3cret").contains("s3cret"));
+    }
+
+    #[test]
+    fn usage_fields_become_rows() {
+        let fields: HashMap<String, u64> = [
+            (format!("k1{SEPARATOR}m{SEPARATOR}successes"), 3),
+            (format!("k1{SEPARATOR}m{SEPARATOR}prompt_tokens"), 30),
+            (format!("k2{SEPARATOR}m{SEPARATOR}failures"), 1),
+            ("garbage".to_owned(), 9),
+        ]
+        .into_iter()
+        .collect();
+        let rows = usage_rows(7, &fields);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].successes, rows[0].prompt_tokens, rows[0].pacific_day), (3, 30, 7));
+        assert_eq!(rows[1].failures, 1);
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_without_echoing_it() {
+        let Err(error) = RedisStore::open("http://:s3cret@host") else { panic!("accepted") };
+        assert!(!error.to_string().contains("s3cret"));
+    }
+}

@@ -1,0 +1,324 @@
+//! Several replicas sharing one state through a real Redis (`redis-server`
+//! from Debian, started per test on a free loopback port; `.ci/run`
+//! installs it): a key found invalid on one is not tried by another, a
+//! dashboard session or a setting made on one holds on all, cooling is
+//! shared, and replicas keep serving while Redis is away and converge when
+//! it returns.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hajimi::keys::{KeyId, KeyState};
+use serde_json::Value;
+
+use crate::dashboard::login;
+use crate::helpers::{chat_body, spawn_app_on, test_key, FakeUpstream, Reply, TestApp, PASSWORD};
+
+/// A private `redis-server` on a free port, killed on drop.
+struct RedisServer {
+    port: u16,
+    /// `requirepass`, when set.
+    password: Option<&'static str>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        RedisServer::start_with(None)
+    }
+
+    fn start_with(password: Option<&'static str>) -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = RedisServer { port, password, child: None };
+        server.restart();
+        server
+    }
+
+    fn url(&self) -> String {
+        match self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
+    }
+
+    /// Starts (again) on the same port, empty: no persistence.
+    fn restart(&mut self) {
+        let port = self.port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+        if let Some(password) = self.password {
+            args.extend(["--requirepass", password]);
+        }
+        let child = Command::new("redis-server")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (apt-get install redis-server; .ci/run does it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn replicas(count: usize, keys: usize, redis: &RedisServer) -> Vec<TestApp> {
+    replicas_with(count, keys, redis, |_| {}).await
+}
+
+async fn replicas_with(
+    count: usize,
+    keys: usize,
+    redis: &RedisServer,
+    adjust: impl Fn(&mut hajimi::config::Config) + Clone,
+) -> Vec<TestApp> {
+    let upstream = FakeUpstream::start().await;
+    let mut apps = Vec::new();
+    for _ in 0..count {
+        let url = redis.url();
+        let adjust = adjust.clone();
+        let app = spawn_app_on(upstream.clone(), keys, Arc::new(hajimi::state::SystemClock), move |config| {
+            config.redis_url = hajimi::secret::Secret::new(url);
+            adjust(config);
+        })
+        .await;
+        apps.push(app);
+    }
+    for app in &apps {
+        wait_for(|| shared_state(app) == Some(true), "each replica reaches Redis").await;
+    }
+    apps
+}
+
+fn shared_state(app: &TestApp) -> Option<bool> {
+    hajimi::cluster::status(&app.app).map(|(up, _)| up)
+}
+
+/// Polls `condition` for up to 10 s (replicas hear of changes in
+/// milliseconds; the bound is for a loaded CI machine).
+async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn calls_with_key(app: &TestApp, key: &str) -> usize {
+    app.upstream.generation_calls().iter().filter(|seen| seen.key.as_deref() == Some(key)).count()
+}
+
+#[actix_web::test]
+async fn a_key_found_invalid_on_one_replica_is_never_tried_by_another() {
+    let redis = RedisServer::start();
+    let apps = replicas(2, 3, &redis).await;
+    let bad = test_key(0);
+    let script_bad = bad.clone();
+    apps[0].upstream.answer(move |seen, _| {
+        if seen.key.as_deref() == Some(script_bad.as_str()) {
+            Reply::error(400, "error-400-api-key-invalid.json")
+        } else {
+            Reply::fixture("response-text.json")
+        }
+    });
+    while calls_with_key(&apps[0], &bad) == 0 {
+        let answer = apps[0].post("/v1/chat/completions", &chat_body(false)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let id = KeyId(0);
+    wait_for(
+        || matches!(apps[1].app.pool.key_view(id, 0).map(|view| view.state), Some(KeyState::Invalid { .. })),
+        "the other replica marks the key invalid",
+    )
+    .await;
+    let tried = calls_with_key(&apps[0], &bad);
+    for _ in 0..9 {
+        let answer = apps[1].post("/v1/chat/completions", &chat_body(false)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(calls_with_key(&apps[0], &bad), tried, "replica 2 never sent the invalid key upstream");
+}
+
+#[actix_web::test]
+async fn a_key_cooling_on_one_replica_rests_on_the_others() {
+    let redis = RedisServer::start();
+    let apps = replicas(2, 2, &redis).await;
+    let limited = test_key(0);
+    let script_limited = limited.clone();
+    apps[0].upstream.answer(move |seen, _| {
+        if seen.key.as_deref() == Some(script_limited.as_str()) {
+            Reply::error(429, "error-429-per-minute.json")
+        } else {
+            Reply::fixture("response-text.json")
+        }
+    });
+    while calls_with_key(&apps[0], &limited) == 0 {
+        apps[0].post("/v1/chat/completions", &chat_body(false)).await;
+    }
+    let now = hajimi::state::unix_ms();
+    wait_for(
+        || {
+            apps[1].app.pool.key_view(KeyId(0), now).is_some_and(|view| {
+                view.models.iter().any(|model| {
+                    matches!(model.availability, hajimi::keys::ModelAvailability::Cooling { until_ms, .. } if until_ms > now)
+                })
+            })
+        },
+        "the other replica rests the key for that model",
+    )
+    .await;
+    let tried = calls_with_key(&apps[0], &limited);
+    for _ in 0..6 {
+        let answer = apps[1].post("/v1/chat/completions", &chat_body(false)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(calls_with_key(&apps[0], &limited), tried, "the resting key was not used by replica 2");
+}
+
+#[actix_web::test]
+async fn a_daily_limit_of_n_across_three_replicas_allows_exactly_n() {
+    let redis = RedisServer::start();
+    let apps = replicas_with(3, 1, &redis, |config| {
+        config.api_key_daily_limit = 4;
+        config.allow_over_daily_limit = false;
+    })
+    .await;
+    // Twelve different requests at once, four to each replica.
+    let bodies: Vec<Value> = (0..12)
+        .map(|n| {
+            let mut body = chat_body(false);
+            body["messages"][1]["content"] = format!("Hello {n}").into();
+            body
+        })
+        .collect();
+    let requests = bodies.iter().enumerate().map(|(n, body)| apps[n % 3].post("/v1/chat/completions", body));
+    let answers = futures_util::future::join_all(requests).await;
+    let served = answers.iter().filter(|answer| answer.status == 200).count();
+    assert_eq!(served, 4, "{:?}", answers.iter().map(|answer| answer.status).collect::<Vec<_>>());
+    assert_eq!(calls_with_key(&apps[0], &test_key(0)), 4, "the key went upstream exactly N times");
+    for answer in answers.iter().filter(|answer| answer.status != 200) {
+        assert_eq!(answer.status, 429, "{}", answer.body);
+    }
+    let again = apps[1].post("/v1/chat/completions", &chat_body(false)).await;
+    assert_eq!(again.status, 429, "still at the limit: {}", again.body);
+}
+
+#[actix_web::test]
+async fn a_failed_call_does_not_use_up_the_shared_daily_limit() {
+    let redis = RedisServer::start();
+    let apps = replicas_with(2, 1, &redis, |config| {
+        config.api_key_daily_limit = 2;
+        config.allow_over_daily_limit = false;
+        config.max_retry_num = 1;
+    })
+    .await;
+    apps[0].upstream.answer(|_, calls| {
+        if calls == 0 {
+            Reply::error(500, "error-500-internal.json")
+        } else {
+            Reply::fixture("response-text.json")
+        }
+    });
+    let failed = apps[0].post("/v1/chat/completions", &chat_body(false)).await;
+    assert_ne!(failed.status, 200, "the first call fails upstream");
+    let statuses = [
+        apps[0].post("/v1/chat/completions", &chat_body(false)).await.status,
+        apps[1].post("/v1/chat/completions", &chat_body(false)).await.status,
+        apps[1].post("/v1/chat/completions", &chat_body(false)).await.status,
+    ];
+    assert_eq!(statuses, [200, 200, 429], "two successes, as the limit says, failure or not");
+}
+
+#[actix_web::test]
+async fn a_dashboard_session_and_a_setting_hold_on_every_replica() {
+    let redis = RedisServer::start();
+    let apps = replicas(3, 1, &redis).await;
+    let dashboard = login(&apps[0], PASSWORD).await.ok().expect("login on replica 1");
+    for app in &apps[1..] {
+        let elsewhere = dashboard.on(app);
+        let mut page = elsewhere.get("/").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while page.status != 200 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            page = elsewhere.get("/").await;
+        }
+        assert_eq!(page.status, 200, "the session works on another replica: {}", page.location);
+    }
+    // A setting saved on replica 2 (with the session begun on replica 1).
+    let saved = dashboard.on(&apps[1]).post("/settings", &[("MAX_RETRY_NUM", "9")]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    for app in &apps {
+        wait_for(|| app.app.config().max_retry_num == 9, "the setting applies on every replica").await;
+    }
+    // Logging out on replica 3 ends the session everywhere.
+    let logout = dashboard.on(&apps[2]).post("/logout", &[]).await;
+    assert_eq!(logout.status, 303);
+    for app in &apps {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = dashboard.on(app).get("/").await;
+            if page.status == 303 && page.location.ends_with("/login") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the session still works after logout: {}", page.status);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn replicas_serve_while_redis_is_away_and_converge_when_it_returns() {
+    let mut redis = RedisServer::start_with(Some("s3cret-redis-pass"));
+    let apps = replicas(2, 2, &redis).await;
+    let dashboard = login(&apps[0], PASSWORD).await.ok().expect("login");
+    redis.stop();
+    for app in &apps {
+        wait_for(|| shared_state(app) == Some(false), "each replica notices Redis is away").await;
+        let ready = app.get("/ready").await;
+        assert_eq!(ready.status, 200, "a replica without Redis still serves");
+        let body: Value = ready.json();
+        assert_eq!(body["shared_state"]["redis"], "unreachable", "{body}");
+        assert_eq!(body["shared_state"]["endpoint"], format!("redis://127.0.0.1:{}", redis.port), "no credentials");
+        for _ in 0..3 {
+            let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+    }
+    let overview = dashboard.get("/").await;
+    assert!(overview.body.contains("banner-redis-away"), "the dashboard says Redis is away");
+    // Made while Redis is away: kept, written and shared once it returns.
+    let saved = dashboard.post("/settings", &[("MAX_RETRY_NUM", "7")]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(apps[0].app.config().max_retry_num, 7);
+    assert_ne!(apps[1].app.config().max_retry_num, 7);
+    redis.restart();
+    for app in &apps {
+        wait_for(|| shared_state(app) == Some(true), "each replica reconnects").await;
+    }
+    wait_for(|| apps[1].app.config().max_retry_num == 7, "the setting reaches the other replica").await;
+    let ready: Value = apps[1].get("/ready").await.json();
+    assert_eq!(ready["shared_state"]["redis"], "connected");
+    assert!(!dashboard.get("/").await.body.contains("banner-redis-away"));
+    // The Redis password is on no page and in no log record.
+    for path in ["/", "/settings", "/log"] {
+        let page = dashboard.get(path).await;
+        assert!(!page.body.contains("s3cret-redis-pass"), "{path} shows the Redis password");
+    }
+    let records = hajimi::log_ring::global().records(None, None);
+    assert!(records.iter().all(|record| !record.message.contains("s3cret-redis-pass")), "a log record holds it");
+}
