@@ -133,6 +133,7 @@ pub fn authorize(request: &HttpRequest, state: &AppState, config: &Config) -> Re
     if key.is_some() {
         if let Some(locked) = state.auth_failures.record_failure(address, config.auth_failures_per_minute, now_ms) {
             log::warn!("too many wrong client keys from {address}: refused for {} s", locked.retry_after_ms / 1000);
+            crate::cluster::share_lockout(state, "api", address, locked.retry_after_ms);
             return Err(locked_out(locked));
         }
     }

@@ -21,6 +21,8 @@ use crate::store::{Change, KeyAction, Snapshot, Store};
 
 /// How often a replica checks that Redis still answers while subscribed.
 const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Log records one replica adds to the shared log per second, at most.
+const MAX_LOG_RECORDS_PER_TICK: usize = 1_000;
 /// Pause between attempts to reach Redis while it is away.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
@@ -101,6 +103,14 @@ pub fn apply_shared(state: &AppState, changes: &[Change]) {
             }
             Change::SessionEnded { digest } => state.dashboard.sessions.remove_shared(digest),
             Change::PasswordChangedIn { digest } => state.dashboard.sessions.keep_only_shared(digest),
+            Change::AddressLockedOut { throttle, address, until_ms } => {
+                let Ok(address) = address.parse::<std::net::IpAddr>() else { continue };
+                let throttle = match throttle.as_str() {
+                    "dashboard" => &state.dashboard.login_failures,
+                    _ => &state.auth_failures,
+                };
+                throttle.lock_out(address, *until_ms, now_ms);
+            }
             Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. } => {}
         }
     }
@@ -199,8 +209,16 @@ async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::
     let mut messages = pubsub.on_message();
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // This replica's log records, added to the shared rolling log each tick.
+    let mut log = crate::log_ring::global().subscribe();
+    let mut log_records = Vec::new();
     loop {
         tokio::select! {
+            record = log.recv() => match record {
+                Ok(record) if log_records.len() < MAX_LOG_RECORDS_PER_TICK => log_records.push(record),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => log = crate::log_ring::global().subscribe(),
+            },
             message = messages.next() => {
                 let Some(message) = message else {
                     shared.status().set_up(false, "the subscription ended");
@@ -221,6 +239,7 @@ async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::
                     return;
                 }
                 shared.return_idle_credit(false).await;
+                shared.push_log(&std::mem::take(&mut log_records), state.config().log_ring_size).await;
                 // Changes that waited while the writer could not reach Redis.
                 if shared.pending_count() > 0 {
                     let store = Arc::clone(shared);
@@ -228,6 +247,19 @@ async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::
                 }
             }
         }
+    }
+}
+
+/// Tells the other replicas that `address` is locked out of `throttle`
+/// (`api` or `dashboard`) for `retry_after_ms`, so a guesser cannot go on
+/// through them.
+pub fn share_lockout(state: &AppState, throttle: &str, address: std::net::IpAddr, retry_after_ms: u64) {
+    if state.shared.is_some() {
+        state.store.send(Change::AddressLockedOut {
+            throttle: throttle.to_owned(),
+            address: address.to_string(),
+            until_ms: state.now_ms() + retry_after_ms,
+        });
     }
 }
 

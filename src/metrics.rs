@@ -461,6 +461,7 @@ fn access(request: &HttpRequest, state: &AppState) -> Access {
     }
     if let Some(locked) = state.auth_failures.record_failure(address, config.auth_failures_per_minute, now_ms) {
         log::warn!("too many wrong metrics tokens from {address}: refused for {} s", locked.retry_after_ms / 1000);
+        crate::cluster::share_lockout(state, "api", address, locked.retry_after_ms);
         return Access::LockedOut { retry_after_s: locked.retry_after_ms.div_ceil(1000) };
     }
     Access::Refused

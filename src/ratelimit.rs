@@ -146,6 +146,15 @@ impl ClientKey {
             IpAddr::V6(v6) => ClientKey::V6Prefix64((u128::from(v6) >> 64) as u64),
         }
     }
+
+    /// The client's name in the shared store: its IPv4 address, or its
+    /// IPv6 /64 prefix in hex.
+    pub fn name(address: IpAddr) -> String {
+        match ClientKey::of(address) {
+            ClientKey::V4(v4) => std::net::Ipv4Addr::from(v4).to_string(),
+            ClientKey::V6Prefix64(prefix) => format!("{prefix:016x}::/64"),
+        }
+    }
 }
 
 struct ClientRecord {

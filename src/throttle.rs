@@ -134,6 +134,33 @@ impl FailureThrottle {
         Some(LockedOut { retry_after_ms: lockout_ms })
     }
 
+    /// Another replica locked `client` out until `until_ms` (shared state):
+    /// it is refused here too, and its next failure locks it longer.
+    pub fn lock_out(&self, client: IpAddr, until_ms: u64, now_ms: u64) {
+        if until_ms <= now_ms {
+            return;
+        }
+        let key = ClientKey::of(client);
+        let mut records = self.records.lock();
+        let records = &mut *records;
+        if !records.by_client.contains_key(&key) {
+            if records.by_client.len() >= self.max_tracked_clients {
+                return;
+            }
+            let generation = records.next_generation;
+            records.next_generation += 1;
+            records.order.push_back((key, generation));
+            records
+                .by_client
+                .insert(key, FailureRecord { window_started_ms: now_ms, generation, ..Default::default() });
+            self.tracked.store(records.by_client.len(), std::sync::atomic::Ordering::Release);
+        }
+        let record = records.by_client.get_mut(&key).expect("inserted above");
+        record.locked_until_ms = record.locked_until_ms.max(until_ms);
+        record.lockouts = record.lockouts.max(1);
+        record.last_failure_ms = now_ms;
+    }
+
     /// A success: the client starts afresh.
     pub fn record_success(&self, client: IpAddr) {
         if self.tracked.load(std::sync::atomic::Ordering::Acquire) == 0 {

@@ -380,7 +380,10 @@ async fn attempt_password(
     }
     log::warn!("dashboard: wrong password for {what} from {address}");
     match failures.record_failure(address, config.auth_failures_per_minute, state.now_ms()) {
-        Some(locked) => Err(throttled(locked.retry_after_ms)),
+        Some(locked) => {
+            crate::cluster::share_lockout(state, "dashboard", address, locked.retry_after_ms);
+            Err(throttled(locked.retry_after_ms))
+        }
         None => Ok(false),
     }
 }
@@ -1431,6 +1434,16 @@ impl LogQuery {
     }
 }
 
+/// Whether a shared record's level (`ERROR`, `WARN`, …) is `min` or more
+/// severe.
+fn level_at_least(level: &str, min: log::Level) -> bool {
+    level.parse::<log::Level>().is_ok_and(|level| level <= min)
+}
+
+fn shared_replica(state: &AppState) -> &str {
+    state.shared.as_ref().map_or("", |shared| shared.replica())
+}
+
 fn log_row(record: &crate::log_ring::LogRecord) -> LogRow {
     LogRow {
         seq: record.seq,
@@ -1448,7 +1461,27 @@ pub async fn log_page(
 ) -> Result<HttpResponse, DashboardError> {
     let info = session(&request, &state, false)?;
     let ring = crate::log_ring::global();
-    let records = ring.records(query.level(), query.source()).iter().map(log_row).collect();
+    let merged = match &state.shared {
+        Some(shared) => shared.merged_log(ring.capacity()).await,
+        None => None,
+    };
+    // With shared state, the log of every replica (each line names its
+    // replica); this replica's own log while Redis is away.
+    let records = match merged {
+        Some(merged) => merged
+            .into_iter()
+            .filter(|record| query.level().is_none_or(|min| level_at_least(&record.level, min)))
+            .filter(|record| query.source().is_none_or(|source| record.source == source))
+            .map(|record| LogRow {
+                seq: if shared_replica(&state) == record.replica { record.seq } else { 0 },
+                time: format_time(record.time_ms),
+                level: record.level,
+                source: record.source,
+                message: format!("[{}] {}", record.replica, record.message),
+            })
+            .collect(),
+        None => ring.records(query.level(), query.source()).iter().map(log_row).collect(),
+    };
     let level = query.level.as_deref().unwrap_or("");
     let source = query.source().unwrap_or("");
     let levels = [("", "All levels"), ("error", "Errors"), ("warn", "Warnings and errors"), ("info", "Info and above")]

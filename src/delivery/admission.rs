@@ -24,22 +24,36 @@ pub fn busy() -> ApiError {
     ApiError::Busy { retry_after: BUSY_RETRY_AFTER }
 }
 
-/// Per-IP limits (§2); rejected requests are not counted.
-pub fn check_rate_limit(client: IpAddr, config: &Config, state: &AppState) -> Result<(), ApiError> {
+/// Per-IP limits (§2); rejected requests are not counted. With shared
+/// state (`REDIS_URL`) the replicas count together: this replica's own
+/// count refuses first (no round trip), then the shared count decides;
+/// while Redis does not answer, the replica's own count alone.
+pub async fn check_rate_limit(client: IpAddr, config: &Config, state: &AppState) -> Result<(), ApiError> {
     let limits = RateLimits { per_minute: config.max_requests_per_minute, per_day: config.max_requests_per_day_per_ip };
     if limits.per_minute == 0 && limits.per_day == 0 {
         return Ok(());
     }
-    state.rate_limiter.check(client, limits, state.now_ms()).map_err(|rejection| {
-        let message = match rejection.limit {
-            Limited::PerMinute => "Too many requests from this address this minute / 请求过于频繁，请稍后再试",
-            Limited::PerDay => "Daily request limit for this address reached / 今日请求次数已达上限",
-        };
-        ApiError::RateLimited {
-            message: message.to_owned(),
-            retry_after: Duration::from_millis(rejection.retry_after_ms),
+    let now_ms = state.now_ms();
+    state
+        .rate_limiter
+        .check(client, limits, now_ms)
+        .map_err(|rejection| rate_limited(rejection.limit, rejection.retry_after_ms))?;
+    let Some(shared) = &state.shared else { return Ok(()) };
+    let name = crate::ratelimit::ClientKey::name(client);
+    match shared.count_address(&name, limits.per_minute, limits.per_day, now_ms).await {
+        Ok(Some((per_day, wait_ms))) => {
+            Err(rate_limited(if per_day { Limited::PerDay } else { Limited::PerMinute }, wait_ms))
         }
-    })
+        Ok(None) | Err(()) => Ok(()),
+    }
+}
+
+fn rate_limited(limit: Limited, retry_after_ms: u64) -> ApiError {
+    let message = match limit {
+        Limited::PerMinute => "Too many requests from this address this minute / 请求过于频繁，请稍后再试",
+        Limited::PerDay => "Daily request limit for this address reached / 今日请求次数已达上限",
+    };
+    ApiError::RateLimited { message: message.to_owned(), retry_after: Duration::from_millis(retry_after_ms) }
 }
 
 /// Reads the body: at most `MAX_REQUEST_BODY_MB` (413; a larger

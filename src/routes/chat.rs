@@ -69,7 +69,7 @@ pub async fn chat_completions(
 ) -> Result<HttpResponse, ApiError> {
     let clients = clients.current(&state);
     let config = state.config();
-    check_rate_limit(auth.address, &config, &state)?;
+    check_rate_limit(auth.address, &config, &state).await?;
     let (raw, mut reservation) = read_body(&request, payload, &config, &state).await?;
     // Parsing and converting briefly hold more copies of the body.
     reservation

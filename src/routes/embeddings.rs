@@ -28,7 +28,7 @@ pub async fn embeddings(
     clients: web::Data<WorkerClientCell>,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
-    check_rate_limit(auth.address, &config, &state)?;
+    check_rate_limit(auth.address, &config, &state).await?;
     let (raw, _reservation) = read_body(&request, payload, &config, &state).await?;
     let parsed: EmbeddingRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;

@@ -108,7 +108,7 @@ pub async fn model_action(
         )
     })?;
     let config = state.config();
-    check_rate_limit(auth.0.address, &config, &state)?;
+    check_rate_limit(auth.0.address, &config, &state).await?;
     let spec = ModelSpec::parse(requested, config.search_mode);
     if !is_valid_model_name(&spec.base) {
         return Err(GoogleError(ApiError::bad_request(format!("model: invalid model name {requested:?}"))));

@@ -115,7 +115,8 @@ impl MemoryState {
             | Change::SessionEnded { .. }
             | Change::PasswordChangedIn { .. }
             | Change::KeyCooling { .. }
-            | Change::KeyExhausted { .. } => {}
+            | Change::KeyExhausted { .. }
+            | Change::AddressLockedOut { .. } => {}
             Change::Prune { stats_before_minute, requests_before_ms } => {
                 self.minute_stats = self.minute_stats.split_off(stats_before_minute);
                 self.requests.retain(|record| record.at_ms >= *requests_before_ms);

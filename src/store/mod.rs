@@ -185,6 +185,14 @@ pub enum Change {
         model: String,
         until_ms: u64,
     },
+    /// Too many wrong passwords from `address`: refused until `until_ms`,
+    /// on the dashboard (`dashboard`) or the API (`api`: client keys,
+    /// metrics tokens).
+    AddressLockedOut {
+        throttle: String,
+        address: String,
+        until_ms: u64,
+    },
 }
 
 impl Change {

@@ -86,6 +86,36 @@ redis.call('EXPIRE', KEYS[1], 259200)
 return units
 "#;
 
+/// Per-address limits shared by the replicas: KEYS[1..6] the six 10-second
+/// buckets of the last minute (oldest first, current last), KEYS[7..30] the
+/// 24 hourly buckets of the last day (oldest first, current last); ARGV
+/// the per-minute limit, the per-day limit (0 = none), the current bucket
+/// starts (ms) of each kind. Counts the request and returns {0, 0}, or
+/// refuses it uncounted with {1 (minute) or 2 (day), ms to wait}.
+const ADDRESS_LIMIT_SCRIPT: &str = r#"
+local function window(first, last, limit, start, width)
+  local total, oldest = 0, nil
+  for i = first, last do
+    local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if n > 0 and oldest == nil then oldest = i - first end
+    total = total + n
+  end
+  if limit > 0 and total >= limit then
+    local count = last - first + 1
+    return start - (count - 1 - oldest) * width + count * width
+  end
+  return nil
+end
+local now = tonumber(ARGV[5])
+local minute = window(1, 6, tonumber(ARGV[1]), tonumber(ARGV[3]), 10000)
+if minute then return {1, minute - now} end
+local day = window(7, 30, tonumber(ARGV[2]), tonumber(ARGV[4]), 3600000)
+if day then return {2, day - now} end
+redis.call('INCR', KEYS[6]); redis.call('PEXPIRE', KEYS[6], 70000)
+redis.call('INCR', KEYS[30]); redis.call('PEXPIRE', KEYS[30], 90000000)
+return {0, 0}
+"#;
+
 fn quota_hash(day: i64) -> String {
     format!("hajimi:quota:{day}")
 }
@@ -125,6 +155,22 @@ pub struct Broadcast {
     pub from: String,
     pub changes: Vec<Change>,
 }
+
+/// A rolling-log record as shared between replicas (already redacted by
+/// the log ring).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SharedLogRecord {
+    pub replica: String,
+    pub seq: u64,
+    pub time_ms: u64,
+    /// `ERROR`, `WARN`, `INFO`, …
+    pub level: String,
+    pub source: String,
+    pub message: String,
+}
+
+/// The rolling log of every replica, newest first.
+const LOG: &str = "hajimi:log";
 
 /// Whether Redis is reachable, for `/ready`, the log and the dashboard.
 pub struct SharedStatus {
@@ -262,6 +308,73 @@ impl RedisStore {
             }
             Err(_) => Reservation::Unknown,
         }
+    }
+
+    /// Counts a request from `client` (`ClientKey::name`) against the
+    /// per-address limits across replicas. `Ok(None)` = allowed and
+    /// counted; `Ok(Some((per_day, wait_ms)))` = refused; `Err(())` = Redis
+    /// did not answer (the replica's own count decides).
+    pub async fn count_address(
+        &self,
+        client: &str,
+        per_minute: u32,
+        per_day: u32,
+        now_ms: u64,
+    ) -> Result<Option<(bool, u64)>, ()> {
+        let Some(mut connection) = self.async_connection.read().clone() else { return Err(()) };
+        let second_bucket = now_ms / 10_000;
+        let hour_bucket = now_ms / 3_600_000;
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(ADDRESS_LIMIT_SCRIPT).arg(30);
+        for bucket in (second_bucket - 5)..=second_bucket {
+            eval.arg(format!("hajimi:ip:{client}:s:{bucket}"));
+        }
+        for bucket in (hour_bucket - 23)..=hour_bucket {
+            eval.arg(format!("hajimi:ip:{client}:h:{bucket}"));
+        }
+        eval.arg(per_minute).arg(per_day).arg(second_bucket * 10_000).arg(hour_bucket * 3_600_000).arg(now_ms);
+        match tokio::time::timeout(RESERVE_TIMEOUT, eval.query_async::<(u8, i64)>(&mut connection)).await {
+            Ok(Ok((0, _))) => Ok(None),
+            Ok(Ok((kind, wait_ms))) => Ok(Some((kind == 2, wait_ms.max(1) as u64))),
+            _ => Err(()),
+        }
+    }
+
+    /// Adds this replica's newest log records to the shared rolling log,
+    /// which keeps the newest `capacity`. Best effort: while Redis is away
+    /// they stay in this replica's own log only.
+    pub async fn push_log(&self, records: &[std::sync::Arc<crate::log_ring::LogRecord>], capacity: usize) {
+        let Some(mut connection) = self.async_connection.read().clone() else { return };
+        if records.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for record in records {
+            let shared = SharedLogRecord {
+                replica: self.replica.clone(),
+                seq: record.seq,
+                time_ms: record.time_ms,
+                level: record.level.as_str().to_owned(),
+                source: record.source.to_owned(),
+                message: record.message.clone(),
+            };
+            pipe.lpush(LOG, serde_json::to_string(&shared).unwrap_or_default()).ignore();
+        }
+        pipe.ltrim(LOG, 0, capacity.max(1) as isize - 1).ignore();
+        let _ = tokio::time::timeout(RESERVE_TIMEOUT, pipe.query_async::<()>(&mut connection)).await;
+    }
+
+    /// The shared rolling log, oldest first; `None` while Redis is away.
+    pub async fn merged_log(&self, capacity: usize) -> Option<Vec<SharedLogRecord>> {
+        let mut connection = self.async_connection.read().clone()?;
+        let mut range = redis::cmd("LRANGE");
+        range.arg(LOG).arg(0).arg(capacity.max(1) as isize - 1);
+        let records: Vec<String> =
+            tokio::time::timeout(RESERVE_TIMEOUT, range.query_async(&mut connection)).await.ok()?.ok()?;
+        let mut records: Vec<SharedLogRecord> =
+            records.iter().filter_map(|json| serde_json::from_str(json).ok()).collect();
+        records.sort_by_key(|record| record.time_ms);
+        Some(records)
     }
 
     /// A reserved unit the call did not use: kept as credit for the next.
@@ -511,7 +624,7 @@ impl RedisStore {
                 pipe.del(SESSIONS).ignore();
             }
             // Transient: they only travel on the channel.
-            Change::KeyCooling { .. } | Change::KeyExhausted { .. } => {}
+            Change::KeyCooling { .. } | Change::KeyExhausted { .. } | Change::AddressLockedOut { .. } => {}
         }
     }
 

@@ -541,7 +541,8 @@ fn apply_change(transaction: &Transaction<'_>, change: &Change, now_ms: u64) -> 
         | Change::SessionEnded { .. }
         | Change::PasswordChangedIn { .. }
         | Change::KeyCooling { .. }
-        | Change::KeyExhausted { .. } => {}
+        | Change::KeyExhausted { .. }
+        | Change::AddressLockedOut { .. } => {}
         Change::Prune { stats_before_minute, requests_before_ms } => {
             transaction
                 .prepare_cached("DELETE FROM minute_stats WHERE minute < ?1")?

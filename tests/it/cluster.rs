@@ -219,6 +219,49 @@ async fn a_daily_limit_of_n_across_three_replicas_allows_exactly_n() {
 }
 
 #[actix_web::test]
+async fn per_address_limits_count_requests_to_every_replica() {
+    let redis = RedisServer::start();
+    let apps = replicas_with(2, 1, &redis, |config| {
+        config.max_requests_per_minute = 3;
+        config.public_mode = true;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let answer = apps[n % 2].post("/v1/chat/completions", &chat_body(false)).await;
+        if answer.status == 429 {
+            let retry_after: u64 = answer.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+        }
+        statuses.push(answer.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429], "three per minute from this address, whichever replica");
+}
+
+#[actix_web::test]
+async fn an_address_locked_out_on_one_replica_is_locked_out_on_all() {
+    let redis = RedisServer::start();
+    let apps = replicas_with(2, 1, &redis, |config| config.auth_failures_per_minute = 2).await;
+    let wrong = [("authorization", "Bearer not-the-password")];
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(apps[0].post_with("/v1/chat/completions", &chat_body(false), &wrong).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 429], "the third wrong key locks the address out");
+    // Replica 2 saw no wrong key from it, yet refuses it now.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = apps[1].post("/v1/chat/completions", &chat_body(false)).await;
+        if answer.status == 429 {
+            break;
+        }
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(Instant::now() < deadline, "replica 2 never heard of the lockout");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_web::test]
 async fn a_failed_call_does_not_use_up_the_shared_daily_limit() {
     let redis = RedisServer::start();
     let apps = replicas_with(2, 1, &redis, |config| {
@@ -264,6 +307,13 @@ async fn a_dashboard_session_and_a_setting_hold_on_every_replica() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     for app in &apps {
         wait_for(|| app.app.config().max_retry_num == 9, "the setting applies on every replica").await;
+    }
+    // The Log page shows the log of every replica, each line naming its own.
+    let first = format!("[{}]", apps[0].app.shared.as_ref().unwrap().replica());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dashboard.on(&apps[2]).get("/log").await.body.contains(&first) {
+        assert!(Instant::now() < deadline, "replica 1's log never reached replica 3's Log page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Logging out on replica 3 ends the session everywhere.
     let logout = dashboard.on(&apps[2]).post("/logout", &[]).await;
