@@ -11,6 +11,12 @@
 #   scripts/bench.sh --compare BIN_A BIN_B
 # instead runs two builds (e.g. glibc and static musl) in one run, taking
 # turns, and prints B's throughput as a ratio of A's, plus their memory.
+#
+#   scripts/bench.sh --replicas
+# instead measures shared state (REDIS_URL, redis-server from Debian on a
+# loopback port): one replica alone, then one of two replicas sharing Redis
+# (the other idle), then both loaded at once; non-stream chat, 32
+# connections in all, and each figure as a ratio of the single node's.
 # Loopback only; every run is bounded in time. Binaries are taken from
 # ${CARGO_TARGET_DIR:-target}/release.
 set -euo pipefail
@@ -27,7 +33,13 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 COMPARE=()
-if [[ ${1:-} == --compare ]]; then
+REPLICAS=false
+if [[ ${1:-} == --replicas ]]; then
+  REPLICAS=true
+  if ! command -v redis-server >/dev/null; then
+    echo "installing redis-server (Debian package)"; apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  fi
+elif [[ ${1:-} == --compare ]]; then
   COMPARE=("${2:?--compare BIN_A BIN_B}" "${3:?--compare BIN_A BIN_B}")
 elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
   echo "installing nginx (Debian package)"; apt-get update -qq
@@ -194,6 +206,48 @@ compare_builds() { # bin_a bin_b
 
 if [[ ${#COMPARE[@]} == 2 ]]; then
   compare_builds "${COMPARE[@]}"
+  exit 0
+fi
+
+# One replica alone, one of two sharing Redis, both at once (see the top).
+# The single node and the shared replica take turns (twice each) so drift
+# on a shared machine hits both alike.
+bench_replicas() {
+  local redis_port=$((PROXY_PORT + 50)) single_port=$((PROXY_PORT + 2)) second_port=$((PROXY_PORT + 1))
+  local single=0 shared=0 both_a both_b line round other
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 & pids+=($!)
+  for _ in $(seq 1 200); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.01; done
+  start_replica() { # port [redis url]
+    GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
+      PORT=$1 HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
+      REDIS_URL=${2:-} RUST_LOG=warn "$bin"/hajimi >>"$work/replica-$1.log" 2>&1 & pids+=($!)
+    wait_for "http://127.0.0.1:$1/health"
+  }
+  rps_of() { awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$1"; }
+  start_replica "$single_port"
+  start_replica "$PROXY_PORT" "redis://127.0.0.1:$redis_port/0"
+  start_replica "$second_port" "redis://127.0.0.1:$redis_port/0"
+  sleep 1.5
+  for round in 1 2; do
+    line=$(run "http://127.0.0.1:$single_port/v1/chat/completions" "$work/openai.json" "single node (no Redis)" 32 bench)
+    echo "$line"; single=$(awk -v a="$single" -v b="$(rps_of "$line")" 'BEGIN { print a + b }')
+    line=$(run "$proxy_url" "$work/openai.json" "replica 1 of 2, sharing Redis" 32 bench)
+    echo "$line"; shared=$(awk -v a="$shared" -v b="$(rps_of "$line")" 'BEGIN { print a + b }')
+  done
+  # Both at once, 16 connections each (the machine's cores are shared).
+  run "http://127.0.0.1:$second_port/v1/chat/completions" "$work/openai.json" "both: replica 2" 16 bench >"$work/both-b.txt" &
+  other=$!
+  line=$(run "$proxy_url" "$work/openai.json" "both: replica 1" 16 bench)
+  wait "$other"
+  echo "$line"; cat "$work/both-b.txt"
+  both_a=$(rps_of "$line"); both_b=$(rps_of "$(cat "$work/both-b.txt")")
+  echo "--- replicas (non-stream chat, WORKERS=$WORKERS each, $DURATION per run, two rounds) ---"
+  echo "replica sharing Redis / single node: $(awk -v a="$shared" -v b="$single" 'BEGIN { printf "%.2f", a / b }')"
+  echo "two replicas together / single node: $(awk -v a="$both_a" -v c="$both_b" -v b="$single" 'BEGIN { printf "%.2f", 2 * (a + c) / b }')"
+  echo "keys in Redis after the run: $(redis-cli -p "$redis_port" dbsize)"
+}
+if [[ $REPLICAS == true ]]; then
+  bench_replicas
   exit 0
 fi
 

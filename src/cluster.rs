@@ -152,6 +152,50 @@ pub fn converge(state: &AppState, snapshot: &Snapshot) {
     apply_shared(state, &changes);
 }
 
+/// This replica's view as changes: what it would take to rebuild the
+/// shared state from it (settings, keys and what was done to them, limits,
+/// the dashboard password, Vertex credentials).
+fn own_view(state: &AppState) -> Vec<Change> {
+    let now_ms = state.now_ms();
+    let mut changes: Vec<Change> = state
+        .settings
+        .lock()
+        .overrides
+        .iter()
+        .map(|(name, value)| Change::SetSetting { name: name.clone(), value: value.clone() })
+        .collect();
+    let ids = state.pool.find_ids(|_, _, _, _| true, now_ms);
+    let mut keys = Vec::new();
+    for id in ids {
+        let (Some(key), Some(view)) = (state.pool.key_of(id), state.pool.key_view(id, now_ms)) else { continue };
+        let key = key.expose().to_owned();
+        match view.state {
+            crate::keys::KeyState::Disabled => {
+                changes.push(Change::SetKeyAction { key: key.clone(), action: Some(KeyAction::Disabled) })
+            }
+            crate::keys::KeyState::Invalid { reason, .. } => {
+                changes.push(Change::KeyHealth(crate::store::StoredKeyHealth {
+                    key: key.clone(),
+                    invalid_reason: Some(reason),
+                    last_validated_ms: view.last_validated_ms,
+                }))
+            }
+            _ => {}
+        }
+        keys.push(key);
+    }
+    // Before the actions on them (adding clears an action).
+    changes.insert(0, Change::AddKeys(keys));
+    let limits = state.pool.daily_limits();
+    changes
+        .extend(limits.per_model.into_iter().map(|(model, limit)| Change::SetModelLimit { model, limit: Some(limit) }));
+    changes.extend(state.dashboard.password_hash.read().clone().map(Change::SetPasswordHash));
+    let vertex = state.dashboard.vertex.read();
+    changes.extend(vertex.credentials.iter().cloned().map(Change::AddCredential));
+    changes.extend(vertex.express_keys.iter().cloned().map(Change::AddExpressKey));
+    changes
+}
+
 /// Follows the shared store for the life of the process: subscribes to
 /// the channel, catches up (writes what waited, reloads, converges), then
 /// applies each message of another replica; when Redis goes away, marks it
@@ -186,7 +230,13 @@ async fn subscribe(shared: &RedisStore) -> redis::RedisResult<redis::aio::PubSub
 /// Redis went away again meanwhile.
 async fn catch_up(state: &AppState, shared: &Arc<RedisStore>) -> bool {
     let store = Arc::clone(shared);
+    // Written back first if Redis lost its data: this replica's view.
+    let own_view = own_view(state);
     let loaded = tokio::task::spawn_blocking(move || {
+        if store.data_set_is_new().ok()? {
+            log::warn!(target: "hajimi::cluster", "shared state: Redis holds none of the shared state (new, flushed or restarted without persistence); writing this replica's back");
+            store.write_now(&own_view).ok()?;
+        }
         if !store.write_pending() {
             return None;
         }

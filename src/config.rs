@@ -140,6 +140,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("METRICS_TOKEN", ""),
     // Empty = one node: state in STORAGE_DIR. Set = replicas share it.
     ("REDIS_URL", ""),
+    // PEM file of the CA that signed a rediss:// server's certificate
+    // (empty = the bundled Mozilla roots).
+    ("REDIS_CA_FILE", ""),
 ];
 
 /// Phase one: every setting as a string plus its source.
@@ -286,6 +289,9 @@ pub struct Config {
     /// `redis://` or `rediss://` URL of the state shared by replicas
     /// (empty = a single node).
     pub redis_url: Secret,
+    /// CA (PEM) to verify a `rediss://` server with, instead of the bundled
+    /// roots (empty = the bundled roots).
+    pub redis_ca_file: String,
     pub huggingface: bool,
     /// The Space this runs in (`SPACE_ID`, set by Hugging Face); its
     /// privacy decides whether `x-ip-token` auth may be used.
@@ -436,6 +442,7 @@ impl Config {
             request_log_retention_days: v.positive("REQUEST_LOG_RETENTION_DAYS")?,
             metrics_token: Secret::new(v.text("METRICS_TOKEN")),
             redis_url: Secret::new(v.text("REDIS_URL")),
+            redis_ca_file: v.text("REDIS_CA_FILE").to_owned(),
             huggingface,
             space_id: v.text("SPACE_ID").to_owned(),
             hf_hub_url,
@@ -583,6 +590,7 @@ impl Config {
                 "REQUEST_LOG_RETENTION_DAYS" => self.request_log_retention_days.to_string(),
                 "METRICS_TOKEN" => self.metrics_token.expose().to_owned(),
                 "REDIS_URL" => self.redis_url.expose().to_owned(),
+                "REDIS_CA_FILE" => self.redis_ca_file.clone(),
                 other => sources.map(|raw| raw.get(other).to_owned()).unwrap_or_default(),
             };
             let source = sources.map(|raw| raw.source(name)).unwrap_or(Source::Default);

@@ -93,6 +93,7 @@ fn ungrouped_description(name: &str) -> &'static str {
         "VERTEX_EXPRESS_API_KEY" => "Vertex Express keys, comma-separated.",
         "HTTPS_PROXY" | "ALL_PROXY" | "HTTP_PROXY" => "Outgoing proxy for upstream calls.",
         "REDIS_URL" => "redis:// or rediss:// URL: replicas share keys, key health, settings and sessions there (docs: replicas.md). Empty = one node, state in STORAGE_DIR.",
+        "REDIS_CA_FILE" => "PEM file of the CA that signed the rediss:// server's certificate, trusted instead of the bundled roots.",
         _ => "",
     }
 }

@@ -77,7 +77,7 @@ impl Application {
         let shared = if config.redis_url.expose().is_empty() {
             None
         } else {
-            let redis = RedisStore::open(config.redis_url.expose())
+            let redis = RedisStore::open(config.redis_url.expose(), &config.redis_ca_file)
                 .map_err(|error| std::io::Error::other(error.to_string()))?;
             Some(Arc::new(redis))
         };

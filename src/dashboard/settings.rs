@@ -404,6 +404,7 @@ mod tests {
             "HTTP_PROXY",
             // Where the settings themselves are kept: not editable there.
             "REDIS_URL",
+            "REDIS_CA_FILE",
         ];
         for (name, _) in crate::config::SETTINGS {
             assert!(seen.contains(name) || elsewhere.contains(name), "{name} is on no page");

@@ -66,6 +66,9 @@ const CREDENTIALS: &str = "hajimi:vertex:credentials";
 const EXPRESS_KEYS: &str = "hajimi:vertex:express";
 const SESSIONS: &str = "hajimi:sessions";
 const REQUESTS: &str = "hajimi:requests";
+/// Set once per Redis data set: when it is gone or changed, Redis lost
+/// what it held (restarted without persistence, flushed, replaced).
+const EPOCH: &str = "hajimi:epoch";
 
 /// Units of a daily limit held by this replica and unused for this long
 /// return to the shared count.
@@ -228,6 +231,8 @@ pub struct RedisStore {
     async_connection: parking_lot::RwLock<Option<redis::aio::MultiplexedConnection>>,
     /// Daily-limit units reserved and not yet used, by (key, model, day).
     credits: Mutex<HashMap<(String, String, i64), Credit>>,
+    /// The data set this replica last saw (`EPOCH`).
+    epoch: Mutex<Option<String>>,
 }
 
 /// The URL without credentials or path: `redis://host:port`.
@@ -247,13 +252,29 @@ fn io_error(error: &redis::RedisError) -> StoreError {
 impl RedisStore {
     /// A store on `url` (`redis://` or `rediss://`). Does not connect yet:
     /// a replica starts even while Redis is down.
-    pub fn open(url: &str) -> Result<RedisStore, StoreError> {
+    /// `ca_file` (PEM), when not empty, is the only CA a `rediss://`
+    /// server's certificate is verified against (a private CA); else the
+    /// bundled Mozilla roots.
+    pub fn open(url: &str, ca_file: &str) -> Result<RedisStore, StoreError> {
         // rediss:// goes through rustls, which needs a process-wide crypto
         // provider; the upstream client's is the same (ring).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = redis::Client::open(url).map_err(|_| {
+        let not_a_url = || {
             StoreError::Io("REDIS_URL is not a Redis URL (redis://[user:password@]host:port[/db] or rediss://…)".into())
-        })?;
+        };
+        let client = if ca_file.is_empty() {
+            redis::Client::open(url).map_err(|_| not_a_url())?
+        } else {
+            let root_cert = std::fs::read(ca_file)
+                .map_err(|error| StoreError::Io(format!("REDIS_CA_FILE {ca_file} cannot be read ({error})")))?;
+            let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
+            redis::Client::build_with_tls(url, certificates).map_err(|error| match error.kind() {
+                redis::ErrorKind::InvalidClientConfig if url.starts_with("redis") => {
+                    StoreError::Io(format!("REDIS_CA_FILE {ca_file} holds no usable CA certificate (PEM)"))
+                }
+                _ => not_a_url(),
+            })?
+        };
         let replica = crate::dashboard::session::random_token(&mut rand::rng())[..12].to_owned();
         Ok(RedisStore {
             client,
@@ -268,7 +289,26 @@ impl RedisStore {
             },
             async_connection: parking_lot::RwLock::new(None),
             credits: Mutex::new(HashMap::new()),
+            epoch: Mutex::new(None),
         })
+    }
+
+    /// Whether Redis holds a data set this replica has not seen: new, or
+    /// emptied since (it restarted without persistence, was flushed or
+    /// replaced). Then the caller writes its own view back before adopting
+    /// the shared state, so nothing is lost with it. The first data set a
+    /// replica sees counts as new only when Redis is empty.
+    pub fn data_set_is_new(&self) -> Result<bool, StoreError> {
+        let candidate = crate::dashboard::session::random_token(&mut rand::rng())[..16].to_owned();
+        let (created, current): (bool, String) = self.with_connection(|connection| {
+            let created: bool = redis::cmd("SETNX").arg(EPOCH).arg(&candidate).query(connection)?;
+            let current: String = redis::cmd("GET").arg(EPOCH).query(connection)?;
+            Ok((created, current))
+        })?;
+        let mut seen = self.epoch.lock();
+        let new = created || seen.as_ref().is_some_and(|seen| *seen != current);
+        *seen = Some(current);
+        Ok(new)
     }
 
     /// The connection reservations use (`None` while Redis is away).
@@ -482,6 +522,12 @@ impl RedisStore {
         self.with_connection(|connection| redis::cmd("PING").query::<String>(connection)).is_ok()
     }
 
+    /// Writes (and publishes) `changes` now, from outside the writer
+    /// thread (re-seeding a Redis that lost its data).
+    pub fn write_now(&self, changes: &[Change]) -> Result<(), StoreError> {
+        self.write(changes)
+    }
+
     /// Writes (and publishes) what was kept while Redis was unreachable.
     /// True when nothing is left waiting.
     pub fn write_pending(&self) -> bool {
@@ -521,8 +567,19 @@ impl RedisStore {
         // Usage rows as written by this batch: they become this replica's
         // baseline only once the batch is in.
         let mut usage_now: HashMap<(String, String, i64), StoredUsage> = HashMap::new();
+        // Request records go in one LPUSH and one LTRIM per batch (under
+        // load a batch holds thousands).
+        let mut requests: Vec<String> = Vec::new();
         for change in changes {
-            self.add_to_pipe(&mut pipe, change, &mut usage_now);
+            match change {
+                Change::Request(record) => requests.push(serde_json::to_string(record).unwrap_or_default()),
+                _ => self.add_to_pipe(&mut pipe, change, &mut usage_now),
+            }
+        }
+        if !requests.is_empty() {
+            let newest = requests.len().saturating_sub(REQUESTS_KEPT as usize);
+            pipe.lpush(REQUESTS, &requests[newest..]).ignore();
+            pipe.ltrim(REQUESTS, 0, REQUESTS_KEPT - 1).ignore();
         }
         let shared: Vec<Change> = changes.iter().filter(|change| change.is_shared()).cloned().collect();
         let message = (!shared.is_empty())
@@ -605,10 +662,8 @@ impl RedisStore {
                 pipe.hset(&hash, &self.replica, serde_json::to_string(stats).unwrap_or_default()).ignore();
                 pipe.expire(&hash, STATS_TTL_SECONDS).ignore();
             }
-            Change::Request(record) => {
-                pipe.lpush(REQUESTS, serde_json::to_string(record).unwrap_or_default()).ignore();
-                pipe.ltrim(REQUESTS, 0, REQUESTS_KEPT - 1).ignore();
-            }
+            // Gathered by `write`, one push per batch.
+            Change::Request(_) => {}
             // Stats minutes expire on their own; request records are
             // bounded by count.
             Change::Prune { .. } => {}
@@ -829,7 +884,7 @@ mod tests {
 
     #[test]
     fn a_bad_url_is_refused_without_echoing_it() {
-        let Err(error) = RedisStore::open("http://:s3cret@host") else { panic!("accepted") };
+        let Err(error) = RedisStore::open("http://:s3cret@host", "") else { panic!("accepted") };
         assert!(!error.to_string().contains("s3cret"));
     }
 }

@@ -20,6 +20,8 @@ struct RedisServer {
     port: u16,
     /// `requirepass`, when set.
     password: Option<&'static str>,
+    /// Only TLS (`rediss://`), with the test certificate.
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -30,22 +32,37 @@ impl RedisServer {
 
     fn start_with(password: Option<&'static str>) -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = RedisServer { port, password, child: None };
+        let mut server = RedisServer { port, password, tls: false, child: None };
+        server.restart();
+        server
+    }
+
+    fn start_tls() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = RedisServer { port, password: None, tls: true, child: None };
         server.restart();
         server
     }
 
     fn url(&self) -> String {
-        match self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
-            None => format!("redis://127.0.0.1:{}/0", self.port),
+        match (self.password, self.tls) {
+            // Verified against the test certificate (REDIS_CA_FILE).
+            (_, true) => format!("rediss://127.0.0.1:{}/0", self.port),
+            (Some(password), false) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            (None, false) => format!("redis://127.0.0.1:{}/0", self.port),
         }
     }
 
     /// Starts (again) on the same port, empty: no persistence.
     fn restart(&mut self) {
         let port = self.port.to_string();
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/redis-tls");
+        let (cert, key) = (format!("{fixtures}/cert.pem"), format!("{fixtures}/key.pem"));
         let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+        if self.tls {
+            args = vec!["--port", "0", "--tls-port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+            args.extend(["--tls-cert-file", &cert, "--tls-key-file", &key, "--tls-auth-clients", "no"]);
+        }
         if let Some(password) = self.password {
             args.extend(["--requirepass", password]);
         }
@@ -78,7 +95,13 @@ impl Drop for RedisServer {
 }
 
 async fn replicas(count: usize, keys: usize, redis: &RedisServer) -> Vec<TestApp> {
-    replicas_with(count, keys, redis, |_| {}).await
+    let tls = redis.tls;
+    replicas_with(count, keys, redis, move |config| {
+        if tls {
+            config.redis_ca_file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/redis-tls/ca.pem").into();
+        }
+    })
+    .await
 }
 
 async fn replicas_with(
@@ -152,6 +175,32 @@ async fn a_key_found_invalid_on_one_replica_is_never_tried_by_another() {
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
     assert_eq!(calls_with_key(&apps[0], &bad), tried, "replica 2 never sent the invalid key upstream");
+    // Both replicas' requests are in the one shared request log.
+    apps[0].app.store.flush();
+    apps[1].app.store.flush();
+    let records = apps[0].app.store.store().recent_requests(100).unwrap();
+    assert!(records.len() >= 10, "{} request records", records.len());
+    assert!(records.iter().all(|record| record.route == "/v1/chat/completions"), "{records:?}");
+}
+
+#[actix_web::test]
+async fn replicas_share_state_over_tls() {
+    let redis = RedisServer::start_tls();
+    let apps = replicas(2, 1, &redis).await;
+    let dashboard = login(&apps[0], PASSWORD).await.ok().expect("login");
+    let saved = dashboard.post("/settings", &[("MAX_RETRY_NUM", "8")]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    wait_for(|| apps[1].app.config().max_retry_num == 8, "the setting crosses a rediss:// connection").await;
+    // Without REDIS_CA_FILE the certificate is checked against the bundled
+    // roots, which did not sign it: no connection, and the replica says so.
+    let url = redis.url();
+    let untrusting = spawn_app_on(apps[0].upstream.clone(), 1, Arc::new(hajimi::state::SystemClock), move |config| {
+        config.redis_url = hajimi::secret::Secret::new(url);
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(shared_state(&untrusting), Some(false), "a certificate no trusted CA signed is refused");
+    assert_ne!(untrusting.app.config().max_retry_num, 8);
 }
 
 #[actix_web::test]
@@ -336,6 +385,10 @@ async fn replicas_serve_while_redis_is_away_and_converge_when_it_returns() {
     let mut redis = RedisServer::start_with(Some("s3cret-redis-pass"));
     let apps = replicas(2, 2, &redis).await;
     let dashboard = login(&apps[0], PASSWORD).await.ok().expect("login");
+    // Saved before the outage; Redis comes back empty (no persistence).
+    let saved = dashboard.post("/settings", &[("MAX_EMPTY_RESPONSES", "3")]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    wait_for(|| apps[1].app.config().max_empty_responses == 3, "the first setting is shared").await;
     redis.stop();
     for app in &apps {
         wait_for(|| shared_state(app) == Some(false), "each replica notices Redis is away").await;
@@ -361,6 +414,15 @@ async fn replicas_serve_while_redis_is_away_and_converge_when_it_returns() {
         wait_for(|| shared_state(app) == Some(true), "each replica reconnects").await;
     }
     wait_for(|| apps[1].app.config().max_retry_num == 7, "the setting reaches the other replica").await;
+    // Redis lost what it held before; the replicas wrote their view back,
+    // so nothing was reverted and a replica started now gets all of it.
+    assert_eq!(apps[1].app.config().max_empty_responses, 3, "not reverted by the empty Redis");
+    let url = redis.url();
+    let late = spawn_app_on(apps[0].upstream.clone(), 2, Arc::new(hajimi::state::SystemClock), move |config| {
+        config.redis_url = hajimi::secret::Secret::new(url);
+    })
+    .await;
+    assert_eq!((late.app.config().max_empty_responses, late.app.config().max_retry_num), (3, 7));
     let ready: Value = apps[1].get("/ready").await.json();
     assert_eq!(ready["shared_state"]["redis"], "connected");
     assert!(!dashboard.get("/").await.body.contains("banner-redis-away"));
