@@ -48,6 +48,8 @@ pub const CHANNEL: &str = "hajimi:changes";
 pub const MAX_PENDING_CHANGES: usize = 100_000;
 /// Request records kept in Redis (newest first).
 const REQUESTS_KEPT: isize = 10_000;
+/// Request records one batch (half a second) adds at most.
+const REQUESTS_PER_BATCH: usize = 1_000;
 /// Connect, read and write timeout of the writer's connection.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Stats minutes and usage days expire on their own after this long.
@@ -567,18 +569,21 @@ impl RedisStore {
         // Usage rows as written by this batch: they become this replica's
         // baseline only once the batch is in.
         let mut usage_now: HashMap<(String, String, i64), StoredUsage> = HashMap::new();
-        // Request records go in one LPUSH and one LTRIM per batch (under
-        // load a batch holds thousands).
-        let mut requests: Vec<String> = Vec::new();
+        // Request records go in one LPUSH and one LTRIM per batch, at most
+        // the newest REQUESTS_PER_BATCH of it (under load a batch holds
+        // thousands; a sample of the newest is what the log is for).
+        let mut requests: Vec<&RequestRecord> = Vec::new();
         for change in changes {
             match change {
-                Change::Request(record) => requests.push(serde_json::to_string(record).unwrap_or_default()),
+                Change::Request(record) => requests.push(record),
                 _ => self.add_to_pipe(&mut pipe, change, &mut usage_now),
             }
         }
         if !requests.is_empty() {
-            let newest = requests.len().saturating_sub(REQUESTS_KEPT as usize);
-            pipe.lpush(REQUESTS, &requests[newest..]).ignore();
+            let newest = requests.len().saturating_sub(REQUESTS_PER_BATCH);
+            let encoded: Vec<String> =
+                requests[newest..].iter().map(|record| serde_json::to_string(record).unwrap_or_default()).collect();
+            pipe.lpush(REQUESTS, encoded).ignore();
             pipe.ltrim(REQUESTS, 0, REQUESTS_KEPT - 1).ignore();
         }
         let shared: Vec<Change> = changes.iter().filter(|change| change.is_shared()).cloned().collect();
