@@ -13,7 +13,7 @@ use hajimi::keys::{KeyId, KeyState};
 use serde_json::Value;
 
 use crate::dashboard::login;
-use crate::helpers::{chat_body, spawn_app_on, test_key, FakeUpstream, Reply, TestApp, PASSWORD};
+use crate::helpers::{chat_body, hajimi_process, spawn_app_on, test_key, FakeUpstream, Reply, TestApp, PASSWORD};
 
 /// A private `redis-server` on a free port, killed on drop.
 struct RedisServer {
@@ -433,4 +433,73 @@ async fn replicas_serve_while_redis_is_away_and_converge_when_it_returns() {
     }
     let records = hajimi::log_ring::global().records(None, None);
     assert!(records.iter().all(|record| !record.message.contains("s3cret-redis-pass")), "a log record holds it");
+}
+
+#[actix_web::test]
+async fn a_replica_killed_mid_request_leaves_its_spending_counted() {
+    let redis = RedisServer::start();
+    let upstream = FakeUpstream::start().await;
+    upstream.answer(|seen, _| {
+        if seen.raw.windows(5).any(|window| window == b"stall") {
+            Reply::After(Duration::from_secs(60), Box::new(Reply::fixture("response-text.json")))
+        } else {
+            Reply::fixture("response-text.json")
+        }
+    });
+    let url = redis.url();
+    let settings = [
+        ("REDIS_URL", url.as_str()),
+        ("GEMINI_API_KEYS", &test_key(0)),
+        ("API_KEY_DAILY_LIMIT", "3"),
+        ("MAX_REQUESTS_PER_MINUTE", "0"),
+        ("MAX_REQUESTS_PER_DAY_PER_IP", "0"),
+        ("PUBLIC_MODE", "true"),
+        ("ENABLE_STORAGE", "false"),
+    ];
+    let (mut command, port) = hajimi_process(&upstream, &settings);
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the binary starts");
+    let client = awc::Client::builder().timeout(Duration::from_secs(120)).finish();
+    let address = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = client.get(format!("{address}/ready")).send().await;
+        if let Ok(mut ready) = ready {
+            let body: Value = ready.json().await.unwrap_or_default();
+            if body["shared_state"]["redis"] == "connected" {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the process replica never reached Redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = |text: &'static str| {
+        let mut body = chat_body(false);
+        body["messages"][1]["content"] = text.into();
+        client
+            .post(format!("{address}/v1/chat/completions"))
+            .insert_header(("authorization", format!("Bearer {PASSWORD}")))
+            .send_json(&body)
+    };
+    for text in ["one", "two"] {
+        assert_eq!(post(text).await.unwrap().status(), 200);
+    }
+    // A third call is running upstream when the replica is killed.
+    let stalled = actix_web::rt::spawn(post("stall"));
+    wait_for(|| upstream.generation_calls().len() == 3, "the third call reaches the upstream").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = stalled.await;
+    // Another replica finds the key's limit of 3 spent: 2 answered, 1 held
+    // by the killed call; nothing it did was lost.
+    let url = redis.url();
+    let survivor = spawn_app_on(upstream.clone(), 1, Arc::new(hajimi::state::SystemClock), move |config| {
+        config.redis_url = hajimi::secret::Secret::new(url);
+        config.api_key_daily_limit = 3;
+        config.allow_over_daily_limit = false;
+    })
+    .await;
+    wait_for(|| shared_state(&survivor) == Some(true), "the survivor reaches Redis").await;
+    let answer = survivor.post("/v1/chat/completions", &chat_body(false)).await;
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    assert_eq!(upstream.generation_calls().len(), 3, "the key was not used past its limit");
 }
