@@ -101,7 +101,7 @@ fn add_failure_kind(failures_by_kind: &mut BTreeMap<String, u64>, kind: &str, co
 }
 
 /// Adds the counters of `addition` to `total` (its `minute` is kept).
-fn add_counters(total: &mut MinuteStats, addition: &MinuteStats) {
+pub(crate) fn add_counters(total: &mut MinuteStats, addition: &MinuteStats) {
     total.requests += addition.requests;
     total.successes += addition.successes;
     total.failures += addition.failures;

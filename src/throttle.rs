@@ -50,6 +50,16 @@ struct Records {
     next_generation: u64,
 }
 
+impl Records {
+    /// A fresh record for a client not tracked yet.
+    fn start(&mut self, key: ClientKey, now_ms: u64) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.order.push_back((key, generation));
+        self.by_client.insert(key, FailureRecord { window_started_ms: now_ms, generation, ..Default::default() });
+    }
+}
+
 /// Refused: try again after this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockedOut {
@@ -98,12 +108,7 @@ impl FailureThrottle {
                     records.by_client.remove(&oldest);
                 }
             }
-            let generation = records.next_generation;
-            records.next_generation += 1;
-            records.order.push_back((key, generation));
-            records
-                .by_client
-                .insert(key, FailureRecord { window_started_ms: now_ms, generation, ..Default::default() });
+            records.start(key, now_ms);
             // Successes leave stale entries behind; drop them now and then.
             if records.order.len() > 2 * records.by_client.len() + 64 {
                 let by_client = &records.by_client;
@@ -147,12 +152,7 @@ impl FailureThrottle {
             if records.by_client.len() >= self.max_tracked_clients {
                 return;
             }
-            let generation = records.next_generation;
-            records.next_generation += 1;
-            records.order.push_back((key, generation));
-            records
-                .by_client
-                .insert(key, FailureRecord { window_started_ms: now_ms, generation, ..Default::default() });
+            records.start(key, now_ms);
             self.tracked.store(records.by_client.len(), std::sync::atomic::Ordering::Release);
         }
         let record = records.by_client.get_mut(&key).expect("inserted above");
@@ -263,5 +263,20 @@ mod tests {
             throttle.record_success(client);
         }
         assert!(throttle.records.lock().order.len() <= 2 * 1000 + 64 + 1);
+    }
+
+    #[test]
+    fn a_lockout_from_another_replica_refuses_and_the_next_failure_locks_longer() {
+        let throttle = FailureThrottle::new(10);
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        throttle.lock_out(client, T0 + 30_000, T0);
+        assert_eq!(throttle.check(client, T0 + 1).unwrap_err().retry_after_ms, 29_999);
+        assert!(throttle.check(client, T0 + 30_000).is_ok(), "over when it says");
+        // Already locked out once: the next failure locks at once.
+        assert!(throttle.record_failure(client, 5, T0 + 31_000).is_some());
+        // A lockout in the past changes nothing.
+        let other: IpAddr = "203.0.113.10".parse().unwrap();
+        throttle.lock_out(other, T0, T0 + 5);
+        assert!(throttle.check(other, T0 + 5).is_ok());
     }
 }

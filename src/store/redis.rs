@@ -790,19 +790,6 @@ fn usage_rows(day: i64, fields: &HashMap<String, u64>) -> Vec<StoredUsage> {
     rows.into_values().collect()
 }
 
-/// Adds `other`'s counters to `total` (one minute, two replicas).
-fn add_minute(total: &mut MinuteStats, other: &MinuteStats) {
-    total.requests += other.requests;
-    total.successes += other.successes;
-    total.failures += other.failures;
-    total.cache_hits += other.cache_hits;
-    total.prompt_tokens += other.prompt_tokens;
-    total.completion_tokens += other.completion_tokens;
-    for (kind, count) in &other.failures_by_kind {
-        *total.failures_by_kind.entry(kind.clone()).or_default() += count;
-    }
-}
-
 impl Store for RedisStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
         let snapshot = self.with_connection(|connection| self.read_snapshot(connection))?;
@@ -841,7 +828,7 @@ impl Store for RedisStore {
                 let mut total = MinuteStats { minute: *minute, ..MinuteStats::default() };
                 for json in per_replica.values() {
                     if let Ok(stats) = serde_json::from_str::<MinuteStats>(json) {
-                        add_minute(&mut total, &stats);
+                        crate::stats::add_counters(&mut total, &stats);
                     }
                 }
                 total
