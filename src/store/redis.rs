@@ -550,13 +550,25 @@ impl RedisStore {
         }
     }
 
-    /// Keeps `changes` for later, dropping the oldest beyond the bound.
+    /// Keeps `changes` for later, dropping the oldest counters (then the
+    /// oldest of anything) beyond the bound.
+    /// Request records are not kept: they are a sample for the request
+    /// log, and under load they would crowd out what matters (an outage at
+    /// 20,000 requests/s would fill the bound in five seconds).
     fn keep(&self, changes: Vec<Change>) {
         let mut pending = self.pending.lock();
-        pending.extend(changes);
+        pending.extend(changes.into_iter().filter(|change| !matches!(change, Change::Request(_))));
         let excess = pending.len().saturating_sub(MAX_PENDING_CHANGES);
         if excess > 0 {
-            pending.drain(..excess);
+            // Counters first: the shared changes (operator actions) last.
+            let mut dropped = 0;
+            pending.retain(|change| {
+                let drop = dropped < excess && !change.is_shared();
+                dropped += usize::from(drop);
+                !drop
+            });
+            let rest = pending.len().saturating_sub(MAX_PENDING_CHANGES);
+            pending.drain(..rest);
             log::warn!(target: "hajimi::cluster", "shared state: {excess} changes dropped while Redis is away (more than {MAX_PENDING_CHANGES} waiting)");
         }
     }
@@ -872,6 +884,22 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].successes, rows[0].prompt_tokens, rows[0].pacific_day), (3, 30, 7));
         assert_eq!(rows[1].failures, 1);
+    }
+
+    #[test]
+    fn while_redis_is_away_operator_changes_outlast_counters_and_request_records_are_not_kept() {
+        // Nothing listens on port 1: every write fails at once.
+        let store = RedisStore::open("redis://127.0.0.1:1/0", "").expect("a valid URL");
+        let setting = Change::SetSetting { name: "MAX_RETRY_NUM".into(), value: "7".into() };
+        store.apply(&[setting.clone(), Change::Request(RequestRecord::default())]).unwrap();
+        assert_eq!(store.pending_count(), 1, "the request record is not kept");
+        let minutes: Vec<Change> = (0..MAX_PENDING_CHANGES as u64 + 10)
+            .map(|minute| Change::MinuteStats(MinuteStats { minute, ..MinuteStats::default() }))
+            .collect();
+        store.apply(&minutes).unwrap();
+        assert_eq!(store.pending_count(), MAX_PENDING_CHANGES);
+        assert_eq!(store.pending.lock().front(), Some(&setting), "the oldest counters went first");
+        assert!(!store.status().is_up());
     }
 
     #[test]
