@@ -16,7 +16,12 @@ run:
 
 # Unit and integration tests: no browser, no network. The google-genai SDK
 # test runs when `make sdk-venv` has made target/genai-venv (CI does).
+# The multi-replica tests start their own redis-server (Debian's) on
+# loopback ports; installed here when missing (as root, like make e2e).
 test:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "make test needs Debian's redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
 	$(CARGO) test --locked --lib --test it
 
 # A Python virtualenv with Google's google-genai SDK (from PyPI), for the
