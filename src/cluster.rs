@@ -209,7 +209,8 @@ pub async fn follow(state: &AppState) {
                     Ok(connection) => shared.set_async_connection(Some(connection)),
                     Err(error) => shared.status().set_up(false, &error.to_string()),
                 }
-                if catch_up(state, &shared).await {
+                if catch_up(state, &shared).await && shared.has_async_connection() {
+                    shared.status().set_up(true, "");
                     listen(state, &shared, &mut pubsub).await;
                 }
                 shared.set_async_connection(None);

@@ -177,7 +177,11 @@ pub struct SharedLogRecord {
 /// The rolling log of every replica, newest first.
 const LOG: &str = "hajimi:log";
 
-/// Whether Redis is reachable, for `/ready`, the log and the dashboard.
+/// Whether this replica follows the shared state, for `/ready`, the log
+/// and the dashboard: up once `cluster::follow` is subscribed, caught up
+/// and holds the connection reservations use (so a request never takes a
+/// key past a shared limit because the replica had only just started);
+/// down as soon as any call to Redis fails.
 pub struct SharedStatus {
     endpoint: String,
     up: AtomicBool,
@@ -311,6 +315,10 @@ impl RedisStore {
         let new = created || seen.as_ref().is_some_and(|seen| *seen != current);
         *seen = Some(current);
         Ok(new)
+    }
+
+    pub fn has_async_connection(&self) -> bool {
+        self.async_connection.read().is_some()
     }
 
     /// The connection reservations use (`None` while Redis is away).
@@ -611,7 +619,6 @@ impl RedisStore {
             Ok(())
         })?;
         self.usage_written.lock().extend(usage_now);
-        self.status.set_up(true, "");
         Ok(())
     }
 
@@ -804,9 +811,7 @@ fn usage_rows(day: i64, fields: &HashMap<String, u64>) -> Vec<StoredUsage> {
 
 impl Store for RedisStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
-        let snapshot = self.with_connection(|connection| self.read_snapshot(connection))?;
-        self.status.set_up(true, "");
-        Ok(snapshot)
+        self.with_connection(|connection| self.read_snapshot(connection))
     }
 
     /// Writes the batch, or keeps it for when Redis returns (never an
