@@ -127,28 +127,18 @@ pub fn apply_shared(state: &AppState, changes: &[Change]) {
 /// password, Vertex credentials and live sessions.
 pub fn converge(state: &AppState, snapshot: &Snapshot) {
     crate::dashboard::settings::adopt_shared(state, snapshot.setting_overrides.clone());
-    let mut changes = vec![Change::AddKeys(snapshot.added_keys.clone())];
-    changes.extend(
-        snapshot
-            .key_actions
-            .iter()
-            .map(|(key, action)| Change::SetKeyAction { key: key.clone(), action: Some(*action) }),
-    );
-    // Health marks only what is known invalid: a key this replica found
-    // invalid is not revived by an older "valid" row.
-    changes.extend(
-        snapshot.key_health.iter().filter(|health| health.invalid_reason.is_some()).cloned().map(Change::KeyHealth),
-    );
-    changes.extend(
-        snapshot
-            .model_limits
-            .iter()
-            .map(|(model, limit)| Change::SetModelLimit { model: model.clone(), limit: Some(*limit) }),
-    );
-    changes.extend(snapshot.password_hash.clone().map(Change::SetPasswordHash));
-    changes.extend(snapshot.credentials.iter().cloned().map(Change::AddCredential));
-    changes.extend(snapshot.express_keys.iter().cloned().map(Change::AddExpressKey));
-    changes.extend(snapshot.sessions.iter().cloned());
+    let changes: Vec<Change> = snapshot
+        .to_changes()
+        .into_iter()
+        .filter(|change| match change {
+            // Adopted as a whole above.
+            Change::SetSetting { .. } => false,
+            // Health marks only what is known invalid: a key this replica
+            // found invalid is not revived by an older "valid" row.
+            Change::KeyHealth(health) => health.invalid_reason.is_some(),
+            _ => true,
+        })
+        .collect();
     apply_shared(state, &changes);
 }
 

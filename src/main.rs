@@ -41,6 +41,7 @@ hajimi — OpenAI-compatible gateway to Google Gemini over a pool of API keys
 USAGE: hajimi [--config FILE] [--host ADDRESS] [--port PORT]
        hajimi [--config FILE] import-settings PATH
        hajimi healthcheck [--port PORT]
+       hajimi [--config FILE] migrate-to-redis
 
   --config FILE   TOML file with settings (keys are the environment variable
                   names, any case); also HAJIMI_CONFIG. Environment wins.
@@ -50,6 +51,12 @@ USAGE: hajimi [--config FILE] [--host ADDRESS] [--port PORT]
                   copy the original hajimi's settings.json (settings, AI Studio
                   and Express keys) into the store in STORAGE_DIR, print what
                   was imported and what was skipped, and exit
+  migrate-to-redis
+                  copy a single node's state (the database in STORAGE_DIR:
+                  settings, keys added and what was done to them, key health,
+                  limits, the dashboard password, Vertex credentials) into
+                  the shared state at REDIS_URL, print how much, and exit;
+                  run it once, before the first replica starts
   healthcheck     ask the local server (HOST, PORT) for GET /health; exit 0
                   when it answers 200 within 3 s, 1 otherwise (for container
                   health checks: no shell or curl needed)
@@ -65,6 +72,8 @@ struct Arguments {
     import_settings: Option<PathBuf>,
     /// `healthcheck`: probe a running server instead of serving.
     healthcheck: bool,
+    /// `migrate-to-redis`: copy the SQLite state into Redis instead.
+    migrate_to_redis: bool,
 }
 
 fn parse_arguments() -> Result<Arguments, String> {
@@ -74,6 +83,7 @@ fn parse_arguments() -> Result<Arguments, String> {
         port: None,
         import_settings: None,
         healthcheck: false,
+        migrate_to_redis: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(argument) = iter.next() {
@@ -97,6 +107,7 @@ fn parse_arguments() -> Result<Arguments, String> {
             "--port" => arguments.port = Some(value("--port")?),
             "import-settings" => arguments.import_settings = Some(PathBuf::from(value("import-settings")?)),
             "healthcheck" => arguments.healthcheck = true,
+            "migrate-to-redis" => arguments.migrate_to_redis = true,
             // uvicorn compatibility: `app.main:app` and flags hajimi does not need.
             app if app.contains(':') && !app.starts_with('-') => {}
             // uvicorn flags hajimi does not need, with their values.
@@ -108,6 +119,58 @@ fn parse_arguments() -> Result<Arguments, String> {
         }
     }
     Ok(arguments)
+}
+
+/// `hajimi migrate-to-redis`: the SQLite store of `STORAGE_DIR` into the
+/// shared state at `REDIS_URL` (configuration loaded as for serving).
+/// Prints counts, never values. Returns the exit code: 0 done, 1 on error.
+fn migrate_to_redis(config_file: Option<&Path>) -> i32 {
+    let fail = |message: String| {
+        eprintln!("hajimi migrate-to-redis: {message}");
+        1
+    };
+    let config = match hajimi::config::RawSettings::load(config_file, &|name| std::env::var(name).ok())
+        .and_then(|raw| Config::from_raw(&raw))
+    {
+        Ok(config) => config,
+        Err(error) => return fail(error.to_string()),
+    };
+    hajimi::startup::register_secrets(&config);
+    if config.redis_url.expose().is_empty() {
+        return fail("REDIS_URL is not set: there is no shared state to copy into".to_owned());
+    }
+    let database = config.storage_dir.join(hajimi::store::sqlite::DATABASE_FILE_NAME);
+    if !database.is_file() {
+        return fail(format!(
+            "{} does not exist: nothing to copy (STORAGE_DIR is {})",
+            database.display(),
+            config.storage_dir.display()
+        ));
+    }
+    let snapshot = match SqliteStore::open(&config.storage_dir).and_then(|store| store.load()) {
+        Ok(snapshot) => snapshot,
+        Err(error) => return fail(error.to_string()),
+    };
+    let redis = match hajimi::store::redis::RedisStore::open(config.redis_url.expose(), &config.redis_ca_file) {
+        Ok(redis) => redis,
+        Err(error) => return fail(error.to_string()),
+    };
+    if let Err(error) = redis.write_now(&snapshot.to_changes()) {
+        return fail(format!("{error} (Redis at {})", redis.status().endpoint()));
+    }
+    println!("Copied {} into the shared state at {}", database.display(), redis.status().endpoint());
+    println!("  settings: {}", snapshot.setting_overrides.len());
+    println!("  AI Studio keys added in the dashboard: {}", snapshot.added_keys.len());
+    println!("  keys disabled or deleted: {}", snapshot.key_actions.len());
+    println!("  key health rows: {}", snapshot.key_health.len());
+    println!("  per-model limits: {}", snapshot.model_limits.len());
+    println!(
+        "  dashboard password: {}",
+        if snapshot.password_hash.is_some() { "yes" } else { "no (WEB_PASSWORD applies)" }
+    );
+    println!("  Vertex credentials: {}, Express keys: {}", snapshot.credentials.len(), snapshot.express_keys.len());
+    println!("Usage counters and statistics stay in the database. Start the replicas with REDIS_URL set.");
+    0
 }
 
 /// `hajimi import-settings PATH`: the original's `settings.json` into the
@@ -212,6 +275,9 @@ fn main() -> std::io::Result<()> {
     hajimi::telemetry::init_logging();
     if let Some(settings_path) = &arguments.import_settings {
         std::process::exit(import_settings(settings_path, arguments.config_file.as_deref()));
+    }
+    if arguments.migrate_to_redis {
+        std::process::exit(migrate_to_redis(arguments.config_file.as_deref()));
     }
     let loaded = hajimi::config::RawSettings::load(arguments.config_file.as_deref(), &|name| std::env::var(name).ok())
         .map(|mut raw| {

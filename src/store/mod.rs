@@ -114,6 +114,38 @@ pub struct Snapshot {
     pub sessions: Vec<Change>,
 }
 
+impl Snapshot {
+    /// The snapshot as changes that rebuild it in another store (keys
+    /// before the actions on them). Usage is left out: it counts, and
+    /// counting it twice would not be harmless.
+    pub fn to_changes(&self) -> Vec<Change> {
+        let mut changes: Vec<Change> = self
+            .setting_overrides
+            .iter()
+            .map(|(name, value)| Change::SetSetting { name: name.clone(), value: value.clone() })
+            .collect();
+        if !self.added_keys.is_empty() {
+            changes.push(Change::AddKeys(self.added_keys.clone()));
+        }
+        changes.extend(
+            self.key_actions
+                .iter()
+                .map(|(key, action)| Change::SetKeyAction { key: key.clone(), action: Some(*action) }),
+        );
+        changes.extend(self.key_health.iter().cloned().map(Change::KeyHealth));
+        changes.extend(
+            self.model_limits
+                .iter()
+                .map(|(model, limit)| Change::SetModelLimit { model: model.clone(), limit: Some(*limit) }),
+        );
+        changes.extend(self.password_hash.clone().map(Change::SetPasswordHash));
+        changes.extend(self.credentials.iter().cloned().map(Change::AddCredential));
+        changes.extend(self.express_keys.iter().cloned().map(Change::AddExpressKey));
+        changes.extend(self.sessions.iter().cloned());
+        changes
+    }
+}
+
 /// One durable change. Applying the same change twice is harmless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {

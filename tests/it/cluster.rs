@@ -503,3 +503,48 @@ async fn a_replica_killed_mid_request_leaves_its_spending_counted() {
     assert_eq!(answer.status, 429, "{}", answer.body);
     assert_eq!(upstream.generation_calls().len(), 3, "the key was not used past its limit");
 }
+
+#[actix_web::test]
+async fn a_single_nodes_database_is_copied_into_redis_for_the_replicas() {
+    use hajimi::store::{Change, KeyAction, Store};
+    let redis = RedisServer::start();
+    let directory = std::env::temp_dir().join(format!("hajimi-migrate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    let store = hajimi::store::sqlite::SqliteStore::open(&directory).unwrap();
+    store
+        .apply(&[
+            Change::SetSetting { name: "MAX_RETRY_NUM".into(), value: "6".into() },
+            Change::AddKeys(vec![test_key(5), test_key(6)]),
+            Change::SetKeyAction { key: test_key(6), action: Some(KeyAction::Disabled) },
+        ])
+        .unwrap();
+    drop(store);
+    let run = |redis_url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_hajimi"))
+            .arg("migrate-to-redis")
+            .env_clear()
+            .env("STORAGE_DIR", &directory)
+            .env("REDIS_URL", redis_url)
+            .output()
+            .expect("the binary runs")
+    };
+    let copied = run(&redis.url());
+    let printed = String::from_utf8_lossy(&copied.stdout).into_owned();
+    assert!(copied.status.success(), "{printed}{}", String::from_utf8_lossy(&copied.stderr));
+    assert!(printed.contains("settings: 1") && printed.contains("dashboard: 2"), "{printed}");
+    assert!(!printed.contains(&test_key(5)), "no key is printed");
+    // No Redis to copy into: a clear error, exit 1.
+    let refused = run("");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("REDIS_URL is not set"));
+
+    let apps = replicas(1, 1, &redis).await;
+    assert_eq!(apps[0].app.config().max_retry_num, 6, "the setting came along");
+    let key_state = |n: usize| {
+        let id = apps[0].app.pool.id_of(&hajimi::secret::ApiKey::new(test_key(n))).expect("the key came along");
+        apps[0].app.pool.key_view(id, 0).unwrap().state
+    };
+    assert_eq!(key_state(5), KeyState::Active);
+    assert_eq!(key_state(6), KeyState::Disabled);
+    let _ = std::fs::remove_dir_all(&directory);
+}
