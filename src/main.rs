@@ -121,6 +121,14 @@ fn parse_arguments() -> Result<Arguments, String> {
     Ok(arguments)
 }
 
+/// The configuration as for serving (defaults, file, environment), for
+/// the one-shot commands.
+fn load_config(config_file: Option<&Path>) -> Result<Config, String> {
+    hajimi::config::RawSettings::load(config_file, &|name| std::env::var(name).ok())
+        .and_then(|raw| Config::from_raw(&raw))
+        .map_err(|error| error.to_string())
+}
+
 /// `hajimi migrate-to-redis`: the SQLite store of `STORAGE_DIR` into the
 /// shared state at `REDIS_URL` (configuration loaded as for serving).
 /// Prints counts, never values. Returns the exit code: 0 done, 1 on error.
@@ -129,11 +137,9 @@ fn migrate_to_redis(config_file: Option<&Path>) -> i32 {
         eprintln!("hajimi migrate-to-redis: {message}");
         1
     };
-    let config = match hajimi::config::RawSettings::load(config_file, &|name| std::env::var(name).ok())
-        .and_then(|raw| Config::from_raw(&raw))
-    {
+    let config = match load_config(config_file) {
         Ok(config) => config,
-        Err(error) => return fail(error.to_string()),
+        Err(message) => return fail(message),
     };
     hajimi::startup::register_secrets(&config);
     if config.redis_url.expose().is_empty() {
@@ -181,11 +187,9 @@ fn import_settings(settings_path: &Path, config_file: Option<&Path>) -> i32 {
         eprintln!("hajimi import-settings: {message}");
         1
     };
-    let config = match hajimi::config::RawSettings::load(config_file, &|name| std::env::var(name).ok())
-        .and_then(|raw| Config::from_raw(&raw))
-    {
+    let config = match load_config(config_file) {
         Ok(config) => config,
-        Err(error) => return fail(error.to_string()),
+        Err(message) => return fail(message),
     };
     if !config.enable_storage {
         return fail("ENABLE_STORAGE is false, so nothing imported would be kept; set ENABLE_STORAGE=true".to_owned());
