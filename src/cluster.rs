@@ -147,43 +147,29 @@ pub fn converge(state: &AppState, snapshot: &Snapshot) {
 /// the dashboard password, Vertex credentials).
 fn own_view(state: &AppState) -> Vec<Change> {
     let now_ms = state.now_ms();
-    let mut changes: Vec<Change> = state
-        .settings
-        .lock()
-        .overrides
-        .iter()
-        .map(|(name, value)| Change::SetSetting { name: name.clone(), value: value.clone() })
-        .collect();
-    let ids = state.pool.find_ids(|_, _, _, _| true, now_ms);
-    let mut keys = Vec::new();
-    for id in ids {
-        let (Some(key), Some(view)) = (state.pool.key_of(id), state.pool.key_view(id, now_ms)) else { continue };
+    let mut view = Snapshot { setting_overrides: state.settings.lock().overrides.clone(), ..Snapshot::default() };
+    for id in state.pool.find_ids(|_, _, _, _| true, now_ms) {
+        let (Some(key), Some(key_view)) = (state.pool.key_of(id), state.pool.key_view(id, now_ms)) else { continue };
         let key = key.expose().to_owned();
-        match view.state {
+        match key_view.state {
             crate::keys::KeyState::Disabled => {
-                changes.push(Change::SetKeyAction { key: key.clone(), action: Some(KeyAction::Disabled) })
+                view.key_actions.insert(key.clone(), KeyAction::Disabled);
             }
-            crate::keys::KeyState::Invalid { reason, .. } => {
-                changes.push(Change::KeyHealth(crate::store::StoredKeyHealth {
-                    key: key.clone(),
-                    invalid_reason: Some(reason),
-                    last_validated_ms: view.last_validated_ms,
-                }))
-            }
+            crate::keys::KeyState::Invalid { reason, .. } => view.key_health.push(crate::store::StoredKeyHealth {
+                key: key.clone(),
+                invalid_reason: Some(reason),
+                last_validated_ms: key_view.last_validated_ms,
+            }),
             _ => {}
         }
-        keys.push(key);
+        view.added_keys.push(key);
     }
-    // Before the actions on them (adding clears an action).
-    changes.insert(0, Change::AddKeys(keys));
-    let limits = state.pool.daily_limits();
-    changes
-        .extend(limits.per_model.into_iter().map(|(model, limit)| Change::SetModelLimit { model, limit: Some(limit) }));
-    changes.extend(state.dashboard.password_hash.read().clone().map(Change::SetPasswordHash));
+    view.model_limits = state.pool.daily_limits().per_model.into_iter().collect();
+    view.password_hash = state.dashboard.password_hash.read().clone();
     let vertex = state.dashboard.vertex.read();
-    changes.extend(vertex.credentials.iter().cloned().map(Change::AddCredential));
-    changes.extend(vertex.express_keys.iter().cloned().map(Change::AddExpressKey));
-    changes
+    view.credentials = vertex.credentials.clone();
+    view.express_keys = vertex.express_keys.clone();
+    view.to_changes()
 }
 
 /// Follows the shared store for the life of the process: subscribes to
