@@ -309,11 +309,7 @@ impl Relay {
             Reservation::Denied => {
                 let midnight_ms = crate::keys::pacific::next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
                 self.state.pool.rest_until(lease.id, &self.pool_model, midnight_ms, true, now_ms);
-                self.state.store.send(Change::KeyExhausted {
-                    key: lease.key.expose().to_owned(),
-                    model: self.pool_model.to_string(),
-                    until_ms: midnight_ms,
-                });
+                self.announce_rest(&lease.key, midnight_ms, true);
                 false
             }
         }
@@ -517,16 +513,25 @@ impl Relay {
     /// invalid key is remembered (and other replicas stop using it); with
     /// shared state, a rest is told to the other replicas too.
     fn share_penalty(&self, key: KeyId, penalty: Penalty) {
-        let shared = self.state.shared.is_some();
-        let rest = match penalty {
+        let (until_ms, exhausted) = match penalty {
             Penalty::Invalid => return self.state.persist_key_health(key),
-            Penalty::Cooling { until_ms, .. } if shared => (until_ms, false),
-            Penalty::ExhaustedToday { until_ms } if shared => (until_ms, true),
-            _ => return,
+            Penalty::Cooling { until_ms, .. } => (until_ms, false),
+            Penalty::ExhaustedToday { until_ms } => (until_ms, true),
+            Penalty::None => return,
         };
-        let Some(api_key) = self.state.pool.key_of(key) else { return };
-        let (key, model, until_ms) = (api_key.expose().to_owned(), self.pool_model.to_string(), rest.0);
-        self.state.store.send(if rest.1 {
+        if let Some(api_key) = self.state.pool.key_of(key) {
+            self.announce_rest(&api_key, until_ms, exhausted);
+        }
+    }
+
+    /// Tells the other replicas (shared state only) that `key` rests for
+    /// this relay's model until `until_ms`: cooling, or `exhausted` today.
+    fn announce_rest(&self, key: &crate::secret::ApiKey, until_ms: u64, exhausted: bool) {
+        if self.state.shared.is_none() {
+            return;
+        }
+        let (key, model) = (key.expose().to_owned(), self.pool_model.to_string());
+        self.state.store.send(if exhausted {
             Change::KeyExhausted { key, model, until_ms }
         } else {
             Change::KeyCooling { key, model, until_ms }
