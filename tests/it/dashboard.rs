@@ -515,3 +515,37 @@ async fn the_vertex_test_button_makes_a_real_grant_and_says_how_it_went() {
     assert_eq!(call.key.as_deref(), Some("AQ.express-key-0123456789abcdef"));
     assert!(dashboard.get("/vertex").await.body.contains("Vertex answered"));
 }
+
+#[actix_web::test]
+async fn a_key_found_invalid_by_a_request_stays_invalid_after_a_restart() {
+    let dir = storage_dir("invalid-by-request");
+    let configure = |dir: std::path::PathBuf| {
+        move |config: &mut hajimi::config::Config| {
+            config.enable_storage = true;
+            config.storage_dir = dir;
+        }
+    };
+    let bad = test_key(0);
+    {
+        let app = spawn_app_with(2, configure(dir.clone())).await;
+        let script_bad = bad.clone();
+        app.upstream.answer(move |seen, _| {
+            if seen.key.as_deref() == Some(script_bad.as_str()) {
+                crate::helpers::Reply::error(400, "error-400-api-key-invalid.json")
+            } else {
+                crate::helpers::Reply::fixture("response-text.json")
+            }
+        });
+        // Round-robin: one of the first two requests meets the bad key.
+        for _ in 0..2 {
+            assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
+        }
+        assert!(app.upstream.generation_calls().iter().any(|seen| seen.key.as_deref() == Some(bad.as_str())));
+        app.app.store.flush();
+    }
+    let app = spawn_app_with(2, configure(dir.clone())).await;
+    let id = app.app.pool.id_of(&hajimi::secret::ApiKey::new(bad.as_str())).unwrap();
+    let state = app.app.pool.key_view(id, app.app.now_ms()).unwrap().state;
+    assert!(matches!(state, hajimi::keys::KeyState::Invalid { .. }), "{state:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
