@@ -142,6 +142,24 @@ async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
     }
 }
 
+/// The upstream answers `failure` to `key` and the fixture to the others;
+/// `app` is asked until `key` has been tried (every answer is a 200: the
+/// next key answers).
+async fn one_key_fails_until_used(app: &TestApp, key: &str, failure: Reply) {
+    let failing = key.to_owned();
+    app.upstream.answer(move |seen, _| {
+        if seen.key.as_deref() == Some(failing.as_str()) {
+            failure.clone()
+        } else {
+            Reply::fixture("response-text.json")
+        }
+    });
+    while calls_with_key(app, key) == 0 {
+        let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+}
+
 fn calls_with_key(app: &TestApp, key: &str) -> usize {
     app.upstream.generation_calls().iter().filter(|seen| seen.key.as_deref() == Some(key)).count()
 }
@@ -151,18 +169,7 @@ async fn a_key_found_invalid_on_one_replica_is_never_tried_by_another() {
     let redis = RedisServer::start();
     let apps = replicas(2, 3, &redis).await;
     let bad = test_key(0);
-    let script_bad = bad.clone();
-    apps[0].upstream.answer(move |seen, _| {
-        if seen.key.as_deref() == Some(script_bad.as_str()) {
-            Reply::error(400, "error-400-api-key-invalid.json")
-        } else {
-            Reply::fixture("response-text.json")
-        }
-    });
-    while calls_with_key(&apps[0], &bad) == 0 {
-        let answer = apps[0].post("/v1/chat/completions", &chat_body(false)).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-    }
+    one_key_fails_until_used(&apps[0], &bad, Reply::error(400, "error-400-api-key-invalid.json")).await;
     let id = KeyId(0);
     wait_for(
         || matches!(apps[1].app.pool.key_view(id, 0).map(|view| view.state), Some(KeyState::Invalid { .. })),
@@ -208,17 +215,7 @@ async fn a_key_cooling_on_one_replica_rests_on_the_others() {
     let redis = RedisServer::start();
     let apps = replicas(2, 2, &redis).await;
     let limited = test_key(0);
-    let script_limited = limited.clone();
-    apps[0].upstream.answer(move |seen, _| {
-        if seen.key.as_deref() == Some(script_limited.as_str()) {
-            Reply::error(429, "error-429-per-minute.json")
-        } else {
-            Reply::fixture("response-text.json")
-        }
-    });
-    while calls_with_key(&apps[0], &limited) == 0 {
-        apps[0].post("/v1/chat/completions", &chat_body(false)).await;
-    }
+    one_key_fails_until_used(&apps[0], &limited, Reply::error(429, "error-429-per-minute.json")).await;
     let now = hajimi::state::unix_ms();
     wait_for(
         || {
