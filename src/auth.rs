@@ -18,7 +18,7 @@ use crate::huggingface::TokenVerdict;
 use crate::ratelimit::client_ip;
 use crate::secret::LogSafe;
 use crate::state::AppState;
-use crate::throttle::LockedOut;
+use crate::throttle::{Guarded, Verdict};
 
 /// The client key as sent, from the first place that has one.
 pub fn client_key(request: &HttpRequest) -> Option<String> {
@@ -107,12 +107,13 @@ pub fn authorize(request: &HttpRequest, state: &AppState, config: &Config) -> Re
     }
     let address = client_address(request, config);
     let now_ms = state.now_ms();
-    if let Err(locked) = state.auth_failures.check(address, now_ms) {
-        return Err(locked_out(locked));
+    let throttle = state.throttles.of(Guarded::Api);
+    if let Err(locked) = throttle.check(address, now_ms) {
+        return Err(locked_out(locked.retry_after_ms));
     }
     let key = client_key(request);
     if key.as_deref().is_some_and(|key| config.password.matches(key)) {
-        state.auth_failures.record_success(address);
+        throttle.record_success(address);
         return Ok(ClientAuthorized { address, scope: ClientScope::new(Credential::Password, address) });
     }
     if config.huggingface {
@@ -130,20 +131,27 @@ pub fn authorize(request: &HttpRequest, state: &AppState, config: &Config) -> Re
             TokenVerdict::NotProven => {}
         }
     }
+    // (A request without any key is not a guess. The key was compared
+    // above already: HF mode may accept a request the password did not, so
+    // the failure is counted only now, through the same throttle.)
     if key.is_some() {
-        if let Some(locked) = state.auth_failures.record_failure(address, config.auth_failures_per_minute, now_ms) {
-            log::warn!("too many wrong client keys from {address}: refused for {} s", locked.retry_after_ms / 1000);
-            crate::cluster::share_lockout(state, "api", address, locked.retry_after_ms);
-            return Err(locked_out(locked));
+        if let Verdict::LockedOut { retry_after_ms, began } =
+            throttle.check_secret(address, config.auth_failures_per_minute, now_ms, || false)
+        {
+            if began {
+                log::warn!("too many wrong client keys from {address}: refused for {} s", retry_after_ms / 1000);
+                crate::cluster::share_lockout(state, Guarded::Api, address, retry_after_ms);
+            }
+            return Err(locked_out(retry_after_ms));
         }
     }
     Err(ApiError::Unauthorized)
 }
 
-fn locked_out(locked: LockedOut) -> ApiError {
+fn locked_out(retry_after_ms: u64) -> ApiError {
     ApiError::RateLimited {
         message: "Too many failed attempts; try again later / 密码错误次数过多，请稍后再试".to_owned(),
-        retry_after: std::time::Duration::from_millis(locked.retry_after_ms),
+        retry_after: std::time::Duration::from_millis(retry_after_ms),
     }
 }
 

@@ -75,7 +75,11 @@ pub fn apply_shared(state: &AppState, changes: &[Change]) {
                 };
                 state.pool.set_daily_limits(limits);
             }
-            Change::SetPasswordHash(hash) => *state.dashboard.password_hash.write() = Some(hash.clone()),
+            Change::SetPasswordHash(hash) => {
+                // Set on another replica (which ended its own sessions and
+                // told of the one it kept, `PasswordChangedIn`).
+                state.dashboard.password.set_hash(hash.clone());
+            }
             Change::AddCredential(credential) => {
                 let mut vertex = state.dashboard.vertex.write();
                 vertex.credentials.retain(|known| known.client_email != credential.client_email);
@@ -98,18 +102,15 @@ pub fn apply_shared(state: &AppState, changes: &[Change]) {
                 state.dashboard.vertex.write().express_keys.retain(|known| known != key);
                 vertex_changed = true;
             }
-            Change::SessionStarted { digest, csrf, must_change_password, .. } => {
-                state.dashboard.sessions.insert_shared(digest, csrf, *must_change_password, now_ms);
+            Change::SessionStarted { digest, csrf, must_change_password, at_ms } => {
+                state.dashboard.sessions.insert_shared(digest, csrf, *must_change_password, *at_ms, now_ms);
             }
             Change::SessionEnded { digest } => state.dashboard.sessions.remove_shared(digest),
             Change::PasswordChangedIn { digest } => state.dashboard.sessions.keep_only_shared(digest),
             Change::AddressLockedOut { throttle, address, until_ms } => {
                 let Ok(address) = address.parse::<std::net::IpAddr>() else { continue };
-                let throttle = match throttle.as_str() {
-                    "dashboard" => &state.dashboard.login_failures,
-                    _ => &state.auth_failures,
-                };
-                throttle.lock_out(address, *until_ms, now_ms);
+                let Some(guarded) = crate::throttle::Guarded::parse(throttle) else { continue };
+                state.throttles.of(guarded).lock_out(address, *until_ms, now_ms);
             }
             Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. } => {}
         }
@@ -165,7 +166,7 @@ fn own_view(state: &AppState) -> Vec<Change> {
         view.added_keys.push(key);
     }
     view.model_limits = state.pool.daily_limits().per_model.into_iter().collect();
-    view.password_hash = state.dashboard.password_hash.read().clone();
+    view.password_hash = state.dashboard.password.hash.read().clone();
     let vertex = state.dashboard.vertex.read();
     view.credentials = vertex.credentials.clone();
     view.express_keys = vertex.express_keys.clone();
@@ -277,13 +278,17 @@ async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::
     }
 }
 
-/// Tells the other replicas that `address` is locked out of `throttle`
-/// (`api` or `dashboard`) for `retry_after_ms`, so a guesser cannot go on
-/// through them.
-pub fn share_lockout(state: &AppState, throttle: &str, address: std::net::IpAddr, retry_after_ms: u64) {
+/// Tells the other replicas that `address` is locked out of the table of
+/// `guarded` for `retry_after_ms`, so a guesser cannot go on through them.
+pub fn share_lockout(
+    state: &AppState,
+    guarded: crate::throttle::Guarded,
+    address: std::net::IpAddr,
+    retry_after_ms: u64,
+) {
     if state.shared.is_some() {
         state.store.send(Change::AddressLockedOut {
-            throttle: throttle.to_owned(),
+            throttle: guarded.as_str().to_owned(),
             address: address.to_string(),
             until_ms: state.now_ms() + retry_after_ms,
         });

@@ -234,6 +234,9 @@ fn read_config_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub password: Secret,
+    /// The dashboard password from `WEB_PASSWORD`; empty when none is set
+    /// (or it is the well-known `123`). Never derived from `PASSWORD`: the
+    /// API password does not open the dashboard.
     pub web_password: Secret,
     pub gemini_api_keys: Vec<ApiKey>,
     pub gemini_base_url: String,
@@ -366,8 +369,10 @@ impl Config {
             return Err(v.invalid("PASSWORD", "a non-empty password (leave PASSWORD unset for the default)"));
         }
         let password = Secret::new(v.text("PASSWORD"));
+        // The original's default: anyone could guess it, so it counts as
+        // no password (the first-run setup code applies).
         let web_password = match v.text("WEB_PASSWORD") {
-            "" => password.clone(),
+            "" | "123" => Secret::new(""),
             other => Secret::new(other),
         };
         let safety_threshold = v.text("SAFETY_THRESHOLD").to_ascii_uppercase();
@@ -559,6 +564,12 @@ impl Config {
                 "HUGGINGFACE" => self.huggingface.to_string(),
                 "SPACE_ID" => self.space_id.clone(),
                 "HF_HUB_URL" => self.hf_hub_url.clone(),
+                // Derived values are written back as what derives them
+                // (empty), so a later change of HF_HUB_URL or HUGGINGFACE
+                // is not shadowed by a copy of the old result.
+                "HF_JWT_KEYS_URL" if self.hf_jwt_keys_url == format!("{}/api/keys/jwt", self.hf_hub_url) => {
+                    String::new()
+                }
                 "HF_JWT_KEYS_URL" => self.hf_jwt_keys_url.clone(),
                 "PROXY_URL" => proxy_url.clone(),
                 "HTTPS_PROXY" | "ALL_PROXY" | "HTTP_PROXY" => String::new(),
@@ -576,6 +587,9 @@ impl Config {
                 "THOUGHT_SIGNATURE_CACHE_SIZE" => self.thought_signature_cache_size.to_string(),
                 "WORKERS" => self.workers.to_string(),
                 "MAX_WAIT_FOR_KEY" => seconds(&self.max_wait_for_key),
+                "TRUSTED_PROXY_HEADER" if self.huggingface && self.trusted_proxy_header == "x-forwarded-for" => {
+                    String::new()
+                }
                 "TRUSTED_PROXY_HEADER" => self.trusted_proxy_header.clone(),
                 "TRUSTED_PROXIES" => self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
                 "KEY_VALIDATION_CONCURRENCY" => self.key_validation_concurrency.to_string(),
@@ -714,7 +728,7 @@ mod tests {
     fn defaults_are_the_originals() {
         let config = load(&[]).unwrap();
         assert!(config.password.matches("123"));
-        assert!(config.web_password.matches("123"));
+        assert_eq!(config.web_password.expose(), "", "no dashboard password: the setup code applies");
         assert_eq!(config.port, 7860);
         assert!(config.fake_streaming);
         assert!(!config.nonstream_keepalive_enabled);
@@ -776,9 +790,26 @@ mod tests {
             let message = load(&[("PASSWORD", value)]).unwrap_err().to_string();
             assert!(message.contains("PASSWORD"), "{message}");
         }
-        // WEB_PASSWORD empty still means "same as PASSWORD".
-        let config = load(&[("PASSWORD", "s3cret"), ("WEB_PASSWORD", "")]).unwrap();
-        assert!(config.web_password.matches("s3cret"));
+    }
+
+    #[test]
+    fn the_dashboard_password_is_never_derived_from_the_api_password() {
+        // Empty or the well-known default: none (the setup code applies).
+        for web_password in ["", "123"] {
+            let config = load(&[("PASSWORD", "s3cret"), ("WEB_PASSWORD", web_password)]).unwrap();
+            assert_eq!(config.web_password.expose(), "", "{web_password:?}");
+            // Nothing derived goes into the layer the dashboard stores on.
+            assert_eq!(config.to_raw(None).get("WEB_PASSWORD"), "");
+        }
+        let config = load(&[("PASSWORD", "s3cret"), ("WEB_PASSWORD", "dash-board-pass")]).unwrap();
+        assert!(config.web_password.matches("dash-board-pass"));
+        // Other derived values are written back as what derives them.
+        let hugging = load(&[("HUGGINGFACE", "true"), ("HF_HUB_URL", "https://hub.example")]).unwrap();
+        let raw = hugging.to_raw(None);
+        assert_eq!((raw.get("TRUSTED_PROXY_HEADER"), raw.get("HF_JWT_KEYS_URL")), ("", ""));
+        let mut raw = raw;
+        raw.set("HUGGINGFACE", "false".into(), Source::Dashboard);
+        assert_eq!(Config::from_raw(&raw).unwrap().trusted_proxy_header, "", "HF's header goes with HF mode");
     }
 
     #[test]

@@ -37,6 +37,7 @@ use crate::gemini::error::FailureKind;
 use crate::keys::penalty::CoolingReason;
 use crate::keys::{KeyPool, KeyState, ModelAvailability};
 use crate::state::AppState;
+use crate::throttle::{Guarded, Verdict};
 
 /// The `Content-Type` of what [`Metrics::render`] produces.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -450,21 +451,19 @@ fn access(request: &HttpRequest, state: &AppState) -> Access {
         return Access::Refused;
     }
     let address = crate::auth::client_address(request, &config);
-    let now_ms = state.now_ms();
-    if let Err(locked) = state.auth_failures.check(address, now_ms) {
-        return Access::LockedOut { retry_after_s: locked.retry_after_ms.div_ceil(1000) };
-    }
+    let throttle = state.throttles.of(Guarded::Metrics);
     // Constant time (`subtle`); only the length can leak.
-    if expected.matches(given) {
-        state.auth_failures.record_success(address);
-        return Access::Allowed;
+    match throttle.check_secret(address, config.auth_failures_per_minute, state.now_ms(), || expected.matches(given)) {
+        Verdict::Accepted => Access::Allowed,
+        Verdict::Wrong => Access::Refused,
+        Verdict::LockedOut { retry_after_ms, began } => {
+            if began {
+                log::warn!("too many wrong metrics tokens from {address}: refused for {} s", retry_after_ms / 1000);
+                crate::cluster::share_lockout(state, Guarded::Metrics, address, retry_after_ms);
+            }
+            Access::LockedOut { retry_after_s: retry_after_ms.div_ceil(1000) }
+        }
     }
-    if let Some(locked) = state.auth_failures.record_failure(address, config.auth_failures_per_minute, now_ms) {
-        log::warn!("too many wrong metrics tokens from {address}: refused for {} s", locked.retry_after_ms / 1000);
-        crate::cluster::share_lockout(state, "api", address, locked.retry_after_ms);
-        return Access::LockedOut { retry_after_s: locked.retry_after_ms.div_ceil(1000) };
-    }
-    Access::Refused
 }
 
 fn error_body(message: &str, code: &str) -> serde_json::Value {

@@ -122,6 +122,7 @@ impl Application {
         state.shared = shared;
         *state.settings.lock() = layers;
         restore_dashboard_state(&state, &snapshot);
+        announce_setup_code(&state);
         let state = web::Data::new(state);
         let config = (*state.config()).clone();
         crate::log_ring::global().set_capacity(config.log_ring_size);
@@ -263,10 +264,26 @@ impl WorkerClientCell {
     }
 }
 
+/// While no dashboard password is set (none stored, `WEB_PASSWORD` empty
+/// or `123`): a new setup code for this start, printed once on stderr —
+/// not through the log, so it is in no log ring, file or page — with a
+/// warning in the log that says where to look.
+fn announce_setup_code(state: &AppState) {
+    let web_password = state.config().web_password.clone();
+    if let Some(code) = state.dashboard.password.begin_setup(&web_password, &mut rand::rng()) {
+        log::warn!(
+            "no dashboard password is set (WEB_PASSWORD empty or 123): open the dashboard and enter the setup code printed on stderr at startup, then choose a password"
+        );
+        eprintln!("dashboard setup code: {code}");
+    }
+}
+
 /// Dashboard password, Vertex credentials and per-model limits from the
 /// store.
 fn restore_dashboard_state(state: &AppState, snapshot: &crate::store::Snapshot) {
-    *state.dashboard.password_hash.write() = snapshot.password_hash.clone();
+    if let Some(hash) = &snapshot.password_hash {
+        state.dashboard.password.set_hash(hash.clone());
+    }
     let mut vertex = state.dashboard.vertex.write();
     vertex.credentials = snapshot.credentials.clone();
     vertex.express_keys = snapshot.express_keys.clone();

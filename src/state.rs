@@ -80,8 +80,9 @@ pub struct AppState {
     /// Non-stream generations in flight, by cache key, for de-duplication.
     pub inflight: Mutex<HashMap<CacheKey, InflightAnswer>>,
     pub rate_limiter: RateLimiter,
-    /// Wrong client keys per address (§3.1 throttling).
-    pub auth_failures: crate::throttle::FailureThrottle,
+    /// Wrong secrets per address, one table per secret (§3.1, §3.2
+    /// throttling): API password, dashboard password, metrics token.
+    pub throttles: crate::throttle::Throttles,
     /// `x-ip-token` verification in Hugging Face mode.
     pub huggingface: crate::huggingface::HuggingFaceAuth,
     /// Request-body bytes held by all requests.
@@ -184,7 +185,7 @@ impl AppState {
             swipe_cache: SwipeCache::new(config.max_cache_entries, config.cache_expiry.as_millis() as u64),
             inflight: Mutex::default(),
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_CLIENTS),
-            auth_failures: crate::throttle::FailureThrottle::new(MAX_RATE_LIMITED_CLIENTS),
+            throttles: crate::throttle::Throttles::new(MAX_RATE_LIMITED_CLIENTS),
             huggingface: crate::huggingface::HuggingFaceAuth::new(config.huggingface),
             body_budget: Default::default(),
             validation: Default::default(),

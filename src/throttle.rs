@@ -8,8 +8,21 @@
 //! used to test keys. A success clears the address's record; a record
 //! with no failure for a day is forgotten.
 //!
-//! The same mechanism guards the API routes and (later) the dashboard
-//! login: each owns one [`FailureThrottle`]. Pure: callers pass `now_ms`.
+//! The same mechanism guards every secret a client can guess — the API
+//! password, the dashboard password (and setup code), the metrics token —
+//! each with a table of its own ([`Throttles`], by [`Guarded`]), so a
+//! success with one secret never clears failures with another.
+//!
+//! Two ways to check a secret through it:
+//! - [`FailureThrottle::check_secret`] for a comparison that runs at once
+//!   (constant-time equality: nothing can slip in between the check of the
+//!   lockout and the count of the failure on this thread);
+//! - [`FailureThrottle::reserve`] before a check that takes time (argon2,
+//!   off the worker): the attempt is counted *before* the check, as a
+//!   failure until a success clears it, so however many attempts arrive at
+//!   once, at most `allowed_per_minute` of them are ever checked.
+//!
+//! Pure: callers pass `now_ms`.
 //! Memory is bounded: at most `max_tracked_clients` records; beyond it the
 //! oldest record is dropped (an attacker with that many addresses can
 //! spread out anyway).
@@ -64,6 +77,71 @@ impl Records {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockedOut {
     pub retry_after_ms: u64,
+}
+
+/// The secret an attempt is against; each has its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    /// The API `PASSWORD` (client keys).
+    Api,
+    /// The dashboard password, and the setup code before one is set.
+    Dashboard,
+    /// `METRICS_TOKEN`.
+    Metrics,
+}
+
+impl Guarded {
+    /// The name other replicas know the table by (`AddressLockedOut`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guarded::Api => "api",
+            Guarded::Dashboard => "dashboard",
+            Guarded::Metrics => "metrics",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Guarded> {
+        [Guarded::Api, Guarded::Dashboard, Guarded::Metrics].into_iter().find(|guarded| guarded.as_str() == name)
+    }
+}
+
+/// What a throttled check of a secret found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Wrong,
+    /// Not checked (or checked and one too many): refused for this long.
+    /// `began` when this attempt started the lockout (other replicas are
+    /// told once).
+    LockedOut {
+        retry_after_ms: u64,
+        began: bool,
+    },
+}
+
+/// One failure table per guarded secret.
+pub struct Throttles {
+    api: FailureThrottle,
+    dashboard: FailureThrottle,
+    metrics: FailureThrottle,
+}
+
+impl Throttles {
+    pub fn new(max_tracked_clients: usize) -> Throttles {
+        Throttles {
+            api: FailureThrottle::new(max_tracked_clients),
+            dashboard: FailureThrottle::new(max_tracked_clients),
+            metrics: FailureThrottle::new(max_tracked_clients),
+        }
+    }
+
+    pub fn of(&self, guarded: Guarded) -> &FailureThrottle {
+        match guarded {
+            Guarded::Api => &self.api,
+            Guarded::Dashboard => &self.dashboard,
+            Guarded::Metrics => &self.metrics,
+        }
+    }
 }
 
 pub struct FailureThrottle {
@@ -137,6 +215,45 @@ impl FailureThrottle {
         record.lockouts = record.lockouts.saturating_add(1);
         record.locked_until_ms = now_ms + lockout_ms;
         Some(LockedOut { retry_after_ms: lockout_ms })
+    }
+
+    /// Checks a secret that compares at once (`matches`, constant time):
+    /// refused unchecked while the address is locked out; a wrong secret
+    /// counts (one too many locks the address out); a right one clears the
+    /// record.
+    pub fn check_secret(
+        &self,
+        client: IpAddr,
+        allowed_per_minute: u32,
+        now_ms: u64,
+        matches: impl FnOnce() -> bool,
+    ) -> Verdict {
+        if let Err(locked) = self.check(client, now_ms) {
+            return Verdict::LockedOut { retry_after_ms: locked.retry_after_ms, began: false };
+        }
+        if matches() {
+            self.record_success(client);
+            return Verdict::Accepted;
+        }
+        match self.record_failure(client, allowed_per_minute, now_ms) {
+            Some(locked) => Verdict::LockedOut { retry_after_ms: locked.retry_after_ms, began: true },
+            None => Verdict::Wrong,
+        }
+    }
+
+    /// Reserves one attempt before a check that takes time: counted now as
+    /// a failure (a success clears it with [`FailureThrottle::record_success`]).
+    /// `Err` while the address is locked out, or when this attempt would be
+    /// one more than `allowed_per_minute` (it starts the lockout and is not
+    /// to be checked).
+    pub fn reserve(&self, client: IpAddr, allowed_per_minute: u32, now_ms: u64) -> Result<(), Verdict> {
+        if let Err(locked) = self.check(client, now_ms) {
+            return Err(Verdict::LockedOut { retry_after_ms: locked.retry_after_ms, began: false });
+        }
+        match self.record_failure(client, allowed_per_minute, now_ms) {
+            Some(locked) => Err(Verdict::LockedOut { retry_after_ms: locked.retry_after_ms, began: true }),
+            None => Ok(()),
+        }
     }
 
     /// Another replica locked `client` out until `until_ms` (shared state):
@@ -263,6 +380,62 @@ mod tests {
             throttle.record_success(client);
         }
         assert!(throttle.records.lock().order.len() <= 2 * 1000 + 64 + 1);
+    }
+
+    #[test]
+    fn reserved_attempts_are_counted_before_they_are_checked() {
+        // Forty attempts arrive together, none of them finished: only the
+        // allowance is let through to be checked, the rest are refused.
+        let throttle = FailureThrottle::new(100);
+        let client = ip("203.0.113.40");
+        let let_through = (0..40).filter(|n| throttle.reserve(client, 5, T0 + n).is_ok()).count();
+        assert_eq!(let_through, 5);
+        // The right secret a moment later is refused too (no check at all).
+        assert!(matches!(throttle.reserve(client, 5, T0 + 45), Err(Verdict::LockedOut { began: false, .. })));
+        // A success clears the reservations of an address.
+        let other = ip("203.0.113.41");
+        for n in 0..4 {
+            throttle.reserve(other, 5, T0 + n).unwrap();
+        }
+        throttle.record_success(other);
+        for n in 0..5 {
+            assert!(throttle.reserve(other, 5, T0 + 10 + n).is_ok());
+        }
+    }
+
+    #[test]
+    fn secrets_checked_at_once_lock_out_after_the_allowance() {
+        let throttle = FailureThrottle::new(100);
+        let client = ip("203.0.113.50");
+        for n in 0..5 {
+            assert_eq!(throttle.check_secret(client, 5, T0 + n, || false), Verdict::Wrong);
+        }
+        assert!(matches!(throttle.check_secret(client, 5, T0 + 6, || false), Verdict::LockedOut { began: true, .. }));
+        let mut compared = false;
+        let verdict = throttle.check_secret(client, 5, T0 + 7, || {
+            compared = true;
+            true
+        });
+        assert!(matches!(verdict, Verdict::LockedOut { began: false, .. }));
+        assert!(!compared, "a locked-out address's secret is not even compared");
+    }
+
+    #[test]
+    fn each_secret_has_its_own_table() {
+        // A good metrics token must not clear wrong API passwords.
+        let throttles = Throttles::new(100);
+        let client = ip("203.0.113.60");
+        for n in 0..4 {
+            throttles.of(Guarded::Api).check_secret(client, 5, T0 + n, || false);
+        }
+        throttles.of(Guarded::Metrics).check_secret(client, 5, T0 + 5, || true);
+        assert_eq!(throttles.of(Guarded::Api).check_secret(client, 5, T0 + 6, || false), Verdict::Wrong);
+        assert!(matches!(
+            throttles.of(Guarded::Api).check_secret(client, 5, T0 + 7, || false),
+            Verdict::LockedOut { .. }
+        ));
+        assert_eq!(Guarded::parse("metrics"), Some(Guarded::Metrics));
+        assert_eq!(Guarded::parse("nonsense"), None);
     }
 
     #[test]

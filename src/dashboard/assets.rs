@@ -86,8 +86,8 @@ mod page_tests {
             active,
             banners: vec![
                 Banner {
-                    id: "banner-default-password",
-                    text: "The dashboard password is still the default 123: change it.".to_string(),
+                    id: "banner-default-api-password",
+                    text: "The API PASSWORD is still the default 123: change it.".to_string(),
                 },
                 Banner { id: "banner-no-storage", text: hostile("ENABLE_STORAGE=false: nothing is saved.") },
             ],
@@ -101,10 +101,8 @@ mod page_tests {
             prefix: prefix.to_string(),
             csrf: CSRF.to_string(),
             error: error.then(|| hostile("Wrong password.")),
-            banners: vec![Banner {
-                id: "banner-default-password",
-                text: "The dashboard password is still the default 123.".to_string(),
-            }],
+            // The error page also shows the setup form.
+            setup: error,
             version: "0.1.0",
         }
     }
@@ -479,9 +477,13 @@ mod page_tests {
     #[test]
     fn pages_carry_the_element_ids_of_the_contract() {
         let expected: &[(&str, &[&str])] = &[
-            ("login", &["id=\"login-form\"", "id=\"banner-default-password\""]),
-            ("password", &["id=\"password-form\"", "id=\"nav\"", "name=\"current\"", "id=\"banner-default-password\""]),
-            ("overview", &["id=\"nav\"", "id=\"flash\"", "id=\"banner-default-password\"", "<polyline"]),
+            ("login", &["id=\"login-form\"", "id=\"login-setup-code\"", "name=\"setup_code\""]),
+            ("login-plain", &["id=\"login-form\"", "id=\"login-password\"", "name=\"password\""]),
+            (
+                "password",
+                &["id=\"password-form\"", "id=\"nav\"", "name=\"current\"", "id=\"banner-default-api-password\""],
+            ),
+            ("overview", &["id=\"nav\"", "id=\"flash\"", "id=\"banner-default-api-password\"", "<polyline"]),
             (
                 "keys",
                 &[
@@ -503,12 +505,15 @@ mod page_tests {
             for needle in *needles {
                 assert!(html.contains(needle), "{name}: missing {needle}");
             }
-            assert!(html.contains("src=\"/admin/assets/app.js\"") || *name == "login", "{name}: no app.js");
+            assert!(html.contains("src=\"/admin/assets/app.js\"") || name.starts_with("login"), "{name}: no app.js");
             assert!(html.contains("href=\"/admin/assets/style.css\""), "{name}: no stylesheet");
         }
+        // The login page is open to anyone: no banner on it.
+        assert!(!page("login").contains("class=\"banner"));
+        assert!(!page("login-plain").contains("class=\"banner"));
         let flash = page("overview");
         assert!(flash.contains("<div id=\"flash\" class=\"flash ok\" role=\"status\">"));
-        assert!(flash.contains("<div class=\"banner\" id=\"banner-default-password\""));
+        assert!(flash.contains("<div class=\"banner\" id=\"banner-default-api-password\""));
     }
 
     #[test]
@@ -518,7 +523,7 @@ mod page_tests {
         assert!(!forced.contains("/logout"));
         assert!(!forced.contains("name=\"current\""));
         assert!(forced.contains("name=\"new_password\"") && forced.contains("name=\"confirm\""));
-        assert!(forced.contains("id=\"banner-default-password\""));
+        assert!(forced.contains("id=\"banner-default-api-password\""));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod pages;
+pub mod password;
 pub mod session;
 pub mod settings;
 pub mod views;
@@ -13,16 +14,13 @@ pub mod views;
 use parking_lot::RwLock;
 
 use crate::store::StoredCredential;
-use crate::throttle::FailureThrottle;
 
 /// Dashboard state shared by all workers.
 pub struct DashboardState {
     pub sessions: session::Sessions,
-    /// Failed logins per address (the API's mechanism, its own table).
-    pub login_failures: FailureThrottle,
-    /// argon2id PHC string of the password set in the dashboard; `None`
-    /// while `WEB_PASSWORD` (or `PASSWORD`) is used.
-    pub password_hash: RwLock<Option<String>>,
+    /// The dashboard password: set here (hashed), `WEB_PASSWORD`, or none
+    /// yet (the setup code); how candidates are checked.
+    pub password: password::DashboardPassword,
     pub vertex: RwLock<VertexData>,
 }
 
@@ -37,8 +35,7 @@ impl Default for DashboardState {
     fn default() -> DashboardState {
         DashboardState {
             sessions: Default::default(),
-            login_failures: FailureThrottle::new(100_000),
-            password_hash: RwLock::new(None),
+            password: Default::default(),
             vertex: RwLock::new(VertexData::default()),
         }
     }

@@ -14,6 +14,7 @@ use askama::Template;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::password::{self, Busy, Mode};
 use super::session::{random_token, tokens_match, SessionInfo, LOGIN_COOKIE, SESSION_COOKIE};
 use super::settings::{self, GROUPS};
 use super::views::*;
@@ -21,16 +22,23 @@ use crate::keys::{KeyId, KeyState, ModelAvailability};
 use crate::secret::ApiKey;
 use crate::state::AppState;
 use crate::store::{Change, StoredCredential};
+use crate::throttle::{Guarded, Verdict};
 
 const KEYS_PER_PAGE: usize = 50;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The password every fresh install starts with.
-const DEFAULT_PASSWORD: &str = "123";
+/// The API password every fresh install starts with (a banner, behind
+/// the session, says so while it is in use).
+const DEFAULT_API_PASSWORD: &str = "123";
 const MIN_PASSWORD_LENGTH: usize = 8;
-/// Largest form (a bulk add of 100,000 keys is about 4 MB).
+/// Largest form behind the session (a bulk add of 100,000 keys is about
+/// 4 MB); read only once the session is known, and counted against
+/// `MAX_BODY_BYTES_IN_FLIGHT_MB` like every request body.
 const MAX_FORM_BYTES: usize = 16 * 1024 * 1024;
+/// Largest login form: the one form an anonymous client can send.
+const MAX_LOGIN_FORM_BYTES: usize = 4 * 1024;
 
-type Form = web::Form<Vec<(String, String)>>;
+/// A submitted form's fields, in order.
+type Form = Vec<(String, String)>;
 
 /// The route table, written once: it registers the routes and gives the
 /// list (`ROUTES`) the tests walk to prove no route answers without a
@@ -89,11 +97,6 @@ pub const OPEN_ROUTES: &[&str] = &["/login", "/assets/{name}"];
 
 /// Registers the dashboard's routes under `prefix` (`""` or `/name`).
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
-    cfg.app_data(
-        web::FormConfig::default()
-            .limit(MAX_FORM_BYTES)
-            .error_handler(|_, _| DashboardError::BadForm("The form could not be read".to_owned()).into()),
-    );
     register(cfg, prefix);
 }
 
@@ -112,8 +115,24 @@ pub enum DashboardError {
     BadForm(String),
     #[error("{message}")]
     Throttled { message: String, retry_after: Duration },
+    /// Every password check that may run at once is running.
+    #[error("The server is busy checking passwords; try again in a moment / 服务器正忙，请稍后再试")]
+    Busy,
+    /// The form's body was too large, too slow, or did not fit the shared
+    /// body budget.
+    #[error("{message}")]
+    Body { status: StatusCode, message: String, retry_after: Option<Duration> },
     #[error("the page could not be rendered")]
     Render,
+}
+
+impl DashboardError {
+    fn throttled(retry_after_ms: u64) -> DashboardError {
+        DashboardError::Throttled {
+            message: "Too many wrong passwords; try again later / 密码错误次数过多，请稍后再试".to_owned(),
+            retry_after: Duration::from_millis(retry_after_ms),
+        }
+    }
 }
 
 impl ResponseError for DashboardError {
@@ -126,6 +145,8 @@ impl ResponseError for DashboardError {
             DashboardError::Csrf => StatusCode::FORBIDDEN,
             DashboardError::BadForm(_) => StatusCode::BAD_REQUEST,
             DashboardError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            DashboardError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            DashboardError::Body { status, .. } => *status,
             DashboardError::Render => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -140,8 +161,13 @@ impl ResponseError for DashboardError {
             DashboardError::PasswordChangeRequired { prefix } => {
                 response.insert_header((header::LOCATION, format!("{prefix}/password"))).finish()
             }
-            DashboardError::Throttled { retry_after, .. } => response
+            DashboardError::Throttled { retry_after, .. }
+            | DashboardError::Body { retry_after: Some(retry_after), .. } => response
                 .insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()))
+                .content_type("text/plain; charset=utf-8")
+                .body(self.to_string()),
+            DashboardError::Busy => response
+                .insert_header((header::RETRY_AFTER, "1"))
                 .content_type("text/plain; charset=utf-8")
                 .body(self.to_string()),
             _ => response.content_type("text/plain; charset=utf-8").body(self.to_string()),
@@ -233,19 +259,53 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter().find(|(field, _)| field == name).map(|(_, value)| value.as_str())
 }
 
-/// Session plus a valid CSRF token in the form: what every POST needs.
-fn authorized_post(
+/// Reads a submitted form: at most `limit` bytes (413; a larger
+/// `Content-Length` is refused unread), within `REQUEST_BODY_TIMEOUT`
+/// (408), counted against `MAX_BODY_BYTES_IN_FLIGHT_MB` while it is read
+/// and parsed (503).
+async fn read_form(
     request: &HttpRequest,
     state: &AppState,
-    form: &[(String, String)],
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Form, DashboardError> {
+    let config = state.config();
+    let (body, _reservation) = crate::delivery::admission::read_body_within(request, payload, limit, &config, state)
+        .await
+        .map_err(|error| {
+            let status = error.status_code();
+            let retry_after = match &error {
+                crate::error::ApiError::Busy { retry_after } => Some(*retry_after),
+                _ => None,
+            };
+            let message = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => "The form is too large / 表单过大".to_owned(),
+                StatusCode::REQUEST_TIMEOUT => "The form took too long to arrive / 表单上传超时".to_owned(),
+                StatusCode::SERVICE_UNAVAILABLE => "The server is busy; try again in a moment / 服务器正忙".to_owned(),
+                _ => "The form could not be read / 无法读取表单".to_owned(),
+            };
+            DashboardError::Body { status, message, retry_after }
+        })?;
+    serde_urlencoded::from_bytes::<Form>(&body)
+        .map_err(|_| DashboardError::BadForm("The form could not be read".into()))
+}
+
+/// Session plus a valid CSRF token in the form: what every POST needs.
+/// The session is checked before a byte of the form is read, so an
+/// anonymous client cannot make the server read (or hold) a large form.
+async fn authorized_post(
+    request: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
     allow_forced: bool,
-) -> Result<SessionInfo, DashboardError> {
+) -> Result<(SessionInfo, Form), DashboardError> {
     let info = session(request, state, allow_forced)?;
-    if !tokens_match(&info.csrf, field(form, "csrf").unwrap_or("")) {
+    let form = read_form(request, state, payload, MAX_FORM_BYTES).await?;
+    if !tokens_match(&info.csrf, field(&form, "csrf").unwrap_or("")) {
         log::warn!("dashboard form refused: CSRF token missing or wrong");
         return Err(DashboardError::Csrf);
     }
-    Ok(info)
+    Ok((info, form))
 }
 
 fn flash_and_redirect(
@@ -259,20 +319,12 @@ fn flash_and_redirect(
     redirect(format!("{}{to}", prefix_of(state)))
 }
 
-fn uses_default_dashboard_password(state: &AppState) -> bool {
-    state.dashboard.password_hash.read().is_none() && state.config().web_password.matches(DEFAULT_PASSWORD)
-}
-
+/// Banners for a page behind the session (the login page has none: an
+/// anonymous visitor learns nothing about defaults or internals).
 fn banners(state: &AppState) -> Vec<Banner> {
     let config = state.config();
     let mut banners = Vec::new();
-    if uses_default_dashboard_password(state) {
-        banners.push(Banner {
-            id: "banner-default-password",
-            text: "The dashboard password is still the default \"123\". Set a new one.".to_owned(),
-        });
-    }
-    if config.password.matches(DEFAULT_PASSWORD) {
+    if config.password.matches(DEFAULT_API_PASSWORD) {
         banners.push(Banner {
             id: "banner-default-api-password",
             text: "The API PASSWORD is still the default \"123\": anyone can use this gateway. Change it in Settings."
@@ -319,6 +371,9 @@ pub async fn login_page(request: HttpRequest, state: web::Data<AppState>) -> Res
     login_form(&request, &state, None, StatusCode::OK)
 }
 
+/// The login form: a password field, or — while no dashboard password is
+/// set — a field for the setup code printed at startup. No banners: the
+/// page is open to anyone.
 fn login_form(
     request: &HttpRequest,
     state: &AppState,
@@ -327,72 +382,60 @@ fn login_form(
 ) -> Result<HttpResponse, DashboardError> {
     let token = random_token(&mut rand::rng());
     let prefix = prefix_of(state);
-    let page =
-        LoginPage { prefix: prefix.clone(), csrf: token.clone(), error, banners: banners(state), version: VERSION };
+    let setup = state.dashboard.password.mode(&state.config().web_password) == Mode::Setup;
+    let page = LoginPage { prefix: prefix.clone(), csrf: token.clone(), error, setup, version: VERSION };
     let mut response = html(&page, status)?;
     let _ = response.add_cookie(&cookie(LOGIN_COOKIE, token, &prefix, is_https(request, state)));
     Ok(response)
 }
 
-/// Constant-time (for plain text) or argon2 check of the dashboard password.
-fn dashboard_password_matches(state: &AppState, candidate: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    let stored = state.dashboard.password_hash.read().clone();
-    match stored {
-        Some(phc) => PasswordHash::new(&phc)
-            .map(|hash| argon2::Argon2::default().verify_password(candidate.as_bytes(), &hash).is_ok())
-            .unwrap_or(false),
-        None => state.config().web_password.matches(candidate),
-    }
-}
-
-/// [`dashboard_password_matches`] off the worker thread: argon2 is slow
-/// on purpose, and a worker must keep serving while it runs.
-async fn password_matches(state: &web::Data<AppState>, candidate: &str) -> bool {
-    let (state, candidate) = (state.clone(), candidate.to_owned());
-    web::block(move || dashboard_password_matches(&state, &candidate)).await.unwrap_or(false)
-}
-
-/// Checks the dashboard password as an attempt that counts: refused
-/// outright while the address is locked out, a failure recorded (and a
-/// lockout started when there are too many), a success clearing the
-/// record. Login, the key export and the password change all go through
-/// here, so none of them can be used to guess faster than the others.
+/// Checks a dashboard password (or, before one is set, the setup code) as
+/// an attempt that counts. In order: a locked-out address is refused
+/// unchecked; an argon2 check needs one of the few permits (else `Busy`,
+/// at once, uncounted); the attempt is counted *before* the check, so
+/// attempts sent together cannot all be checked; a success clears the
+/// address's record. Login, the key export, the password change and the
+/// settings that decide where keys go all come through here. Returns
+/// whether it matched, and what it was checked against.
 async fn attempt_password(
     request: &HttpRequest,
-    state: &web::Data<AppState>,
+    state: &AppState,
     candidate: &str,
     what: &str,
-) -> Result<bool, DashboardError> {
+) -> Result<(bool, Mode), DashboardError> {
     let config = state.config();
     let address = crate::auth::client_address(request, &config);
-    let throttled = |retry_after_ms: u64| DashboardError::Throttled {
-        message: "Too many wrong passwords; try again later / 密码错误次数过多，请稍后再试".to_owned(),
-        retry_after: Duration::from_millis(retry_after_ms),
-    };
-    let failures = &state.dashboard.login_failures;
-    if let Err(locked) = failures.check(address, state.now_ms()) {
-        return Err(throttled(locked.retry_after_ms));
+    let throttle = state.throttles.of(Guarded::Dashboard);
+    if let Err(locked) = throttle.check(address, state.now_ms()) {
+        return Err(DashboardError::throttled(locked.retry_after_ms));
     }
-    if password_matches(state, candidate).await {
-        failures.record_success(address);
-        return Ok(true);
-    }
-    log::warn!("dashboard: wrong password for {what} from {address}");
-    match failures.record_failure(address, config.auth_failures_per_minute, state.now_ms()) {
-        Some(locked) => {
-            crate::cluster::share_lockout(state, "dashboard", address, locked.retry_after_ms);
-            Err(throttled(locked.retry_after_ms))
+    let pass = state.dashboard.password.begin(&config.web_password).map_err(|Busy| DashboardError::Busy)?;
+    if let Err(Verdict::LockedOut { retry_after_ms, began }) =
+        throttle.reserve(address, config.auth_failures_per_minute, state.now_ms())
+    {
+        if began {
+            log::warn!("dashboard: too many wrong passwords from {address}: refused for {} s", retry_after_ms / 1000);
+            crate::cluster::share_lockout(state, Guarded::Dashboard, address, retry_after_ms);
         }
-        None => Ok(false),
+        return Err(DashboardError::throttled(retry_after_ms));
     }
+    let mode = pass.mode().clone();
+    let matched = pass.check(candidate).await;
+    if matched {
+        throttle.record_success(address);
+    } else {
+        let wrong = if mode == Mode::Setup { "setup code" } else { "password" };
+        log::warn!("dashboard: wrong {wrong} for {what} from {address}");
+    }
+    Ok((matched, mode))
 }
 
 pub async fn login(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
+    let form = read_form(&request, &state, payload, MAX_LOGIN_FORM_BYTES).await?;
     let expected_token = request.cookie(LOGIN_COOKIE).map(|cookie| cookie.value().to_owned()).unwrap_or_default();
     if !tokens_match(&expected_token, field(&form, "csrf").unwrap_or("")) {
         return login_form(
@@ -402,13 +445,25 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    if !attempt_password(&request, &state, field(&form, "password").unwrap_or(""), "login").await? {
-        return login_form(&request, &state, Some("Wrong password / 密码错误".into()), StatusCode::UNAUTHORIZED);
+    let setup = state.dashboard.password.mode(&state.config().web_password) == Mode::Setup;
+    let candidate =
+        field(&form, if setup { "setup_code" } else { "password" }).unwrap_or("").trim_end_matches(['\r', '\n']);
+    let (matched, mode) = attempt_password(&request, &state, candidate, "login").await?;
+    if !matched {
+        let message =
+            if mode == Mode::Setup { "Wrong setup code / 设置码错误" } else { "Wrong password / 密码错误" };
+        return login_form(&request, &state, Some(message.into()), StatusCode::UNAUTHORIZED);
     }
-    let forced = uses_default_dashboard_password(&state);
+    // The setup code opens only the page that sets the password.
+    let forced = mode == Mode::Setup;
     let info = state.dashboard.sessions.create(forced, state.now_ms(), &mut rand::rng());
     state.store.send(session_started(&state, &info));
-    log::info!("dashboard login from {}", crate::auth::client_address(&request, &state.config()));
+    let address = crate::auth::client_address(&request, &state.config());
+    if forced {
+        log::warn!("dashboard: setup code accepted from {address}; a password must be set now");
+    } else {
+        log::info!("dashboard login from {address}");
+    }
     let prefix = prefix_of(&state);
     let mut response = redirect(if forced { format!("{prefix}/password") } else { format!("{prefix}/") });
     let secure = is_https(&request, &state);
@@ -422,9 +477,9 @@ pub async fn login(
 pub async fn logout(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, true)?;
+    let (info, _form) = authorized_post(&request, &state, payload, true).await?;
     state.dashboard.sessions.remove(&info.id);
     state.store.send(Change::SessionEnded { digest: crate::store::session_digest(&info.id) });
     log::info!("dashboard logout");
@@ -443,22 +498,29 @@ pub async fn password_page(request: HttpRequest, state: web::Data<AppState>) -> 
     html(&page, StatusCode::OK)
 }
 
+/// Sets the dashboard password: with the current one, or — in the session
+/// the setup code opened — without. Every session ends (on every
+/// replica); the one that made the change gets a new session at once.
 pub async fn change_password(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, true)?;
+    let (info, form) = authorized_post(&request, &state, payload, true).await?;
     let new_password = field(&form, "new_password").unwrap_or("");
     let current_ok = info.must_change_password
-        || attempt_password(&request, &state, field(&form, "current").unwrap_or(""), "password change").await?;
+        || attempt_password(&request, &state, field(&form, "current").unwrap_or(""), "password change").await?.0;
     let problem = if !current_ok {
         Some("The current password is wrong.")
     } else if new_password.chars().count() < MIN_PASSWORD_LENGTH {
         Some("The new password must have at least 8 characters.")
+    } else if new_password.len() > 1024 {
+        Some("The new password must have at most 1024 bytes.")
     } else if new_password != field(&form, "confirm").unwrap_or("") {
         Some("The two new passwords differ.")
-    } else if new_password == DEFAULT_PASSWORD || password_matches(&state, new_password).await {
+    } else if new_password == password::WELL_KNOWN_DEFAULT
+        || (!info.must_change_password && new_password == field(&form, "current").unwrap_or(""))
+    {
         Some("Choose a password different from the current one.")
     } else {
         None
@@ -471,20 +533,37 @@ pub async fn change_password(
         };
         return html(&page, StatusCode::BAD_REQUEST);
     }
+    let permit = state.dashboard.password.hashing_permit().map_err(|Busy| DashboardError::Busy)?;
     let to_hash = new_password.to_owned();
-    let hash = web::block(move || hash_password(&to_hash)).await.map_err(|_| DashboardError::Render)??;
-    *state.dashboard.password_hash.write() = Some(hash.clone());
-    state.store.send(Change::SetPasswordHash(hash));
+    let hash = web::block(move || {
+        let _permit = permit;
+        password::hash(&to_hash, &mut rand::rng())
+    })
+    .await
+    .map_err(|_| DashboardError::Render)?
+    .ok_or(DashboardError::Render)?;
+    state.dashboard.password.set_hash(hash.clone());
     crate::secret::register_secret(new_password);
-    state.dashboard.sessions.password_changed(&info.id);
-    state.dashboard.sessions.remove_all_but(&info.id);
-    let kept = crate::dashboard::session::SessionInfo { must_change_password: false, ..info.clone() };
+    // Every session ends, this one included; this client goes on in a new
+    // one (new id, new CSRF token).
+    state.dashboard.sessions.remove_all();
+    let fresh = state.dashboard.sessions.create(false, state.now_ms(), &mut rand::rng());
+    let digest = crate::store::session_digest(&fresh.id);
     state.store.send_all(vec![
-        Change::PasswordChangedIn { digest: crate::store::session_digest(&info.id) },
-        session_started(&state, &kept),
+        Change::SetPasswordHash(hash),
+        Change::PasswordChangedIn { digest: digest.clone() },
+        session_started(&state, &fresh),
     ]);
-    log::info!("dashboard password changed; other sessions ended");
-    Ok(flash_and_redirect(&state, &info, "ok", "Password changed. Other sessions were logged out.".into(), "/"))
+    let address = crate::auth::client_address(&request, &state.config());
+    log::warn!("dashboard password set from {address}; every session ended");
+    state
+        .dashboard
+        .sessions
+        .set_flash(&fresh.id, Flash { kind: "ok", text: "Password saved. Every other session was logged out.".into() });
+    let prefix = prefix_of(&state);
+    let mut response = redirect(format!("{prefix}/"));
+    let _ = response.add_cookie(&cookie(SESSION_COOKIE, fresh.id, &prefix, is_https(&request, &state)));
+    Ok(response)
 }
 
 /// The shared form of a session that just began (other replicas learn it
@@ -496,17 +575,6 @@ fn session_started(state: &AppState, info: &crate::dashboard::session::SessionIn
         must_change_password: info.must_change_password,
         at_ms: state.now_ms(),
     }
-}
-
-fn hash_password(password: &str) -> Result<String, DashboardError> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let mut salt_bytes = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| DashboardError::Render)?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|_| DashboardError::Render)
 }
 
 // ---------------------------------------------------------------- overview
@@ -782,9 +850,9 @@ fn count_malformed_keys(text: &str) -> usize {
 pub async fn add_keys(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let text = field(&form, "keys").unwrap_or("");
     let found = ApiKey::extract_all(text);
     let malformed = count_malformed_keys(text);
@@ -830,9 +898,9 @@ pub async fn add_keys(
 pub async fn key_action(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let ids: Vec<KeyId> = form
         .iter()
         .filter(|(name, _)| name == "id")
@@ -886,9 +954,9 @@ pub async fn key_action(
 pub async fn validate_all(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, _form) = authorized_post(&request, &state, payload, false).await?;
     state.validation.request(crate::validator::ValidationScope::All);
     log::info!("dashboard: validation of every key requested");
     Ok(flash_and_redirect(&state, &info, "ok", "Validation of every key started.".into(), "/keys"))
@@ -914,9 +982,9 @@ pub async fn validation_progress(
 pub async fn clear_invalid(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, _form) = authorized_post(&request, &state, payload, false).await?;
     let ids = state.pool.find_ids(|_, _, key_state, _| matches!(key_state, KeyState::Invalid { .. }), state.now_ms());
     let mut changes = Vec::new();
     for id in &ids {
@@ -936,12 +1004,12 @@ pub async fn clear_invalid(
 pub async fn export_keys(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let address = crate::auth::client_address(&request, &state.config());
     let now_ms = state.now_ms();
-    if !attempt_password(&request, &state, field(&form, "password").unwrap_or(""), "key export").await? {
+    if !attempt_password(&request, &state, field(&form, "password").unwrap_or(""), "key export").await?.0 {
         let page = MessagePage {
             chrome: chrome(&state, &info, "keys"),
             title: "Export refused".into(),
@@ -969,9 +1037,9 @@ pub async fn export_keys(
 pub async fn set_model_limit(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let model = field(&form, "model").unwrap_or("").trim().to_owned();
     let valid_model = !model.is_empty()
         && model.len() <= 128
@@ -1058,9 +1126,9 @@ pub async fn settings_page(request: HttpRequest, state: web::Data<AppState>) -> 
 pub async fn save_settings(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let changes = {
         let layers = state.settings.lock();
         settings::changes_from_form(&form, &layers.combined(&layers.overrides))
@@ -1103,9 +1171,9 @@ pub async fn save_settings(
 pub async fn revert_setting(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     match settings::revert(&state, field(&form, "name").unwrap_or("")) {
         Ok(name) => {
             log::info!("dashboard: setting {name} reverted");
@@ -1192,9 +1260,9 @@ pub async fn vertex_test(
     request: HttpRequest,
     state: web::Data<AppState>,
     clients: web::Data<crate::startup::WorkerClientCell>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let id = field(&form, "id").and_then(|id| id.parse::<u32>().ok()).map(crate::keys::KeyId);
     let clients = clients.current(&state);
     let (kind, message) = match (field(&form, "kind"), id) {
@@ -1252,9 +1320,9 @@ const EXPRESS_TEST_MODEL: &str = "gemini-2.5-flash";
 pub async fn vertex_toggles(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let checked = |name: &str| form.iter().any(|(field, value)| field == name && value != "false");
     let wanted: BTreeMap<&'static str, String> = [
         ("ENABLE_VERTEX", checked("enable_vertex").to_string()),
@@ -1287,9 +1355,9 @@ pub async fn vertex_toggles(
 pub async fn add_express_keys(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let text = field(&form, "keys").unwrap_or("");
     let candidates: Vec<String> = text
         .split(|c: char| c == ',' || c.is_whitespace())
@@ -1319,9 +1387,9 @@ pub async fn add_express_keys(
 pub async fn remove_express_key(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let index = field(&form, "id").and_then(|id| id.parse::<usize>().ok());
     let removed = {
         let mut vertex = state.dashboard.vertex.write();
@@ -1361,9 +1429,9 @@ pub fn parse_service_account(json: &str) -> Result<StoredCredential, String> {
 pub async fn add_credential(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     match parse_service_account(field(&form, "json").unwrap_or("")) {
         Ok(credential) => {
             let email = credential.client_email.clone();
@@ -1391,9 +1459,9 @@ pub async fn add_credential(
 pub async fn remove_credential(
     request: HttpRequest,
     state: web::Data<AppState>,
-    form: Form,
+    payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
-    let info = authorized_post(&request, &state, &form, false)?;
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let email = field(&form, "client_email").unwrap_or("").to_owned();
     let removed = {
         let mut vertex = state.dashboard.vertex.write();

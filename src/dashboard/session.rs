@@ -1,8 +1,9 @@
 //! Dashboard sessions (§3.2): server-side, in memory. A session id is 256
 //! random bits (hex) in an `HttpOnly`, `SameSite=Strict` cookie; each
 //! session has its own CSRF token and a one-shot flash message, and ends
-//! after [`IDLE_EXPIRY_MS`] without a request, on logout, or when the
-//! password changes. Pure: callers pass `now_ms` and the RNG.
+//! after [`IDLE_EXPIRY_MS`] without a request, [`MAX_LIFETIME_MS`] after
+//! it began whatever its use, on logout, or when the password changes.
+//! Pure: callers pass `now_ms` and the RNG.
 //!
 //! Sessions are held by the digest of their id (`store::session_digest`),
 //! the name replicas share them under (REDIS_URL): a session begun on one
@@ -21,12 +22,15 @@ pub const SESSION_COOKIE: &str = "hajimi_session";
 pub const LOGIN_COOKIE: &str = "hajimi_login";
 /// Sessions end after this long without a request.
 pub const IDLE_EXPIRY_MS: u64 = 2 * 60 * 60 * 1000;
+/// Sessions end this long after they began, however busy.
+pub const MAX_LIFETIME_MS: u64 = 24 * 60 * 60 * 1000;
 /// Sessions held at most; the least recently used goes first.
 const MAX_SESSIONS: usize = 1_000;
 
 #[derive(Debug, Clone)]
 struct Session {
     csrf: String,
+    began_ms: u64,
     last_seen_ms: u64,
     flash: Option<Flash>,
     /// Logged in with the default password: only the password page is
@@ -60,18 +64,25 @@ pub fn tokens_match(expected: &str, given: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
+impl Session {
+    fn is_live(&self, now_ms: u64) -> bool {
+        self.last_seen_ms + IDLE_EXPIRY_MS > now_ms && self.began_ms + MAX_LIFETIME_MS > now_ms
+    }
+}
+
 impl Sessions {
     pub fn create(&self, must_change_password: bool, now_ms: u64, rng: &mut impl RngCore) -> SessionInfo {
         let id = random_token(rng);
         let csrf = random_token(rng);
-        self.insert_shared(&session_digest(&id), &csrf, must_change_password, now_ms);
+        self.insert_shared(&session_digest(&id), &csrf, must_change_password, now_ms, now_ms);
         SessionInfo { id, csrf, must_change_password }
     }
 
-    /// A session another replica began (or this one, again), by digest.
-    pub fn insert_shared(&self, digest: &str, csrf: &str, must_change_password: bool, now_ms: u64) {
+    /// A session another replica began at `began_ms` (or this one, again),
+    /// by digest.
+    pub fn insert_shared(&self, digest: &str, csrf: &str, must_change_password: bool, began_ms: u64, now_ms: u64) {
         let mut sessions = self.by_id.lock();
-        sessions.retain(|_, session| session.last_seen_ms + IDLE_EXPIRY_MS > now_ms);
+        sessions.retain(|_, session| session.is_live(now_ms));
         if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(digest) {
             if let Some(oldest) =
                 sessions.iter().min_by_key(|(_, session)| session.last_seen_ms).map(|(id, _)| id.clone())
@@ -81,6 +92,7 @@ impl Sessions {
         }
         let session = sessions.entry(digest.to_owned()).or_insert_with(|| Session {
             csrf: String::new(),
+            began_ms,
             last_seen_ms: now_ms,
             flash: None,
             must_change_password,
@@ -105,7 +117,7 @@ impl Sessions {
         let digest = session_digest(id);
         let mut sessions = self.by_id.lock();
         let session = sessions.get_mut(&digest)?;
-        if session.last_seen_ms + IDLE_EXPIRY_MS <= now_ms {
+        if !session.is_live(now_ms) {
             sessions.remove(&digest);
             return None;
         }
@@ -137,9 +149,9 @@ impl Sessions {
         self.remove_shared(&session_digest(id));
     }
 
-    /// Ends every session but `keep` (after a password change).
-    pub fn remove_all_but(&self, keep: &str) {
-        self.keep_only_shared(&session_digest(keep));
+    /// Ends every session (the dashboard password changed).
+    pub fn remove_all(&self) {
+        self.by_id.lock().clear();
     }
 
     pub fn len(&self) -> usize {
@@ -170,6 +182,23 @@ mod tests {
         assert!(sessions.take_flash(&info.id).is_none());
         assert!(sessions.get(&info.id, 4 * IDLE_EXPIRY_MS).is_none());
         assert!(sessions.get("not-a-session", 0).is_none());
+    }
+
+    #[test]
+    fn a_session_in_constant_use_still_ends_after_its_lifetime() {
+        let sessions = Sessions::default();
+        let info = sessions.create(false, 0, &mut rand::rng());
+        let mut now = 0;
+        while now + IDLE_EXPIRY_MS / 2 < MAX_LIFETIME_MS {
+            now += IDLE_EXPIRY_MS / 2;
+            assert!(sessions.get(&info.id, now).is_some(), "alive at {now}");
+        }
+        assert!(sessions.get(&info.id, MAX_LIFETIME_MS).is_none());
+        // A session shared by another replica keeps its own start.
+        sessions.insert_shared("digest", "csrf", false, 1_000, MAX_LIFETIME_MS);
+        assert_eq!(sessions.len(), 1);
+        sessions.insert_shared("other", "csrf", false, MAX_LIFETIME_MS, MAX_LIFETIME_MS + 1_000);
+        assert_eq!(sessions.len(), 1, "the first one's day is over");
     }
 
     #[test]

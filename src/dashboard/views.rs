@@ -41,7 +41,8 @@ pub struct LoginPage {
     pub prefix: String,
     pub csrf: String,
     pub error: Option<String>,
-    pub banners: Vec<Banner>,
+    /// No dashboard password yet: the form asks for the setup code.
+    pub setup: bool,
     pub version: &'static str,
 }
 

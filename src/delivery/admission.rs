@@ -63,12 +63,23 @@ fn rate_limited(limit: Limited, retry_after_ms: u64) -> ApiError {
 /// must live as long as the body (or what it becomes) is held.
 pub async fn read_body(
     request: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     config: &Config,
     state: &AppState,
 ) -> Result<(web::BytesMut, BodyReservation), ApiError> {
-    let limit = config.max_request_body_bytes;
-    let too_large = || ApiError::PayloadTooLarge { limit_mb: limit / (1024 * 1024) };
+    read_body_within(request, payload, config.max_request_body_bytes, config, state).await
+}
+
+/// [`read_body`] with a limit of its own (the dashboard's forms), under
+/// the same deadline and shared budget.
+pub async fn read_body_within(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+    config: &Config,
+    state: &AppState,
+) -> Result<(web::BytesMut, BodyReservation), ApiError> {
+    let too_large = || ApiError::PayloadTooLarge { limit_mb: limit.div_ceil(1024 * 1024) };
     let mut reservation = state.body_budget.reserve();
     let announced = request
         .headers()

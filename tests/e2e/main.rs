@@ -113,6 +113,7 @@ async fn an_operator_walks_through_the_dashboard() {
     let app = spawn_app_with(0, move |config| {
         config.enable_storage = true;
         config.storage_dir = storage_dir;
+        // The original's default: counts as no dashboard password.
         config.web_password = Secret::new("123");
     })
     .await;
@@ -120,18 +121,27 @@ async fn an_operator_walks_through_the_dashboard() {
     let browser = Browser::start().await;
     let mut findings = Findings::default();
 
-    // a. Anonymous: / leads to the login page; the default password works.
+    // a. Anonymous: / leads to the login page, which asks for the setup
+    //    code printed at startup (no dashboard password is set); the API
+    //    password and the old default are refused.
     browser.goto(&format!("{base}/")).await;
     assert_eq!(browser.path().await, "/login", "an anonymous visit to / must land on /login");
-    screenshot(&browser, "login").await;
-    browser.fill("#login-form", "password", "123").await;
+    browser.find("#login-setup-code").await;
+    let login_source = browser.source().await;
+    findings.check(!login_source.contains("class=\"banner"), || "the login page shows a banner to anyone".into());
+    screenshot(&browser, "login-setup").await;
+    browser.fill("#login-form", "setup_code", "123").await;
+    browser.submit("#login-form").await;
+    assert_eq!(browser.path().await, "/login", "the old default opened the dashboard");
+    browser.find("#login-error").await;
+    let code = app.app.dashboard.password.setup_code().expect("a setup code");
+    browser.fill("#login-form", "setup_code", &code).await;
     browser.submit("#login-form").await;
 
-    // b. The default password forces the change-password page, and only it.
-    assert_eq!(browser.path().await, "/password", "logging in with the default password must lead to /password");
-    browser.find("#banner-default-password").await;
+    // b. The setup code leads to the password page, and only to it.
+    assert_eq!(browser.path().await, "/password", "the setup code must lead to /password");
     browser.goto(&format!("{base}/keys")).await;
-    assert_eq!(browser.path().await, "/password", "nothing but /password is shown until the default is changed");
+    assert_eq!(browser.path().await, "/password", "nothing but /password is shown until a password is set");
     screenshot(&browser, "password").await;
     browser.fill("#password-form", "new_password", NEW_PASSWORD).await;
     browser.fill("#password-form", "confirm", NEW_PASSWORD).await;
@@ -140,8 +150,7 @@ async fn an_operator_walks_through_the_dashboard() {
     assert_ne!(path, "/login", "changing the password ended this session (DASHBOARD.md: 303 → P/ with flash)");
     assert_ne!(path, "/password", "the new password was refused: {}", browser.source().await);
     flash(&browser, &mut findings, "password change").await;
-    let banner = browser.try_find("#banner-default-password").await.is_some();
-    findings.check(!banner, || "the default-password banner is still shown after the change".into());
+    findings.check(app.app.dashboard.password.setup_code().is_none(), || "the setup code still works".into());
 
     // c. Keys: two new ones, one of them twice, and a line of garbage.
     let (first, second) = (test_key(1), test_key(2));

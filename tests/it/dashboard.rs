@@ -64,6 +64,17 @@ async fn read(
 
 /// Logs in with `password`; `None` when refused (the status is returned).
 pub async fn login<'a>(app: &'a TestApp, password: &str) -> Result<Dashboard<'a>, Page> {
+    login_with(app, "password", password).await
+}
+
+/// Logs in with this start's setup code (no dashboard password set yet).
+pub async fn login_with_setup_code(app: &TestApp) -> Result<Dashboard<'_>, Page> {
+    let code = app.app.dashboard.password.setup_code().expect("a setup code (no dashboard password is set)");
+    login_with(app, "setup_code", &code).await
+}
+
+/// Sends the login form with `value` in the field `name`.
+pub async fn login_with<'a>(app: &'a TestApp, name: &str, value: &str) -> Result<Dashboard<'a>, Page> {
     let client = plain_client();
     let form_page = client.get(format!("{}/login", app.address)).send().await.unwrap();
     let login_cookie = cookie_value(&form_page, "hajimi_login").expect("a login cookie");
@@ -72,7 +83,7 @@ pub async fn login<'a>(app: &'a TestApp, password: &str) -> Result<Dashboard<'a>
     let response = client
         .post(format!("{}/login", app.address))
         .insert_header(("cookie", format!("hajimi_login={login_cookie}")))
-        .send_form(&[("csrf", token.as_str()), ("password", password)])
+        .send_form(&[("csrf", token.as_str()), (name, value)])
         .await
         .unwrap();
     let Some(session) = cookie_value(&response, "hajimi_session") else {
@@ -176,25 +187,42 @@ async fn every_form_needs_the_sessions_csrf_token() {
 }
 
 #[actix_web::test]
-async fn the_default_password_must_be_changed_before_anything_is_shown() {
-    let app = spawn_app_with(1, |config| config.web_password = Secret::new("123")).await;
-    let dashboard = login(&app, "123").await.ok().expect("login with the default");
-    let home = dashboard.get("/").await;
-    assert_eq!((home.status, home.location.as_str()), (303, "/password"));
-    assert_eq!(dashboard.get("/keys").await.location, "/password");
-    let page = dashboard.get("/password").await;
-    assert!(page.body.contains("banner-default-password"));
-    let short = dashboard.post("/password", &[("new_password", "short"), ("confirm", "short")]).await;
-    assert_eq!(short.status, 400);
-    let changed =
-        dashboard.post("/password", &[("new_password", "a-much-better-one"), ("confirm", "a-much-better-one")]).await;
-    let home = dashboard.follow(changed).await;
-    assert_eq!(home.status, 200, "{}", home.body);
-    assert!(home.body.contains("id=\"flash\""));
-    assert!(!home.body.contains("banner-default-password"));
-    // The old password no longer works; the new one does.
-    assert!(login(&app, "123").await.is_err());
-    assert!(login(&app, "a-much-better-one").await.is_ok());
+async fn without_a_dashboard_password_only_the_setup_code_opens_and_a_password_must_be_set_first() {
+    // The original's default `123` as WEB_PASSWORD counts as none.
+    for web_password in ["", "123"] {
+        let app = spawn_app_with(1, |config| config.web_password = Secret::new(web_password)).await;
+        let form = plain_client().get(format!("{}/login", app.address)).send().await.unwrap();
+        let form = read(form).await;
+        assert!(form.body.contains("name=\"setup_code\""), "{}", form.body);
+        assert!(!form.body.contains("name=\"password\""));
+        // Neither the API password nor the old default opens the dashboard.
+        for guess in [PASSWORD, "123"] {
+            assert_eq!(login_with(&app, "setup_code", guess).await.err().map(|page| page.status), Some(401));
+            assert_eq!(login_with(&app, "password", guess).await.err().map(|page| page.status), Some(401));
+        }
+        app.app.throttles.of(hajimi::throttle::Guarded::Dashboard).record_success("127.0.0.1".parse().unwrap());
+        let dashboard = login_with_setup_code(&app).await.ok().expect("the setup code opens a session");
+        let home = dashboard.get("/").await;
+        assert_eq!((home.status, home.location.as_str()), (303, "/password"));
+        assert_eq!(dashboard.get("/keys").await.location, "/password");
+        assert_eq!(dashboard.post("/keys/add", &[("keys", &test_key(9))]).await.location, "/password");
+        let page = dashboard.get("/password").await;
+        assert!(!page.body.contains("name=\"current\""), "no current password to give");
+        let short = dashboard.post("/password", &[("new_password", "short"), ("confirm", "short")]).await;
+        assert_eq!(short.status, 400);
+        let changed = dashboard
+            .post("/password", &[("new_password", "a-much-better-one"), ("confirm", "a-much-better-one")])
+            .await;
+        assert_eq!((changed.status, changed.location.as_str()), (303, "/"));
+        // The session the code opened is over; the new one came with the answer.
+        assert_eq!(dashboard.get("/").await.location, "/login");
+        // The code is spent; the login asks for the password; the API
+        // password still opens nothing.
+        assert_eq!(app.app.dashboard.password.setup_code(), None);
+        assert!(login(&app, PASSWORD).await.is_err());
+        let dashboard = login(&app, "a-much-better-one").await.ok().expect("the new password opens");
+        assert_eq!(dashboard.get("/").await.status, 200);
+    }
 }
 
 #[actix_web::test]
@@ -363,6 +391,9 @@ async fn every_change_survives_a_restart_on_the_same_storage_directory() {
                 &[("current", PASSWORD), ("new_password", "persisted-pass"), ("confirm", "persisted-pass")],
             )
             .await;
+        // Changing the password ended every session: log in again.
+        assert_eq!(dashboard.get("/").await.location, "/login");
+        let dashboard = login(&app, "persisted-pass").await.ok().expect("login with the new password");
         dashboard.post("/vertex/express", &[("keys", "express-key-0123456789abcdef")]).await;
         dashboard.post("/vertex/toggles", &[("enable_vertex_express", "true")]).await;
         assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);

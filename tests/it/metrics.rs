@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hajimi::secret::Secret;
 
-use crate::dashboard::login;
+use crate::dashboard::{login, login_with_setup_code};
 use crate::helpers::{chat_body, fixture, spawn_app_with, test_key, Answer, Reply, TestApp, PASSWORD};
 
 const TOKEN: &str = "m-token";
@@ -339,8 +339,8 @@ async fn a_dashboard_session_may_read_the_metrics_and_an_empty_token_opens_nothi
 
 #[actix_web::test]
 async fn a_session_that_must_change_the_default_password_may_not() {
-    let app = spawn_app_with(1, |config| config.web_password = Secret::new("123")).await;
-    let dashboard = login(&app, "123").await.ok().expect("login with the default");
+    let app = spawn_app_with(1, |config| config.web_password = Secret::new("")).await;
+    let dashboard = login_with_setup_code(&app).await.ok().expect("login with the setup code");
     let page = dashboard.get("/metrics").await;
     assert_eq!(page.status, 401, "{}", page.body);
 }
