@@ -10,7 +10,7 @@ use std::future::{ready, Ready};
 use std::net::IpAddr;
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -114,13 +114,18 @@ pub fn authorize(request: &HttpRequest, state: &AppState, config: &Config) -> Re
     let key = client_key(request);
     if key.as_deref().is_some_and(|key| config.password.matches(key)) {
         throttle.record_success(address);
+        request.extensions_mut().insert(Authenticated);
         return Ok(ClientAuthorized { address, scope: ClientScope::new(Credential::Password, address) });
     }
     if config.huggingface {
         let token = request.headers().get("x-ip-token").and_then(|v| v.to_str().ok());
         match state.huggingface.verify(token) {
             TokenVerdict::Accepted => {
-                return Ok(ClientAuthorized { address, scope: ClientScope::new(Credential::HuggingFaceToken, address) })
+                request.extensions_mut().insert(Authenticated);
+                return Ok(ClientAuthorized {
+                    address,
+                    scope: ClientScope::new(Credential::HuggingFaceToken, address),
+                });
             }
             TokenVerdict::Rejected(reason) => {
                 log::warn!("Hugging Face gateway rejected the caller's token: {}", LogSafe(&reason));
@@ -154,6 +159,11 @@ fn locked_out(retry_after_ms: u64) -> ApiError {
         retry_after: std::time::Duration::from_millis(retry_after_ms),
     }
 }
+
+/// Marks a request whose client authenticated (a request extension): only
+/// such requests go into the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated;
 
 /// Extractor: put it first in a handler's arguments to require client auth.
 /// It carries who the client is.

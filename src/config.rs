@@ -438,7 +438,17 @@ impl Config {
             enable_vertex: v.boolean("ENABLE_VERTEX")?,
             enable_vertex_express: v.boolean("ENABLE_VERTEX_EXPRESS")?,
             vertex_base_url: v.url("VERTEX_BASE_URL")?,
-            vertex_location: v.text("VERTEX_LOCATION").to_owned(),
+            vertex_location: {
+                // It becomes part of a host name (`{location}-aiplatform…`).
+                let location = v.text("VERTEX_LOCATION").trim();
+                let valid = !location.is_empty()
+                    && location.len() <= 64
+                    && location.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !valid {
+                    return Err(v.invalid("VERTEX_LOCATION", "a region name such as global or us-central1 ([a-z0-9-])"));
+                }
+                location.to_owned()
+            },
             vertex_models_url: v.text("VERTEX_MODELS_URL").trim().to_owned(),
             google_credentials_json: Secret::new(v.text("GOOGLE_CREDENTIALS_JSON")),
             vertex_express_api_key: Secret::new(v.text("VERTEX_EXPRESS_API_KEY")),

@@ -85,7 +85,7 @@ pub fn ungrouped_settings() -> Vec<&'static str> {
 /// What the settings outside the Settings page mean.
 fn ungrouped_description(name: &str) -> &'static str {
     match name {
-        "WEB_PASSWORD" => "Dashboard password until one is set on the Password page.",
+        "WEB_PASSWORD" => "Dashboard password until one is set on the Password page; never PASSWORD. Empty or 123 = none: the setup code printed on stderr at startup opens the dashboard once, to set one.",
         "GEMINI_API_KEYS" => "AI Studio keys, comma-separated (more on the Keys page).",
         "ENABLE_VERTEX" => "Serve chat through Vertex AI (Vertex page).",
         "ENABLE_VERTEX_EXPRESS" => "Use Vertex Express keys (Vertex page).",

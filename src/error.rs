@@ -16,12 +16,27 @@
 //!   canonical name (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`…).
 //! - Each error is logged once, where it is classified (upstream failures in
 //!   the retry loop at `warn`); `ApiError` itself logs only 500s.
+//! - A message quoting the client's own text (a model name) quotes at most
+//!   [`MAX_ECHOED_CHARS`] of it ([`echo`]): a 30 MB name is not sent back.
 
 use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
+
+/// Characters of the client's own text an error message quotes at most.
+pub const MAX_ECHOED_CHARS: usize = 128;
+
+/// The client's text as an error message quotes it: control characters
+/// escaped, cut to [`MAX_ECHOED_CHARS`] (then `…`).
+pub fn echo(text: &str) -> String {
+    let mut out = String::new();
+    let mut escaper = crate::secret::Escaper::new(&mut out, MAX_ECHOED_CHARS);
+    let _ = std::fmt::Write::write_str(&mut escaper, text);
+    let _ = escaper.finish();
+    out
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {

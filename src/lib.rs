@@ -7,6 +7,7 @@ pub mod bodylimit;
 pub mod cache;
 pub mod cluster;
 pub mod config;
+pub mod cors;
 pub mod dashboard;
 pub mod delivery;
 pub mod docs;

@@ -3,7 +3,7 @@
 //! source (studio, vertex, dashboard, keys, system), plus a broadcast
 //! channel for the live tail. Every message is redacted of keys and
 //! registered secrets ([`crate::secret::redact_keys`]), has its control
-//! characters escaped ([`crate::secret::LogSafe`]) and is cut to
+//! characters escaped (as [`crate::secret::LogSafe`] does) and is cut to
 //! [`MAX_MESSAGE_CHARS`], so a record is safe to show on a page as text.
 //!
 //! [`RingLogger`] is the process's `log::Log`: it hands every record to
@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
-use crate::secret::{redact_keys, LogSafe};
+use crate::secret::{redact_keys, Escaper};
 
 pub const DEFAULT_CAPACITY: usize = 1000;
 pub const MIN_CAPACITY: usize = 10;
@@ -100,7 +100,8 @@ impl Default for LogRing {
 
 /// Redacts, escapes and cuts a message for the ring.
 fn safe_message(message: &str) -> String {
-    let escaped = LogSafe(&redact_keys(message)).to_string();
+    let mut escaped = String::new();
+    let _ = std::fmt::Write::write_str(&mut Escaper::new(&mut escaped, usize::MAX), &redact_keys(message));
     // Characters are at most 4 bytes: a short text needs no counting.
     if escaped.len() <= MAX_MESSAGE_CHARS || escaped.chars().count() <= MAX_MESSAGE_CHARS {
         return escaped;

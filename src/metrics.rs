@@ -259,13 +259,18 @@ impl Metrics {
 
     /// One answered request: `route` is the matched route pattern (`None`
     /// when no route matched), `model` the model as the client named it
-    /// (from the `RequestNote`, when there is one).
-    pub fn observe_request(&self, route: Option<&str>, model: Option<&str>, status: u16, seconds: f64) {
+    /// (from the `RequestNote`, when there is one) and whether it is a
+    /// model of the served lists (others are counted as `other`).
+    pub fn observe_request(&self, route: Option<&str>, model: Option<(&str, bool)>, status: u16, seconds: f64) {
         let route = match route {
             Some(route) if !route.is_empty() => route.to_owned(),
             _ => OTHER.to_owned(),
         };
-        let model = model.map(|model| self.model_label(model)).unwrap_or_default();
+        let model = match model {
+            Some((model, true)) => self.model_label(model),
+            Some((_, false)) => OTHER.to_owned(),
+            None => String::new(),
+        };
         self.request_duration.get_or_create(&RouteLabels { route: route.clone() }).observe(seconds);
         self.requests.get_or_create(&RequestLabels { route, model, status }).inc();
     }
@@ -466,6 +471,12 @@ fn access(request: &HttpRequest, state: &AppState) -> Access {
     }
 }
 
+/// Whether the caller may read internals (`/metrics`, and where Redis is
+/// in `/ready`): a dashboard session or the metrics token.
+pub fn may_read_internals(request: &HttpRequest, state: &AppState) -> bool {
+    access(request, state) == Access::Allowed
+}
+
 fn error_body(message: &str, code: &str) -> serde_json::Value {
     serde_json::json!({ "error": { "message": message, "type": "invalid_request_error", "code": code } })
 }
@@ -518,10 +529,15 @@ mod tests {
         let metrics = Metrics::new();
         metrics.observe_request(None, None, 404, 0.001);
         let key = format!("AIza{}", "x".repeat(35));
-        metrics.observe_request(Some("/v1/chat/completions"), Some(&key), 200, 0.2);
+        metrics.observe_request(Some("/v1/chat/completions"), Some((&key, true)), 200, 0.2);
         for n in 0..MAX_MODEL_LABELS + 5 {
-            metrics.observe_request(Some("/v1/chat/completions"), Some(&format!("m{n}{}", "y".repeat(100))), 200, 0.2);
+            let model = format!("m{n}{}", "y".repeat(100));
+            metrics.observe_request(Some("/v1/chat/completions"), Some((&model, true)), 200, 0.2);
         }
+        // A model of no list is `other` from the first.
+        let fresh = Metrics::new();
+        fresh.observe_request(Some("/v1/chat/completions"), Some(("made-up", false)), 404, 0.1);
+        assert!(lines_of(&fresh, "hajimi_requests_total{").iter().all(|line| line.contains("model=\"other\"")));
         let requests = lines_of(&metrics, "hajimi_requests_total{");
         assert!(requests.contains(&"hajimi_requests_total{route=\"other\",model=\"\",status=\"404\"} 1".to_owned()));
         assert!(requests.iter().all(|line| !line.contains(&key)), "{requests:?}");

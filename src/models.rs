@@ -89,6 +89,25 @@ impl ModelCatalog {
         }
     }
 
+    /// Whether `requested` names a model of the lists clients see: its base
+    /// name (route prefix `[PAY]`/`[EXPRESS]` and suffixes taken off) is a
+    /// listed or embedding model, or it is one of `EXTRA_MODELS`. Metrics
+    /// label only such names, so clients cannot take the labels.
+    pub fn knows(&self, requested: &str, config: &Config) -> bool {
+        if config.extra_models.iter().any(|extra| extra == requested) {
+            return true;
+        }
+        let unprefixed = ["[EXPRESS]", "[PAY]"]
+            .iter()
+            .find_map(|prefix| requested.strip_prefix(prefix))
+            .map_or(requested, str::trim_start);
+        let base = ModelSpec::parse(unprefixed, config.search_mode).base;
+        match &*self.upstream.read() {
+            Some(list) => list.entries.iter().any(|entry| entry_name(entry) == base),
+            None => BUNDLED_MODELS.iter().chain(BUNDLED_EMBEDDING_MODELS).any(|known| *known == base),
+        }
+    }
+
     /// Google's model list for native clients: every chat model the OpenAI
     /// list has (variants and `EXTRA_MODELS` included, as copies of their
     /// base model's entry under their own name), then the upstream's other

@@ -178,27 +178,69 @@ pub fn redact_keys(text: &str) -> String {
     out
 }
 
-/// Untrusted text (upstream messages, token claims, client input) as it
-/// may appear in a log line: control characters escaped, so nobody can
-/// forge a log record with a newline or drive a terminal with escapes.
+/// Untrusted text (client input such as model names and paths, upstream
+/// messages, token claims, names an operator pasted) as it may appear in a
+/// log line: control characters escaped, so nobody can forge a log record
+/// with a newline or drive a terminal with escapes, and cut to
+/// [`MAX_LOGGED_CHARS`], so a 30 MB model name costs a log line no more
+/// than a short one. Every such text goes through it; the stderr logger
+/// escapes whole lines the same way besides (`telemetry`).
 pub struct LogSafe<'a>(pub &'a str);
+
+/// Characters of one untrusted text a log line carries at most.
+pub const MAX_LOGGED_CHARS: usize = 512;
 
 impl fmt::Display for LogSafe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for character in self.0.chars() {
+        let mut escaper = Escaper::new(f, MAX_LOGGED_CHARS);
+        fmt::Write::write_str(&mut escaper, self.0)?;
+        escaper.finish()
+    }
+}
+
+/// A `fmt::Write` that escapes what goes through it as [`LogSafe`] does
+/// and keeps at most `max_chars` characters of it (then `…`).
+pub struct Escaper<W: fmt::Write> {
+    inner: W,
+    chars_left: usize,
+    cut: bool,
+}
+
+impl<W: fmt::Write> Escaper<W> {
+    pub fn new(inner: W, max_chars: usize) -> Escaper<W> {
+        Escaper { inner, chars_left: max_chars, cut: false }
+    }
+
+    /// Marks a cut text as such.
+    pub fn finish(mut self) -> fmt::Result {
+        if self.cut {
+            self.inner.write_char('…')?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: fmt::Write> fmt::Write for Escaper<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for character in text.chars() {
+            if self.chars_left == 0 {
+                self.cut = true;
+                return Ok(());
+            }
+            self.chars_left -= 1;
             match character {
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
+                '\n' => self.inner.write_str("\\n")?,
+                '\r' => self.inner.write_str("\\r")?,
+                '\t' => self.inner.write_str("\\t")?,
                 // Bidirectional overrides can make a line read differently.
                 character
                     if character.is_control()
                         || ('\u{202a}'..='\u{202e}').contains(&character)
                         || ('\u{2066}'..='\u{2069}').contains(&character) =>
                 {
-                    write!(f, "\\u{{{:x}}}", u32::from(character))?
+                    write!(self.inner, "\\u{{{:x}}}", u32::from(character))?
                 }
-                character => write!(f, "{character}")?,
+                character => self.inner.write_char(character)?,
             }
         }
         Ok(())
@@ -284,5 +326,11 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(LogSafe(input).to_string(), expected);
         }
+        // A huge text costs a bounded line.
+        let huge = "m".repeat(30 * 1024 * 1024);
+        let logged = LogSafe(&huge).to_string();
+        assert_eq!(logged.chars().count(), MAX_LOGGED_CHARS + 1);
+        assert!(logged.ends_with('…'));
+        assert_eq!(LogSafe(&"é".repeat(MAX_LOGGED_CHARS)).to_string().chars().count(), MAX_LOGGED_CHARS);
     }
 }

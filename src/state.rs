@@ -251,6 +251,12 @@ impl AppState {
         self.pool.set_daily_limits(limits);
         self.swipe_cache.set_limits(config.max_cache_entries, config.cache_expiry.as_millis() as u64);
         crate::log_ring::global().set_capacity(config.log_ring_size);
+        let web_password_changed = self.config.read().web_password.expose() != config.web_password.expose();
+        if web_password_changed && self.dashboard.password.hash.read().is_none() {
+            // The password sessions were opened with is no longer the one
+            // in force: they end, like after a change on the Password page.
+            self.dashboard.sessions.remove_all();
+        }
         let vertex_changed = {
             let old = self.config.read();
             old.google_credentials_json.expose() != config.google_credentials_json.expose()

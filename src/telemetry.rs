@@ -10,7 +10,7 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::Error;
+use actix_web::{Error, HttpMessage};
 use futures_util::FutureExt;
 
 use crate::delivery::RequestNote;
@@ -23,7 +23,7 @@ use crate::stats::Outcome;
 /// test harness (`is_test`).
 pub fn init_logging_for_tests() {
     let env = env_logger::Env::default().filter_or("RUST_LOG", "info");
-    let inner = env_logger::Builder::from_env(env).is_test(true).format_timestamp_millis().build();
+    let inner = env_logger::Builder::from_env(env).is_test(true).format(write_line).build();
     let max_level = inner.filter();
     let logger = crate::log_ring::RingLogger::new(inner, std::sync::Arc::clone(crate::log_ring::global()));
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
@@ -33,12 +33,47 @@ pub fn init_logging_for_tests() {
 
 pub fn init_logging() {
     let env = env_logger::Env::default().filter_or("RUST_LOG", "info");
-    let inner = env_logger::Builder::from_env(env).format_timestamp_millis().build();
+    let inner = env_logger::Builder::from_env(env).format(write_line).build();
     let max_level = inner.filter();
     let logger = crate::log_ring::RingLogger::new(inner, std::sync::Arc::clone(crate::log_ring::global()));
     // Already set (a second app in the same process): keep the first.
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(max_level);
+    }
+}
+
+/// Longest message one stderr line carries (characters).
+pub const MAX_LINE_CHARS: usize = 4000;
+
+/// One stderr line per record, as env_logger writes it by default
+/// (`[time LEVEL target] message`), with the message escaped and cut like
+/// [`LogSafe`] text: whatever a message quotes, it stays one line of
+/// bounded length. Written straight into the logger's buffer.
+fn write_line(buf: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) -> std::io::Result<()> {
+    let timestamp = buf.timestamp_millis();
+    format_line(buf, &timestamp, record.level(), record.target(), *record.args())
+}
+
+fn format_line(
+    out: &mut impl std::io::Write,
+    timestamp: &dyn std::fmt::Display,
+    level: log::Level,
+    target: &str,
+    message: std::fmt::Arguments<'_>,
+) -> std::io::Result<()> {
+    write!(out, "[{timestamp} {level:<5} {target}] ")?;
+    let mut escaper = crate::secret::Escaper::new(IoText(out), MAX_LINE_CHARS);
+    let written = std::fmt::Write::write_fmt(&mut escaper, message).and_then(|()| escaper.finish());
+    written.map_err(|_| std::io::Error::other("log line not written"))?;
+    writeln!(out)
+}
+
+/// `fmt::Write` over an `io::Write`.
+struct IoText<'a, W: std::io::Write>(&'a mut W);
+
+impl<W: std::io::Write> std::fmt::Write for IoText<'_, W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.write_all(text.as_bytes()).map_err(|_| std::fmt::Error)
     }
 }
 
@@ -55,14 +90,15 @@ pub async fn access_log(
     // No clone of the request may be held here: routing needs it unique.
     let outcome = AssertUnwindSafe(next.call(request)).catch_unwind().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (status, note, route) = match &outcome {
+    let (status, note, route, authenticated) = match &outcome {
         Ok(Ok(response)) => (
             response.status().as_u16(),
             response.response().extensions().get::<RequestNote>().cloned(),
             response.request().match_pattern(),
+            response.request().extensions().contains::<crate::auth::Authenticated>(),
         ),
-        Ok(Err(error)) => (error.as_response_error().status_code().as_u16(), None, None),
-        Err(_) => (500, None, None),
+        Ok(Err(error)) => (error.as_response_error().status_code().as_u16(), None, None, false),
+        Err(_) => (500, None, None, false),
     };
     // The Log page files API requests under "studio" and dashboard ones
     // under "dashboard" (by target), everything else under "system".
@@ -73,31 +109,52 @@ pub async fn access_log(
         _ => "hajimi::telemetry",
     };
     match (&outcome, &note) {
-        (Err(_), _) => log::error!(target: target, "{method} {path} 500 {latency_ms:.1}ms: the handler panicked"),
+        (Err(_), _) => {
+            log::error!(target: target, "{method} {} 500 {latency_ms:.1}ms: the handler panicked", LogSafe(&path))
+        }
         (_, Some(note)) => log::info!(
             target: target,
-            "{method} {path} {status} {latency_ms:.1}ms model={} mode={} key={}",
+            "{method} {} {status} {latency_ms:.1}ms model={} mode={} key={}",
+            // The path and model are the client's text: escaped and cut.
+            LogSafe(&path),
             LogSafe(&note.model),
             note.mode,
             note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
         ),
-        _ => log::info!(target: target, "{method} {path} {status} {latency_ms:.1}ms"),
+        _ => log::info!(target: target, "{method} {} {status} {latency_ms:.1}ms", LogSafe(&path)),
     }
     if let Some(state) = &state {
-        let model = note.as_ref().map(|note| note.model.as_str());
+        let model = note.as_ref().map(|note| (note.model.as_str(), state.catalog.knows(&note.model, &state.config())));
         state.metrics.observe_request(route.as_deref(), model, status, latency_ms / 1000.0);
         if note.as_ref().is_some_and(|note| note.mode == "cache") && status < 300 {
             state.metrics.cache_hit();
         }
     }
     if let (true, Some(state)) = (is_generation, &state) {
-        record_generation(state, &method, &path, status, latency_ms, note.as_ref());
+        state.stats.record(outcome_of(status, note.as_ref()), 0, 0, state.now_ms());
+        // Anonymous requests are counted, never recorded: a stranger's
+        // junk must not grow the database.
+        if authenticated {
+            record_generation(state, &method, route.as_deref(), status, latency_ms, note.as_ref());
+        }
     }
     match outcome {
         Ok(Ok(response)) => Ok(response.map_into_boxed_body()),
         Ok(Err(error)) => Err(error),
         Err(_panic) => Err(ApiError::Internal.into()),
     }
+}
+
+/// Characters of a model name the request log keeps.
+const MAX_RECORDED_MODEL_CHARS: usize = 128;
+
+/// Client text for a stored record: control characters escaped, cut.
+fn bounded_text(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut escaper = crate::secret::Escaper::new(&mut out, max_chars);
+    let _ = std::fmt::Write::write_str(&mut escaper, text);
+    let _ = escaper.finish();
+    out
 }
 
 fn is_api_path(path: &str) -> bool {
@@ -129,18 +186,17 @@ fn is_dashboard_path(path: &str, prefix: &str) -> bool {
     !is_api_path(path) && !matches!(path, "/health" | "/ready") && (prefix.is_empty() || path.starts_with(prefix))
 }
 
-/// Counts a chat request for the Overview and keeps its metadata for the
-/// request log (§10): time, route, model, key id, status, latency, error
-/// kind — never content, never a key.
-fn record_generation(
-    state: &AppState,
-    method: &actix_web::http::Method,
-    path: &str,
-    status: u16,
-    latency_ms: f64,
-    note: Option<&RequestNote>,
-) {
-    let error_kind = match status {
+/// How a generation request ended, for the Overview's counters.
+fn outcome_of(status: u16, note: Option<&RequestNote>) -> Outcome {
+    match (error_kind(status), note.map(|note| note.mode)) {
+        (Some(kind), _) => Outcome::Failure(kind.to_owned()),
+        (None, Some("cache")) => Outcome::CacheHit,
+        (None, _) => Outcome::Success,
+    }
+}
+
+fn error_kind(status: u16) -> Option<&'static str> {
+    match status {
         200..=299 => None,
         401 | 403 => Some("auth"),
         408 | 413 => Some("client"),
@@ -148,19 +204,27 @@ fn record_generation(
         400..=499 => Some("client"),
         503 => Some("busy"),
         _ => Some("upstream"),
-    };
-    let outcome = match (error_kind, note.map(|note| note.mode)) {
-        (Some(kind), _) => Outcome::Failure(kind.to_owned()),
-        (None, Some("cache")) => Outcome::CacheHit,
-        (None, _) => Outcome::Success,
-    };
-    let now_ms = state.now_ms();
-    state.stats.record(outcome, 0, 0, now_ms);
+    }
+}
+
+/// Keeps an authenticated generation request's metadata for the request
+/// log (§10): time, route *pattern* (not the client's path), model (cut,
+/// control characters escaped), key id, status, latency, error kind —
+/// never content, never a key.
+fn record_generation(
+    state: &AppState,
+    method: &actix_web::http::Method,
+    route: Option<&str>,
+    status: u16,
+    latency_ms: f64,
+    note: Option<&RequestNote>,
+) {
+    let error_kind = error_kind(status);
     state.store.send(crate::store::Change::Request(crate::store::RequestRecord {
-        at_ms: now_ms,
-        method: method.to_string(),
-        route: path.to_owned(),
-        model: note.map(|note| note.model.chars().take(128).collect()).unwrap_or_default(),
+        at_ms: state.now_ms(),
+        method: method.as_str().chars().take(16).collect(),
+        route: route.unwrap_or("(unmatched)").chars().take(128).collect(),
+        model: note.map(|note| bounded_text(&note.model, MAX_RECORDED_MODEL_CHARS)).unwrap_or_default(),
         key_id: note.and_then(|note| note.key).map(|key| key.0),
         status,
         latency_ms: latency_ms as u64,
@@ -168,4 +232,21 @@ fn record_generation(
         completion_tokens: 0,
         error_kind: error_kind.map(str::to_owned),
     }));
+}
+
+#[cfg(test)]
+mod line_tests {
+    #[test]
+    fn a_record_is_one_bounded_line_whatever_it_quotes() {
+        let mut out = Vec::new();
+        let model = "[PAY]\r\nFORGED record";
+        super::format_line(&mut out, &"T", log::Level::Info, "hajimi", format_args!("answer delivered model={model}"))
+            .unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(line, "[T INFO  hajimi] answer delivered model=[PAY]\\r\\nFORGED record\n");
+        let mut out = Vec::new();
+        let huge = "x".repeat(100_000);
+        super::format_line(&mut out, &"T", log::Level::Warn, "hajimi", format_args!("{huge}")).unwrap();
+        assert!(out.len() < super::MAX_LINE_CHARS + 64 && out.ends_with("…\n".as_bytes()));
+    }
 }

@@ -251,6 +251,7 @@ mod page_tests {
             source: "default".to_string(),
             overridden: false,
             restart_required: false,
+            guarded: false,
             error: None,
         }
     }
@@ -289,6 +290,7 @@ mod page_tests {
                 },
             ],
             error_summary: Some("2 settings have errors.".to_string()),
+            guarded_names: "GEMINI_BASE_URL, PROXY_URL".to_string(),
         }
     }
 

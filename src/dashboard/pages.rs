@@ -1105,6 +1105,7 @@ fn settings_view(
                         source: combined.source(spec.name).to_string(),
                         overridden: layers.overrides.contains_key(spec.name),
                         restart_required: spec.restart_required,
+                        guarded: settings::decides_where_secrets_go(spec.name),
                         error: errors.get(spec.name).cloned(),
                     }
                 })
@@ -1119,6 +1120,7 @@ pub async fn settings_page(request: HttpRequest, state: web::Data<AppState>) -> 
         chrome: chrome(&state, &info, "settings"),
         groups: settings_view(&state, &Default::default(), &Default::default()),
         error_summary: None,
+        guarded_names: settings::SECRET_DESTINATIONS.join(", "),
     };
     html(&page, StatusCode::OK)
 }
@@ -1136,9 +1138,46 @@ pub async fn save_settings(
     if changes.is_empty() {
         return Ok(flash_and_redirect(&state, &info, "ok", "Nothing changed.".into(), "/settings"));
     }
+    // Where keys and tokens are sent: only with the password again.
+    let guarded: Vec<&'static str> =
+        changes.keys().copied().filter(|name| settings::decides_where_secrets_go(name)).collect();
+    if !guarded.is_empty() {
+        let given = field(&form, "confirm_password").unwrap_or("");
+        let confirmed = !given.is_empty() && attempt_password(&request, &state, given, "settings").await?.0;
+        if !confirmed {
+            let reason = if given.is_empty() {
+                "needs the dashboard password (below, next to Save)"
+            } else {
+                "needs the dashboard password: the one given was wrong"
+            };
+            let errors: settings::FieldErrors = guarded.iter().map(|name| (*name, reason.to_owned())).collect();
+            let submitted: BTreeMap<&'static str, String> = changes
+                .into_iter()
+                .filter(|(name, _)| settings::spec(name).is_some_and(|spec| spec.kind != settings::Kind::Secret))
+                .collect();
+            let page = SettingsPage {
+                chrome: chrome(&state, &info, "settings"),
+                groups: settings_view(&state, &errors, &submitted),
+                error_summary: Some(format!(
+                    "Changing {} decides where keys or tokens are sent: enter the dashboard password to save.",
+                    guarded.join(", ")
+                )),
+                guarded_names: settings::SECRET_DESTINATIONS.join(", "),
+            };
+            return html(&page, StatusCode::FORBIDDEN);
+        }
+    }
     match settings::save(&state, changes.clone()) {
         Ok(names) => {
-            log::info!("dashboard: settings changed: {}", names.join(", "));
+            if guarded.is_empty() {
+                log::info!("dashboard: settings changed: {}", names.join(", "));
+            } else {
+                let address = crate::auth::client_address(&request, &state.config());
+                log::warn!(
+                    "dashboard: settings changed: {} (where keys or tokens are sent: password confirmed from {address})",
+                    names.join(", ")
+                );
+            }
             let restart: Vec<&str> = names
                 .iter()
                 .copied()
@@ -1162,6 +1201,7 @@ pub async fn save_settings(
                 chrome: chrome(&state, &info, "settings"),
                 groups: settings_view(&state, &errors, &submitted),
                 error_summary: Some(format!("Nothing was saved: fix {}.", names.join(", "))),
+                guarded_names: settings::SECRET_DESTINATIONS.join(", "),
             };
             html(&page, StatusCode::BAD_REQUEST)
         }
@@ -1442,7 +1482,7 @@ pub async fn add_credential(
             }
             state.store.send(Change::AddCredential(credential));
             state.sync_vertex();
-            log::info!("dashboard: Vertex credential {email} added");
+            log::info!("dashboard: Vertex credential {} added", crate::secret::LogSafe(&email));
             Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} added."), "/vertex"))
         }
         Err(reason) => {
@@ -1474,7 +1514,7 @@ pub async fn remove_credential(
     }
     state.store.send(Change::RemoveCredential { client_email: email.clone() });
     state.sync_vertex();
-    log::info!("dashboard: Vertex credential {email} removed");
+    log::info!("dashboard: Vertex credential {} removed", crate::secret::LogSafe(&email));
     Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} removed."), "/vertex"))
 }
 

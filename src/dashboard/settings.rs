@@ -67,7 +67,11 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
             live("MAX_REQUESTS_PER_MINUTE", Number, "Requests per client address per minute (0 = unlimited)."),
             live("MAX_REQUESTS_PER_DAY_PER_IP", Number, "Requests per client address per day (0 = unlimited)."),
             live("WHITELIST_USER_AGENT", List, "Only clients whose User-Agent contains one of these."),
-            live("ALLOWED_ORIGINS", List, "Browser origins allowed by CORS."),
+            live(
+                "ALLOWED_ORIGINS",
+                List,
+                "Browser origins (https://chat.example) that may call the API routes from a web page; * = any. Empty = none.",
+            ),
             live("PUBLIC_MODE", Bool, "Do not share identical requests in flight."),
             live("TRUSTED_PROXY_HEADER", Text, "Header carrying the client address behind a reverse proxy."),
             live("TRUSTED_PROXIES", List, "Proxies (addresses or CIDR ranges) allowed to set that header."),
@@ -180,6 +184,29 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
         ],
     ),
 ];
+
+/// Settings that decide where pool keys, Vertex tokens or the proxy's
+/// credentials are sent, or whose word vouches for a Hugging Face caller:
+/// changing one in the dashboard needs the dashboard password again (a
+/// stolen session alone must not be able to send the keys elsewhere), and
+/// is logged with the address.
+pub const SECRET_DESTINATIONS: &[&str] = &[
+    "GEMINI_BASE_URL",
+    "VERTEX_BASE_URL",
+    "VERTEX_LOCATION",
+    "VERTEX_MODELS_URL",
+    "PROXY_URL",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "HF_HUB_URL",
+    "HF_JWT_KEYS_URL",
+];
+
+pub fn decides_where_secrets_go(name: &str) -> bool {
+    SECRET_DESTINATIONS.contains(&name)
+}
 
 pub fn spec(name: &str) -> Option<&'static SettingSpec> {
     GROUPS.iter().flat_map(|(_, specs)| specs.iter()).find(|spec| spec.name == name)
@@ -359,6 +386,17 @@ pub fn revert(state: &AppState, name: &str) -> Result<&'static str, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_guarded_settings_are_on_the_page_or_known() {
+        for name in SECRET_DESTINATIONS {
+            assert!(crate::config::SETTINGS.iter().any(|(known, _)| known == name), "{name}");
+        }
+        for name in ["GEMINI_BASE_URL", "VERTEX_BASE_URL", "VERTEX_LOCATION", "VERTEX_MODELS_URL", "PROXY_URL"] {
+            assert!(spec(name).is_some() && decides_where_secrets_go(name), "{name}");
+        }
+        assert!(!decides_where_secrets_go("MAX_RETRY_NUM"));
+    }
 
     #[test]
     fn stored_overrides_apply_and_the_ones_that_no_longer_validate_are_dropped() {

@@ -216,6 +216,9 @@ pub struct SettingRow {
     pub overridden: bool,
     /// Takes effect only after a restart (listen address, workers, storage).
     pub restart_required: bool,
+    /// Decides where keys or tokens are sent: saving a change needs the
+    /// dashboard password.
+    pub guarded: bool,
     /// Inline validation error from the last save attempt.
     pub error: Option<String>,
 }
@@ -233,6 +236,9 @@ pub struct SettingsPage {
     pub groups: Vec<SettingsGroup>,
     /// Set when a save was refused: nothing was saved.
     pub error_summary: Option<String>,
+    /// The settings whose change needs the password, for the note by the
+    /// password field.
+    pub guarded_names: String,
 }
 
 #[derive(Debug, Clone)]

@@ -651,7 +651,7 @@ impl Relay {
             return Some(self.deadline_error(attempts));
         }
         if attempts.attempts > 0 && self.still_wanted.as_ref().is_some_and(|wanted| !wanted()) {
-            log::info!(target: self.log_target(), "every client left; no further attempts model={}", self.pool_model);
+            log::info!(target: self.log_target(), "every client left; no further attempts model={}", crate::secret::LogSafe(&self.pool_model));
             return Some(attempts.exhausted_error());
         }
         None

@@ -208,7 +208,7 @@ async fn pump<F: EventFormat>(
                 return;
             }
             Err(StreamProblem::ClientGone) => {
-                log::info!("client left during the stream model={model} key={key}");
+                log::info!("client left during the stream model={} key={key}", LogSafe(&model));
                 if format.has_output() {
                     // The quota was used all the same.
                     let (prompt, completion) = format.usage();
@@ -224,7 +224,7 @@ async fn pump<F: EventFormat>(
                 StreamProblem::Failed(failure) => failure.message.clone(),
                 _ => "the stream ended early".to_owned(),
             };
-            log::warn!("stream truncated model={model} key={key}: {}", LogSafe(&reason));
+            log::warn!("stream truncated model={} key={key}: {}", LogSafe(&model), LogSafe(&reason));
             relay.state.metrics.truncated_stream();
             if let StreamProblem::Failed(failure) = problem {
                 // The key still answers for what happened (a 429 mid-stream cools it).

@@ -178,14 +178,14 @@ async fn prepare(
     let spec = ModelSpec::parse(model_name, config.search_mode);
     if !is_valid_model_name(&spec.base) {
         return Err(ApiError::BadRequest {
-            message: format!("model: invalid model name {:?}", chat.model),
+            message: format!("model: invalid model name \"{}\"", crate::error::echo(&chat.model)),
             param: Some("model".into()),
         });
     }
     if !is_model_allowed(&chat.model, Some(&spec.base), config) {
         return Err(ApiError::ModelNotFound(format!(
             "The model {} is not available on this server / 模型不可用",
-            chat.model
+            crate::error::echo(&chat.model)
         )));
     }
     if chat.messages.is_empty() {
@@ -285,8 +285,10 @@ fn error_as_completion(error: &ApiError, meta: &AnswerMeta) -> serde_json::Value
 fn log_delivery(model: &str, mode: &str, key: Option<KeyId>, result: &Result<ChatCompletion, ApiError>) {
     let key = key.map(|key| key.to_string()).unwrap_or_else(|| "-".into());
     match result {
-        Ok(_) => log::info!("answer delivered model={model} mode={mode} key={key}"),
-        Err(error) => log::info!("error delivered model={model} mode={mode}: {}", LogSafe(&error.to_string())),
+        Ok(_) => log::info!("answer delivered model={} mode={mode} key={key}", LogSafe(model)),
+        Err(error) => {
+            log::info!("error delivered model={} mode={mode}: {}", LogSafe(model), LogSafe(&error.to_string()))
+        }
     }
 }
 
@@ -315,7 +317,11 @@ fn fake_stream(
                 pieces
             }
             Err(error) => {
-                log::warn!("fake stream failed model={}: {}", prepared.meta.model, LogSafe(&error.to_string()));
+                log::warn!(
+                    "fake stream failed model={}: {}",
+                    LogSafe(&prepared.meta.model),
+                    LogSafe(&error.to_string())
+                );
                 vec![stream_error_end(&error, &prepared.meta, config.error_as_assistant_message)]
             }
         }

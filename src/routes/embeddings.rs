@@ -36,13 +36,14 @@ pub async fn embeddings(
     let job = to_job(parsed).map_err(|(message, param)| ApiError::BadRequest { message, param: Some(param.into()) })?;
     if !is_valid_model_name(&job.model) {
         return Err(ApiError::BadRequest {
-            message: format!("model: invalid model name {requested:?}"),
+            message: format!("model: invalid model name \"{}\"", crate::error::echo(&requested)),
             param: Some("model".into()),
         });
     }
     if !is_model_allowed(&requested, Some(&job.model), &config) {
         return Err(ApiError::ModelNotFound(format!(
-            "The model {requested} is not available on this server / 模型不可用"
+            "The model {} is not available on this server / 模型不可用",
+            crate::error::echo(&requested)
         )));
     }
     let clients = clients.current(&state);
@@ -57,7 +58,11 @@ pub async fn embeddings(
         );
         let (answer, key) = relay.call("batchEmbedContents", body).await?;
         let batch = vectors_of(&answer, texts.len()).map_err(|message| {
-            log::warn!("embeddings answer unusable model={} key={key}: {message}", job.model);
+            log::warn!(
+                "embeddings answer unusable model={} key={key}: {}",
+                crate::secret::LogSafe(&job.model),
+                crate::secret::LogSafe(&message)
+            );
             ApiError::UpstreamFailed { status: actix_web::http::StatusCode::BAD_GATEWAY, message }
         })?;
         vectors.extend(batch);

@@ -1,6 +1,6 @@
 //! Liveness and readiness probes; open without authentication.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::huggingface::TokenAuthState;
@@ -20,7 +20,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 /// not, why (a public Space, no `SPACE_ID`, no verified HF key…). With
 /// `REDIS_URL` it says whether the shared state is reachable: a replica
 /// whose Redis is away still serves (from its own view), so stays 200.
-pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+/// Where Redis is (host and port) is said only to a dashboard session or
+/// the metrics token: anonymous callers learn connected or unreachable.
+pub async fn ready(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (mut response, mut body) = if !*state.keys_loaded.borrow() {
         (HttpResponse::ServiceUnavailable(), json!({"status": "loading keys"}))
     } else if state.pool.is_empty() {
@@ -33,10 +35,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         body["huggingface_token_auth"] = json!(token_auth.describe());
     }
     if let Some((up, endpoint)) = crate::cluster::status(&state) {
-        body["shared_state"] = json!({
-            "redis": if up { "connected" } else { "unreachable" },
-            "endpoint": endpoint,
-        });
+        body["shared_state"] = json!({ "redis": if up { "connected" } else { "unreachable" } });
+        if crate::metrics::may_read_internals(&request, &state) {
+            body["shared_state"]["endpoint"] = json!(endpoint);
+        }
     }
     response.json(body)
 }

@@ -46,7 +46,10 @@ pub async fn retrieve_model(
     let listed =
         state.catalog.client_model_ids(&config).contains(&id) || state.catalog.native_model(&id, &config).is_some();
     if !listed {
-        return Err(crate::error::ApiError::ModelNotFound(format!("The model {id} does not exist / 模型不存在")));
+        return Err(crate::error::ApiError::ModelNotFound(format!(
+            "The model {} does not exist / 模型不存在",
+            crate::error::echo(&id)
+        )));
     }
     Ok(HttpResponse::Ok().json(crate::models::openai_model(&id)))
 }

@@ -73,7 +73,7 @@ pub async fn get_model(
         Some(model) => Ok(HttpResponse::Ok().json(model)),
         None => Err(GoogleError(ApiError::ModelNotFound(format!(
             "models/{} is not found for API version {}",
-            name.strip_prefix("models/").unwrap_or(name),
+            crate::error::echo(name.strip_prefix("models/").unwrap_or(name)),
             version.as_str()
         )))),
     }
@@ -111,11 +111,15 @@ pub async fn model_action(
     check_rate_limit(auth.0.address, &config, &state).await?;
     let spec = ModelSpec::parse(requested, config.search_mode);
     if !is_valid_model_name(&spec.base) {
-        return Err(GoogleError(ApiError::bad_request(format!("model: invalid model name {requested:?}"))));
+        return Err(GoogleError(ApiError::bad_request(format!(
+            "model: invalid model name \"{}\"",
+            crate::error::echo(requested)
+        ))));
     }
     if !is_model_allowed(requested, Some(&spec.base), &config) {
         return Err(GoogleError(ApiError::ModelNotFound(format!(
-            "models/{requested} is not available on this server / 模型不可用"
+            "models/{} is not available on this server / 模型不可用",
+            crate::error::echo(requested)
         ))));
     }
     let (raw, mut reservation) = read_body(&request, payload, &config, &state).await?;

@@ -203,7 +203,7 @@ pub async fn access_token(
         Err(error) => match state.vertex.tokens.usable(identity, now_ms) {
             // The refresh failed but the current token still works.
             Some(token) => {
-                log::warn!(target: "hajimi::vertex", "token refresh for {} failed ({error}); the current token is used", account.client_email);
+                log::warn!(target: "hajimi::vertex", "token refresh for {} failed ({error}); the current token is used", crate::secret::LogSafe(&account.client_email));
                 Ok((token, account.project_id.clone()))
             }
             None => Err(token_failure(&error)),
@@ -252,7 +252,7 @@ pub async fn refresh_due_tokens(state: &AppState, client: &GeminiClient) {
                 }
             }
             Err(error) => {
-                log::warn!(target: "hajimi::vertex", "token refresh for {} failed: {error}", account.client_email);
+                log::warn!(target: "hajimi::vertex", "token refresh for {} failed: {error}", crate::secret::LogSafe(&account.client_email));
                 if let (Some(id), true) = (id, error.is_credential_fault()) {
                     state.vertex.accounts.mark_invalid(id, &error.to_string(), now_ms);
                 }

@@ -393,6 +393,9 @@ async fn replicas_serve_while_redis_is_away_and_converge_when_it_returns() {
         assert_eq!(ready.status, 200, "a replica without Redis still serves");
         let body: Value = ready.json();
         assert_eq!(body["shared_state"]["redis"], "unreachable", "{body}");
+        assert!(body["shared_state"].get("endpoint").is_none(), "anonymous callers learn where Redis is: {body}");
+        // A dashboard session learns where (never the credentials).
+        let body: Value = serde_json::from_str(&dashboard.on(app).get("/ready").await.body).unwrap();
         assert_eq!(body["shared_state"]["endpoint"], format!("redis://127.0.0.1:{}", redis.port), "no credentials");
         for _ in 0..3 {
             let answer = app.post("/v1/chat/completions", &chat_body(false)).await;

@@ -8,6 +8,7 @@ mod cluster;
 mod dashboard;
 mod docs;
 mod faults;
+mod hardening;
 mod helpers;
 mod metrics;
 mod native;
