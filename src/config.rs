@@ -138,6 +138,15 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("REQUEST_LOG_RETENTION_DAYS", "7"),
     // Empty = `/metrics` only with a dashboard session.
     ("METRICS_TOKEN", ""),
+    // IANA time-zone name for every time the dashboard shows (the bundled
+    // tz database; no system files needed).
+    ("TZ", "UTC"),
+    // Empty = the browser's language (Accept-Language, then the page's
+    // switch); `en` or `zh` forces one.
+    ("DASHBOARD_LANG", ""),
+    // Origins that may show the dashboard in a frame (CSP frame-ancestors).
+    // Empty = none, or https://huggingface.co with HUGGINGFACE=true.
+    ("FRAME_ANCESTORS", ""),
     // Empty = one node: state in STORAGE_DIR. Set = replicas share it.
     ("REDIS_URL", ""),
     // PEM file of the CA that signed a rediss:// server's certificate
@@ -349,6 +358,42 @@ pub struct Config {
     /// On SIGTERM/SIGINT: how long answers still running may take to
     /// finish before the server stops anyway.
     pub shutdown_timeout: Duration,
+    /// The time zone times are shown in, and its name as configured.
+    pub time_zone: jiff::tz::TimeZone,
+    pub time_zone_name: String,
+    /// `DASHBOARD_LANG`: a language every page is shown in, or `None` for
+    /// each browser's own.
+    pub dashboard_lang: Option<crate::i18n::Lang>,
+    /// Origins allowed to frame the dashboard (`FRAME_ANCESTORS`, or
+    /// Hugging Face's in HF mode); empty = none may.
+    pub frame_ancestors: Vec<String>,
+}
+
+/// Hugging Face shows a Space's app in a frame on this origin.
+pub const HUGGING_FACE_ORIGIN: &str = "https://huggingface.co";
+
+/// `TZ`: an IANA name (`Asia/Shanghai`), or a POSIX rule (`CST-8`) as a
+/// system may set it; empty = UTC.
+fn parse_time_zone(text: &str) -> Option<jiff::tz::TimeZone> {
+    let text = text.trim().trim_start_matches(':');
+    if text.is_empty() || text.eq_ignore_ascii_case("utc") {
+        return Some(jiff::tz::TimeZone::UTC);
+    }
+    jiff::tz::TimeZone::get(text).ok().or_else(|| jiff::tz::TimeZone::posix(text).ok())
+}
+
+/// One `FRAME_ANCESTORS` entry: an `http(s)://host[:port]` origin (a `*.`
+/// host wildcard allowed, as CSP allows), or `'self'`. Nothing that could
+/// end the CSP directive (`;`, quotes, spaces) gets through.
+fn is_frame_ancestor(origin: &str) -> bool {
+    if origin == "'self'" {
+        return true;
+    }
+    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else {
+        return false;
+    };
+    let host = rest.trim_start_matches("*.");
+    !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
 const SAFETY_THRESHOLDS: &[&str] = &[
@@ -510,6 +555,33 @@ impl Config {
             },
             request_body_timeout: v.seconds("REQUEST_BODY_TIMEOUT")?,
             shutdown_timeout: v.seconds("SHUTDOWN_TIMEOUT")?,
+            time_zone: parse_time_zone(v.text("TZ"))
+                .ok_or_else(|| v.invalid("TZ", "an IANA time-zone name such as Asia/Shanghai or UTC"))?,
+            time_zone_name: match v.text("TZ").trim().trim_start_matches(':') {
+                "" => "UTC".to_owned(),
+                name => name.to_owned(),
+            },
+            dashboard_lang: match v.text("DASHBOARD_LANG").trim() {
+                "" | "auto" => None,
+                code => {
+                    Some(crate::i18n::Lang::parse(code).ok_or_else(|| v.invalid("DASHBOARD_LANG", "en, zh or empty"))?)
+                }
+            },
+            frame_ancestors: {
+                let listed = v.list("FRAME_ANCESTORS");
+                if let Some(bad) = listed.iter().find(|origin| !is_frame_ancestor(origin)) {
+                    return Err(ConfigError::InvalidValue {
+                        name: "FRAME_ANCESTORS",
+                        value: bad.clone(),
+                        reason: "origins such as https://huggingface.co (or 'self')".to_owned(),
+                    });
+                }
+                if listed.is_empty() && huggingface {
+                    vec![HUGGING_FACE_ORIGIN.to_owned()]
+                } else {
+                    listed
+                }
+            },
         })
     }
 
@@ -609,6 +681,11 @@ impl Config {
                 "MAX_BODY_BYTES_IN_FLIGHT_MB" => (self.max_body_bytes_in_flight / (1024 * 1024)).to_string(),
                 "REQUEST_BODY_TIMEOUT" => seconds(&self.request_body_timeout),
                 "SHUTDOWN_TIMEOUT" => seconds(&self.shutdown_timeout),
+                "TZ" => self.time_zone_name.clone(),
+                "DASHBOARD_LANG" => self.dashboard_lang.map(|lang| lang.code().to_owned()).unwrap_or_default(),
+                // Derived from HUGGINGFACE: written back as what derives it.
+                "FRAME_ANCESTORS" if self.huggingface && self.frame_ancestors == [HUGGING_FACE_ORIGIN] => String::new(),
+                "FRAME_ANCESTORS" => list(&self.frame_ancestors),
                 "LOG_RING_SIZE" => self.log_ring_size.to_string(),
                 "STATS_RETENTION_DAYS" => self.stats_retention_days.to_string(),
                 "REQUEST_LOG_RETENTION_DAYS" => self.request_log_retention_days.to_string(),
@@ -820,6 +897,34 @@ mod tests {
         let mut raw = raw;
         raw.set("HUGGINGFACE", "false".into(), Source::Dashboard);
         assert_eq!(Config::from_raw(&raw).unwrap().trusted_proxy_header, "", "HF's header goes with HF mode");
+    }
+
+    #[test]
+    fn time_zone_language_and_frame_ancestors() {
+        let config = load(&[]).unwrap();
+        assert_eq!(
+            (config.time_zone_name.as_str(), config.dashboard_lang, config.frame_ancestors.len()),
+            ("UTC", None, 0)
+        );
+        let config = load(&[("TZ", "Asia/Shanghai"), ("DASHBOARD_LANG", "zh")]).unwrap();
+        assert_eq!(config.time_zone.iana_name(), Some("Asia/Shanghai"));
+        assert_eq!(config.dashboard_lang, Some(crate::i18n::Lang::Zh));
+        // A POSIX rule as some systems set TZ; a leading ':' as glibc allows.
+        assert!(load(&[("TZ", "CST-8")]).is_ok());
+        assert!(load(&[("TZ", ":America/New_York")]).is_ok());
+        for (name, value) in [("TZ", "Mars/Olympus"), ("DASHBOARD_LANG", "fr")] {
+            let message = load(&[(name, value)]).unwrap_err().to_string();
+            assert!(message.contains(name), "{message}");
+        }
+        // Hugging Face frames its Spaces; written back as derived (empty).
+        let hf = load(&[("HUGGINGFACE", "true")]).unwrap();
+        assert_eq!(hf.frame_ancestors, [HUGGING_FACE_ORIGIN]);
+        assert_eq!(hf.to_raw(None).get("FRAME_ANCESTORS"), "");
+        let listed = load(&[("FRAME_ANCESTORS", "https://a.example, https://*.b.example:8443 'self'")]).unwrap();
+        assert_eq!(listed.frame_ancestors.len(), 3);
+        for bad in ["https://a.example;script-src *", "javascript:x", "https://", "a.example", "https://a b"] {
+            assert!(load(&[("FRAME_ANCESTORS", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fasthash;
 pub mod gemini;
 pub mod huggingface;
+pub mod i18n;
 pub mod iprange;
 pub mod keys;
 pub mod log_ring;

@@ -10,10 +10,11 @@
 //! Labels never carry a secret: routes are the route table's patterns
 //! (never a raw path, which may carry a key in a query string), statuses
 //! are numbers, failure kinds and services are fixed names, and model names
-//! (which come from clients) pass through `redact_keys`, are cut to
-//! [`MAX_MODEL_LABEL_CHARS`] and capped at [`MAX_MODEL_LABELS`] distinct
-//! values (later ones are counted as `other`), so no client can grow the
-//! registry without bound.
+//! (which come from clients) are labelled only when they name a model of
+//! the served lists (`ModelCatalog::knows`; any other name is `other`, so
+//! invented names cannot take the labels real models need); they pass
+//! through `redact_keys`, are cut to [`MAX_MODEL_LABEL_CHARS`] and capped
+//! at [`MAX_MODEL_LABELS`] distinct values (later ones are `other` too).
 //!
 //! Access: a live dashboard session (no CSRF: a GET that changes nothing),
 //! or `Authorization: Bearer <METRICS_TOKEN>` when that setting is not

@@ -232,6 +232,7 @@ pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, c
     cfg.app_data(state).app_data(clients).service(
         web::scope("")
             .wrap(middleware::from_fn(crate::cors::cors))
+            .wrap(middleware::from_fn(crate::dashboard::pages::allow_framing))
             .wrap(middleware::from_fn(crate::telemetry::access_log))
             .configure(crate::routes::configure)
             .configure(|cfg| crate::dashboard::configure(cfg, &prefix))

@@ -189,6 +189,34 @@ fn security_headers(response: &mut actix_web::HttpResponseBuilder) {
         .insert_header((header::CACHE_CONTROL, "no-store"));
 }
 
+/// What [`security_headers`] says about frames until [`allow_framing`]
+/// changes it.
+const NO_FRAMES: &str = "frame-ancestors 'none'";
+
+/// Middleware (on every answer; it acts on the dashboard's only, which
+/// carry [`NO_FRAMES`]): while `FRAME_ANCESTORS` lists origins, the CSP
+/// names them instead and no `X-Frame-Options` is sent, so a Hugging Face
+/// Space page can show the dashboard in its frame.
+pub async fn allow_framing(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let mut response = next.call(request).await?;
+    let policy = response.headers().get(header::CONTENT_SECURITY_POLICY).and_then(|value| value.to_str().ok());
+    let Some(policy) = policy.filter(|policy| policy.contains(NO_FRAMES)) else { return Ok(response) };
+    let ancestors = state.map(|state| state.config().frame_ancestors.join(" ")).unwrap_or_default();
+    if !ancestors.is_empty() {
+        let framed = policy.replace(NO_FRAMES, &format!("frame-ancestors {ancestors}"));
+        if let Ok(value) = header::HeaderValue::from_str(&framed) {
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_SECURITY_POLICY, value);
+            headers.remove(header::X_FRAME_OPTIONS);
+        }
+    }
+    Ok(response)
+}
+
 fn html(template: &impl Template, status: StatusCode) -> Result<HttpResponse, DashboardError> {
     let body = template.render().map_err(|error| {
         log::error!("dashboard page failed to render: {error}");
@@ -227,14 +255,33 @@ fn is_https(request: &HttpRequest, state: &AppState) -> bool {
             .is_some_and(|value| value.eq_ignore_ascii_case("https"))
 }
 
-fn cookie<'a>(name: &'a str, value: String, prefix: &str, secure: bool) -> Cookie<'a> {
-    Cookie::build(name, value)
+/// Sets a dashboard cookie (`value` empty: removes it). `SameSite=Strict`
+/// (and `Secure` over HTTPS) — except while framing is allowed
+/// (`FRAME_ANCESTORS`) and the request came over HTTPS: then
+/// `SameSite=None; Secure; Partitioned` (CHIPS), the only kind a browser
+/// sends inside a frame on another site (a Hugging Face Space page); the
+/// cookie is kept apart per embedding site, and CSRF tokens still guard
+/// every POST.
+fn set_cookie(response: &mut HttpResponse, request: &HttpRequest, state: &AppState, name: &str, value: String) {
+    let https = is_https(request, state);
+    let framed = https && !state.config().frame_ancestors.is_empty();
+    let prefix = prefix_of(state);
+    let removal = value.is_empty();
+    let mut cookie = Cookie::build(name, value)
         // `/admin` also covers `/admin/…` (and not `/adminx`).
-        .path(if prefix.is_empty() { "/".to_owned() } else { prefix.to_owned() })
+        .path(if prefix.is_empty() { "/".to_owned() } else { prefix })
         .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .finish()
+        .same_site(if framed { SameSite::None } else { SameSite::Strict })
+        .secure(https)
+        .finish();
+    if removal {
+        cookie.make_removal();
+    }
+    // (actix's cookie crate predates `Partitioned`: appended by hand.)
+    let text = if framed { format!("{cookie}; Partitioned") } else { cookie.to_string() };
+    if let Ok(value) = header::HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
 }
 
 /// The request's session, or why not. `is_page`: a GET of a page (which
@@ -385,7 +432,7 @@ fn login_form(
     let setup = state.dashboard.password.mode(&state.config().web_password) == Mode::Setup;
     let page = LoginPage { prefix: prefix.clone(), csrf: token.clone(), error, setup, version: VERSION };
     let mut response = html(&page, status)?;
-    let _ = response.add_cookie(&cookie(LOGIN_COOKIE, token, &prefix, is_https(request, state)));
+    set_cookie(&mut response, request, state, LOGIN_COOKIE, token);
     Ok(response)
 }
 
@@ -466,11 +513,8 @@ pub async fn login(
     }
     let prefix = prefix_of(&state);
     let mut response = redirect(if forced { format!("{prefix}/password") } else { format!("{prefix}/") });
-    let secure = is_https(&request, &state);
-    let _ = response.add_cookie(&cookie(SESSION_COOKIE, info.id, &prefix, secure));
-    let mut expired = cookie(LOGIN_COOKIE, String::new(), &prefix, secure);
-    expired.make_removal();
-    let _ = response.add_cookie(&expired);
+    set_cookie(&mut response, &request, &state, SESSION_COOKIE, info.id);
+    set_cookie(&mut response, &request, &state, LOGIN_COOKIE, String::new());
     Ok(response)
 }
 
@@ -485,9 +529,7 @@ pub async fn logout(
     log::info!("dashboard logout");
     let prefix = prefix_of(&state);
     let mut response = redirect(format!("{prefix}/login"));
-    let mut expired = cookie(SESSION_COOKIE, String::new(), &prefix, is_https(&request, &state));
-    expired.make_removal();
-    let _ = response.add_cookie(&expired);
+    set_cookie(&mut response, &request, &state, SESSION_COOKIE, String::new());
     Ok(response)
 }
 
@@ -562,7 +604,7 @@ pub async fn change_password(
         .set_flash(&fresh.id, Flash { kind: "ok", text: "Password saved. Every other session was logged out.".into() });
     let prefix = prefix_of(&state);
     let mut response = redirect(format!("{prefix}/"));
-    let _ = response.add_cookie(&cookie(SESSION_COOKIE, fresh.id, &prefix, is_https(&request, &state)));
+    set_cookie(&mut response, &request, &state, SESSION_COOKIE, fresh.id);
     Ok(response)
 }
 

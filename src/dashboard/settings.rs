@@ -162,6 +162,13 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
     (
         "Dashboard and storage",
         &[
+            live("TZ", Text, "Time zone of every time shown here (an IANA name such as Asia/Shanghai)."),
+            live("DASHBOARD_LANG", Text, "en or zh for every visitor; empty = each browser's language and its switch."),
+            live(
+                "FRAME_ANCESTORS",
+                List,
+                "Origins that may show the dashboard in a frame (https://huggingface.co for a Space). Empty = none (Hugging Face's in HF mode).",
+            ),
             live("LOG_RING_SIZE", Number, "Log records the Log page keeps."),
             live("STATS_RETENTION_DAYS", Number, "Days of per-minute statistics kept on disk."),
             live("REQUEST_LOG_RETENTION_DAYS", Number, "Days of request records kept on disk."),

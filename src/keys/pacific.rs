@@ -1,76 +1,69 @@
 //! Google resets the free-tier daily quotas at midnight America/Los_Angeles.
-//! This computes that instant from a Unix time without a time-zone database:
-//! Pacific time is UTC−8, or UTC−7 under US daylight saving (second Sunday
-//! of March 02:00 to first Sunday of November 02:00, local time).
+//! The instant comes from the time-zone database bundled into the binary
+//! (`jiff`; the static build has no `/usr/share/zoneinfo`), so daylight
+//! saving follows the rules in force, not a hand-written copy of them.
+
+use std::sync::LazyLock;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
+static PACIFIC: LazyLock<TimeZone> =
+    LazyLock::new(|| TimeZone::get("America/Los_Angeles").expect("the bundled tz database has America/Los_Angeles"));
 
-/// Civil year of a day count.
-fn year_of_days(days: i64) -> i64 {
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    year_of_era + era * 400 + i64::from(month <= 2)
-}
-
-/// Day count of the `nth` Sunday (1-based) of a month.
-fn nth_sunday(year: i64, month: i64, nth: i64) -> i64 {
-    let first = days_from_civil(year, month, 1);
-    // 1970-01-01 was a Thursday (weekday 4, Sunday = 0).
-    let weekday = (first + 4).rem_euclid(7);
-    first + (7 - weekday) % 7 + 7 * (nth - 1)
-}
-
-/// Offset of Pacific time from UTC at `unix_seconds`, in seconds.
-fn pacific_offset_seconds(unix_seconds: i64) -> i64 {
-    let year = year_of_days(unix_seconds.div_euclid(SECONDS_PER_DAY));
-    // 02:00 PST = 10:00 UTC; 02:00 PDT = 09:00 UTC.
-    let dst_start = nth_sunday(year, 3, 2) * SECONDS_PER_DAY + 10 * 3600;
-    let dst_end = nth_sunday(year, 11, 1) * SECONDS_PER_DAY + 9 * 3600;
-    if (dst_start..dst_end).contains(&unix_seconds) {
-        -7 * 3600
-    } else {
-        -8 * 3600
-    }
+/// The Pacific wall-clock time at `unix_seconds` (clamped to what jiff
+/// represents: years −9999..=9999).
+fn pacific(unix_seconds: i64) -> jiff::Zoned {
+    let clamped = unix_seconds.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+    Timestamp::from_second(clamped).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(PACIFIC.clone())
 }
 
 /// The first Pacific midnight strictly after `unix_seconds`.
 pub fn next_pacific_midnight(unix_seconds: i64) -> i64 {
-    let local = unix_seconds + pacific_offset_seconds(unix_seconds);
-    let next_local_midnight = (local.div_euclid(SECONDS_PER_DAY) + 1) * SECONDS_PER_DAY;
-    // The offset at the target may differ (DST changes at 02:00, after
-    // midnight, so the offset in force at midnight is the one before it).
-    let guess = next_local_midnight - pacific_offset_seconds(unix_seconds);
-    next_local_midnight - pacific_offset_seconds(guess - 1)
+    let now = pacific(unix_seconds);
+    let midnight = now.date().tomorrow().and_then(|day| day.to_zoned(PACIFIC.clone()));
+    match midnight {
+        Ok(midnight) => midnight.timestamp().as_second(),
+        // Only at the end of representable time.
+        Err(_) => unix_seconds.saturating_add(SECONDS_PER_DAY),
+    }
 }
 
 /// The Pacific calendar day (days since epoch) of `unix_seconds`; counters
-/// keyed by it reset at Pacific midnight.
+/// keyed by it reset at Pacific midnight. Asked on the request path: the
+/// current day's bounds are remembered per thread, so most calls compare
+/// two numbers.
 pub fn pacific_day(unix_seconds: i64) -> i64 {
-    (unix_seconds + pacific_offset_seconds(unix_seconds)).div_euclid(SECONDS_PER_DAY)
+    thread_local! {
+        /// (first second, first second of the next day, day) last seen.
+        static TODAY: std::cell::Cell<(i64, i64, i64)> = const { std::cell::Cell::new((1, 0, 0)) };
+    }
+    TODAY.with(|today| {
+        let (start, end, day) = today.get();
+        if (start..end).contains(&unix_seconds) {
+            return day;
+        }
+        let local = pacific(unix_seconds);
+        let day = unix_seconds.saturating_add(i64::from(local.offset().seconds())).div_euclid(SECONDS_PER_DAY);
+        let start = local.start_of_day().map_or(unix_seconds, |start| start.timestamp().as_second());
+        today.set((start, next_pacific_midnight(unix_seconds), day));
+        day
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn utc(year: i64, month: i64, day: i64, hour: i64, minute: i64) -> i64 {
-        days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60
+    fn utc(year: i16, month: i8, day: i8, hour: i8, minute: i8) -> i64 {
+        jiff::civil::date(year, month, day)
+            .at(hour, minute, 0, 0)
+            .to_zoned(TimeZone::UTC)
+            .unwrap()
+            .timestamp()
+            .as_second()
     }
 
     #[test]
@@ -99,5 +92,26 @@ mod tests {
         let before = utc(2026, 7, 2, 6, 59);
         let after = utc(2026, 7, 2, 7, 0);
         assert_eq!(pacific_day(after), pacific_day(before) + 1);
+        // In winter the day changes an hour later (UTC−8).
+        assert_eq!(pacific_day(utc(2026, 1, 2, 8, 0)), pacific_day(utc(2026, 1, 2, 7, 59)) + 1);
+        // The day count is the local date's days since 1970-01-01.
+        assert_eq!(pacific_day(utc(1970, 1, 2, 8, 0)), 1);
+        // Extremes do not panic.
+        let _ = (next_pacific_midnight(i64::MAX), pacific_day(i64::MIN));
+    }
+
+    #[test]
+    fn the_remembered_day_is_the_day_across_the_year() {
+        let direct = |t: i64| {
+            let local = pacific(t);
+            (t + i64::from(local.offset().seconds())).div_euclid(SECONDS_PER_DAY)
+        };
+        let mut t = utc(2026, 1, 1, 0, 0);
+        while t < utc(2027, 1, 1, 0, 0) {
+            assert_eq!(pacific_day(t), direct(t), "at {t}");
+            t += 17 * 60 + 13;
+        }
+        // Backwards too.
+        assert_eq!(pacific_day(utc(2025, 6, 1, 0, 0)), direct(utc(2025, 6, 1, 0, 0)));
     }
 }

@@ -326,9 +326,8 @@ async fn a_new_upstream_base_url_is_used_by_the_next_request() {
     let app = spawn_app_with(1, |_| {}).await;
     let dashboard = login(&app, PASSWORD).await.ok().expect("login");
     let other = crate::helpers::FakeUpstream::start().await;
-    let saved = dashboard
-        .post("/settings", &[("GEMINI_BASE_URL", &other.base_url), ("confirm_password", PASSWORD)])
-        .await;
+    let saved =
+        dashboard.post("/settings", &[("GEMINI_BASE_URL", &other.base_url), ("confirm_password", PASSWORD)]).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
     assert_eq!(other.generation_calls().len(), 1, "the worker rebuilt its client");

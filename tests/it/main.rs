@@ -12,6 +12,7 @@ mod hardening;
 mod helpers;
 mod metrics;
 mod native;
+mod operator;
 mod pool;
 mod proxy;
 mod sdk;
