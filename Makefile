@@ -31,9 +31,14 @@ sdk-venv:
 
 # Browser tests (tests/e2e): headless Chromium driven over WebDriver through
 # the dashboard; installs Debian's chromium and chromium-driver when missing.
+# The framed test (tests/e2e/framed.rs) also needs Debian's nginx (started by
+# the test on loopback ports with its own config, as HTTPS in front) and the
+# openssl CLI (its self-signed certificate): installed when missing too.
 # Screenshots of every page land in target/e2e-screenshots/.
 e2e:
 	command -v chromedriver >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx)
+	command -v openssl >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl)
 	$(CARGO) test --locked --test e2e -- --nocapture
 
 lint:

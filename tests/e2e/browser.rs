@@ -72,6 +72,13 @@ impl Browser {
     /// Starts chromedriver and opens a headless Chromium session. Panics
     /// (the test fails) when chromedriver or Chromium is not installed.
     pub async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// As [`Self::start`], with `extra_args` added to Chromium's command
+    /// line (e.g. `--ignore-certificate-errors-spki-list=…` to trust a
+    /// test's self-signed certificate).
+    pub async fn start_with(extra_args: &[&str]) -> Browser {
         let Some(chromedriver) = chromedriver_path() else {
             panic!(
                 "chromedriver is not installed: run `make e2e`, which installs Debian's \
@@ -117,14 +124,16 @@ impl Browser {
             }
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ];
+        args.extend_from_slice(extra_args);
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".to_owned(),
-            json!({
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
-                "binary": CHROMIUM,
-            }),
-        );
+        capabilities.insert("goog:chromeOptions".to_owned(), json!({"args": args, "binary": CHROMIUM}));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
@@ -165,7 +174,9 @@ impl Browser {
         self.client.execute(script, args).await.unwrap_or_else(|error| fail("execute", error))
     }
 
-    async fn try_execute(&self, script: &str) -> Option<Value> {
+    /// As [`Self::execute`] without arguments; None when the script could
+    /// not run (no page, an error page, a script error).
+    pub async fn try_execute(&self, script: &str) -> Option<Value> {
         self.client.execute(script, vec![]).await.ok()
     }
 
@@ -186,6 +197,37 @@ impl Browser {
                 panic!("no element `{css}` on {url}; the page says:\n{text}");
             }
         }
+    }
+
+    /// The address of the document in the current browsing context: inside
+    /// a frame, the frame's ([`Self::current_url`] is always the top
+    /// page's, as WebDriver's current URL is).
+    pub async fn document_url(&self) -> url::Url {
+        let href = self.execute("return location.href", vec![]).await;
+        let href = href.as_str().unwrap_or_default();
+        url::Url::parse(href).unwrap_or_else(|error| fail(&format!("document URL `{href}`"), error))
+    }
+
+    /// Makes the `index`-th frame of the current document (0: the first
+    /// `<iframe>`) the context of every later command, until
+    /// [`Self::enter_parent_frame`]. The frame stays the context when it
+    /// navigates, so [`Self::submit`] works inside it (its page marker is
+    /// set on, and read from, the frame's window).
+    pub async fn enter_frame(&self, index: u16) {
+        self.client.enter_frame(index).await.unwrap_or_else(|error| fail("enter frame", error));
+    }
+
+    /// Goes back from a frame to the document that holds it.
+    pub async fn enter_parent_frame(&self) {
+        self.client.enter_parent_frame().await.unwrap_or_else(|error| fail("enter parent frame", error));
+    }
+
+    /// Clicks the element `css` (a link) and waits for the page it leads to,
+    /// in the current browsing context (a frame's, inside one).
+    pub async fn follow(&self, css: &str) {
+        self.mark_page().await;
+        self.find(css).await.click().await;
+        self.wait_for_new_page().await;
     }
 
     /// Marks the current document, so that [`Self::wait_for_new_page`] can

@@ -13,6 +13,7 @@
 mod helpers;
 
 mod browser;
+mod framed;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
