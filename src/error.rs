@@ -62,6 +62,9 @@ pub enum ApiError {
     /// Every key is cooling down, exhausted or invalid.
     #[error("{message}")]
     NoKeyAvailable { message: String, retry_after: Option<Duration> },
+    /// The pool has no key at all: 503 until an operator adds one.
+    #[error("{0}")]
+    NoKeysConfigured(String),
     /// Google refused the request itself (a 4xx that is the client's doing).
     #[error("{message}")]
     UpstreamRejected { status: StatusCode, message: String },
@@ -89,6 +92,7 @@ impl ApiError {
             ApiError::Busy { .. } => ("server_error", Some("server_busy")),
             ApiError::BodyTimeout { .. } => ("invalid_request_error", Some("request_timeout")),
             ApiError::NoKeyAvailable { .. } => ("rate_limit_error", Some("no_key_available")),
+            ApiError::NoKeysConfigured(_) => ("server_error", Some("no_keys_configured")),
             ApiError::UpstreamRejected { .. } => ("invalid_request_error", Some("upstream_rejected")),
             ApiError::UpstreamFailed { .. } => ("upstream_error", Some("upstream_error")),
             ApiError::Internal => ("server_error", Some("internal_error")),
@@ -182,7 +186,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::NoKeysConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } | ApiError::NoKeyAvailable { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamRejected { status, .. } | ApiError::UpstreamFailed { status, .. } => *status,

@@ -145,7 +145,18 @@ fn connection_failure_summary(message: &str) -> &'static str {
     }
 }
 
-fn unavailable_error(unavailable: &Unavailable, now_ms: u64) -> ApiError {
+fn unavailable_error(unavailable: &Unavailable, service: Service, now_ms: u64) -> ApiError {
+    if unavailable.reason == UnavailableReason::NoKeys {
+        // Not a rate limit: nothing to wait for until an operator acts.
+        let message = match service {
+            Service::Studio => {
+                "No Gemini API key is configured: add keys (GEMINI_API_KEYS or the dashboard's Keys page) / 未配置任何 Gemini API 密钥：请通过 GEMINI_API_KEYS 或控制台的密钥页添加"
+            }
+            Service::VertexExpress => "No Vertex Express key is configured / 未配置 Vertex Express 密钥",
+            Service::VertexAccount => "No Vertex service account is configured / 未配置 Vertex 服务账号",
+        };
+        return ApiError::NoKeysConfigured(message.to_owned());
+    }
     let retry_after = unavailable.retry_at_ms.map(|at| Duration::from_millis(at.saturating_sub(now_ms)));
     ApiError::NoKeyAvailable { message: unavailable.message().to_owned(), retry_after }
 }
@@ -396,7 +407,7 @@ impl Relay {
                             tokio::time::sleep(pause).await;
                             waited += pause;
                         }
-                        _ => return Err(unavailable_error(&unavailable, now_ms)),
+                        _ => return Err(unavailable_error(&unavailable, self.target.service, now_ms)),
                     }
                 }
             }

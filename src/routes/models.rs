@@ -1,18 +1,34 @@
 //! `GET /v1/models` (and `/models`, `/aistudio/models`): the OpenAI-shaped
 //! model list; `GET /v1/models/{id}`: one model. Never empty: the bundled list stands in until the upstream
 //! list is known. A stale list triggers a background refresh.
+//!
+//! Google's SDKs pointed at the server's root use the same paths (their
+//! default API version with a base URL is `v1`): a request that
+//! authenticates the Google way (`x-goog-api-key`, `?key=`) or carries
+//! `x-goog-api-client` gets Google's shapes instead (§6).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::auth::ClientAuthorized;
 use crate::models::openai_model_list;
 use crate::state::AppState;
+
+/// Whether the request comes from a Google client (Google's shapes wanted).
+pub fn speaks_google(request: &HttpRequest) -> bool {
+    let headers = request.headers();
+    headers.contains_key("x-goog-api-key")
+        || headers.contains_key("x-goog-api-client")
+        || url::form_urlencoded::parse(request.query_string().as_bytes()).any(|(name, _)| name == "key")
+}
 
 pub async fn list_models(
     _auth: ClientAuthorized,
     request: actix_web::HttpRequest,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if speaks_google(&request) {
+        return crate::routes::native::model_page(&request, &state).unwrap_or_else(|error| error.error_response());
+    }
     let config = state.config();
     HttpResponse::Ok().json(openai_model_list(&model_ids(request.path(), &config, &state)))
 }
@@ -38,9 +54,13 @@ fn model_ids(path: &str, config: &crate::config::Config, state: &AppState) -> Ve
 /// `GET /v1/models/{id}`: one model as OpenAI's SDKs retrieve it.
 pub async fn retrieve_model(
     _auth: ClientAuthorized,
+    request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
+    if speaks_google(&request) {
+        return Ok(crate::routes::native::one_model(&request, &state).unwrap_or_else(|error| error.error_response()));
+    }
     let id = path.into_inner();
     let config = state.config();
     let listed =

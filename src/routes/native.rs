@@ -41,7 +41,13 @@ pub async fn list_models(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GoogleError> {
-    check_version(&request)?;
+    model_page(&request, &state)
+}
+
+/// One page of Google's model list, as `pageSize` / `pageToken` ask
+/// (the client is authorized already).
+pub fn model_page(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, GoogleError> {
+    check_version(request)?;
     let mut page_size = None;
     let mut page_token = None;
     for (name, value) in url::form_urlencoded::parse(request.query_string().as_bytes()) {
@@ -67,7 +73,13 @@ pub async fn get_model(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GoogleError> {
-    let version = check_version(&request)?;
+    one_model(&request, &state)
+}
+
+/// Google's entry for the model `{name}` of the path (the client is
+/// authorized already).
+pub fn one_model(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, GoogleError> {
+    let version = check_version(request)?;
     let name = request.match_info().get("name").unwrap_or_default();
     match state.catalog.native_model(name, &state.config()) {
         Some(model) => Ok(HttpResponse::Ok().json(model)),

@@ -487,3 +487,28 @@ async fn empty_answers_are_retried_then_the_last_one_is_delivered_as_google_sent
     assert_eq!(answer.body, fixture("response-prompt-blocked.json"), "the client reads promptFeedback itself");
     assert_eq!(app.upstream.generation_calls().len(), 2, "one retry on another key first");
 }
+
+#[actix_web::test]
+async fn the_root_model_list_answers_google_clients_in_googles_shape() {
+    let app = spawn_app_with(1, |_| {}).await;
+    for path in ["/v1/models", "/models"] {
+        for headers in [
+            vec![("x-goog-api-key", PASSWORD)],
+            vec![("authorization", &*format!("Bearer {PASSWORD}")), ("x-goog-api-client", "google-genai-sdk/1.0")],
+        ] {
+            let answer = app.get_with(path, &headers).await;
+            assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+            let models = answer.json()["models"].as_array().cloned().unwrap_or_default();
+            assert!(models.iter().any(|m| m["name"] == "models/gemini-2.5-flash"), "{path}: {}", answer.body);
+        }
+        let keyed = app.get_with(&format!("{path}?key={PASSWORD}"), &[]).await;
+        assert!(keyed.json()["models"].is_array(), "{path}?key=");
+        // OpenAI's clients still get OpenAI's list.
+        let openai = app.get(path).await;
+        assert_eq!(openai.json()["object"], "list", "{path}");
+    }
+    let one = app.get_with("/v1/models/gemini-2.5-flash", &[("x-goog-api-key", PASSWORD)]).await;
+    assert_eq!(one.json()["name"], "models/gemini-2.5-flash", "{}", one.body);
+    let missing = app.get_with("/v1/models/not-a-model", &[("x-goog-api-key", PASSWORD)]).await;
+    assert_eq!((missing.status, missing.json()["error"]["status"].as_str()), (404, Some("NOT_FOUND")));
+}

@@ -32,24 +32,30 @@ async fn the_google_genai_python_sdk_works_against_the_gateway() {
         _ if seen.model == "gemini-does-not-exist" => Reply::error(404, "error-404-model-not-found.json"),
         _ => Reply::fixture("response-text.json"),
     });
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/genai_client.py");
-    let address = app.address.clone();
-    let output = actix_web::rt::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .env("HAJIMI_BASE_URL", address)
-            .env("HAJIMI_PASSWORD", PASSWORD)
-            .env("HAJIMI_EXPECT_TEXT", "How can I help you today?")
-            .env_remove("GOOGLE_API_KEY")
-            .env_remove("GEMINI_API_KEY")
-            .output()
-            .expect("the SDK driver runs")
-    })
-    .await
-    .unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "google-genai checks failed:\n{report}");
-    assert_eq!(report.lines().filter(|line| line.starts_with("ok ")).count(), 8, "{report}");
+    // v1beta, and the SDK's default with a base URL (v1, README's example:
+    // `GET /v1/models` must answer in Google's shape for it).
+    for api_version in ["v1beta", "default"] {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/genai_client.py");
+        let address = app.address.clone();
+        let python = python.clone();
+        let output = actix_web::rt::task::spawn_blocking(move || {
+            std::process::Command::new(python)
+                .arg(script)
+                .env("HAJIMI_API_VERSION", api_version)
+                .env("HAJIMI_BASE_URL", address)
+                .env("HAJIMI_PASSWORD", PASSWORD)
+                .env("HAJIMI_EXPECT_TEXT", "How can I help you today?")
+                .env_remove("GOOGLE_API_KEY")
+                .env_remove("GEMINI_API_KEY")
+                .output()
+                .expect("the SDK driver runs")
+        })
+        .await
+        .unwrap();
+        let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "google-genai checks failed ({api_version}):\n{report}");
+        assert_eq!(report.lines().filter(|line| line.starts_with("ok ")).count(), 8, "{report}");
+    }
     // The SDK's requests reached Google as native calls with pool keys.
     let actions: Vec<String> = app.upstream.seen().into_iter().map(|seen| seen.action).collect();
     for action in ["generateContent", "streamGenerateContent", "countTokens", "batchEmbedContents"] {

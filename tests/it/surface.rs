@@ -209,3 +209,15 @@ async fn storage_dir_is_created_private_or_startup_says_why() {
     assert!(error.to_string().contains("STORAGE_DIR"), "{error}");
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[actix_web::test]
+async fn with_no_key_at_all_chat_says_so_with_503_not_a_rate_limit() {
+    let app = spawn_app_with(0, |_| {}).await;
+    let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.json()["error"]["code"], "no_keys_configured");
+    assert!(answer.json()["error"]["message"].as_str().unwrap().contains("No Gemini API key is configured"));
+    assert!(answer.headers.get("retry-after").is_none(), "nothing to wait for");
+    let native = app.post("/v1beta/models/gemini-2.5-flash:generateContent", &json!({"contents": []})).await;
+    assert_eq!((native.status, native.json()["error"]["status"].as_str()), (503, Some("UNAVAILABLE")));
+}

@@ -16,17 +16,21 @@ BASE_URL = os.environ["HAJIMI_BASE_URL"]
 PASSWORD = os.environ["HAJIMI_PASSWORD"]
 EXPECT_TEXT = os.environ.get("HAJIMI_EXPECT_TEXT")
 EXPECT_STREAM_TEXT = os.environ.get("HAJIMI_EXPECT_STREAM_TEXT")
+# "v1beta", or "default": the SDK's own default (v1 when a base URL is given,
+# as in README's example).
+API_VERSION = os.environ.get("HAJIMI_API_VERSION", "v1beta")
 MODEL = "gemini-2.5-flash"
 EMBED_MODEL = "gemini-embedding-001"
 
 
 def make_client(api_key):
+    options = {"base_url": BASE_URL, "timeout": 30_000}
+    if API_VERSION != "default":
+        options["api_version"] = API_VERSION
     return genai.Client(
         vertexai=False,  # ignore GOOGLE_GENAI_USE_VERTEXAI from the environment
         api_key=api_key,
-        http_options=types.HttpOptions(
-            base_url=BASE_URL, api_version="v1beta", timeout=30_000
-        ),
+        http_options=types.HttpOptions(**options),
     )
 
 
