@@ -108,6 +108,9 @@ pub struct AppState {
     /// The state shared with other replicas (`REDIS_URL`), when set; the
     /// same store the writer writes to.
     pub shared: Option<Arc<crate::store::redis::RedisStore>>,
+    /// Set when the server begins to stop (SIGTERM/SIGINT): endless
+    /// answers (the Log page's live tail) end at once.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Settings below the dashboard, and the dashboard's overrides on top.
@@ -200,6 +203,7 @@ impl AppState {
             dashboard: Default::default(),
             vertex: Default::default(),
             shared: None,
+            stopping: tokio::sync::watch::Sender::new(false),
         };
         (state, keys)
     }

@@ -69,3 +69,69 @@ async fn sigterm_lets_a_running_stream_finish_then_exits_cleanly() {
     assert!(log.iter().any(|line| line.contains("state saved")), "{}", log.join("\n"));
     let _ = std::fs::remove_dir_all(&storage);
 }
+
+#[actix_rt::test]
+async fn an_open_log_tail_does_not_hold_the_shutdown() {
+    let upstream = FakeUpstream::start().await;
+    let settings = [
+        ("ENABLE_STORAGE", "false"),
+        ("SHUTDOWN_TIMEOUT", "30"),
+        ("WEB_PASSWORD", "tail-test-password"),
+        ("RUST_LOG", "info"),
+    ];
+    let (mut command, port) = hajimi_process(&upstream, &settings);
+    let mut child = command.stderr(std::process::Stdio::null()).spawn().expect("the binary starts");
+    let pid = child.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::builder().disable_redirects().timeout(Duration::from_secs(10)).finish();
+    let started = Instant::now();
+    let mut login_page = loop {
+        match client.get(format!("{base}/login")).send().await {
+            Ok(page) => break page,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(error) => panic!("the server never answered: {error}"),
+        }
+    };
+    let cookie_of = |headers: &actix_web::http::header::HeaderMap, name: &str| {
+        headers.get_all("set-cookie").filter_map(|value| value.to_str().ok()).find_map(|cookie| {
+            cookie.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_owned())
+        })
+    };
+    let login_cookie = cookie_of(login_page.headers(), "hajimi_login").unwrap();
+    let body = String::from_utf8_lossy(&login_page.body().await.unwrap()).into_owned();
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = body[body.find(marker).unwrap() + marker.len()..].split('"').next().unwrap().to_owned();
+    let logged_in = client
+        .post(format!("{base}/login"))
+        .insert_header(("cookie", format!("hajimi_login={login_cookie}")))
+        .send_form(&[("csrf", csrf.as_str()), ("password", "tail-test-password")])
+        .await
+        .unwrap();
+    let session = cookie_of(logged_in.headers(), "hajimi_session").expect("logged in");
+
+    let result = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let head = format!("GET /log/stream HTTP/1.1\r\nHost: x\r\nCookie: hajimi_session={session}\r\n\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains(": tail") {
+            let read = stream.read(&mut buffer).unwrap();
+            assert!(read > 0, "closed early");
+            received.extend_from_slice(&buffer[..read]);
+        }
+        let stopping = Instant::now();
+        let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        assert!(killed.success());
+        stream.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        let _ = stream.read_to_end(&mut received);
+        stopping.elapsed()
+    })
+    .await
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(result < Duration::from_secs(10), "the live tail held the shutdown for {result:?}");
+}
