@@ -1,0 +1,261 @@
+//! Message content as Gemini parts (rule 2): text, images (data URLs,
+//! fetched remote images, Gemini file references), audio and files.
+
+use super::*;
+
+/// Rule 2: a message's content (a string, null, or an array of parts) as
+/// Gemini parts. Empty texts are skipped. Null is accepted only when
+/// `null_content_allowed` (an assistant message with tool calls).
+pub(super) fn convert_message_content(
+    content: Option<&Value>,
+    message_location: &str,
+    opts: &ConvertOptions,
+    null_content_allowed: bool,
+) -> Result<Vec<Part>, ConvertError> {
+    let content_location = format!("{message_location}.content");
+    match content {
+        None | Some(Value::Null) if null_content_allowed => Ok(Vec::new()),
+        None | Some(Value::Null) => Err(bad_request_with_param(
+            message_location,
+            &content_location,
+            "content is missing (only an assistant message with tool_calls may omit it)",
+        )),
+        Some(Value::String(text)) if text.is_empty() => Ok(Vec::new()),
+        Some(Value::String(text)) => Ok(vec![Part::text(text.as_str())]),
+        Some(Value::Array(content_parts)) => {
+            let mut parts = Vec::with_capacity(content_parts.len());
+            for (part_index, content_part) in content_parts.iter().enumerate() {
+                let part_location = format!("{content_location}[{part_index}]");
+                if let Some(part) = convert_content_part(content_part, &part_location, opts)? {
+                    parts.push(part);
+                }
+            }
+            Ok(parts)
+        }
+        Some(_) => Err(bad_request_with_param(
+            message_location,
+            &content_location,
+            "content must be a string, an array of content parts, or null",
+        )),
+    }
+}
+
+/// One OpenAI content part as a Gemini part; `None` for an empty text.
+pub(super) fn convert_content_part(
+    content_part: &Value,
+    part_location: &str,
+    opts: &ConvertOptions,
+) -> Result<Option<Part>, ConvertError> {
+    let Some(content_part_object) = content_part.as_object() else {
+        return Err(bad_request_at(part_location, "a content part must be an object with a \"type\""));
+    };
+    let Some(part_type) = content_part_object.get("type").and_then(Value::as_str) else {
+        return Err(bad_request_at(part_location, "content part has no \"type\""));
+    };
+    match part_type {
+        "text" => match content_part_object.get("text") {
+            Some(Value::String(text)) if text.is_empty() => Ok(None),
+            Some(Value::String(text)) => Ok(Some(Part::text(text.as_str()))),
+            _ => Err(bad_request_at(part_location, "a text part needs a string \"text\"")),
+        },
+        "image_url" => {
+            let url = match content_part_object.get("image_url") {
+                Some(Value::String(url)) => Some(url.as_str()),
+                Some(Value::Object(image_url)) => image_url.get("url").and_then(Value::as_str),
+                _ => None,
+            };
+            let Some(url) = url else {
+                return Err(bad_request_at(part_location, "an image_url part needs a string \"image_url.url\""));
+            };
+            convert_image_url(url, part_location, opts).map(Some)
+        }
+        "input_audio" => convert_input_audio(content_part_object, part_location).map(Some),
+        "file" => convert_file_part(content_part_object, part_location).map(Some),
+        other => Err(bad_request_at(part_location, format!("unknown content part type {other:?}"))),
+    }
+}
+
+pub(super) fn inline_data_part(mime_type: String, base64_data: String) -> Part {
+    Part { inline_data: Some(Blob { mime_type, data: base64_data }), ..Part::default() }
+}
+
+pub(super) fn file_data_part(file_data: FileData) -> Part {
+    Part { file_data: Some(file_data), ..Part::default() }
+}
+
+pub(super) fn convert_image_url(url: &str, part_location: &str, opts: &ConvertOptions) -> Result<Part, ConvertError> {
+    if has_prefix_ignoring_ascii_case(url, "data:") {
+        let (mime_type, base64_data) = decode_data_url(url, part_location)?;
+        return Ok(inline_data_part(mime_type, base64_data));
+    }
+    if let Some(file_data) = gemini_file_reference(url) {
+        return Ok(file_data_part(file_data));
+    }
+    if is_http_url(url) {
+        return match opts.remote_media.get(url) {
+            Some(blob) => Ok(Part { inline_data: Some(blob.clone()), ..Part::default() }),
+            None => Err(bad_request_at(
+                part_location,
+                format!("could not fetch image {}", crate::media::url_for_messages(url)),
+            )),
+        };
+    }
+    Err(bad_request_at(part_location, "unsupported image URL; use a data:, http(s):// or gs:// URL"))
+}
+
+/// A `gs://` URL or a Gemini Files API URL, passed to Gemini by reference.
+pub(super) fn gemini_file_reference(url: &str) -> Option<FileData> {
+    let is_reference = if has_prefix_ignoring_ascii_case(url, "gs://") {
+        true
+    } else {
+        url::Url::parse(url).is_ok_and(|parsed_url| {
+            parsed_url.scheme() == "https"
+                && parsed_url.host_str() == Some(GEMINI_FILES_API_HOST)
+                && parsed_url.path().contains("/files/")
+        })
+    };
+    is_reference.then(|| FileData {
+        mime_type: guess_mime_type_from_file_name(url).map(str::to_string),
+        file_uri: url.to_string(),
+    })
+}
+
+/// Splits `data:<mime>[;params];base64,<data>` into the lower-cased MIME type
+/// and the validated base64 data.
+pub(super) fn decode_data_url(url: &str, part_location: &str) -> Result<(String, String), ConvertError> {
+    let malformed = || bad_request_at(part_location, "malformed data URL");
+    let after_scheme = url.get("data:".len()..).ok_or_else(malformed)?;
+    let (header, data) = after_scheme.split_once(',').ok_or_else(malformed)?;
+    let mut header_pieces = header.split(';');
+    let mime_type = header_pieces.next().unwrap_or_default().trim();
+    let is_base64 = header_pieces.any(|piece| piece.trim().eq_ignore_ascii_case("base64"));
+    if !is_base64 || !mime_type.contains('/') {
+        return Err(malformed());
+    }
+    let base64_data =
+        validated_base64(data).ok_or_else(|| bad_request_at(part_location, "data URL content is not valid base64"))?;
+    Ok((mime_type.to_ascii_lowercase(), base64_data))
+}
+
+/// The base64 text without whitespace, if it is non-empty and decodes
+/// (standard or URL-safe alphabet, padding optional).
+pub(super) fn validated_base64(data: &str) -> Option<String> {
+    let compact_data: String = data.chars().filter(|character| !character.is_ascii_whitespace()).collect();
+    if compact_data.is_empty() {
+        return None;
+    }
+    let lenient_config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let standard_engine = GeneralPurpose::new(&alphabet::STANDARD, lenient_config);
+    let url_safe_engine = GeneralPurpose::new(&alphabet::URL_SAFE, lenient_config);
+    let decodes = standard_engine.decode(compact_data.as_bytes()).is_ok()
+        || url_safe_engine.decode(compact_data.as_bytes()).is_ok();
+    decodes.then_some(compact_data)
+}
+
+/// `{"type":"input_audio","input_audio":{"data","format"}}` → inline
+/// `audio/<format>` (a data URL in `data` supplies its own MIME type).
+pub(super) fn convert_input_audio(content_part_object: &Map<String, Value>, part_location: &str) -> Result<Part, ConvertError> {
+    let input_audio = content_part_object.get("input_audio");
+    let data = input_audio.and_then(|audio| audio.get("data")).and_then(Value::as_str);
+    let Some(data) = data else {
+        return Err(bad_request_at(part_location, "an input_audio part needs a string \"input_audio.data\""));
+    };
+    if has_prefix_ignoring_ascii_case(data, "data:") {
+        let (mime_type, base64_data) = decode_data_url(data, part_location)?;
+        return Ok(inline_data_part(mime_type, base64_data));
+    }
+    let format = input_audio
+        .and_then(|audio| audio.get("format"))
+        .and_then(Value::as_str)
+        .filter(|format| !format.is_empty() && format.chars().all(|character| character.is_ascii_alphanumeric()));
+    let Some(format) = format else {
+        return Err(bad_request_at(
+            part_location,
+            "an input_audio part needs an \"input_audio.format\" such as \"wav\" or \"mp3\"",
+        ));
+    };
+    let base64_data =
+        validated_base64(data).ok_or_else(|| bad_request_at(part_location, "input_audio.data is not valid base64"))?;
+    Ok(inline_data_part(format!("audio/{}", format.to_ascii_lowercase()), base64_data))
+}
+
+/// `{"type":"file","file":{"file_data","filename","file_id"}}` → inline data
+/// (MIME from the data URL, else guessed from the file name), or a file
+/// reference when only a Gemini file id / URI is given.
+pub(super) fn convert_file_part(content_part_object: &Map<String, Value>, part_location: &str) -> Result<Part, ConvertError> {
+    let file = content_part_object.get("file");
+    let field = |name: &str| file.and_then(|file| file.get(name)).and_then(Value::as_str);
+    let file_name = field("filename");
+    if let Some(file_data) = field("file_data") {
+        if has_prefix_ignoring_ascii_case(file_data, "data:") {
+            let (mime_type, base64_data) = decode_data_url(file_data, part_location)?;
+            return Ok(inline_data_part(mime_type, base64_data));
+        }
+        let base64_data = validated_base64(file_data)
+            .ok_or_else(|| bad_request_at(part_location, "file.file_data is not valid base64"))?;
+        let mime_type = file_name.and_then(guess_mime_type_from_file_name).unwrap_or("application/octet-stream");
+        return Ok(inline_data_part(mime_type.to_string(), base64_data));
+    }
+    if let Some(file_id) = field("file_id") {
+        let file_uri = match file_id.strip_prefix("files/") {
+            Some(gemini_file_name) => {
+                format!("https://{GEMINI_FILES_API_HOST}/v1beta/files/{gemini_file_name}")
+            }
+            None => file_id.to_string(),
+        };
+        return match gemini_file_reference(&file_uri) {
+            Some(mut file_data) => {
+                if let Some(mime_type) = file_name.and_then(guess_mime_type_from_file_name) {
+                    file_data.mime_type = Some(mime_type.to_string());
+                }
+                Ok(file_data_part(file_data))
+            }
+            None => Err(bad_request_at(
+                part_location,
+                "file.file_id must be a Gemini file (files/…, gs://…); send other files inline as file.file_data",
+            )),
+        };
+    }
+    Err(bad_request_at(part_location, "a file part needs \"file.file_data\" or \"file.file_id\""))
+}
+
+/// A MIME type Gemini understands, guessed from a file name's extension.
+pub(super) fn guess_mime_type_from_file_name(file_name: &str) -> Option<&'static str> {
+    let last_path_segment = file_name.rsplit('/').next().unwrap_or(file_name);
+    let (_, extension) = last_path_segment.rsplit_once('.')?;
+    let mime_type = match extension.to_ascii_lowercase().as_str() {
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "md" => "text/markdown",
+        "html" | "htm" => "text/html",
+        "csv" => "text/csv",
+        "xml" => "text/xml",
+        "json" => "application/json",
+        "rtf" => "text/rtf",
+        "js" => "text/javascript",
+        "py" => "text/x-python",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "mp3" => "audio/mp3",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        "aac" => "audio/aac",
+        "aiff" => "audio/aiff",
+        "m4a" => "audio/m4a",
+        "mp4" => "video/mp4",
+        "mpeg" | "mpg" => "video/mpeg",
+        "mov" => "video/mov",
+        "avi" => "video/avi",
+        "webm" => "video/webm",
+        "wmv" => "video/wmv",
+        "flv" => "video/x-flv",
+        "3gp" | "3gpp" => "video/3gpp",
+        _ => return None,
+    };
+    Some(mime_type)
+}
