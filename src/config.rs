@@ -37,14 +37,113 @@ impl fmt::Display for Source {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why the configuration cannot be used. Every message is English and
+/// Chinese in one line (`English / 中文`, see [`crate::messages`]).
+#[derive(Debug)]
 pub enum ConfigError {
-    #[error("invalid value for {name}: {value:?} ({reason})")]
-    InvalidValue { name: &'static str, value: String, reason: String },
-    #[error("unknown setting {0:?} in the config file")]
-    UnknownFileKey(String),
-    #[error("cannot read config file {path}: {reason}")]
-    File { path: PathBuf, reason: String },
+    /// `reason` is `English / 中文` (the Settings page shows it beside the
+    /// field; `messages::in_lang` picks one half). `value` is the value as
+    /// given, `***` for a secret, and empty when it is empty.
+    InvalidValue {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// A key of the config file that is neither a setting nor a variable of
+    /// the original, with the setting it most likely meant.
+    UnknownFileKey {
+        key: String,
+        path: PathBuf,
+        suggestion: Option<&'static str>,
+    },
+    File {
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl std::error::Error for ConfigError {}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::messages::{halves, inline};
+        match self {
+            ConfigError::InvalidValue { name, value, reason } => {
+                let (en, zh) = halves(reason);
+                let (shown_en, shown_zh) = if value.is_empty() {
+                    ("empty".to_owned(), "空".to_owned())
+                } else {
+                    (format!("{value:?}"), inline(&format!("{value:?}")))
+                };
+                write!(f, "invalid value for {name}: {shown_en} ({en}) / {name} 的值无效：{shown_zh}（{zh}）")
+            }
+            ConfigError::UnknownFileKey { key, path, suggestion } => {
+                let path = path.display().to_string();
+                let (hint_en, hint_zh) = match suggestion {
+                    Some(meant) => (format!("did you mean {meant}?"), format!("是不是想写 {meant}？")),
+                    None => (
+                        "not a setting of hajimi or of the original; docs/en/settings.md lists them".to_owned(),
+                        "既不是 hajimi 的设置，也不是原版的；完整列表见 docs/zh/settings.md".to_owned(),
+                    ),
+                };
+                write!(
+                    f,
+                    "unknown setting {key:?} in {path} ({hint_en}) / 配置文件 {} 中有未知的设置 {}（{hint_zh}）",
+                    inline(&path),
+                    inline(&format!("{key:?}"))
+                )
+            }
+            ConfigError::File { path, reason } => {
+                let path = path.display().to_string();
+                write!(
+                    f,
+                    "cannot read config file {path}: {reason} / 无法读取配置文件 {}：{}",
+                    inline(&path),
+                    inline(reason)
+                )
+            }
+        }
+    }
+}
+
+/// Variables of the original hajimi that this version does not use, with
+/// why (English, Chinese). In the environment or the config file each is
+/// accepted with a warning that names it, never an error: a configuration
+/// made for the original starts as it is.
+pub const ORIGINAL_UNUSED: &[(&str, &str, &str)] = &[
+    (
+        "INVALID_API_KEYS",
+        "hajimi finds invalid keys itself and sets them aside until they validate again",
+        "hajimi 会自己发现失效的 key，并把它们搁置到重新验证通过为止",
+    ),
+    ("FAKE_STREAMING_CHUNK_SIZE", "deprecated in the original", "原版里已废弃"),
+    ("FAKE_STREAMING_DELAY_PER_CHUNK", "deprecated in the original", "原版里已废弃"),
+    (
+        "SHOW_API_ERROR_MESSAGE",
+        "an empty answer is an error; ERROR_AS_ASSISTANT_MESSAGE decides how errors are delivered",
+        "空回复按错误处理；错误怎样返回由 ERROR_AS_ASSISTANT_MESSAGE 决定",
+    ),
+    ("VERTEX_PROJECT_ID", "the project comes from the service account", "项目取自服务账号"),
+    (
+        "VERTEX_MODELS_CONFIG_URL",
+        "set VERTEX_MODELS_URL instead (same JSON format)",
+        "请改用 VERTEX_MODELS_URL（JSON 格式相同）",
+    ),
+];
+
+/// The warning for a variable of the original this version does not use,
+/// found in `place` (English, Chinese).
+fn unused_original_warning(name: &str, why: (&str, &str), place: (&str, &str)) -> String {
+    crate::messages::both(
+        &format!(
+            "{name} ({}) is a setting of the original hajimi that this version does not use ({}); it is ignored",
+            place.0, why.0
+        ),
+        &crate::messages::inline(&format!(
+            "{name}（{}）是原版 hajimi 的设置，本版本不使用（{}），已忽略",
+            place.1, why.1
+        )),
+    )
 }
 
 /// The original's search prompt, kept for compatibility.
@@ -158,6 +257,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct RawSettings {
     values: BTreeMap<&'static str, (String, Source)>,
+    /// What the load found worth a warning (`English / 中文`).
+    warnings: Vec<String>,
 }
 
 impl RawSettings {
@@ -166,14 +267,27 @@ impl RawSettings {
     pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<RawSettings, ConfigError> {
         let mut values: BTreeMap<&'static str, (String, Source)> =
             SETTINGS.iter().map(|(name, default)| (*name, (default.to_string(), Source::Default))).collect();
+        let mut warnings = Vec::new();
         if let Some(path) = file {
+            let shown = path.display().to_string();
             for (key, value) in read_config_file(path)? {
-                let name = SETTINGS
-                    .iter()
-                    .map(|(name, _)| *name)
-                    .find(|name| name.eq_ignore_ascii_case(&key))
-                    .ok_or(ConfigError::UnknownFileKey(key))?;
-                values.insert(name, (value, Source::File));
+                if let Some(name) = SETTINGS.iter().map(|(name, _)| *name).find(|name| name.eq_ignore_ascii_case(&key))
+                {
+                    values.insert(name, (value, Source::File));
+                } else if let Some((name, en, zh)) =
+                    ORIGINAL_UNUSED.iter().find(|(name, _, _)| name.eq_ignore_ascii_case(&key))
+                {
+                    let place = (format!("in {shown}"), format!("配置文件 {shown}"));
+                    warnings.push(unused_original_warning(name, (en, zh), (&place.0, &place.1)));
+                } else {
+                    let suggestion = crate::messages::nearest(&key, SETTINGS.iter().map(|(name, _)| *name));
+                    return Err(ConfigError::UnknownFileKey { key, path: path.to_owned(), suggestion });
+                }
+            }
+        }
+        for (name, en, zh) in ORIGINAL_UNUSED {
+            if env(name).is_some() {
+                warnings.push(unused_original_warning(name, (en, zh), ("environment", "环境变量")));
             }
         }
         for (name, _) in SETTINGS {
@@ -200,7 +314,13 @@ impl RawSettings {
             entry.0.push_str(&extra_keys);
             entry.1 = Source::Env;
         }
-        Ok(RawSettings { values })
+        Ok(RawSettings { values, warnings })
+    }
+
+    /// Warnings for the log (`English / 中文`): variables of the original
+    /// this version does not use, in the environment or the config file.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub fn set(&mut self, name: &'static str, value: String, source: Source) {
@@ -411,7 +531,11 @@ impl Config {
         if v.text("PASSWORD").is_empty() {
             // An unset `${PASSWORD}` in a compose file arrives as "": it
             // must not leave the API open.
-            return Err(v.invalid("PASSWORD", "a non-empty password (leave PASSWORD unset for the default)"));
+            return Err(v.invalid(
+                "PASSWORD",
+                "a non-empty password (leave PASSWORD unset for the default)",
+                "非空的密码（想用默认密码就不要设置 PASSWORD）",
+            ));
         }
         let password = Secret::new(v.text("PASSWORD"));
         // The original's default: anyone could guess it, so it counts as
@@ -422,7 +546,8 @@ impl Config {
         };
         let safety_threshold = v.text("SAFETY_THRESHOLD").to_ascii_uppercase();
         if !SAFETY_THRESHOLDS.contains(&safety_threshold.as_str()) {
-            return Err(v.invalid("SAFETY_THRESHOLD", &format!("one of {}", SAFETY_THRESHOLDS.join(", "))));
+            let listed = SAFETY_THRESHOLDS.join(", ");
+            return Err(v.invalid("SAFETY_THRESHOLD", &format!("one of {listed}"), &format!("以下之一：{listed}")));
         }
         let gemini_base_url = v.url("GEMINI_BASE_URL")?;
         let huggingface = v.boolean("HUGGINGFACE")?;
@@ -436,21 +561,21 @@ impl Config {
             web_password,
             gemini_api_keys: ApiKey::extract_all(raw.get("GEMINI_API_KEYS")),
             gemini_base_url,
-            host: v.parse("HOST", "an IP address")?,
-            port: v.parse("PORT", "a port number")?,
+            host: v.parse("HOST", "an IP address such as 0.0.0.0 or ::", " IP 地址，例如 0.0.0.0 或 ::")?,
+            port: v.parse("PORT", "a port number from 0 to 65535", " 0 到 65535 之间的端口号")?,
             fake_streaming: v.boolean("FAKE_STREAMING")?,
             fake_streaming_interval: v.seconds("FAKE_STREAMING_INTERVAL")?,
             nonstream_keepalive_enabled: v.boolean("NONSTREAM_KEEPALIVE_ENABLED")?,
             nonstream_keepalive_interval: v.seconds("NONSTREAM_KEEPALIVE_INTERVAL")?,
             concurrent_requests: v.positive("CONCURRENT_REQUESTS")?,
-            increase_concurrent_on_failure: v.parse("INCREASE_CONCURRENT_ON_FAILURE", "a whole number")?,
+            increase_concurrent_on_failure: v.whole("INCREASE_CONCURRENT_ON_FAILURE")?,
             max_concurrent_requests: v.positive("MAX_CONCURRENT_REQUESTS")?,
             max_retry_num: v.positive("MAX_RETRY_NUM")?,
             max_empty_responses: v.positive("MAX_EMPTY_RESPONSES")?,
-            api_key_daily_limit: v.parse("API_KEY_DAILY_LIMIT", "a whole number")?,
+            api_key_daily_limit: v.whole("API_KEY_DAILY_LIMIT")?,
             allow_over_daily_limit: v.boolean("ALLOW_OVER_DAILY_LIMIT")?,
             random_string: v.boolean("RANDOM_STRING")?,
-            random_string_length: v.parse("RANDOM_STRING_LENGTH", "a whole number")?,
+            random_string_length: v.whole("RANDOM_STRING_LENGTH")?,
             search_mode: v.boolean("SEARCH_MODE")?,
             search_prompt: v.text("SEARCH_PROMPT").to_owned(),
             enable_thinking: v.boolean("ENABLE_THINKING")?,
@@ -472,7 +597,11 @@ impl Config {
                     "metrics",
                 ];
                 if !valid || reserved.contains(&name) {
-                    return Err(v.invalid("DASHBOARD_URL", "a path name (letters, digits, - _ .) not used by the API"));
+                    return Err(v.invalid(
+                        "DASHBOARD_URL",
+                        "a path name (letters, digits, - _ .) not used by the API",
+                        "路径名（字母、数字、- _ .），且不是 API 用到的路径",
+                    ));
                 }
                 if name.is_empty() {
                     String::new()
@@ -490,7 +619,11 @@ impl Config {
                     && location.len() <= 64
                     && location.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
                 if !valid {
-                    return Err(v.invalid("VERTEX_LOCATION", "a region name such as global or us-central1 ([a-z0-9-])"));
+                    return Err(v.invalid(
+                        "VERTEX_LOCATION",
+                        "a region name such as global or us-central1 ([a-z0-9-])",
+                        "区域名，例如 global 或 us-central1（[a-z0-9-]）",
+                    ));
                 }
                 location.to_owned()
             },
@@ -519,13 +652,13 @@ impl Config {
             model_list_refresh_interval: v.seconds("MODEL_LIST_REFRESH_INTERVAL")?,
             error_as_assistant_message: v.boolean("ERROR_AS_ASSISTANT_MESSAGE")?,
             thought_signature_cache_size: v.positive("THOUGHT_SIGNATURE_CACHE_SIZE")?,
-            workers: v.parse("WORKERS", "a whole number")?,
+            workers: v.whole("WORKERS")?,
             cache_expiry: v.seconds("CACHE_EXPIRY_TIME")?,
-            max_cache_entries: v.parse("MAX_CACHE_ENTRIES", "a whole number")?,
-            calculate_cache_entries: v.parse("CALCULATE_CACHE_ENTRIES", "a whole number")?,
+            max_cache_entries: v.whole("MAX_CACHE_ENTRIES")?,
+            calculate_cache_entries: v.whole("CALCULATE_CACHE_ENTRIES")?,
             precise_cache: v.boolean("PRECISE_CACHE")?,
-            max_requests_per_minute: v.parse("MAX_REQUESTS_PER_MINUTE", "a whole number")?,
-            max_requests_per_day_per_ip: v.parse("MAX_REQUESTS_PER_DAY_PER_IP", "a whole number")?,
+            max_requests_per_minute: v.whole("MAX_REQUESTS_PER_MINUTE")?,
+            max_requests_per_day_per_ip: v.whole("MAX_REQUESTS_PER_DAY_PER_IP")?,
             trusted_proxy_header: match v.text("TRUSTED_PROXY_HEADER").to_ascii_lowercase() {
                 header if header.is_empty() && huggingface => "x-forwarded-for".to_owned(),
                 header => header,
@@ -534,38 +667,48 @@ impl Config {
                 .list("TRUSTED_PROXIES")
                 .iter()
                 .map(|item| {
-                    item.parse().map_err(|_| v.invalid("TRUSTED_PROXIES", "a list of IP addresses or CIDR ranges"))
+                    item.parse().map_err(|_| {
+                        v.invalid(
+                            "TRUSTED_PROXIES",
+                            "a list of IP addresses or CIDR ranges",
+                            " IP 地址或 CIDR 网段的列表",
+                        )
+                    })
                 })
                 .collect::<Result<_, _>>()?,
             max_wait_for_key: {
-                let seconds: f64 = v.parse("MAX_WAIT_FOR_KEY", "a number of seconds")?;
+                let (en, zh) = ("a number of seconds (0 = never wait)", "秒数（0 = 不等待）");
+                let seconds: f64 = v.parse("MAX_WAIT_FOR_KEY", en, zh)?;
+                // NaN would make `from_secs_f64` panic.
+                if seconds.is_nan() {
+                    return Err(v.invalid("MAX_WAIT_FOR_KEY", en, zh));
+                }
                 Duration::from_secs_f64(seconds.clamp(0.0, 600.0))
             },
             key_validation_concurrency: v.positive("KEY_VALIDATION_CONCURRENCY")?,
             invalid_key_recheck_interval: v.seconds("INVALID_KEY_RECHECK_INTERVAL")?,
             validate_keys_on_startup: v.boolean("VALIDATE_KEYS_ON_STARTUP")?,
             auth_failures_per_minute: v.positive("AUTH_FAILURES_PER_MINUTE")?,
-            max_body_bytes_in_flight: {
-                let megabytes: usize = v.positive("MAX_BODY_BYTES_IN_FLIGHT_MB")?;
-                // A body briefly takes three times its size while converted.
-                if megabytes < 3 * v.positive::<usize>("MAX_REQUEST_BODY_MB")? {
-                    return Err(v.invalid("MAX_BODY_BYTES_IN_FLIGHT_MB", "at least 3 × MAX_REQUEST_BODY_MB"));
-                }
-                megabytes * 1024 * 1024
-            },
+            max_body_bytes_in_flight: v.body_bytes_in_flight()?,
             request_body_timeout: v.seconds("REQUEST_BODY_TIMEOUT")?,
             shutdown_timeout: v.seconds("SHUTDOWN_TIMEOUT")?,
-            time_zone: parse_time_zone(v.text("TZ"))
-                .ok_or_else(|| v.invalid("TZ", "an IANA time-zone name such as Asia/Shanghai or UTC"))?,
+            time_zone: parse_time_zone(v.text("TZ")).ok_or_else(|| {
+                v.invalid(
+                    "TZ",
+                    "an IANA time-zone name such as Asia/Shanghai or UTC",
+                    " IANA 时区名，例如 Asia/Shanghai 或 UTC",
+                )
+            })?,
             time_zone_name: match v.text("TZ").trim().trim_start_matches(':') {
                 "" => "UTC".to_owned(),
                 name => name.to_owned(),
             },
             dashboard_lang: match v.text("DASHBOARD_LANG").trim() {
                 "" | "auto" => None,
-                code => {
-                    Some(crate::i18n::Lang::parse(code).ok_or_else(|| v.invalid("DASHBOARD_LANG", "en, zh or empty"))?)
-                }
+                code => Some(
+                    crate::i18n::Lang::parse(code)
+                        .ok_or_else(|| v.invalid("DASHBOARD_LANG", "en, zh or empty", " en、zh 或留空"))?,
+                ),
             },
             frame_ancestors: {
                 let listed = v.list("FRAME_ANCESTORS");
@@ -573,7 +716,10 @@ impl Config {
                     return Err(ConfigError::InvalidValue {
                         name: "FRAME_ANCESTORS",
                         value: bad.clone(),
-                        reason: "origins such as https://huggingface.co (or 'self')".to_owned(),
+                        reason: crate::messages::both(
+                            "expected origins such as https://huggingface.co (or 'self')",
+                            "应为来源地址，例如 https://huggingface.co（或 'self'）",
+                        ),
                     });
                 }
                 if listed.is_empty() && huggingface {
@@ -697,7 +843,7 @@ impl Config {
             let source = sources.map(|raw| raw.source(name)).unwrap_or(Source::Default);
             values.insert(name, (text, source));
         }
-        RawSettings { values }
+        RawSettings { values, warnings: Vec::new() }
     }
 
     /// Loads defaults, `file` and the process environment.
@@ -725,40 +871,81 @@ struct Validator<'a> {
     raw: &'a RawSettings,
 }
 
+/// Values never shown in an error (a password, a token, a URL that may
+/// hold credentials).
+fn is_secret(name: &str) -> bool {
+    ["PASSWORD", "CREDENTIALS", "TOKEN", "API_KEY"].iter().any(|part| name.contains(part))
+        || name.ends_with("_PROXY")
+        || name == "PROXY_URL"
+        || name == "REDIS_URL"
+}
+
+/// Where a layer stands: a value from a higher layer was set later and
+/// more deliberately than one below it.
+fn layer(source: Source) -> u8 {
+    match source {
+        Source::Default => 0,
+        Source::File => 1,
+        Source::Env => 2,
+        Source::CommandLine => 3,
+        Source::Dashboard => 4,
+    }
+}
+
 impl Validator<'_> {
     fn text(&self, name: &'static str) -> &str {
         self.raw.get(name).trim()
     }
 
-    fn invalid(&self, name: &'static str, expected: &str) -> ConfigError {
-        let secret = name.contains("PASSWORD") || name.contains("PROXY") || name.contains("CREDENTIALS");
-        let value = if secret { "***".to_owned() } else { self.raw.get(name).to_owned() };
-        ConfigError::InvalidValue { name, value, reason: format!("expected {expected}") }
+    /// `name` is not `expected` (English, Chinese: "a port number", "端口号").
+    fn invalid(&self, name: &'static str, en: &str, zh: &str) -> ConfigError {
+        self.invalid_because(name, &format!("expected {en}"), &format!("应为{zh}"))
     }
 
-    fn parse<T: std::str::FromStr>(&self, name: &'static str, expected: &str) -> Result<T, ConfigError> {
-        self.text(name).parse().map_err(|_| self.invalid(name, expected))
+    /// `name` is wrong for the reason given (English, Chinese).
+    fn invalid_because(&self, name: &'static str, en: &str, zh: &str) -> ConfigError {
+        let given = self.raw.get(name);
+        let value = if given.trim().is_empty() {
+            String::new()
+        } else if is_secret(name) {
+            "***".to_owned()
+        } else {
+            given.to_owned()
+        };
+        ConfigError::InvalidValue { name, value, reason: crate::messages::both(en, &crate::messages::inline(zh)) }
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, en: &str, zh: &str) -> Result<T, ConfigError> {
+        self.text(name).parse().map_err(|_| self.invalid(name, en, zh))
+    }
+
+    /// A whole number of 0 or more.
+    fn whole<T: std::str::FromStr>(&self, name: &'static str) -> Result<T, ConfigError> {
+        self.parse(name, "a whole number (0 or more)", " 0 或更大的整数")
     }
 
     fn positive<T: std::str::FromStr + PartialOrd + Default>(&self, name: &'static str) -> Result<T, ConfigError> {
-        let value: T = self.parse(name, "a whole number above 0")?;
+        let (en, zh) = ("a whole number above 0", "大于 0 的整数");
+        let value: T = self.parse(name, en, zh)?;
         if value > T::default() {
             Ok(value)
         } else {
-            Err(self.invalid(name, "a whole number above 0"))
+            Err(self.invalid(name, en, zh))
         }
     }
 
     fn boolean(&self, name: &'static str) -> Result<bool, ConfigError> {
-        parse_bool(self.text(name)).ok_or_else(|| self.invalid(name, "true/false/1/0/yes/no"))
+        parse_bool(self.text(name))
+            .ok_or_else(|| self.invalid(name, "true/false/1/0/yes/no", " true/false/1/0/yes/no 之一"))
     }
 
     fn seconds(&self, name: &'static str) -> Result<Duration, ConfigError> {
-        let seconds: f64 = self.parse(name, "a number of seconds")?;
+        let (en, zh) = ("a number of seconds above 0", "大于 0 的秒数");
+        let seconds: f64 = self.parse(name, en, zh)?;
         if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 {
             Ok(Duration::from_secs_f64(seconds))
         } else {
-            Err(self.invalid(name, "a number of seconds above 0"))
+            Err(self.invalid(name, en, zh))
         }
     }
 
@@ -778,16 +965,53 @@ impl Validator<'_> {
         else {
             return Ok(None);
         };
-        crate::proxy::ProxyConfig::parse(self.text(name), self.text("NO_PROXY"))
-            .map(Some)
-            .map_err(|reason| self.invalid(name, &format!("an http:// or socks5:// proxy URL ({reason})")))
+        crate::proxy::ProxyConfig::parse(self.text(name), self.text("NO_PROXY")).map(Some).map_err(|reason| {
+            self.invalid(
+                name,
+                &format!("an http:// or socks5:// proxy URL ({reason})"),
+                &format!(" http:// 或 socks5:// 代理地址（{reason}）"),
+            )
+        })
     }
 
     fn url(&self, name: &'static str) -> Result<String, ConfigError> {
         let text = self.text(name).trim_end_matches('/');
         match url::Url::parse(text) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(text.to_owned()),
-            _ => Err(self.invalid(name, "an http(s) URL")),
+            _ => Err(self.invalid(name, "an http(s) URL", " http(s) 网址")),
+        }
+    }
+
+    /// `MAX_BODY_BYTES_IN_FLIGHT_MB` in bytes: at least three times
+    /// `MAX_REQUEST_BODY_MB` (a body briefly takes three times its size
+    /// while converted). When the two disagree, the one set in the higher
+    /// layer is blamed: raising the body limit alone names the body limit.
+    fn body_bytes_in_flight(&self) -> Result<usize, ConfigError> {
+        let in_flight: usize = self.positive("MAX_BODY_BYTES_IN_FLIGHT_MB")?;
+        let body: usize = self.positive("MAX_REQUEST_BODY_MB")?;
+        let needed = body.saturating_mul(3);
+        if in_flight >= needed {
+            return Ok(in_flight.saturating_mul(1024 * 1024));
+        }
+        if layer(self.raw.source("MAX_REQUEST_BODY_MB")) > layer(self.raw.source("MAX_BODY_BYTES_IN_FLIGHT_MB")) {
+            let most = in_flight / 3;
+            Err(self.invalid_because(
+                "MAX_REQUEST_BODY_MB",
+                &format!(
+                    "at most a third of MAX_BODY_BYTES_IN_FLIGHT_MB ({in_flight}), so {most}; \
+                     or raise MAX_BODY_BYTES_IN_FLIGHT_MB to {needed} or more"
+                ),
+                &format!(
+                    "最多为 MAX_BODY_BYTES_IN_FLIGHT_MB（{in_flight}）的三分之一，即 {most}；\
+                     或者把 MAX_BODY_BYTES_IN_FLIGHT_MB 调到 {needed} 或更大"
+                ),
+            ))
+        } else {
+            Err(self.invalid_because(
+                "MAX_BODY_BYTES_IN_FLIGHT_MB",
+                &format!("expected at least 3 × MAX_REQUEST_BODY_MB ({body}), so {needed} or more"),
+                &format!("应不小于 MAX_REQUEST_BODY_MB（{body}）的 3 倍，即 {needed} 或更大"),
+            ))
         }
     }
 }
@@ -976,6 +1200,124 @@ mod tests {
         std::fs::write(&path, "prot = 8000\n").unwrap();
         let error = RawSettings::load(Some(&path), &|_| None).unwrap_err();
         assert!(error.to_string().contains("prot"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn errors_are_in_english_and_chinese_and_show_empty_values_as_empty() {
+        let message = load(&[("PORT", "seventy")]).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "invalid value for PORT: \"seventy\" (expected a port number from 0 to 65535) / \
+             PORT 的值无效：\"seventy\"（应为 0 到 65535 之间的端口号）"
+        );
+        // The reason alone (shown beside the field) is in both languages too.
+        let Err(ConfigError::InvalidValue { name, reason, .. }) = load(&[("MAX_RETRY_NUM", "0")]) else {
+            panic!("MAX_RETRY_NUM=0 is refused")
+        };
+        assert_eq!((name, reason.as_str()), ("MAX_RETRY_NUM", "expected a whole number above 0 / 应为大于 0 的整数"));
+        // Empty is "empty" / "空", even for a secret; a secret is never shown.
+        let message = load(&[("PASSWORD", "")]).unwrap_err().to_string();
+        assert!(message.starts_with("invalid value for PASSWORD: empty ("), "{message}");
+        assert!(message.contains("PASSWORD 的值无效：空（"), "{message}");
+        assert!(!message.contains("***"), "{message}");
+        let message = load(&[("HTTPS_PROXY", "gopher://user:hunter2@x")]).unwrap_err().to_string();
+        assert!(message.contains("\"***\"") && !message.contains("hunter2"), "{message}");
+        // Every rule's reason has a Chinese half.
+        for (name, value) in [
+            ("HOST", "localhost"),
+            ("FAKE_STREAMING", "maybe"),
+            ("FAKE_STREAMING_INTERVAL", "-1"),
+            ("API_KEY_DAILY_LIMIT", "-5"),
+            ("SAFETY_THRESHOLD", "LOW"),
+            ("GEMINI_BASE_URL", "ftp://x"),
+            ("DASHBOARD_URL", "v1"),
+            ("VERTEX_LOCATION", "Europe"),
+            ("TRUSTED_PROXIES", "nowhere"),
+            ("MAX_WAIT_FOR_KEY", "soon"),
+            ("TZ", "Mars/Olympus"),
+            ("DASHBOARD_LANG", "fr"),
+            ("FRAME_ANCESTORS", "javascript:x"),
+        ] {
+            let Err(ConfigError::InvalidValue { reason, .. }) = load(&[(name, value)]) else {
+                panic!("{name}={value} is refused")
+            };
+            let (en, zh) = crate::messages::halves(&reason);
+            assert!(en.starts_with("expected ") && zh.starts_with("应为"), "{name}: {reason}");
+        }
+    }
+
+    #[test]
+    fn not_a_number_waits_for_no_key_and_panics_nothing() {
+        let message = load(&[("MAX_WAIT_FOR_KEY", "NaN")]).unwrap_err().to_string();
+        assert!(message.contains("MAX_WAIT_FOR_KEY"), "{message}");
+    }
+
+    #[test]
+    fn the_body_limits_blame_the_one_the_user_set() {
+        // Only the body limit raised: it is the one named, with the other.
+        let Err(ConfigError::InvalidValue { name, value, reason }) = load(&[("MAX_REQUEST_BODY_MB", "200")]) else {
+            panic!("200 MB bodies do not fit in 256 MB")
+        };
+        assert_eq!((name, value.as_str()), ("MAX_REQUEST_BODY_MB", "200"));
+        assert!(reason.contains("MAX_BODY_BYTES_IN_FLIGHT_MB (256), so 85") && reason.contains("600"), "{reason}");
+        // Only the budget lowered, or both set: the budget is named.
+        for env in [
+            &[("MAX_BODY_BYTES_IN_FLIGHT_MB", "100")][..],
+            &[("MAX_REQUEST_BODY_MB", "200"), ("MAX_BODY_BYTES_IN_FLIGHT_MB", "300")][..],
+        ] {
+            let Err(ConfigError::InvalidValue { name, reason, .. }) = load(env) else { panic!("{env:?}") };
+            assert_eq!(name, "MAX_BODY_BYTES_IN_FLIGHT_MB", "{env:?}");
+            assert!(reason.contains("3 × MAX_REQUEST_BODY_MB"), "{reason}");
+        }
+        // Set in the dashboard over a budget from the environment: the body.
+        let mut raw =
+            RawSettings::load(None, &|name| (name == "MAX_BODY_BYTES_IN_FLIGHT_MB").then(|| "256".into())).unwrap();
+        raw.set("MAX_REQUEST_BODY_MB", "100".into(), Source::Dashboard);
+        let Err(ConfigError::InvalidValue { name, .. }) = Config::from_raw(&raw) else { panic!("300 > 256") };
+        assert_eq!(name, "MAX_REQUEST_BODY_MB");
+        assert!(load(&[("MAX_REQUEST_BODY_MB", "85")]).is_ok());
+    }
+
+    #[test]
+    fn the_config_file_names_itself_and_suggests_the_setting_meant() {
+        let dir = std::env::temp_dir().join(format!("hajimi-config-typo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "pasword = \"x\"\n").unwrap();
+        let message = RawSettings::load(Some(&path), &|_| None).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "unknown setting \"pasword\" in {0} (did you mean PASSWORD?) / \
+                 配置文件 {0} 中有未知的设置 \"pasword\"（是不是想写 PASSWORD？）",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "colour = \"x\"\n").unwrap();
+        let message = RawSettings::load(Some(&path), &|_| None).unwrap_err().to_string();
+        assert!(message.contains("\"colour\"") && !message.contains("did you mean"), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn variables_of_the_original_hajimi_does_not_use_warn_alike_in_the_file_and_the_environment() {
+        let dir = std::env::temp_dir().join(format!("hajimi-config-original-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "invalid_api_keys = \"AIzaOld\"\nport = 8000\n").unwrap();
+        let raw = RawSettings::load(Some(&path), &|name| (name == "FAKE_STREAMING_CHUNK_SIZE").then(|| "10".into()))
+            .expect("accepted, not an error");
+        assert_eq!(Config::from_raw(&raw).unwrap().port, 8000, "the rest of the file applies");
+        let warnings = raw.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(&format!("INVALID_API_KEYS (in {}) is a setting of the original", path.display()))
+        );
+        assert!(warnings[0].contains("原版 hajimi 的设置") && warnings[0].contains("已忽略"), "{}", warnings[0]);
+        assert!(warnings[1].starts_with("FAKE_STREAMING_CHUNK_SIZE (environment) is a setting of the original"));
+        assert!(!warnings.concat().contains("AIzaOld"), "values are not quoted");
+        assert!(RawSettings::load(None, &|_| None).unwrap().warnings().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

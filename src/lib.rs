@@ -20,6 +20,7 @@ pub mod iprange;
 pub mod keys;
 pub mod log_ring;
 pub mod media;
+pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod openai;
