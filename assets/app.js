@@ -1,8 +1,17 @@
 // hajimi dashboard: progressive enhancement only. Every page works without
 // this file except the live log tail. No inline handlers (the CSP forbids
 // them); records from the server are inserted with textContent, never as HTML.
+// Words come from the page (data-* attributes written in the page's
+// language), never from this file.
 (function () {
   "use strict";
+
+  // `template` with each {name} replaced by values[name].
+  function fill(template, values) {
+    return String(template || "").replace(/\{([a-z_]+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
 
   // Buttons with data-confirm ask before submitting (delete, clear invalid).
   function setupConfirm() {
@@ -50,8 +59,10 @@
       }
       if (status) {
         var percent = p.total > 0 ? Math.floor((p.done * 100) / p.total) : 0;
-        status.textContent = (p.running ? "Checking: " : "Finished: ") + p.done + " of " + p.total +
-          " (" + percent + "%) · valid " + p.valid + " · invalid " + p.invalid;
+        var template = box.getAttribute(p.running ? "data-checking" : "data-finished");
+        status.textContent = fill(template, {
+          done: p.done, total: p.total, percent: percent, valid: p.valid, invalid: p.invalid
+        });
       }
     }
     function poll() {
@@ -100,10 +111,13 @@
       var seq = Number(li.getAttribute("data-seq"));
       if (seq > lastSeq) lastSeq = seq;
     });
-    function setStatus(state, text) {
+    // state: connecting, live, stopped or reconnecting (the words are the
+    // element's data-connecting, data-live, … attributes).
+    function setStatus(state) {
       if (!status) return;
       status.setAttribute("data-state", state);
-      status.textContent = text;
+      var text = status.getAttribute("data-" + state);
+      if (text) status.textContent = text;
     }
     function span(className, text) {
       var el = document.createElement("span");
@@ -137,16 +151,15 @@
       if (nearBottom) li.scrollIntoView({ block: "end" });
     }
     var source = new EventSource(url, { withCredentials: true });
-    setStatus("connecting", "Connecting to the live tail…");
-    source.onopen = function () { setStatus("live", "Live: new records appear below."); };
+    setStatus("connecting");
+    source.onopen = function () { setStatus("live"); };
     source.onmessage = function (event) {
       var record;
       try { record = JSON.parse(event.data); } catch (e) { return; }
       if (record && typeof record === "object") append(record);
     };
     source.onerror = function () {
-      setStatus(source.readyState === EventSource.CLOSED ? "error" : "connecting",
-        source.readyState === EventSource.CLOSED ? "Live tail stopped; reload the page." : "Reconnecting…");
+      setStatus(source.readyState === EventSource.CLOSED ? "stopped" : "reconnecting");
     };
   }
 

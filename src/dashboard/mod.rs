@@ -5,10 +5,12 @@
 //! catalogue and save path, `assets.rs` the embedded CSS/JS/icon.
 
 pub mod assets;
+pub mod format;
 pub mod pages;
 pub mod password;
 pub mod session;
 pub mod settings;
+pub mod text;
 pub mod views;
 
 use parking_lot::RwLock;

@@ -14,9 +14,11 @@ use askama::Template;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::format::{group_digits, Format};
 use super::password::{self, Busy, Mode};
 use super::session::{random_token, tokens_match, SessionInfo, LOGIN_COOKIE, SESSION_COOKIE};
 use super::settings::{self, GROUPS};
+use super::text::{self, Lang, Text};
 use super::views::*;
 use crate::keys::{KeyId, KeyState, ModelAvailability};
 use crate::secret::ApiKey;
@@ -30,6 +32,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// the session, says so while it is in use).
 const DEFAULT_API_PASSWORD: &str = "123";
 const MIN_PASSWORD_LENGTH: usize = 8;
+const MAX_PASSWORD_BYTES: usize = 1024;
 /// Largest form behind the session (a bulk add of 100,000 keys is about
 /// 4 MB); read only once the session is known, and counted against
 /// `MAX_BODY_BYTES_IN_FLIGHT_MB` like every request body.
@@ -90,48 +93,53 @@ dashboard_routes! {
     GET "/log" => log_page,
     GET "/log/stream" => log_stream,
     GET "/assets/{name}" => asset,
+    GET "/lang" => switch_language,
 }
 
-/// Routes open without a session (the login itself and static files).
-pub const OPEN_ROUTES: &[&str] = &["/login", "/assets/{name}"];
+/// Routes open without a session (the login itself, the language switch
+/// and static files).
+pub const OPEN_ROUTES: &[&str] = &["/login", "/assets/{name}", "/lang"];
 
 /// Registers the dashboard's routes under `prefix` (`""` or `/name`).
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     register(cfg, prefix);
 }
 
-/// Why a dashboard request was not served.
+/// Why a dashboard request was not served. The plain-text bodies are in
+/// the request's language (`message`, from its [`Text`]); only `Render`,
+/// raised where no request is at hand, is always English.
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
     /// No session: pages redirect to the login.
-    #[error("login required")]
-    LoginRequired { prefix: String, is_page: bool },
+    #[error("{message}")]
+    LoginRequired { prefix: String, is_page: bool, message: &'static str },
     /// A session that must set a new password first.
     #[error("password change required")]
     PasswordChangeRequired { prefix: String },
-    #[error("the form is stale or forged (CSRF check failed); reload the page and try again")]
-    Csrf,
+    #[error("{message}")]
+    Csrf { message: &'static str },
     #[error("{0}")]
     BadForm(String),
     #[error("{message}")]
-    Throttled { message: String, retry_after: Duration },
+    Throttled { message: &'static str, retry_after: Duration },
     /// Every password check that may run at once is running.
-    #[error("The server is busy checking passwords; try again in a moment / 服务器正忙，请稍后再试")]
-    Busy,
+    #[error("{message}")]
+    Busy { message: &'static str },
     /// The form's body was too large, too slow, or did not fit the shared
     /// body budget.
     #[error("{message}")]
-    Body { status: StatusCode, message: String, retry_after: Option<Duration> },
+    Body { status: StatusCode, message: &'static str, retry_after: Option<Duration> },
     #[error("the page could not be rendered")]
     Render,
 }
 
 impl DashboardError {
-    fn throttled(retry_after_ms: u64) -> DashboardError {
-        DashboardError::Throttled {
-            message: "Too many wrong passwords; try again later / 密码错误次数过多，请稍后再试".to_owned(),
-            retry_after: Duration::from_millis(retry_after_ms),
-        }
+    fn throttled(t: &'static Text, retry_after_ms: u64) -> DashboardError {
+        DashboardError::Throttled { message: t.error_throttled, retry_after: Duration::from_millis(retry_after_ms) }
+    }
+
+    fn busy(t: &'static Text) -> DashboardError {
+        DashboardError::Busy { message: t.error_busy_passwords }
     }
 }
 
@@ -142,10 +150,10 @@ impl ResponseError for DashboardError {
                 StatusCode::SEE_OTHER
             }
             DashboardError::LoginRequired { .. } => StatusCode::UNAUTHORIZED,
-            DashboardError::Csrf => StatusCode::FORBIDDEN,
+            DashboardError::Csrf { .. } => StatusCode::FORBIDDEN,
             DashboardError::BadForm(_) => StatusCode::BAD_REQUEST,
             DashboardError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            DashboardError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            DashboardError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DashboardError::Body { status, .. } => *status,
             DashboardError::Render => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -155,7 +163,7 @@ impl ResponseError for DashboardError {
         let mut response = HttpResponse::build(self.status_code());
         security_headers(&mut response);
         match self {
-            DashboardError::LoginRequired { prefix, is_page: true } => {
+            DashboardError::LoginRequired { prefix, is_page: true, .. } => {
                 response.insert_header((header::LOCATION, format!("{prefix}/login"))).finish()
             }
             DashboardError::PasswordChangeRequired { prefix } => {
@@ -166,7 +174,7 @@ impl ResponseError for DashboardError {
                 .insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()))
                 .content_type("text/plain; charset=utf-8")
                 .body(self.to_string()),
-            DashboardError::Busy => response
+            DashboardError::Busy { .. } => response
                 .insert_header((header::RETRY_AFTER, "1"))
                 .content_type("text/plain; charset=utf-8")
                 .body(self.to_string()),
@@ -294,7 +302,11 @@ fn session(request: &HttpRequest, state: &AppState, allow_forced: bool) -> Resul
     let info = request
         .cookie(SESSION_COOKIE)
         .and_then(|cookie| state.dashboard.sessions.get(cookie.value(), state.now_ms()))
-        .ok_or(DashboardError::LoginRequired { prefix: prefix.clone(), is_page })?;
+        .ok_or_else(|| DashboardError::LoginRequired {
+            prefix: prefix.clone(),
+            is_page,
+            message: words(request, state).error_login_required,
+        })?;
     if info.must_change_password && !allow_forced {
         return Err(DashboardError::PasswordChangeRequired { prefix });
     }
@@ -325,16 +337,17 @@ async fn read_form(
                 crate::error::ApiError::Busy { retry_after } => Some(*retry_after),
                 _ => None,
             };
+            let t = words(request, state);
             let message = match status {
-                StatusCode::PAYLOAD_TOO_LARGE => "The form is too large / 表单过大".to_owned(),
-                StatusCode::REQUEST_TIMEOUT => "The form took too long to arrive / 表单上传超时".to_owned(),
-                StatusCode::SERVICE_UNAVAILABLE => "The server is busy; try again in a moment / 服务器正忙".to_owned(),
-                _ => "The form could not be read / 无法读取表单".to_owned(),
+                StatusCode::PAYLOAD_TOO_LARGE => t.error_form_too_large,
+                StatusCode::REQUEST_TIMEOUT => t.error_form_too_slow,
+                StatusCode::SERVICE_UNAVAILABLE => t.error_busy,
+                _ => t.error_form_unreadable,
             };
             DashboardError::Body { status, message, retry_after }
         })?;
     serde_urlencoded::from_bytes::<Form>(&body)
-        .map_err(|_| DashboardError::BadForm("The form could not be read".into()))
+        .map_err(|_| DashboardError::BadForm(words(request, state).error_form_unreadable.into()))
 }
 
 /// Session plus a valid CSRF token in the form: what every POST needs.
@@ -350,7 +363,7 @@ async fn authorized_post(
     let form = read_form(request, state, payload, MAX_FORM_BYTES).await?;
     if !tokens_match(&info.csrf, field(&form, "csrf").unwrap_or("")) {
         log::warn!("dashboard form refused: CSRF token missing or wrong");
-        return Err(DashboardError::Csrf);
+        return Err(DashboardError::Csrf { message: words(request, state).error_csrf });
     }
     Ok((info, form))
 }
@@ -368,42 +381,65 @@ fn flash_and_redirect(
 
 /// Banners for a page behind the session (the login page has none: an
 /// anonymous visitor learns nothing about defaults or internals).
-fn banners(state: &AppState) -> Vec<Banner> {
+fn banners(state: &AppState, t: &Text) -> Vec<Banner> {
     let config = state.config();
     let mut banners = Vec::new();
     if config.password.matches(DEFAULT_API_PASSWORD) {
-        banners.push(Banner {
-            id: "banner-default-api-password",
-            text: "The API PASSWORD is still the default \"123\": anyone can use this gateway. Change it in Settings."
-                .to_owned(),
-        });
+        banners.push(Banner { id: "banner-default-api-password", text: t.banner_default_api_password.to_owned() });
     }
     if let Some(shared) = &state.shared {
         if !shared.status().is_up() {
             let pending = shared.pending_count();
+            let endpoint = shared.status().endpoint().to_owned();
             banners.push(Banner {
                 id: "banner-redis-away",
-                text: format!(
-                    "Shared state: Redis at {} is unreachable. This replica serves from its own view; {pending} change(s) wait to be shared when it returns.",
-                    shared.status().endpoint()
-                ),
+                text: text::fill(t.banner_redis_away, &[("endpoint", &endpoint), ("pending", &pending)]),
             });
         }
     } else if !config.enable_storage {
-        banners.push(Banner {
-            id: "banner-no-storage",
-            text: "ENABLE_STORAGE=false: nothing changed here is saved; it is lost at the next restart.".to_owned(),
-        });
+        banners.push(Banner { id: "banner-no-storage", text: t.banner_no_storage.to_owned() });
     }
     banners
 }
 
-fn chrome(state: &AppState, info: &SessionInfo, active: &'static str) -> Chrome {
+/// The language a page of this request is written in.
+fn lang(request: &HttpRequest, state: &AppState) -> Lang {
+    text::lang_of(request, state.config().dashboard_lang)
+}
+
+/// The strings and formats of this request's pages.
+fn words(request: &HttpRequest, state: &AppState) -> &'static Text {
+    text::text(lang(request, state))
+}
+
+/// Where the language switch leads: the same page in the other language.
+fn switch_url(request: &HttpRequest, state: &AppState) -> Option<String> {
+    if state.config().dashboard_lang.is_some() {
+        return None;
+    }
+    let back = match request.query_string() {
+        "" => request.path().to_owned(),
+        query => format!("{}?{query}", request.path()),
+    };
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("to", lang(request, state).other().code())
+        .append_pair("back", &back)
+        .finish();
+    Some(format!("{}/lang?{query}", prefix_of(state)))
+}
+
+fn chrome(request: &HttpRequest, state: &AppState, info: &SessionInfo, active: &'static str) -> Chrome {
+    let config = state.config();
+    let t = words(request, state);
     Chrome {
+        t,
+        lang: lang(request, state).code(),
+        switch_url: switch_url(request, state),
+        zone_note: Format { t, zone: &config.time_zone }.zone_note(&config.time_zone_name),
         prefix: prefix_of(state),
         csrf: info.csrf.clone(),
         active,
-        banners: banners(state),
+        banners: banners(state, t),
         flash: state.dashboard.sessions.take_flash(&info.id),
         version: VERSION,
     }
@@ -430,7 +466,16 @@ fn login_form(
     let token = random_token(&mut rand::rng());
     let prefix = prefix_of(state);
     let setup = state.dashboard.password.mode(&state.config().web_password) == Mode::Setup;
-    let page = LoginPage { prefix: prefix.clone(), csrf: token.clone(), error, setup, version: VERSION };
+    let page = LoginPage {
+        t: words(request, state),
+        lang: lang(request, state).code(),
+        switch_url: switch_url(request, state),
+        prefix: prefix.clone(),
+        csrf: token.clone(),
+        error,
+        setup,
+        version: VERSION,
+    };
     let mut response = html(&page, status)?;
     set_cookie(&mut response, request, state, LOGIN_COOKIE, token);
     Ok(response)
@@ -453,10 +498,11 @@ async fn attempt_password(
     let config = state.config();
     let address = crate::auth::client_address(request, &config);
     let throttle = state.throttles.of(Guarded::Dashboard);
+    let t = words(request, state);
     if let Err(locked) = throttle.check(address, state.now_ms()) {
-        return Err(DashboardError::throttled(locked.retry_after_ms));
+        return Err(DashboardError::throttled(t, locked.retry_after_ms));
     }
-    let pass = state.dashboard.password.begin(&config.web_password).map_err(|Busy| DashboardError::Busy)?;
+    let pass = state.dashboard.password.begin(&config.web_password).map_err(|Busy| DashboardError::busy(t))?;
     if let Err(Verdict::LockedOut { retry_after_ms, began }) =
         throttle.reserve(address, config.auth_failures_per_minute, state.now_ms())
     {
@@ -464,7 +510,7 @@ async fn attempt_password(
             log::warn!("dashboard: too many wrong passwords from {address}: refused for {} s", retry_after_ms / 1000);
             crate::cluster::share_lockout(state, Guarded::Dashboard, address, retry_after_ms);
         }
-        return Err(DashboardError::throttled(retry_after_ms));
+        return Err(DashboardError::throttled(t, retry_after_ms));
     }
     let mode = pass.mode().clone();
     let matched = pass.check(candidate).await;
@@ -488,7 +534,7 @@ pub async fn login(
         return login_form(
             &request,
             &state,
-            Some("The login form expired; please try again.".into()),
+            Some(words(&request, &state).login_form_expired.into()),
             StatusCode::FORBIDDEN,
         );
     }
@@ -497,8 +543,8 @@ pub async fn login(
         field(&form, if setup { "setup_code" } else { "password" }).unwrap_or("").trim_end_matches(['\r', '\n']);
     let (matched, mode) = attempt_password(&request, &state, candidate, "login").await?;
     if !matched {
-        let message =
-            if mode == Mode::Setup { "Wrong setup code / 设置码错误" } else { "Wrong password / 密码错误" };
+        let t = words(&request, &state);
+        let message = if mode == Mode::Setup { t.wrong_setup_code } else { t.wrong_password };
         return login_form(&request, &state, Some(message.into()), StatusCode::UNAUTHORIZED);
     }
     // The setup code opens only the page that sets the password.
@@ -535,8 +581,11 @@ pub async fn logout(
 
 pub async fn password_page(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
     let info = session(&request, &state, true)?;
-    let page =
-        PasswordPage { chrome: chrome(&state, &info, "password"), forced: info.must_change_password, error: None };
+    let page = PasswordPage {
+        chrome: chrome(&request, &state, &info, "password"),
+        forced: info.must_change_password,
+        error: None,
+    };
     html(&page, StatusCode::OK)
 }
 
@@ -549,33 +598,34 @@ pub async fn change_password(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, true).await?;
+    let t = words(&request, &state);
     let new_password = field(&form, "new_password").unwrap_or("");
     let current_ok = info.must_change_password
         || attempt_password(&request, &state, field(&form, "current").unwrap_or(""), "password change").await?.0;
     let problem = if !current_ok {
-        Some("The current password is wrong.")
+        Some(t.password_wrong_current.to_owned())
     } else if new_password.chars().count() < MIN_PASSWORD_LENGTH {
-        Some("The new password must have at least 8 characters.")
-    } else if new_password.len() > 1024 {
-        Some("The new password must have at most 1024 bytes.")
+        Some(text::fill(t.password_too_short, &[("n", &MIN_PASSWORD_LENGTH)]))
+    } else if new_password.len() > MAX_PASSWORD_BYTES {
+        Some(text::fill(t.password_too_long, &[("n", &MAX_PASSWORD_BYTES)]))
     } else if new_password != field(&form, "confirm").unwrap_or("") {
-        Some("The two new passwords differ.")
+        Some(t.password_mismatch.to_owned())
     } else if new_password == password::WELL_KNOWN_DEFAULT
         || (!info.must_change_password && new_password == field(&form, "current").unwrap_or(""))
     {
-        Some("Choose a password different from the current one.")
+        Some(t.password_same.to_owned())
     } else {
         None
     };
     if let Some(problem) = problem {
         let page = PasswordPage {
-            chrome: chrome(&state, &info, "password"),
+            chrome: chrome(&request, &state, &info, "password"),
             forced: info.must_change_password,
-            error: Some(problem.to_owned()),
+            error: Some(problem),
         };
         return html(&page, StatusCode::BAD_REQUEST);
     }
-    let permit = state.dashboard.password.hashing_permit().map_err(|Busy| DashboardError::Busy)?;
+    let permit = state.dashboard.password.hashing_permit().map_err(|Busy| DashboardError::busy(t))?;
     let to_hash = new_password.to_owned();
     let hash = web::block(move || {
         let _permit = permit;
@@ -598,10 +648,7 @@ pub async fn change_password(
     ]);
     let address = crate::auth::client_address(&request, &state.config());
     log::warn!("dashboard password set from {address}; every session ended");
-    state
-        .dashboard
-        .sessions
-        .set_flash(&fresh.id, Flash { kind: "ok", text: "Password saved. Every other session was logged out.".into() });
+    state.dashboard.sessions.set_flash(&fresh.id, Flash { kind: "ok", text: t.password_saved.into() });
     let prefix = prefix_of(&state);
     let mut response = redirect(format!("{prefix}/"));
     set_cookie(&mut response, &request, &state, SESSION_COOKIE, fresh.id);
@@ -621,68 +668,20 @@ fn session_started(state: &AppState, info: &crate::dashboard::session::SessionIn
 
 // ---------------------------------------------------------------- overview
 
-fn group_digits(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-/// `2026-11-27 16:40:05 UTC`.
-pub fn format_time(unix_ms: u64) -> String {
-    if unix_ms == 0 {
-        return "never".to_owned();
-    }
-    let seconds = (unix_ms / 1000) as i64;
-    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60, of_day % 60)
-}
-
-/// `in 3 min 20 s`, `in 2 h 5 min`.
-fn format_until(until_ms: u64, now_ms: u64) -> String {
-    let seconds = until_ms.saturating_sub(now_ms).div_ceil(1000);
-    match seconds {
-        0..=59 => format!("in {seconds} s"),
-        60..=3599 => format!("in {} min {} s", seconds / 60, seconds % 60),
-        _ => format!("in {} h {} min", seconds / 3600, seconds % 3600 / 60),
-    }
-}
-
-fn format_duration(seconds: u64) -> String {
-    match seconds {
-        0..=59 => format!("{seconds} s"),
-        60..=3599 => format!("{} min", seconds / 60),
-        3600..=86_399 => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
-        _ => format!("{} d {} h", seconds / 86_400, seconds % 86_400 / 3600),
-    }
-}
-
 pub async fn overview(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
     let info = session(&request, &state, false)?;
+    let config = state.config();
+    let t = words(&request, &state);
+    let format = Format { t, zone: &config.time_zone };
     let now_ms = state.now_ms();
     let summary = state.pool.summary(now_ms);
     let count = |label: &str, value: usize| CountRow { label: label.to_owned(), value: group_digits(value as u64) };
     let keys = vec![
-        count("Total", summary.total),
-        count("Active", summary.active),
-        count("Limited for some model", summary.limited_for_some_model),
-        count("Invalid", summary.invalid),
-        count("Disabled", summary.disabled),
+        count(t.overview_total, summary.total),
+        count(t.state_active, summary.active),
+        count(t.overview_limited, summary.limited_for_some_model),
+        count(t.state_invalid, summary.invalid),
+        count(t.state_disabled, summary.disabled),
     ];
     let window = |label: &'static str, minutes: u64| {
         let totals = state.stats.totals(minutes, now_ms);
@@ -696,7 +695,8 @@ pub async fn overview(request: HttpRequest, state: web::Data<AppState>) -> Resul
             completion_tokens: group_digits(totals.completion_tokens),
         }
     };
-    let windows = vec![window("Last minute", 1), window("Last hour", 60), window("Last 24 hours", 24 * 60)];
+    let windows =
+        vec![window(t.overview_last_minute, 1), window(t.overview_last_hour, 60), window(t.overview_last_day, 24 * 60)];
     let day = state.stats.totals(24 * 60, now_ms);
     let error_kinds = day
         .failures_by_kind
@@ -720,27 +720,24 @@ pub async fn overview(request: HttpRequest, state: web::Data<AppState>) -> Resul
             height: 120,
             points: points.points,
             max_label: group_digits(points.max),
-            from_label: "-24 h",
-            to_label: "now",
+            from_label: t.chart_from,
+            to_label: t.chart_now,
         }
     };
     let page = OverviewPage {
-        chrome: chrome(&state, &info, "overview"),
+        chrome: chrome(&request, &state, &info, "overview"),
         keys,
         windows,
         error_kinds,
-        calls_chart: chart("Requests per 15 minutes", per_step(|minute| minute.requests)),
-        tokens_chart: chart(
-            "Tokens per 15 minutes",
-            per_step(|minute| minute.prompt_tokens + minute.completion_tokens),
-        ),
+        calls_chart: chart(t.chart_requests, per_step(|minute| minute.requests)),
+        tokens_chart: chart(t.chart_tokens, per_step(|minute| minute.prompt_tokens + minute.completion_tokens)),
         active_requests: group_digits(state.stats.active_requests() as u64),
         cache_entries: group_digits(state.swipe_cache.len() as u64),
-        uptime: format_duration(state.started_at.elapsed().as_secs()),
+        uptime: format.duration(state.started_at.elapsed().as_secs()),
         version: VERSION,
-        global_backoff: summary.global_backoff_until_ms.map(|until| {
-            format!("Google is limiting this server: the whole pool pauses, back {}.", format_until(until, now_ms))
-        }),
+        global_backoff: summary
+            .global_backoff_until_ms
+            .map(|until| text::fill(t.overview_backoff, &[("when", &format.until(until, now_ms))])),
     };
     html(&page, StatusCode::OK)
 }
@@ -754,29 +751,62 @@ pub struct KeysQuery {
     state: Option<String>,
 }
 
-const STATE_FILTERS: &[(&str, &str)] =
-    &[("all", "All"), ("active", "Active"), ("limited", "Limited"), ("invalid", "Invalid"), ("disabled", "Disabled")];
+/// The Keys page's state filter: the query value and its label.
+fn state_filters(t: &Text) -> [(&'static str, &'static str); 5] {
+    [
+        ("all", t.state_all),
+        ("active", t.state_active),
+        ("limited", t.state_limited),
+        ("invalid", t.state_invalid),
+        ("disabled", t.state_disabled),
+    ]
+}
 
-fn key_row(view: crate::keys::KeyView, now_ms: u64) -> KeyRow {
-    let (state, reason, since) = match &view.state {
-        KeyState::Active => ("active", String::new(), String::new()),
-        KeyState::Invalid { since_ms, reason } => ("invalid", reason.clone(), format_time(*since_ms)),
-        KeyState::Disabled => ("disabled", String::new(), String::new()),
-        KeyState::Removed => ("deleted", String::new(), String::new()),
+const STATE_FILTER_VALUES: &[&str] = &["all", "active", "limited", "invalid", "disabled"];
+
+/// A key's state: the CSS hook (`state-…`, `data-avail`) and its badge's
+/// words.
+fn key_state(state: &KeyState, t: &Text) -> (&'static str, &'static str) {
+    match state {
+        KeyState::Active => ("active", t.badge_active),
+        KeyState::Invalid { .. } => ("invalid", t.badge_invalid),
+        KeyState::Disabled => ("disabled", t.badge_disabled),
+        KeyState::Removed => ("deleted", t.badge_deleted),
+    }
+}
+
+fn key_row(view: crate::keys::KeyView, now_ms: u64, format: Format) -> KeyRow {
+    let t = format.t;
+    let (state, state_label) = key_state(&view.state, t);
+    let (reason, since) = match &view.state {
+        KeyState::Invalid { since_ms, reason } => {
+            (reason.clone(), text::fill(t.keys_invalid_since, &[("time", &format.time(*since_ms))]))
+        }
+        _ => (String::new(), String::new()),
     };
+    // A key that does not serve is not "ready" for any model.
+    let out_of_service = (view.state != KeyState::Active).then_some((state, state_label));
     let usage = view
         .models
         .iter()
         .map(|model| {
-            let (availability, until) = match model.availability {
-                ModelAvailability::Ready => ("ready", String::new()),
-                ModelAvailability::Cooling { until_ms, .. } => ("cooling", format_until(until_ms, now_ms)),
-                ModelAvailability::ExhaustedToday { until_ms } => ("exhausted", format_until(until_ms, now_ms)),
-                ModelAvailability::OverDailyLimit { until_ms } => ("over limit", format_until(until_ms, now_ms)),
+            let ((availability, availability_label), until) = match model.availability {
+                _ if out_of_service.is_some() => (out_of_service.unwrap_or_default(), String::new()),
+                ModelAvailability::Ready => (("ready", t.avail_ready), String::new()),
+                ModelAvailability::Cooling { until_ms, .. } => {
+                    (("cooling", t.avail_cooling), format.until(until_ms, now_ms))
+                }
+                ModelAvailability::ExhaustedToday { until_ms } => {
+                    (("exhausted", t.avail_exhausted), format.until(until_ms, now_ms))
+                }
+                ModelAvailability::OverDailyLimit { until_ms } => {
+                    (("over limit", t.avail_over_limit), format.until(until_ms, now_ms))
+                }
             };
             UsageCell {
                 model: model.model.clone(),
                 availability: availability.to_owned(),
+                availability_label,
                 until,
                 successes: group_digits(model.usage_today.successes),
                 failures: group_digits(model.usage_today.failures),
@@ -787,18 +817,21 @@ fn key_row(view: crate::keys::KeyView, now_ms: u64) -> KeyRow {
     let last_error = view
         .recent_errors
         .first()
-        .map(|note| format!("{} {} {} (HTTP {})", format_time(note.at_ms), note.model, note.kind.as_str(), note.status))
+        .map(|note| format!("{} {} {} (HTTP {})", format.time(note.at_ms), note.model, note.kind.as_str(), note.status))
         .unwrap_or_default();
+    // Empty for never: the page says "never used", "not validated".
+    let time_or_empty = |ms: u64| if ms == 0 { String::new() } else { format.time(ms) };
     KeyRow {
         id: view.id.0,
         masked: view.masked,
         state,
+        state_label,
         reason,
         since,
         usage,
         last_error,
-        last_used: format_time(view.last_used_ms),
-        last_validated: format_time(view.last_validated_ms),
+        last_used: time_or_empty(view.last_used_ms),
+        last_validated: time_or_empty(view.last_validated_ms),
     }
 }
 
@@ -808,8 +841,10 @@ pub async fn keys_page(
     query: web::Query<KeysQuery>,
 ) -> Result<HttpResponse, DashboardError> {
     let info = session(&request, &state, false)?;
+    let config = state.config();
+    let format = Format { t: words(&request, &state), zone: &config.time_zone };
     let now_ms = state.now_ms();
-    let wanted_state = query.state.as_deref().filter(|s| STATE_FILTERS.iter().any(|(v, _)| v == s)).unwrap_or("all");
+    let wanted_state = query.state.as_deref().filter(|s| STATE_FILTER_VALUES.contains(s)).unwrap_or("all");
     let search = query.q.as_deref().unwrap_or("").trim().to_owned();
     let needle = search.trim_start_matches("AIza").trim_start_matches('…').trim_start_matches('#').to_owned();
     let matching = state.pool.find_ids(
@@ -832,7 +867,7 @@ pub async fn keys_page(
         .skip((page - 1) * KEYS_PER_PAGE)
         .take(KEYS_PER_PAGE)
         .filter_map(|id| state.pool.key_view(*id, now_ms))
-        .map(|view| key_row(view, now_ms))
+        .map(|view| key_row(view, now_ms, format))
         .collect();
     let filter_query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("q", &search)
@@ -842,7 +877,7 @@ pub async fn keys_page(
     let limits = state.pool.daily_limits();
     let summary = state.pool.summary(now_ms);
     let page_view = KeysPage {
-        chrome: chrome(&state, &info, "keys"),
+        chrome: chrome(&request, &state, &info, "keys"),
         rows,
         page,
         pages,
@@ -851,7 +886,7 @@ pub async fn keys_page(
         matching: group_digits(matching.len() as u64),
         total: group_digits(summary.total as u64),
         query: search,
-        states: STATE_FILTERS
+        states: state_filters(format.t)
             .iter()
             .map(|(value, label)| Choice {
                 value: (*value).to_owned(),
@@ -922,19 +957,19 @@ pub async fn add_keys(
         state.model_refresh.notify_one();
     }
     log::info!("dashboard: {added} keys added, {duplicates} already present, {malformed} malformed");
-    let mut message = format!("{added} keys added");
+    let t = words(&request, &state);
+    let mut clauses = vec![text::fill(t.keys_added, &[("added", &added)])];
     if duplicates > 0 {
-        message.push_str(&format!(", {duplicates} duplicate{} skipped", if duplicates == 1 { "" } else { "s" }));
+        let template = if duplicates == 1 { t.keys_duplicate_one } else { t.keys_duplicate_many };
+        clauses.push(text::fill(template, &[("n", &duplicates)]));
     }
     if malformed > 0 {
-        message.push_str(&format!(
-            ", {malformed} string{} looked like a key but {} not valid (AIza… and 39 characters)",
-            if malformed == 1 { "" } else { "s" },
-            if malformed == 1 { "is" } else { "are" }
-        ));
+        let template = if malformed == 1 { t.keys_malformed_one } else { t.keys_malformed_many };
+        clauses.push(text::fill(template, &[("n", &malformed)]));
     }
+    let message = format!("{}{}", clauses.join(t.clause_separator), t.sentence_end);
     let kind = if added > 0 || (duplicates == 0 && malformed == 0) { "ok" } else { "error" };
-    Ok(flash_and_redirect(&state, &info, kind, format!("{message}."), "/keys"))
+    Ok(flash_and_redirect(&state, &info, kind, message, "/keys"))
 }
 
 pub async fn key_action(
@@ -950,8 +985,9 @@ pub async fn key_action(
         .map(KeyId)
         .filter(|id| state.pool.key_of(*id).is_some())
         .collect();
+    let t = words(&request, &state);
     if ids.is_empty() {
-        return Ok(flash_and_redirect(&state, &info, "error", "Select at least one key.".into(), "/keys"));
+        return Ok(flash_and_redirect(&state, &info, "error", t.keys_select_one.into(), "/keys"));
     }
     let action = field(&form, "action").unwrap_or("");
     let mut changes = Vec::new();
@@ -972,7 +1008,7 @@ pub async fn key_action(
                 changes.push(Change::SetKeyAction { key: key_text, action: Some(crate::store::KeyAction::Deleted) });
             }
             "validate" => {}
-            _ => return Err(DashboardError::BadForm("Unknown action".into())),
+            _ => return Err(DashboardError::BadForm(t.error_unknown_action.into())),
         }
     }
     if action == "validate" {
@@ -985,12 +1021,12 @@ pub async fn key_action(
     let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
     log::info!("dashboard: {action} keys {}", names.join(" "));
     let done = match action {
-        "disable" => "disabled",
-        "enable" => "enabled",
-        "delete" => "deleted",
-        _ => "queued for validation",
+        "disable" => t.keys_disabled,
+        "enable" => t.keys_enabled,
+        "delete" => t.keys_deleted,
+        _ => t.keys_queued,
     };
-    Ok(flash_and_redirect(&state, &info, "ok", format!("{} key(s) {done}.", ids.len()), "/keys"))
+    Ok(flash_and_redirect(&state, &info, "ok", text::fill(done, &[("n", &ids.len())]), "/keys"))
 }
 
 pub async fn validate_all(
@@ -1001,7 +1037,7 @@ pub async fn validate_all(
     let (info, _form) = authorized_post(&request, &state, payload, false).await?;
     state.validation.request(crate::validator::ValidationScope::All);
     log::info!("dashboard: validation of every key requested");
-    Ok(flash_and_redirect(&state, &info, "ok", "Validation of every key started.".into(), "/keys"))
+    Ok(flash_and_redirect(&state, &info, "ok", words(&request, &state).validation_started.into(), "/keys"))
 }
 
 pub async fn validation_progress(
@@ -1040,7 +1076,8 @@ pub async fn clear_invalid(
     }
     state.store.send_all(changes);
     log::info!("dashboard: {} invalid keys deleted", ids.len());
-    Ok(flash_and_redirect(&state, &info, "ok", format!("{} invalid key(s) deleted.", ids.len()), "/keys"))
+    let message = text::fill(words(&request, &state).invalid_deleted, &[("n", &ids.len())]);
+    Ok(flash_and_redirect(&state, &info, "ok", message, "/keys"))
 }
 
 pub async fn export_keys(
@@ -1052,10 +1089,11 @@ pub async fn export_keys(
     let address = crate::auth::client_address(&request, &state.config());
     let now_ms = state.now_ms();
     if !attempt_password(&request, &state, field(&form, "password").unwrap_or(""), "key export").await?.0 {
+        let t = words(&request, &state);
         let page = MessagePage {
-            chrome: chrome(&state, &info, "keys"),
-            title: "Export refused".into(),
-            message: "The password was wrong; nothing was exported.".into(),
+            chrome: chrome(&request, &state, &info, "keys"),
+            title: t.export_refused_title.into(),
+            message: t.export_refused.into(),
         };
         return html(&page, StatusCode::FORBIDDEN);
     }
@@ -1082,32 +1120,19 @@ pub async fn set_model_limit(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let t = words(&request, &state);
     let model = field(&form, "model").unwrap_or("").trim().to_owned();
     let valid_model = !model.is_empty()
         && model.len() <= 128
         && model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
     if !valid_model {
-        return Ok(flash_and_redirect(
-            &state,
-            &info,
-            "error",
-            "Enter a model name (letters, digits, - . _).".into(),
-            "/keys",
-        ));
+        return Ok(flash_and_redirect(&state, &info, "error", t.limit_bad_model.into(), "/keys"));
     }
     let limit = match field(&form, "limit").unwrap_or("").trim() {
         "" => None,
         text => match text.parse::<u32>() {
             Ok(limit) => Some(limit),
-            Err(_) => {
-                return Ok(flash_and_redirect(
-                    &state,
-                    &info,
-                    "error",
-                    "The limit must be a whole number.".into(),
-                    "/keys",
-                ))
-            }
+            Err(_) => return Ok(flash_and_redirect(&state, &info, "error", t.limit_bad_number.into(), "/keys")),
         },
     };
     let mut limits = state.pool.daily_limits();
@@ -1118,37 +1143,53 @@ pub async fn set_model_limit(
     state.pool.set_daily_limits(limits);
     state.store.send(Change::SetModelLimit { model: model.clone(), limit });
     log::info!("dashboard: daily limit for {model} set to {}", limit.map_or("default".to_owned(), |l| l.to_string()));
-    Ok(flash_and_redirect(&state, &info, "ok", format!("Daily limit for {model} saved."), "/keys"))
+    Ok(flash_and_redirect(&state, &info, "ok", text::fill(t.limit_saved, &[("model", &model)]), "/keys"))
 }
 
 // ---------------------------------------------------------------- settings
 
+/// Where a value comes from, in the page's language.
+fn source_label(source: crate::config::Source, t: &Text) -> &'static str {
+    use crate::config::Source;
+    match source {
+        Source::Default => t.source_default,
+        Source::File => t.source_file,
+        Source::Env => t.source_env,
+        Source::CommandLine => t.source_command_line,
+        Source::Dashboard => t.source_dashboard,
+    }
+}
+
+/// The Settings page's groups in `lang`. Validation errors come from
+/// `config.rs` as "English / 中文": the page shows its language's half.
 fn settings_view(
     state: &AppState,
+    lang: Lang,
     errors: &settings::FieldErrors,
     submitted: &BTreeMap<&'static str, String>,
 ) -> Vec<SettingsGroup> {
+    let t = text::text(lang);
     let layers = state.settings.lock();
     let combined = layers.combined(&layers.overrides);
     GROUPS
         .iter()
         .map(|(title, specs)| SettingsGroup {
-            title,
+            title: settings::group_title(title, lang),
             settings: specs
                 .iter()
                 .map(|spec| {
                     let value = submitted.get(spec.name).cloned().unwrap_or_else(|| combined.get(spec.name).to_owned());
                     SettingRow {
                         name: spec.name,
-                        description: spec.description,
+                        description: spec.description_in(lang),
                         kind: spec.kind.as_str(),
                         checked: crate::config::parse_bool(&value).unwrap_or(false),
                         value: if spec.kind == settings::Kind::Secret { String::new() } else { value },
-                        source: combined.source(spec.name).to_string(),
+                        source: source_label(combined.source(spec.name), t).to_owned(),
                         overridden: layers.overrides.contains_key(spec.name),
                         restart_required: spec.restart_required,
                         guarded: settings::decides_where_secrets_go(spec.name),
-                        error: errors.get(spec.name).cloned(),
+                        error: errors.get(spec.name).map(|reason| crate::messages::in_lang(reason, lang).to_owned()),
                     }
                 })
                 .collect(),
@@ -1156,11 +1197,20 @@ fn settings_view(
         .collect()
 }
 
+/// `NAME: reason; NAME: reason`, each reason in `lang`.
+fn errors_in(errors: &settings::FieldErrors, lang: Lang) -> String {
+    errors
+        .iter()
+        .map(|(name, reason)| format!("{name}: {}", crate::messages::in_lang(reason, lang)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub async fn settings_page(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, DashboardError> {
     let info = session(&request, &state, false)?;
     let page = SettingsPage {
-        chrome: chrome(&state, &info, "settings"),
-        groups: settings_view(&state, &Default::default(), &Default::default()),
+        chrome: chrome(&request, &state, &info, "settings"),
+        groups: settings_view(&state, lang(&request, &state), &Default::default(), &Default::default()),
         error_summary: None,
         guarded_names: settings::SECRET_DESTINATIONS.join(", "),
     };
@@ -1173,12 +1223,14 @@ pub async fn save_settings(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let lang = lang(&request, &state);
+    let t = text::text(lang);
     let changes = {
         let layers = state.settings.lock();
         settings::changes_from_form(&form, &layers.combined(&layers.overrides))
     };
     if changes.is_empty() {
-        return Ok(flash_and_redirect(&state, &info, "ok", "Nothing changed.".into(), "/settings"));
+        return Ok(flash_and_redirect(&state, &info, "ok", t.nothing_changed.into(), "/settings"));
     }
     // Where keys and tokens are sent: only with the password again.
     let guarded: Vec<&'static str> =
@@ -1187,23 +1239,16 @@ pub async fn save_settings(
         let given = field(&form, "confirm_password").unwrap_or("");
         let confirmed = !given.is_empty() && attempt_password(&request, &state, given, "settings").await?.0;
         if !confirmed {
-            let reason = if given.is_empty() {
-                "needs the dashboard password (below, next to Save)"
-            } else {
-                "needs the dashboard password: the one given was wrong"
-            };
+            let reason = if given.is_empty() { t.settings_needs_password } else { t.settings_password_wrong };
             let errors: settings::FieldErrors = guarded.iter().map(|name| (*name, reason.to_owned())).collect();
             let submitted: BTreeMap<&'static str, String> = changes
                 .into_iter()
                 .filter(|(name, _)| settings::spec(name).is_some_and(|spec| spec.kind != settings::Kind::Secret))
                 .collect();
             let page = SettingsPage {
-                chrome: chrome(&state, &info, "settings"),
-                groups: settings_view(&state, &errors, &submitted),
-                error_summary: Some(format!(
-                    "Changing {} decides where keys or tokens are sent: enter the dashboard password to save.",
-                    guarded.join(", ")
-                )),
+                chrome: chrome(&request, &state, &info, "settings"),
+                groups: settings_view(&state, lang, &errors, &submitted),
+                error_summary: Some(text::fill(t.settings_guarded_summary, &[("names", &guarded.join(", "))])),
                 guarded_names: settings::SECRET_DESTINATIONS.join(", "),
             };
             return html(&page, StatusCode::FORBIDDEN);
@@ -1225,9 +1270,10 @@ pub async fn save_settings(
                 .copied()
                 .filter(|name| settings::spec(name).is_some_and(|spec| spec.restart_required))
                 .collect();
-            let mut message = format!("Saved: {}.", names.join(", "));
+            let mut message = text::fill(t.saved_names, &[("names", &names.join(", "))]);
             if !restart.is_empty() {
-                message.push_str(&format!(" {} take(s) effect after a restart.", restart.join(", ")));
+                message.push(' ');
+                message.push_str(&text::fill(t.settings_after_restart, &[("names", &restart.join(", "))]));
             }
             Ok(flash_and_redirect(&state, &info, "ok", message, "/settings"))
         }
@@ -1240,9 +1286,9 @@ pub async fn save_settings(
                 .filter(|(name, _)| settings::spec(name).is_some_and(|spec| spec.kind != settings::Kind::Secret))
                 .collect();
             let page = SettingsPage {
-                chrome: chrome(&state, &info, "settings"),
-                groups: settings_view(&state, &errors, &submitted),
-                error_summary: Some(format!("Nothing was saved: fix {}.", names.join(", "))),
+                chrome: chrome(&request, &state, &info, "settings"),
+                groups: settings_view(&state, lang, &errors, &submitted),
+                error_summary: Some(text::fill(t.settings_fix, &[("names", &names.join(", "))])),
                 guarded_names: settings::SECRET_DESTINATIONS.join(", "),
             };
             html(&page, StatusCode::BAD_REQUEST)
@@ -1256,18 +1302,23 @@ pub async fn revert_setting(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let lang = lang(&request, &state);
+    let t = text::text(lang);
     match settings::revert(&state, field(&form, "name").unwrap_or("")) {
         Ok(name) => {
             log::info!("dashboard: setting {name} reverted");
-            Ok(flash_and_redirect(
-                &state,
-                &info,
-                "ok",
-                format!("{name} reverted to its file, env or default value."),
-                "/settings",
-            ))
+            let message = text::fill(t.settings_reverted, &[("name", &name)]);
+            Ok(flash_and_redirect(&state, &info, "ok", message, "/settings"))
         }
-        Err(reason) => Ok(flash_and_redirect(&state, &info, "error", format!("Not reverted: {reason}."), "/settings")),
+        Err(error) => {
+            let reason = match error {
+                settings::RevertError::Unknown => t.settings_unknown.to_owned(),
+                settings::RevertError::NotOverridden(name) => text::fill(t.settings_not_overridden, &[("name", &name)]),
+                settings::RevertError::Invalid(errors) => errors_in(&errors, lang),
+            };
+            let message = text::fill(t.settings_not_reverted, &[("reason", &reason)]);
+            Ok(flash_and_redirect(&state, &info, "error", message, "/settings"))
+        }
     }
 }
 
@@ -1286,7 +1337,7 @@ pub async fn vertex_page(request: HttpRequest, state: web::Data<AppState>) -> Re
     let config = state.config();
     let vertex = state.dashboard.vertex.read();
     let page = VertexPage {
-        chrome: chrome(&state, &info, "vertex"),
+        chrome: chrome(&request, &state, &info, "vertex"),
         enable_vertex: config.enable_vertex,
         enable_vertex_express: config.enable_vertex_express,
         express_keys: vertex
@@ -1303,7 +1354,7 @@ pub async fn vertex_page(request: HttpRequest, state: web::Data<AppState>) -> Re
                 project_id: credential.project_id.clone(),
             })
             .collect(),
-        in_use: vertex_in_use(&state),
+        in_use: vertex_in_use(&state, words(&request, &state)),
         problems: state.vertex.problems.read().clone(),
     };
     drop(vertex);
@@ -1311,7 +1362,7 @@ pub async fn vertex_page(request: HttpRequest, state: web::Data<AppState>) -> Re
 }
 
 /// Every Vertex credential in use, from any source, with its health.
-fn vertex_in_use(state: &AppState) -> Vec<VertexInUseRow> {
+fn vertex_in_use(state: &AppState, t: &Text) -> Vec<VertexInUseRow> {
     let now_ms = state.now_ms();
     let mut rows = Vec::new();
     for (kind, pool) in [("express", &state.vertex.express), ("account", &state.vertex.accounts)] {
@@ -1323,11 +1374,11 @@ fn vertex_in_use(state: &AppState) -> Vec<VertexInUseRow> {
             };
             let health = match &view.state {
                 KeyState::Invalid { reason, .. } => {
-                    format!("invalid: {}", crate::secret::redact_keys(reason))
+                    text::fill(t.vertex_health_invalid, &[("reason", &crate::secret::redact_keys(reason))])
                 }
-                KeyState::Active => "active".to_owned(),
-                KeyState::Disabled => "disabled".to_owned(),
-                KeyState::Removed => "removed".to_owned(),
+                KeyState::Active => t.badge_active.to_owned(),
+                KeyState::Disabled => t.badge_disabled.to_owned(),
+                KeyState::Removed => t.badge_removed.to_owned(),
             };
             rows.push(VertexInUseRow { kind, id: view.id.0, label, health });
         }
@@ -1345,26 +1396,36 @@ pub async fn vertex_test(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let t = words(&request, &state);
     let id = field(&form, "id").and_then(|id| id.parse::<u32>().ok()).map(crate::keys::KeyId);
     let clients = clients.current(&state);
-    let (kind, message) = match (field(&form, "kind"), id) {
+    // (kind, the flash in the page's language, the same in English for the log)
+    let said = |template: &dyn Fn(&Text) -> String| (template(t), template(&text::EN));
+    let (kind, (message, logged)) = match (field(&form, "kind"), id) {
         (Some("account"), Some(id)) => {
             let account = state.vertex.accounts.key_of(id).and_then(|key| state.vertex.account(key.expose()));
             match account {
-                None => ("error", "No such service account.".to_owned()),
+                None => ("error", said(&|t| t.vertex_no_such_account.to_owned())),
                 Some(account) => match crate::vertex::grant(&clients.gemini, &account, state.now_ms()).await {
                     Ok(token) => {
                         let minutes = token.expires_at_ms.saturating_sub(state.now_ms()) / 60_000;
                         state.vertex.tokens.store(&account.identity(), token);
                         state.vertex.accounts.mark_valid(id, state.now_ms());
-                        ("ok", format!("{}: token granted (valid {minutes} min).", account.client_email))
+                        let email = account.client_email.clone();
+                        (
+                            "ok",
+                            said(&|t| text::fill(t.vertex_token_granted, &[("email", &email), ("minutes", &minutes)])),
+                        )
                     }
-                    Err(error) => ("error", format!("{}: {error}", account.client_email)),
+                    Err(error) => {
+                        let text = format!("{}: {error}", account.client_email);
+                        ("error", (text.clone(), text))
+                    }
                 },
             }
         }
         (Some("express"), Some(id)) => match state.vertex.express.key_of(id) {
-            None => ("error", "No such Express key.".to_owned()),
+            None => ("error", said(&|t| t.vertex_no_such_express.to_owned())),
             Some(key) => {
                 let target = crate::gemini::client::Target {
                     version: crate::gemini::client::ApiVersion::V1,
@@ -1373,26 +1434,29 @@ pub async fn vertex_test(
                 };
                 let body = bytes::Bytes::from_static(br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#);
                 let credential = crate::gemini::client::CallCredential::Key(&key);
+                let masked = mask_secret(key.expose());
                 match clients.gemini.call(credential, &target, "countTokens", body).await {
                     Ok(_) => (
                         "ok",
-                        format!("Express key {}: Vertex answered ({EXPRESS_TEST_MODEL}).", mask_secret(key.expose())),
+                        said(&|t| {
+                            text::fill(t.vertex_express_answered, &[("key", &masked), ("model", &EXPRESS_TEST_MODEL)])
+                        }),
                     ),
                     Err(failure) => (
                         "error",
-                        format!(
-                            "Express key {}: HTTP {} {}",
-                            mask_secret(key.expose()),
-                            failure.status,
-                            failure.message
-                        ),
+                        said(&|t| {
+                            text::fill(
+                                t.vertex_express_failed,
+                                &[("key", &masked), ("status", &failure.status), ("message", &failure.message)],
+                            )
+                        }),
                     ),
                 }
             }
         },
-        _ => ("error", "Nothing to test.".to_owned()),
+        _ => ("error", said(&|t| t.vertex_nothing_to_test.to_owned())),
     };
-    log::info!(target: "hajimi::vertex", "dashboard test: {}", crate::secret::LogSafe(&message));
+    log::info!(target: "hajimi::vertex", "dashboard test: {}", crate::secret::LogSafe(&logged));
     Ok(flash_and_redirect(&state, &info, kind, message, "/vertex"))
 }
 
@@ -1405,6 +1469,8 @@ pub async fn vertex_toggles(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let lang = lang(&request, &state);
+    let t = text::text(lang);
     let checked = |name: &str| form.iter().any(|(field, value)| field == name && value != "false");
     let wanted: BTreeMap<&'static str, String> = [
         ("ENABLE_VERTEX", checked("enable_vertex").to_string()),
@@ -1421,15 +1487,16 @@ pub async fn vertex_toggles(
         .collect();
     match settings::save(&state, changes) {
         Ok(names) if names.is_empty() => {
-            Ok(flash_and_redirect(&state, &info, "ok", "Nothing changed.".into(), "/vertex"))
+            Ok(flash_and_redirect(&state, &info, "ok", t.nothing_changed.into(), "/vertex"))
         }
         Ok(names) => {
             log::info!("dashboard: Vertex toggles changed: {}", names.join(", "));
-            Ok(flash_and_redirect(&state, &info, "ok", format!("Saved: {}.", names.join(", ")), "/vertex"))
+            let message = text::fill(t.saved_names, &[("names", &names.join(", "))]);
+            Ok(flash_and_redirect(&state, &info, "ok", message, "/vertex"))
         }
         Err(errors) => {
-            let text = errors.iter().map(|(name, reason)| format!("{name}: {reason}")).collect::<Vec<_>>().join("; ");
-            Ok(flash_and_redirect(&state, &info, "error", format!("Not saved: {text}"), "/vertex"))
+            let message = text::fill(t.not_saved_reason, &[("reason", &errors_in(&errors, lang))]);
+            Ok(flash_and_redirect(&state, &info, "error", message, "/vertex"))
         }
     }
 }
@@ -1463,7 +1530,8 @@ pub async fn add_express_keys(
     state.sync_vertex();
     log::info!("dashboard: {count} Vertex Express keys added");
     let kind = if count > 0 { "ok" } else { "error" };
-    Ok(flash_and_redirect(&state, &info, kind, format!("{count} Express key(s) added."), "/vertex"))
+    let message = text::fill(words(&request, &state).vertex_express_added, &[("n", &count)]);
+    Ok(flash_and_redirect(&state, &info, kind, message, "/vertex"))
 }
 
 pub async fn remove_express_key(
@@ -1472,6 +1540,7 @@ pub async fn remove_express_key(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let t = words(&request, &state);
     let index = field(&form, "id").and_then(|id| id.parse::<usize>().ok());
     let removed = {
         let mut vertex = state.dashboard.vertex.write();
@@ -1485,20 +1554,21 @@ pub async fn remove_express_key(
             state.store.send(Change::RemoveExpressKey(key));
             state.sync_vertex();
             log::info!("dashboard: a Vertex Express key was removed");
-            Ok(flash_and_redirect(&state, &info, "ok", "Express key removed.".into(), "/vertex"))
+            Ok(flash_and_redirect(&state, &info, "ok", t.vertex_express_removed.into(), "/vertex"))
         }
-        None => Ok(flash_and_redirect(&state, &info, "error", "No such Express key.".into(), "/vertex")),
+        None => Ok(flash_and_redirect(&state, &info, "error", t.vertex_no_such_express.into(), "/vertex")),
     }
 }
 
 /// Checks one pasted service-account JSON (the same rules as
 /// `GOOGLE_CREDENTIALS_JSON`: a real RSA key, every field Vertex needs);
-/// errors name the field, never the key.
-pub fn parse_service_account(json: &str) -> Result<StoredCredential, String> {
-    let mut accounts =
-        crate::vertex::credentials::parse_accounts(json).map_err(|error| format!("Not added: {error}."))?;
+/// errors name the field, never the key (in `t`'s language; what is wrong
+/// with the JSON itself is the credentials module's English).
+pub fn parse_service_account(json: &str, t: &Text) -> Result<StoredCredential, String> {
+    let mut accounts = crate::vertex::credentials::parse_accounts(json)
+        .map_err(|error| text::fill(t.vertex_not_added, &[("error", &error)]))?;
     if accounts.len() != 1 {
-        return Err(format!("This holds {} credentials; paste one key file at a time.", accounts.len()));
+        return Err(text::fill(t.vertex_one_at_a_time, &[("n", &accounts.len())]));
     }
     let account = accounts.remove(0);
     Ok(StoredCredential {
@@ -1514,7 +1584,8 @@ pub async fn add_credential(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
-    match parse_service_account(field(&form, "json").unwrap_or("")) {
+    let t = words(&request, &state);
+    match parse_service_account(field(&form, "json").unwrap_or(""), t) {
         Ok(credential) => {
             let email = credential.client_email.clone();
             {
@@ -1525,12 +1596,13 @@ pub async fn add_credential(
             state.store.send(Change::AddCredential(credential));
             state.sync_vertex();
             log::info!("dashboard: Vertex credential {} added", crate::secret::LogSafe(&email));
-            Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} added."), "/vertex"))
+            let message = text::fill(t.vertex_credential_added, &[("email", &email)]);
+            Ok(flash_and_redirect(&state, &info, "ok", message, "/vertex"))
         }
         Err(reason) => {
             let page = MessagePage {
-                chrome: chrome(&state, &info, "vertex"),
-                title: "Credential not added".into(),
+                chrome: chrome(&request, &state, &info, "vertex"),
+                title: t.vertex_credential_not_added.into(),
                 message: reason,
             };
             html(&page, StatusCode::BAD_REQUEST)
@@ -1544,6 +1616,7 @@ pub async fn remove_credential(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let t = words(&request, &state);
     let email = field(&form, "client_email").unwrap_or("").to_owned();
     let removed = {
         let mut vertex = state.dashboard.vertex.write();
@@ -1552,12 +1625,13 @@ pub async fn remove_credential(
         before != vertex.credentials.len()
     };
     if !removed {
-        return Ok(flash_and_redirect(&state, &info, "error", "No such credential.".into(), "/vertex"));
+        return Ok(flash_and_redirect(&state, &info, "error", t.vertex_no_such_credential.into(), "/vertex"));
     }
     state.store.send(Change::RemoveCredential { client_email: email.clone() });
     state.sync_vertex();
     log::info!("dashboard: Vertex credential {} removed", crate::secret::LogSafe(&email));
-    Ok(flash_and_redirect(&state, &info, "ok", format!("Credential {email} removed."), "/vertex"))
+    let message = text::fill(t.vertex_credential_removed, &[("email", &email)]);
+    Ok(flash_and_redirect(&state, &info, "ok", message, "/vertex"))
 }
 
 // ---------------------------------------------------------------- log
@@ -1594,10 +1668,10 @@ fn shared_replica(state: &AppState) -> &str {
     state.shared.as_ref().map_or("", |shared| shared.replica())
 }
 
-fn log_row(record: &crate::log_ring::LogRecord) -> LogRow {
+fn log_row(record: &crate::log_ring::LogRecord, format: Format) -> LogRow {
     LogRow {
         seq: record.seq,
-        time: format_time(record.time_ms),
+        time: format.time(record.time_ms),
         level: record.level.as_str().to_owned(),
         source: record.source.to_owned(),
         message: record.message.clone(),
@@ -1610,6 +1684,9 @@ pub async fn log_page(
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, DashboardError> {
     let info = session(&request, &state, false)?;
+    let config = state.config();
+    let t = words(&request, &state);
+    let format = Format { t, zone: &config.time_zone };
     let ring = crate::log_ring::global();
     let merged = match &state.shared {
         Some(shared) => shared.merged_log(ring.capacity()).await,
@@ -1624,17 +1701,17 @@ pub async fn log_page(
             .filter(|record| query.source().is_none_or(|source| record.source == source))
             .map(|record| LogRow {
                 seq: if shared_replica(&state) == record.replica { record.seq } else { 0 },
-                time: format_time(record.time_ms),
+                time: format.time(record.time_ms),
                 level: record.level,
                 source: record.source,
                 message: format!("[{}] {}", record.replica, record.message),
             })
             .collect(),
-        None => ring.records(query.level(), query.source()).iter().map(log_row).collect(),
+        None => ring.records(query.level(), query.source()).iter().map(|record| log_row(record, format)).collect(),
     };
     let level = query.level.as_deref().unwrap_or("");
     let source = query.source().unwrap_or("");
-    let levels = [("", "All levels"), ("error", "Errors"), ("warn", "Warnings and errors"), ("info", "Info and above")]
+    let levels = [("", t.log_all_levels), ("error", t.log_errors), ("warn", t.log_warnings), ("info", t.log_info)]
         .iter()
         .map(|(value, label)| Choice { value: (*value).into(), label: (*label).into(), selected: *value == level })
         .collect();
@@ -1642,7 +1719,7 @@ pub async fn log_page(
         .chain(crate::log_ring::SOURCES.iter().copied())
         .map(|value| Choice {
             value: value.into(),
-            label: if value.is_empty() { "All sources".into() } else { value.into() },
+            label: if value.is_empty() { t.log_all_sources.into() } else { value.into() },
             selected: value == source,
         })
         .collect();
@@ -1651,7 +1728,7 @@ pub async fn log_page(
         .append_pair("source", source)
         .finish();
     let page = LogPage {
-        chrome: chrome(&state, &info, "log"),
+        chrome: chrome(&request, &state, &info, "log"),
         records,
         levels,
         sources,
@@ -1668,19 +1745,24 @@ pub async fn log_stream(
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, DashboardError> {
     session(&request, &state, false)?;
+    let (t, zone) = (words(&request, &state), state.config().time_zone.clone());
     let (min_level, source) = (query.level(), query.source());
     let receiver = crate::log_ring::global().subscribe();
-    let records = tokio_stream_from(receiver).filter_map(move |record| async move {
-        let record = record?;
-        let level_ok = min_level.is_none_or(|min| record.level <= min);
-        let source_ok = source.is_none_or(|source| record.source == source);
-        if !(level_ok && source_ok) {
-            return None;
+    let records = tokio_stream_from(receiver).filter_map(move |record| {
+        let zone = zone.clone();
+        async move {
+            let format = Format { t, zone: &zone };
+            let record = record?;
+            let level_ok = min_level.is_none_or(|min| record.level <= min);
+            let source_ok = source.is_none_or(|source| record.source == source);
+            if !(level_ok && source_ok) {
+                return None;
+            }
+            let mut json = serde_json::to_value(&*record).ok()?;
+            json["seq"] = serde_json::json!(record.seq);
+            json["time"] = serde_json::json!(format.time(record.time_ms));
+            Some(Ok::<_, actix_web::Error>(web::Bytes::from(format!("data: {json}\n\n"))))
         }
-        let mut json = serde_json::to_value(&*record).ok()?;
-        json["seq"] = serde_json::json!(record.seq);
-        json["time"] = serde_json::json!(format_time(record.time_ms));
-        Some(Ok::<_, actix_web::Error>(web::Bytes::from(format!("data: {json}\n\n"))))
     });
     // A comment every 15 s keeps proxies from closing an idle tail.
     let keep_alive = futures_util::stream::unfold((), |()| async {
@@ -1689,7 +1771,13 @@ pub async fn log_stream(
     });
     let opening =
         futures_util::stream::once(async { Ok::<_, actix_web::Error>(web::Bytes::from_static(b": tail\n\n")) });
-    let body = opening.chain(futures_util::stream::select(records, keep_alive));
+    // The tail ends when the server begins to stop (SIGTERM): an open Log
+    // page must not hold the shutdown for SHUTDOWN_TIMEOUT.
+    let mut stopping = state.stopping.subscribe();
+    let stopped = async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    };
+    let body = opening.chain(futures_util::stream::select(records, keep_alive)).take_until(stopped);
     let mut response = HttpResponse::Ok();
     security_headers(&mut response);
     Ok(response.content_type("text/event-stream").insert_header(("x-accel-buffering", "no")).streaming(body))
@@ -1707,6 +1795,39 @@ fn tokio_stream_from(
             Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     })
+}
+
+// ---------------------------------------------------------------- language
+
+#[derive(Deserialize)]
+pub struct LanguageQuery {
+    to: Option<String>,
+    back: Option<String>,
+}
+
+/// The language switch: remembers the language in a cookie and goes back
+/// to the page it was clicked on — only to a path of the dashboard (no
+/// other site, no `//host`), else to the Overview.
+pub async fn switch_language(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LanguageQuery>,
+) -> HttpResponse {
+    let prefix = prefix_of(&state);
+    let back = query.back.as_deref().unwrap_or("");
+    let local = back.starts_with('/')
+        && !back.starts_with("//")
+        && !back.contains('\\')
+        && back.len() <= 2048
+        && !back.bytes().any(|b| b.is_ascii_control())
+        && (prefix.is_empty() || back == prefix || back.starts_with(&format!("{prefix}/")))
+        && !back.trim_start_matches(&prefix).starts_with("/lang");
+    let to = if local { back.to_owned() } else { format!("{prefix}/") };
+    let mut response = redirect(to);
+    if let Some(lang) = query.to.as_deref().and_then(Lang::parse) {
+        set_cookie(&mut response, &request, &state, text::LANG_COOKIE, lang.code().to_owned());
+    }
+    response
 }
 
 // ---------------------------------------------------------------- assets
@@ -1727,22 +1848,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_are_formatted_in_utc() {
-        let cases = [
-            (0, "never"),
-            (1_000, "1970-01-01 00:00:01 UTC"),
-            (951_782_400_000, "2000-02-29 00:00:00 UTC"),
-            (1_795_796_405_000, "2026-11-27 16:20:05 UTC"),
-        ];
-        for (ms, expected) in cases {
-            assert_eq!(format_time(ms), expected);
-        }
-        assert_eq!(format_until(61_000, 0), "in 1 min 1 s");
-        assert_eq!(group_digits(1234567), "1,234,567");
-        assert_eq!(group_digits(12), "12");
-    }
-
-    #[test]
     fn malformed_key_lookalikes_are_counted_not_echoed() {
         let valid = "AIzaSyA-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
         assert_eq!(count_malformed_keys(&format!("{valid}\nAIzaShort\nnot a key AIza123")), 2);
@@ -1753,15 +1858,15 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/vertex/service-account.json");
         let good = std::fs::read_to_string(path).unwrap();
         assert_eq!(
-            parse_service_account(&good).unwrap().client_email,
+            parse_service_account(&good, &text::EN).unwrap().client_email,
             "hajimi-test@hajimi-test.iam.gserviceaccount.com"
         );
         let two = format!("[{good}, {}]", good.replace("hajimi-test@", "other@"));
         for bad in ["", "{}", "[1]", r#"{"type":"authorized_user"}"#, &good.replace("BEGIN", ""), &two] {
-            let error = parse_service_account(bad).unwrap_err();
+            let error = parse_service_account(bad, &text::EN).unwrap_err();
             assert!(!error.contains("PRIVATE KEY"), "{error}");
         }
-        assert!(parse_service_account(&good.replace("\"project_id\"", "\"project\""))
+        assert!(parse_service_account(&good.replace("\"project_id\"", "\"project\""), &text::EN)
             .unwrap_err()
             .contains("project_id"));
     }

@@ -2,8 +2,13 @@
 //! filled by its handler in `pages.rs` with display-ready text (times
 //! formatted, keys masked, numbers grouped), so templates only lay out.
 //! Auto-escaping is on for every template; nothing here is marked safe.
+//! Every word a page shows comes from its [`Text`] (`chrome.t`, the
+//! request's language); templates fill placeholders with `text::fill1`.
 
 use askama::Template;
+
+use super::text;
+pub use super::text::Text;
 
 /// A warning shown on every page (`id` is the element id).
 #[derive(Debug, Clone)]
@@ -22,6 +27,14 @@ pub struct Flash {
 /// What the layout (`base.html`) needs on every page behind the session.
 #[derive(Debug, Clone)]
 pub struct Chrome {
+    /// The page's strings (its language).
+    pub t: &'static Text,
+    /// `en` or `zh` (the `lang` attribute).
+    pub lang: &'static str,
+    /// The language switch's link (`None` when `DASHBOARD_LANG` forces one).
+    pub switch_url: Option<String>,
+    /// Which zone the page's times are in.
+    pub zone_note: String,
     /// Path prefix of the dashboard (`""` or `/admin`); links are
     /// `{{ chrome.prefix }}/keys`.
     pub prefix: String,
@@ -35,9 +48,26 @@ pub struct Chrome {
     pub version: &'static str,
 }
 
+impl Chrome {
+    /// The name of the current page in the nav (for "Back to …").
+    pub fn active_label(&self) -> &'static str {
+        match self.active {
+            "keys" => self.t.nav_keys,
+            "settings" => self.t.nav_settings,
+            "vertex" => self.t.nav_vertex,
+            "log" => self.t.nav_log,
+            "password" => self.t.password_title,
+            _ => self.t.nav_overview,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage {
+    pub t: &'static Text,
+    pub lang: &'static str,
+    pub switch_url: Option<String>,
     pub prefix: String,
     pub csrf: String,
     pub error: Option<String>,
@@ -120,8 +150,12 @@ pub struct OverviewPage {
 #[derive(Debug, Clone)]
 pub struct UsageCell {
     pub model: String,
-    /// `ready`, `cooling`, `exhausted`, `over limit`.
+    /// `ready`, `cooling`, `exhausted`, `over limit`, or the key's own
+    /// state when it does not serve (`invalid`, `disabled`, `deleted`):
+    /// the CSS hook `data-avail`, never translated.
     pub availability: String,
+    /// What the badge says, in the page's language.
+    pub availability_label: &'static str,
     /// When the model frees up for this key, if blocked.
     pub until: String,
     pub successes: String,
@@ -134,8 +168,11 @@ pub struct KeyRow {
     pub id: u32,
     /// `AIza…Xy12`.
     pub masked: String,
-    /// `active`, `invalid`, `disabled`.
+    /// `active`, `invalid`, `disabled`, `deleted`: the CSS hook
+    /// (`state-…`), never translated.
     pub state: &'static str,
+    /// What the state badge says, in the page's language.
+    pub state_label: &'static str,
     /// Why it is invalid (redacted upstream text), or empty.
     pub reason: String,
     /// When the state began or ends, or empty.
@@ -164,6 +201,30 @@ pub struct ValidationView {
     pub invalid: usize,
     /// 0–100.
     pub percent: u32,
+}
+
+impl ValidationView {
+    /// `Checking: 40 of 130 (30%) · valid 35 · invalid 5` (or the last
+    /// run's, or that none ran) in the page's language.
+    pub fn status(&self, t: &Text) -> String {
+        let template = if self.running {
+            t.validation_checking
+        } else if self.total > 0 {
+            t.validation_last_run
+        } else {
+            return t.validation_none.to_owned();
+        };
+        text::fill(
+            template,
+            &[
+                ("done", &self.done),
+                ("total", &self.total),
+                ("percent", &self.percent),
+                ("valid", &self.valid),
+                ("invalid", &self.invalid),
+            ],
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +264,7 @@ pub struct KeysPage {
 pub struct SettingRow {
     /// The variable name, also the form field name.
     pub name: &'static str,
+    /// In the page's language.
     pub description: &'static str,
     /// `bool` (checkbox + hidden "false"), `secret` (password input, empty
     /// = unchanged), `number`, `text`, `list` (textarea).
@@ -210,7 +272,8 @@ pub struct SettingRow {
     /// Current value as text (empty for secrets).
     pub value: String,
     pub checked: bool,
-    /// `default`, `config file`, `environment`, `dashboard`.
+    /// Where the value comes from (default, config file, environment,
+    /// dashboard), in the page's language.
     pub source: String,
     /// A dashboard override exists (a "revert" button is shown).
     pub overridden: bool,
@@ -225,6 +288,7 @@ pub struct SettingRow {
 
 #[derive(Debug, Clone)]
 pub struct SettingsGroup {
+    /// In the page's language.
     pub title: &'static str,
     pub settings: Vec<SettingRow>,
 }
@@ -276,6 +340,7 @@ pub struct VertexInUseRow {
     pub id: u32,
     /// Masked Express key, or the account's client email.
     pub label: String,
+    /// `active`, `invalid: why`, … in the page's language.
     pub health: String,
 }
 
