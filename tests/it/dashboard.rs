@@ -19,18 +19,24 @@ fn routes_behind_the_session() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// A browser-like client: no automatic redirects, one session cookie.
+/// A browser-like client: no automatic redirects, one session cookie
+/// (and whatever else a browser would send along: `extra_cookies` such as
+/// `hajimi_lang=zh`, `extra_headers` such as `Accept-Language`).
 pub struct Dashboard<'a> {
     pub app: &'a TestApp,
     client: awc::Client,
     pub session: String,
     pub csrf: String,
+    pub extra_cookies: Vec<String>,
+    pub extra_headers: Vec<(String, String)>,
 }
 
 pub struct Page {
     pub status: u16,
     pub location: String,
     pub body: String,
+    /// Every `Set-Cookie` of the answer.
+    pub set_cookies: Vec<String>,
 }
 
 fn cookie_value(response: &awc::ClientResponse<impl futures_util::Stream + Unpin>, name: &str) -> Option<String> {
@@ -45,7 +51,7 @@ fn csrf_in(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-fn plain_client() -> awc::Client {
+pub fn plain_client() -> awc::Client {
     awc::Client::builder().disable_redirects().timeout(Duration::from_secs(60)).finish()
 }
 
@@ -59,7 +65,22 @@ async fn read(
         status: response.status().as_u16(),
         location: response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
         body: String::from_utf8_lossy(&body).into_owned(),
+        set_cookies: response
+            .headers()
+            .get_all("set-cookie")
+            .filter_map(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .collect(),
     }
+}
+
+/// A GET without a session, as a browser sends it (no redirects followed).
+pub async fn anonymous_get(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Page {
+    let mut request = plain_client().get(format!("{}{path}", app.address));
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    read(request.send().await.unwrap()).await
 }
 
 /// Logs in with `password`; `None` when refused (the status is returned).
@@ -89,7 +110,8 @@ pub async fn login_with<'a>(app: &'a TestApp, name: &str, value: &str) -> Result
     let Some(session) = cookie_value(&response, "hajimi_session") else {
         return Err(read(response).await);
     };
-    let mut dashboard = Dashboard { app, client, session, csrf: String::new() };
+    let mut dashboard =
+        Dashboard { app, client, session, csrf: String::new(), extra_cookies: Vec::new(), extra_headers: Vec::new() };
     let page = dashboard.get("/password").await;
     dashboard.csrf = csrf_in(&page.body);
     Ok(dashboard)
@@ -98,18 +120,35 @@ pub async fn login_with<'a>(app: &'a TestApp, name: &str, value: &str) -> Result
 impl Dashboard<'_> {
     /// The same browser session, talking to another app (a replica).
     pub fn on<'b>(&self, app: &'b TestApp) -> Dashboard<'b> {
-        Dashboard { app, client: plain_client(), session: self.session.clone(), csrf: self.csrf.clone() }
+        Dashboard {
+            app,
+            client: plain_client(),
+            session: self.session.clone(),
+            csrf: self.csrf.clone(),
+            extra_cookies: self.extra_cookies.clone(),
+            extra_headers: self.extra_headers.clone(),
+        }
+    }
+
+    /// The `Cookie` header: the session and the extra cookies.
+    fn cookie_header(&self) -> String {
+        std::iter::once(format!("hajimi_session={}", self.session))
+            .chain(self.extra_cookies.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn with_extras(&self, mut request: awc::ClientRequest) -> awc::ClientRequest {
+        request = request.insert_header(("cookie", self.cookie_header()));
+        for (name, value) in &self.extra_headers {
+            request = request.insert_header((name.as_str(), value.as_str()));
+        }
+        request
     }
 
     pub async fn get(&self, path: &str) -> Page {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.app.address))
-            .insert_header(("cookie", format!("hajimi_session={}", self.session)))
-            .send()
-            .await
-            .unwrap();
-        read(response).await
+        let request = self.with_extras(self.client.get(format!("{}{path}", self.app.address)));
+        read(request.send().await.unwrap()).await
     }
 
     /// Posts a form with the session's CSRF token added.
@@ -120,14 +159,8 @@ impl Dashboard<'_> {
     }
 
     pub async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.app.address))
-            .insert_header(("cookie", format!("hajimi_session={}", self.session)))
-            .send_form(&form)
-            .await
-            .unwrap();
-        read(response).await
+        let request = self.with_extras(self.client.post(format!("{}{path}", self.app.address)));
+        read(request.send_form(&form).await.unwrap()).await
     }
 
     /// The flash shown on the page a redirect leads to.
@@ -164,7 +197,14 @@ async fn every_route_requires_a_session() {
         assert!(!page.body.contains("AIza"), "{method} {path}");
     }
     // A forged session cookie is no session.
-    let forged = Dashboard { app: &app, client: plain_client(), session: "0".repeat(64), csrf: "x".into() };
+    let forged = Dashboard {
+        app: &app,
+        client: plain_client(),
+        session: "0".repeat(64),
+        csrf: "x".into(),
+        extra_cookies: Vec::new(),
+        extra_headers: Vec::new(),
+    };
     assert_eq!(forged.get("/keys").await.status, 303);
     // Static assets are public.
     assert_eq!(read(client.get(format!("{}/assets/style.css", app.address)).send().await.unwrap()).await.status, 200);
@@ -248,7 +288,7 @@ async fn keys_are_added_acted_on_and_never_shown_in_full_except_by_the_export() 
     assert_eq!(app.app.pool.summary(0).total, 3);
     let id_of_a = app.app.pool.id_of(&hajimi::secret::ApiKey::new(a.as_str())).unwrap().0.to_string();
     let disabled = dashboard.post("/keys/action", &[("action", "disable"), ("id", &id_of_a)]).await;
-    assert!(dashboard.follow(disabled).await.body.contains("1 key(s) disabled"));
+    assert!(dashboard.follow(disabled).await.body.contains("1 key(s) disabled."));
     assert_eq!(app.app.pool.summary(0).disabled, 1);
     // No page shows a whole key.
     let all_keys = [test_key(0), a.clone(), b.clone()];
