@@ -29,14 +29,15 @@ fn tune_allocator() {
 #[cfg(not(target_env = "musl"))]
 fn tune_allocator() {}
 
-use hajimi::config::{Config, Source};
+use hajimi::config::{Config, RawSettings, Source};
 use hajimi::startup::Application;
-use hajimi::store::import::import_original_settings;
+use hajimi::store::import::plan_import;
 use hajimi::store::sqlite::SqliteStore;
 use hajimi::store::Store;
 
 const USAGE: &str = "\
 hajimi — OpenAI-compatible gateway to Google Gemini over a pool of API keys
+hajimi — 基于 Gemini API key 池、兼容 OpenAI 接口的 Gemini 代理
 
 USAGE: hajimi [--config FILE] [--host ADDRESS] [--port PORT]
        hajimi [--config FILE] import-settings PATH
@@ -62,7 +63,33 @@ USAGE: hajimi [--config FILE] [--host ADDRESS] [--port PORT]
                   health checks: no shell or curl needed)
   -h, --help      this text
   -V, --version   version
+
+MAIN SETTINGS (environment variables, or keys of the --config file):
+  PASSWORD                 the key API clients send (default 123: set it)
+  WEB_PASSWORD             dashboard password (empty: a setup code is printed
+                           at startup); never the same as PASSWORD
+  GEMINI_API_KEYS          AI Studio keys (AIza…), any separators; more in
+                           GEMINI_API_KEYS_1, _2 … or on the dashboard's Keys page
+  HUGGINGFACE              true in a private Hugging Face Space
+  STORAGE_DIR              where state is kept (default ./data);
+                           ENABLE_STORAGE=false keeps it in memory only
+  ENABLE_VERTEX            true: /v1/* goes to Vertex AI
+  GOOGLE_CREDENTIALS_JSON  Vertex service-account JSON (or base64 of it)
+  VERTEX_EXPRESS_API_KEY   Vertex Express keys, comma-separated
+  PROXY_URL                proxy for the calls to Google (or HTTPS_PROXY)
+  REDIS_URL                state shared by several replicas (empty: one node)
+  TZ                       time zone of the dashboard (default UTC)
+  DASHBOARD_LANG           dashboard language: en, zh (default: the browser's)
+  DASHBOARD_URL            serve the dashboard under /NAME/ instead of /
+  RUST_LOG                 log filter (default info)
+
+Every setting: docs/en/settings.md (docs/zh/settings.md 中文)
 ";
+
+/// A mistake on the command line, in one line (English / 中文).
+fn argument_error(en: &str, zh: &str) -> String {
+    format!("hajimi: {en} (hajimi --help lists them) / {zh}（hajimi --help 列出所有参数）")
+}
 
 struct Arguments {
     config_file: Option<PathBuf>,
@@ -91,8 +118,12 @@ fn parse_arguments() -> Result<Arguments, String> {
             Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
             _ => (argument.clone(), None),
         };
-        let mut value =
-            |name: &str| inline_value.clone().or_else(|| iter.next()).ok_or(format!("{name} needs a value"));
+        let mut value = |name: &str| {
+            inline_value
+                .clone()
+                .or_else(|| iter.next())
+                .ok_or_else(|| argument_error(&format!("{name} needs a value"), &format!("{name} 需要一个值")))
+        };
         match flag.as_str() {
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -115,18 +146,30 @@ fn parse_arguments() -> Result<Arguments, String> {
                 value(&flag)?;
             }
             "--proxy-headers" | "--no-access-log" | "--reload" => {}
-            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+            other => {
+                return Err(argument_error(&format!("unknown argument {other:?}"), &format!("未知参数 {other:?}")))
+            }
         }
     }
     Ok(arguments)
 }
 
 /// The configuration as for serving (defaults, file, environment), for
-/// the one-shot commands.
-fn load_config(config_file: Option<&Path>) -> Result<Config, String> {
-    hajimi::config::RawSettings::load(config_file, &|name| std::env::var(name).ok())
-        .and_then(|raw| Config::from_raw(&raw))
-        .map_err(|error| error.to_string())
+/// the one-shot commands, with the layers it came from; the load's
+/// warnings are logged.
+fn load_config(config_file: Option<&Path>) -> Result<(Config, RawSettings), String> {
+    let raw = RawSettings::load(config_file, &|name| std::env::var(name).ok()).map_err(|error| error.to_string())?;
+    log_load_warnings(&raw);
+    let config = Config::from_raw(&raw).map_err(|error| error.to_string())?;
+    Ok((config, raw))
+}
+
+/// What loading the settings found worth a warning (variables of the
+/// original this version does not use).
+fn log_load_warnings(raw: &RawSettings) {
+    for warning in raw.warnings() {
+        log::warn!("{warning}");
+    }
 }
 
 /// `hajimi migrate-to-redis`: the SQLite store of `STORAGE_DIR` into the
@@ -138,7 +181,7 @@ fn migrate_to_redis(config_file: Option<&Path>) -> i32 {
         1
     };
     let config = match load_config(config_file) {
-        Ok(config) => config,
+        Ok((config, _)) => config,
         Err(message) => return fail(message),
     };
     hajimi::startup::register_secrets(&config);
@@ -181,47 +224,64 @@ fn migrate_to_redis(config_file: Option<&Path>) -> i32 {
 
 /// `hajimi import-settings PATH`: the original's `settings.json` into the
 /// SQLite store of `STORAGE_DIR` (configuration loaded as for serving), in
-/// one transaction. Returns the exit code: 0 done, 1 on any error.
+/// one transaction: the values that are valid and differ from those in
+/// force (defaults, config file, environment, dashboard values already
+/// stored), and the keys not yet configured. Returns the exit code: 0
+/// done, 1 on any error.
 fn import_settings(settings_path: &Path, config_file: Option<&Path>) -> i32 {
     let fail = |message: String| {
         eprintln!("hajimi import-settings: {message}");
         1
     };
-    let config = match load_config(config_file) {
-        Ok(config) => config,
+    let (config, raw) = match load_config(config_file) {
+        Ok(loaded) => loaded,
         Err(message) => return fail(message),
     };
+    hajimi::startup::register_secrets(&config);
     if !config.enable_storage {
-        return fail("ENABLE_STORAGE is false, so nothing imported would be kept; set ENABLE_STORAGE=true".to_owned());
+        return fail(
+            "ENABLE_STORAGE is false, so nothing imported would be kept; set ENABLE_STORAGE=true / \
+             ENABLE_STORAGE 为 false，导入的内容不会被保存；请设置 ENABLE_STORAGE=true"
+                .to_owned(),
+        );
     }
+    let shown = settings_path.display().to_string();
     let json = match std::fs::read_to_string(settings_path) {
         Ok(json) => json,
-        Err(error) => return fail(format!("cannot read {}: {error}", settings_path.display())),
-    };
-    let report = match import_original_settings(&json) {
-        Ok(report) => report,
-        Err(message) => return fail(format!("{}: {message}", settings_path.display())),
+        Err(error) => return fail(format!("cannot read {shown}: {error} / 无法读取 {shown}：{error}")),
     };
     let store = match SqliteStore::open(&config.storage_dir) {
         Ok(store) => store,
         Err(error) => return fail(error.to_string()),
     };
-    if let Err(error) = store.apply(&report.changes) {
+    let stored = match store.load() {
+        Ok(snapshot) => snapshot.setting_overrides,
+        Err(error) => return fail(error.to_string()),
+    };
+    // In force at the next start: the dashboard values already stored (those
+    // that still validate, as at startup) over defaults, file and environment.
+    let mut layers = hajimi::state::SettingsLayers { base: raw, overrides: stored };
+    hajimi::dashboard::settings::apply_stored(&mut layers);
+    let in_force = layers.combined(&layers.overrides);
+    let plan = match plan_import(&json, &shown, &in_force) {
+        Ok(plan) => plan,
+        Err(message) => return fail(message),
+    };
+    if let Err(error) = store.apply(&plan.changes) {
         return fail(error.to_string());
     }
-    println!("Imported {} into {}", settings_path.display(), store.database_path().display());
-    let imported = if report.imported.is_empty() { "none".to_owned() } else { report.imported.join(", ") };
-    println!("  imported ({}): {imported}", report.imported.len());
-    println!("  AI Studio keys added: {}", report.added_key_count());
-    println!("  Vertex Express keys added: {}", report.express_key_count());
-    if !report.skipped.is_empty() {
-        println!("  skipped ({}):", report.skipped.len());
-        for (name, why) in &report.skipped {
-            println!("    {name}: {why}");
-        }
+    println!("Imported {shown} into {}", store.database_path().display());
+    for line in plan.report_lines() {
+        println!("  {line}");
     }
-    println!("Restart hajimi to use them. Imported settings override the environment and the config file;");
-    println!("the dashboard's Settings page can revert each one.");
+    if plan.changes.is_empty() {
+        println!("Nothing was written: the file holds nothing that is not already in force.");
+        println!("没有写入任何内容：文件里的值都已生效。");
+    } else {
+        println!("Restart hajimi to use them. Imported settings override the environment and the config file;");
+        println!("the dashboard's Settings page can revert each one.");
+        println!("重启 hajimi 后生效。导入的设置优先于环境变量和配置文件；可在控制台的 Settings 页逐项恢复。");
+    }
     0
 }
 
@@ -283,7 +343,7 @@ fn main() -> std::io::Result<()> {
     if arguments.migrate_to_redis {
         std::process::exit(migrate_to_redis(arguments.config_file.as_deref()));
     }
-    let loaded = hajimi::config::RawSettings::load(arguments.config_file.as_deref(), &|name| std::env::var(name).ok())
+    let loaded = RawSettings::load(arguments.config_file.as_deref(), &|name| std::env::var(name).ok())
         .map(|mut raw| {
             if let Some(host) = arguments.host {
                 raw.set("HOST", host, Source::CommandLine);
@@ -291,6 +351,9 @@ fn main() -> std::io::Result<()> {
             if let Some(port) = arguments.port {
                 raw.set("PORT", port, Source::CommandLine);
             }
+            // Said before a bad value stops startup: a configuration made
+            // for the original may hold both.
+            log_load_warnings(&raw);
             raw
         })
         .and_then(|raw| Config::from_raw(&raw).map(|config| (config, raw)));
@@ -305,34 +368,37 @@ fn main() -> std::io::Result<()> {
     if malformed_keys > 0 {
         log::warn!(
             "GEMINI_API_KEYS holds {malformed_keys} string(s) that start like a key but are not one \
-             (AIza + 35 letters, digits, - or _); they were skipped"
+             (AIza + 35 letters, digits, - or _); they were skipped / \
+             GEMINI_API_KEYS 里有 {malformed_keys} 个看起来像 key 但不是 key 的字符串\
+             （AIza 加 35 个字母、数字、- 或 _），已跳过"
         );
     }
     if config.password.matches("123") {
-        log::warn!("PASSWORD is the default \"123\": anyone can use this proxy. Set PASSWORD.");
+        log::warn!(
+            "PASSWORD is the default \"123\": anyone can use this proxy. Set PASSWORD. / \
+             PASSWORD 是默认的 \"123\"：任何人都能使用这个代理。请设置 PASSWORD。"
+        );
     }
     if !config.trusted_proxy_header.is_empty() && config.trusted_proxies.is_empty() && !config.huggingface {
         log::warn!(
             "TRUSTED_PROXY_HEADER is set but TRUSTED_PROXIES is empty: any client can choose its own address. \
-             List your proxy's address in TRUSTED_PROXIES."
+             List your proxy's address in TRUSTED_PROXIES. / \
+             设置了 TRUSTED_PROXY_HEADER 但 TRUSTED_PROXIES 为空：任何客户端都能自己指定地址。\
+             请在 TRUSTED_PROXIES 里填上你的反向代理的地址。"
         );
     }
     if let Some(proxy) = &config.upstream_proxy {
         log::info!("calls to Google go through the proxy {proxy}");
     }
-    log::info!(
-        "hajimi {} starting on {}:{} with {} AI Studio keys",
-        env!("CARGO_PKG_VERSION"),
-        config.host,
-        config.port,
-        config.gemini_api_keys.len()
-    );
+    // The key count follows once the store is read (keys added in the
+    // dashboard count too).
+    log::info!("hajimi {} starting on {}:{}", env!("CARGO_PKG_VERSION"), config.host, config.port);
     actix_web::rt::System::new().block_on(async move {
         let clock = std::sync::Arc::new(hajimi::state::SystemClock);
         let application = match Application::build_with_sources(config, Some(sources), clock) {
             Ok(application) => application,
             Err(error) => {
-                eprintln!("hajimi: {error}");
+                eprintln!("hajimi: cannot start: {error} / 无法启动：{error}");
                 std::process::exit(1);
             }
         };

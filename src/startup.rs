@@ -122,6 +122,7 @@ impl Application {
         state.shared = shared;
         *state.settings.lock() = layers;
         restore_dashboard_state(&state, &snapshot);
+        announce_keys(&state, &keys, &snapshot);
         announce_setup_code(&state);
         let state = web::Data::new(state);
         let config = (*state.config()).clone();
@@ -263,6 +264,48 @@ impl WorkerClientCell {
             *current = (generation, web::Data::new(worker_clients(&state.config(), self.tls.clone())));
         }
         current.1.clone()
+    }
+}
+
+/// AI Studio keys in service after a restart: (configured, added in the
+/// dashboard and not configured), deleted ones left out.
+fn studio_key_counts(configured: &[crate::secret::ApiKey], snapshot: &crate::store::Snapshot) -> (usize, usize) {
+    let deleted: std::collections::HashSet<&str> = snapshot
+        .key_actions
+        .iter()
+        .filter(|(_, action)| **action == crate::store::KeyAction::Deleted)
+        .map(|(key, _)| key.as_str())
+        .collect();
+    let configured: std::collections::HashSet<&str> =
+        configured.iter().map(|key| key.expose()).filter(|key| !deleted.contains(key)).collect();
+    let added: std::collections::HashSet<crate::secret::ApiKey> = snapshot
+        .added_keys
+        .iter()
+        .flat_map(|text| crate::secret::ApiKey::extract_all(text))
+        .filter(|key| !deleted.contains(key.expose()) && !configured.contains(key.expose()))
+        .collect();
+    (configured.len(), added.len())
+}
+
+/// How many keys the server starts with (the store's included); with none
+/// at all — no AI Studio key and no Vertex credential — a warning that
+/// chat cannot answer until keys are added.
+fn announce_keys(state: &AppState, configured: &[crate::secret::ApiKey], snapshot: &crate::store::Snapshot) {
+    let (from_settings, added) = studio_key_counts(configured, snapshot);
+    let total = from_settings + added;
+    log::info!(
+        "{total} AI Studio keys ({from_settings} from GEMINI_API_KEYS, {added} added in the dashboard) / \
+         {total} 个 AI Studio key（GEMINI_API_KEYS 中 {from_settings} 个，控制台添加 {added} 个）"
+    );
+    let vertex = state.vertex.has(crate::gemini::client::Service::VertexExpress)
+        || state.vertex.has(crate::gemini::client::Service::VertexAccount);
+    if total == 0 && !vertex {
+        log::warn!(
+            "NO KEYS: no AI Studio key and no Vertex credential, so chat answers 503 until keys are added \
+             (GEMINI_API_KEYS, or the dashboard's Keys page) / \
+             没有任何 key：没有 AI Studio key，也没有 Vertex 凭据，添加 key 之前聊天请求都会返回 503\
+             （设置 GEMINI_API_KEYS，或在控制台的 Keys 页添加）"
+        );
     }
 }
 
@@ -497,5 +540,31 @@ async fn validate_forever(state: &AppState, clients: &WorkerClients, config: &Co
             _ = tokio::time::sleep(config.invalid_key_recheck_interval) => ValidationScope::OnlyInvalid,
         };
         validate_keys(&clients.gemini, state, scope, config.key_validation_concurrency).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::ApiKey;
+    use crate::store::{KeyAction, Snapshot};
+
+    fn key(letter: char) -> String {
+        format!("AIzaSy{}", letter.to_string().repeat(33))
+    }
+
+    #[test]
+    fn keys_added_in_the_dashboard_count_once_and_deleted_ones_not_at_all() {
+        let configured = vec![ApiKey::new(key('a').as_str()), ApiKey::new(key('b').as_str())];
+        let mut snapshot = Snapshot {
+            // `a` again, `c` twice, `d` deleted.
+            added_keys: vec![format!("{}\n{}", key('a'), key('c')), key('c'), key('d')],
+            ..Snapshot::default()
+        };
+        snapshot.key_actions.insert(key('d'), KeyAction::Deleted);
+        snapshot.key_actions.insert(key('b'), KeyAction::Deleted);
+        snapshot.key_actions.insert(key('a'), KeyAction::Disabled);
+        assert_eq!(studio_key_counts(&configured, &snapshot), (1, 1));
+        assert_eq!(studio_key_counts(&[], &Snapshot::default()), (0, 0));
     }
 }
