@@ -54,8 +54,12 @@ bench:
 # Fully static binary (musl; no libc, no OpenSSL, no CA files needed), with
 # mimalloc as its allocator. Needs Debian's musl-tools (ring's C code):
 # installed here when missing and run as root, else say so.
+# The binary lands in cargo's target directory, wherever cargo puts it
+# (CARGO_TARGET_DIR, build.target-dir, else ./target): asked of cargo
+# metadata, once, on first use.
 STATIC_TARGET := x86_64-unknown-linux-musl
-STATIC_BIN := target/$(STATIC_TARGET)/release/hajimi
+TARGET_DIR = $(eval TARGET_DIR := $(shell CARGO='$(CARGO)' bash scripts/target-dir.sh))$(TARGET_DIR)
+STATIC_BIN = $(TARGET_DIR)/$(STATIC_TARGET)/release/hajimi
 
 static:
 	@command -v x86_64-linux-musl-gcc >/dev/null || { \
@@ -63,6 +67,7 @@ static:
 	  else echo "make static needs Debian's musl-tools: sudo apt-get install musl-tools" >&2; exit 1; fi; }
 	rustup target list --installed | grep -qx $(STATIC_TARGET) || rustup target add $(STATIC_TARGET)
 	$(CARGO) build --release --locked --target $(STATIC_TARGET) --bin hajimi
+	@test -n "$(TARGET_DIR)" || { echo "make static: cargo metadata gave no target directory" >&2; exit 1; }
 	@ls -l $(STATIC_BIN)
 
 # The static binary is static, and resolves names and serves from an empty
