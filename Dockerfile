@@ -4,6 +4,11 @@
 # Multi-arch (linux/amd64, linux/arm64) through buildx: the builder stage runs
 # natively per platform (under QEMU for the foreign one), so the Alpine
 # toolchain always builds for its own musl target.
+# CI (scripts/image-check.sh, from .ci/run) builds the final stage below,
+# verbatim, on the static binary of `make static` instead of the builder
+# stage, with buildah, and runs it with podman: user, volume, health check,
+# the uvicorn command. So the final stage takes only /out from the builder:
+# bin/hajimi, bin/uvicorn (a link to it) and an empty data/.
 
 FROM rust:1-alpine AS builder
 # musl-dev + gcc + make: the C parts of the build (ring, bundled SQLite, and

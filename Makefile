@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build release run test sdk-venv e2e lint fmt bench static static-check clean
+.PHONY: build release run test sdk-venv e2e lint fmt bench static static-check image-check clean
 
 build:
 	$(CARGO) build --locked
@@ -74,6 +74,12 @@ static:
 # root holding only /etc/hosts and /etc/resolv.conf (as root: chroot).
 static-check: static
 	bash scripts/static-check.sh $(STATIC_BIN)
+
+# The image from that binary (the Dockerfile's final stage, with Debian's
+# buildah), run with podman: what a Hugging Face Space and a VPS need. As
+# root; installs podman, buildah and runc when missing.
+image-check: static
+	bash scripts/image-check.sh $(STATIC_BIN)
 
 clean:
 	$(CARGO) clean
