@@ -257,14 +257,16 @@ if [[ ! -e $DESTDIR$CONFIG_FILE ]]; then
 # hajimi settings, read by systemd (EnvironmentFile= in hajimi.service).
 # One KEY=value per line; lines starting with # are comments. Quote a value
 # with single quotes if it contains spaces or special characters.
-# Every setting is described in hajimi's README ("Configuration").
+# Every setting (its default, meaning and when a change applies) is in
+# docs/en/settings.md (中文: docs/zh/settings.md), in the release archive
+# and in the repository; only a few are listed below.
 # After editing: sudo systemctl restart hajimi
 #
 # install.sh wrote this file once and never overwrites it.
 
 # The key clients (SillyTavern, SDKs) send as their API key. Generated at
-# install time; change it if you like, and keep it secret. Also the
-# dashboard password until WEB_PASSWORD is set or one is set in the dashboard.
+# install time; change it if you like, and keep it secret. It never opens
+# the dashboard: that has a password of its own (WEB_PASSWORD below).
 PASSWORD=$password
 
 # Your Gemini (AI Studio) API keys, separated by commas. Keys can also be
@@ -283,7 +285,11 @@ STORAGE_DIR=$STATE_DIR
 
 # ---- optional settings (remove the leading # to use one) ----
 
-# Dashboard password (default: PASSWORD until one is set in the dashboard).
+# Dashboard password, separate from PASSWORD. Unset (or 123): at every
+# start hajimi prints a one-time setup code on stderr, read it with
+#   journalctl -u hajimi | grep 'dashboard setup code'
+# and the first login with that code sets the dashboard password. A password
+# set in the dashboard is kept in $STATE_DIR and wins over WEB_PASSWORD.
 #WEB_PASSWORD=
 
 # Serve the dashboard under /<name>/ instead of /.
@@ -350,8 +356,18 @@ StateDirectory=hajimi
 StateDirectoryMode=0700
 Restart=on-failure
 RestartSec=2
-TimeoutStopSec=30
+# Exit status 2 is a configuration error (a malformed setting in
+# /etc/hajimi/hajimi.env, a bad argument): restarting cannot fix it, so the
+# unit stays failed and says why in journalctl -u hajimi.
+RestartPreventExitStatus=2
+# After SIGTERM running answers get SHUTDOWN_TIMEOUT (30 s by default) to
+# finish, then hajimi saves its state: stop waits longer than that before
+# SIGKILL. Raising SHUTDOWN_TIMEOUT? Raise this too (systemctl edit hajimi).
+TimeoutStopSec=45
 KillSignal=SIGTERM
+# One descriptor per client connection (and one per upstream call): room
+# for many at once.
+LimitNOFILE=65536
 
 # Hardening
 NoNewPrivileges=yes
@@ -433,6 +449,14 @@ say "logs:      journalctl -u hajimi -f"
 say "status:    systemctl status hajimi"
 say "dashboard: http://$address:$port/${dashboard:+$dashboard/}"
 say "API:       http://$address:$port/v1 (API key: PASSWORD from the config)"
+web_password=$(setting WEB_PASSWORD)
+if [[ -z $web_password || $web_password == 123 ]]; then
+    # No dashboard password configured: each start prints a setup code.
+    say "login:     no WEB_PASSWORD: until a dashboard password is set, log in with the setup code"
+    say "           printed at each start: journalctl -u hajimi | grep 'dashboard setup code'"
+else
+    say "login:     dashboard password: WEB_PASSWORD from the config (not PASSWORD)"
+fi
 if $first_config; then
     say ""
     say "Set GEMINI_API_KEYS in $CONFIG_FILE (or add keys in the dashboard),"

@@ -159,6 +159,8 @@ if [[ $rc -eq 0 ]]; then pass "install into DESTDIR exits 0"; else fail "install
 check "install says no user/systemctl under DESTDIR" grep -q "no user created, systemctl not run" <<<"$out"
 check "install prints how to see the logs" grep -q "journalctl -u hajimi -f" <<<"$out"
 check "install prints the dashboard URL" grep -q "dashboard: http://.*:7860/" <<<"$out"
+check "install says where the dashboard setup code is (no WEB_PASSWORD)" \
+    grep -qF "journalctl -u hajimi | grep 'dashboard setup code'" <<<"$out"
 
 check "binary installed with mode 755" test "$(mode_of "$bin_file")" = 755
 check "installed binary is the given one" cmp -s "$binary" "$bin_file"
@@ -185,6 +187,11 @@ for name in WEB_PASSWORD DASHBOARD_URL FAKE_STREAMING CONCURRENT_REQUESTS MAX_RE
     check "config has a commented-out $name" grep -q "^#$name=" "$config_file"
 done
 check "config says to change the password" grep -qi "change it" "$config_file"
+check "config points at docs/en/settings.md for every setting" grep -q "docs/en/settings.md" "$config_file"
+check "config no longer calls PASSWORD the dashboard password" \
+    test -z "$(grep -i "dashboard password until" "$config_file")"
+check "config says how to read the dashboard setup code" \
+    grep -qF "journalctl -u hajimi | grep 'dashboard setup code'" "$config_file"
 bad_lines=$(grep -nEv '^(#.*|[A-Z][A-Z0-9_]*=.*|)$' "$config_file")
 if [[ -z $bad_lines ]]; then pass "config: only comments, blank lines and KEY=value lines"; else fail "config: only comments, blank lines and KEY=value lines" "$bad_lines"; fi
 # Every name the config sets or suggests is a setting hajimi reads.
@@ -222,7 +229,8 @@ for line in \
     "Description=*" "Documentation=*" "After=network-online.target" "Wants=network-online.target" \
     "Type=simple" "User=hajimi" "Group=hajimi" "EnvironmentFile=/etc/hajimi/hajimi.env" \
     "ExecStart=/usr/local/bin/hajimi" "StateDirectory=hajimi" "StateDirectoryMode=0700" \
-    "Restart=on-failure" "RestartSec=2" "TimeoutStopSec=30" "KillSignal=SIGTERM" \
+    "Restart=on-failure" "RestartSec=2" "RestartPreventExitStatus=2" "TimeoutStopSec=45" "KillSignal=SIGTERM" \
+    "LimitNOFILE=65536" \
     "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" "PrivateDevices=yes" \
     "ProtectKernelTunables=yes" "ProtectKernelModules=yes" "ProtectControlGroups=yes" "ProtectClock=yes" \
     "ProtectHostname=yes" "RestrictNamespaces=yes" "RestrictRealtime=yes" "RestrictSUIDSGID=yes" \
@@ -236,6 +244,23 @@ for line in \
     fi
 done
 check "unit mentions CAP_NET_BIND_SERVICE for ports below 1024" grep -q "CAP_NET_BIND_SERVICE" "$unit_file"
+# Stopping waits SHUTDOWN_TIMEOUT (its default in src/config.rs), then hajimi
+# saves its state: TimeoutStopSec leaves at least 10 s for that.
+shutdown_default=$(sed -n 's/^ *("SHUTDOWN_TIMEOUT", "\([0-9]*\)").*/\1/p' "$repo/src/config.rs")
+stop_timeout=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' "$unit_file")
+if [[ -n $shutdown_default && -n $stop_timeout ]] && ((stop_timeout >= shutdown_default + 10)); then
+    pass "TimeoutStopSec ($stop_timeout s) leaves 10 s over SHUTDOWN_TIMEOUT's default ($shutdown_default s)"
+else
+    fail "TimeoutStopSec (${stop_timeout:-?} s) leaves 10 s over SHUTDOWN_TIMEOUT's default (${shutdown_default:-?} s)"
+fi
+# RestartPreventExitStatus=2 is right only if a configuration error exits
+# with 2 (and a healthy stop does not): a malformed setting, a bad argument.
+env -i PATH=/usr/bin:/bin PORT=not-a-port STORAGE_DIR="$scratch/bad-config" "$binary" >"$scratch/bad.log" 2>&1
+rc=$?
+if [[ $rc -eq 2 ]]; then pass "a malformed setting (PORT=not-a-port) exits with status 2"; else fail "a malformed setting (PORT=not-a-port) exits with status 2 (status $rc)" "$(tail -n 5 "$scratch/bad.log")"; fi
+"$binary" --no-such-option >"$scratch/bad.log" 2>&1
+rc=$?
+if [[ $rc -eq 2 ]]; then pass "an unknown argument exits with status 2"; else fail "an unknown argument exits with status 2 (status $rc)" "$(tail -n 5 "$scratch/bad.log")"; fi
 check "unit has the [Unit], [Service] and [Install] sections" \
     test "$(grep -cE '^\[(Unit|Service|Install)\]$' "$unit_file")" -eq 3
 check "unit does not mention DESTDIR" test -z "$(grep -F -e "$DESTDIR" "$unit_file")"
