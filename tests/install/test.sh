@@ -377,6 +377,57 @@ check "--purge removes /var/lib/hajimi" test ! -e "$DESTDIR/var/lib/hajimi"
 check "--purge removes the unit's drop-ins" test ! -e "$unit_file.d"
 check "--purge leaves no file behind" test -z "$(find "$DESTDIR" -type f)"
 
+# ---------------------------------------------------------------- release archive
+
+# scripts/package.sh, as the Release workflow runs it: the binary, install.sh,
+# README.md, the docs (en, zh) and deploy/, owned by root, with a checksum.
+package_out=$(bash "$repo/scripts/package.sh" 0.0.0-test x86_64-unknown-linux-musl "$binary" "$scratch/dist" 2>&1)
+rc=$?
+archive=$scratch/dist/hajimi-0.0.0-test-x86_64-unknown-linux-musl.tar.gz
+if [[ $rc -eq 0 && -f $archive ]]; then pass "package.sh makes the release archive"; else fail "package.sh makes the release archive (status $rc)" "$package_out"; fi
+# shellcheck disable=SC2016 # $1 and $2 are the inner shell's
+check "the archive's .sha256 verifies" bash -c 'cd "$1" && sha256sum -c --quiet "$2.sha256"' _ "$scratch/dist" "$(basename -- "$archive")"
+listing=$(tar -tzvf "$archive" 2>&1)
+names=$(tar -tzf "$archive" 2>&1)
+top=hajimi-0.0.0-test-x86_64-unknown-linux-musl
+for name in hajimi install.sh README.md docs/en/settings.md docs/zh/settings.md deploy/replicas/compose.yaml; do
+    check "the archive holds $name" grep -qx -e "$top/$name" <<<"$names"
+done
+missing=""
+for doc in "$repo"/docs/en/*.md "$repo"/docs/zh/*.md; do
+    grep -qx -e "$top/docs/${doc#"$repo"/docs/}" <<<"$names" || missing+="${doc#"$repo"/} "
+done
+if [[ -z $missing ]]; then pass "the archive holds every guide in docs/en and docs/zh"; else fail "the archive holds every guide in docs/en and docs/zh" "missing: $missing"; fi
+check "every file in the archive is owned by 0/0" test -z "$(awk '$2 != "0/0"' <<<"$listing")"
+check "nothing outside one top folder" test -z "$(grep -v -e "^$top/" -e "^$top\$" <<<"$names")"
+mkdir -p "$scratch/unpacked"
+tar -xzf "$archive" -C "$scratch/unpacked"
+unpacked=$scratch/unpacked/$top
+check "the archive's hajimi is the given binary, mode 755" \
+    test "$(mode_of "$unpacked/hajimi")" = 755 -a "$(cmp -s "$binary" "$unpacked/hajimi" && echo same)" = same
+check "the archive's install.sh is scripts/install.sh, mode 755" \
+    test "$(mode_of "$unpacked/install.sh")" = 755 -a "$(cmp -s "$install_sh" "$unpacked/install.sh" && echo same)" = same
+# The guides reach each other: every relative link in the archive's Markdown
+# to docs/ or deploy/ resolves inside it (links to the repository's
+# developer files, ARCHITECTURE.md and the like, are not shipped).
+broken=""
+while IFS= read -r md; do
+    while IFS= read -r link; do
+        link=${link%%#*}
+        [[ -z $link || $link == *://* || $link == mailto:* ]] && continue
+        target=$(realpath -m -- "$(dirname -- "$md")/$link")
+        case ${target#"$unpacked"/} in
+            docs/* | deploy/*) [[ -e $target ]] || broken+="${md#"$unpacked"/} -> $link"$'\n' ;;
+        esac
+    done < <(grep -oE '\]\([^) ]+\)' "$md" | sed -E 's/^\]\((.*)\)$/\1/')
+done < <(find "$unpacked" -name '*.md')
+if [[ -z $broken ]]; then pass "every link of the archive's Markdown into docs/ and deploy/ resolves"; else fail "every link of the archive's Markdown into docs/ and deploy/ resolves" "$broken"; fi
+# As a user would: unpack, cd into the folder, run install.sh (finds ./hajimi).
+out=$(cd "$unpacked" && DESTDIR=$scratch/from-archive bash ./install.sh 2>&1)
+rc=$?
+check "install.sh from the unpacked archive installs its ./hajimi" \
+    test "$rc" -eq 0 -a "$(cmp -s "$binary" "$scratch/from-archive/usr/local/bin/hajimi" && echo same)" = same
+
 echo
 echo "$passed passed, $failed failed"
 ((failed == 0)) || exit 1
