@@ -10,9 +10,10 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 
+use crate::clock::Clock;
 use crate::config::{Config, RawSettings};
 use crate::gemini::client::{tls_config, ClientSettings, GeminiClient};
-use crate::state::{AppState, Clock, WorkerClients};
+use crate::state::{AppState, WorkerClients};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::sqlite::SqliteStore;
@@ -56,7 +57,7 @@ fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClie
 
 impl Application {
     pub fn build(config: Config) -> std::io::Result<Application> {
-        Application::build_with_clock(config, Arc::new(crate::state::SystemClock))
+        Application::build_with_clock(config, Arc::new(crate::clock::SystemClock))
     }
 
     /// As [`Application::build`], with the time coming from `clock` (tests).
@@ -169,6 +170,9 @@ impl Application {
         // SIGTERM/SIGINT: stop accepting, let running answers (streams
         // included) finish for up to SHUTDOWN_TIMEOUT, then `main` saves state.
         .shutdown_timeout(shutdown_timeout)
+        // Signals are handled in `run_until_stopped`, which first tells
+        // endless answers (live log tails) to end.
+        .disable_signals()
         .listen(listener)?
         .run();
         Ok(Application { port, server, state })
@@ -178,8 +182,33 @@ impl Application {
         self.port
     }
 
+    /// Serves until SIGTERM or SIGINT, then stops gracefully: live log
+    /// tails end at once, other answers get up to `SHUTDOWN_TIMEOUT`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move {
+            if wait_for_stop_signal().await {
+                log::info!("stopping: running answers may finish (SHUTDOWN_TIMEOUT)");
+                state.stopping.send_replace(true);
+                handle.stop(true).await;
+            }
+        });
         self.server.await
+    }
+}
+
+/// Waits for SIGTERM or SIGINT; false when they cannot be listened for.
+async fn wait_for_stop_signal() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        log::warn!("cannot listen for SIGTERM/SIGINT: stop the server with SIGKILL");
+        return false;
+    };
+    tokio::select! {
+        _ = terminate.recv() => true,
+        _ = interrupt.recv() => true,
     }
 }
 
