@@ -39,6 +39,8 @@ e2e:
 	command -v chromedriver >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx)
 	command -v openssl >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl)
+	# A CJK font, so the Chinese pages' screenshots show characters, not boxes.
+	fc-list 2>/dev/null | grep -qi -e wqy -e cjk || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-wqy-zenhei)
 	$(CARGO) test --locked --test e2e -- --nocapture
 
 lint:
