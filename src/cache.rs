@@ -721,6 +721,6 @@ mod tests {
     #[test]
     fn swipe_cache_is_send_and_sync() {
         fn assert_send_and_sync<T: Send + Sync>() {}
-        assert_send_and_sync::<SwipeCache<std::sync::Arc<crate::delivery::relay::Answer>>>();
+        assert_send_and_sync::<SwipeCache<std::sync::Arc<crate::gemini::types::Answer>>>();
     }
 }

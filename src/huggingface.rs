@@ -269,7 +269,7 @@ mod tests {
         "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIOHPu2bBbXPuQbk9R8/r5vq8hh9OYQqx1u0hXacSL4X0\n-----END PRIVATE KEY-----\n";
 
     fn now() -> u64 {
-        crate::state::unix_ms() / 1000
+        crate::clock::unix_ms() / 1000
     }
 
     fn sign(pem: &str, claims: Value) -> String {

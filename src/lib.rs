@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod bodylimit;
 pub mod cache;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod cors;

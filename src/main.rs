@@ -394,7 +394,7 @@ fn main() -> std::io::Result<()> {
     // dashboard count too).
     log::info!("hajimi {} starting on {}:{}", env!("CARGO_PKG_VERSION"), config.host, config.port);
     actix_web::rt::System::new().block_on(async move {
-        let clock = std::sync::Arc::new(hajimi::state::SystemClock);
+        let clock = std::sync::Arc::new(hajimi::clock::SystemClock);
         let application = match Application::build_with_sources(config, Some(sources), clock) {
             Ok(application) => application,
             Err(error) => {

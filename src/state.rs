@@ -5,11 +5,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::cache::{CacheKey, SwipeCache};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::keys::KeyPool;
@@ -25,45 +26,6 @@ pub struct WorkerClients {
     pub media: awc::Client,
 }
 
-/// Where the time comes from: the system clock in production, a manual
-/// one in tests (daily resets, cooldowns).
-pub trait Clock: Send + Sync + 'static {
-    /// Wall-clock time in Unix milliseconds.
-    fn now_ms(&self) -> u64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        unix_ms()
-    }
-}
-
-/// A clock that only moves when told to.
-#[derive(Debug, Default)]
-pub struct ManualClock(std::sync::atomic::AtomicU64);
-
-impl ManualClock {
-    pub fn new(now_ms: u64) -> ManualClock {
-        ManualClock(std::sync::atomic::AtomicU64::new(now_ms))
-    }
-
-    pub fn set(&self, now_ms: u64) {
-        self.0.store(now_ms, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    pub fn advance(&self, by_ms: u64) {
-        self.0.fetch_add(by_ms, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
 pub struct AppState {
     config: RwLock<Arc<Config>>,
     pub clock: Arc<dyn Clock>,
@@ -76,7 +38,7 @@ pub struct AppState {
     pub catalog: ModelCatalog,
     pub signatures: SignatureCache,
     /// Spare answers for swipes, OpenAI and native requests alike.
-    pub swipe_cache: SwipeCache<Arc<crate::delivery::relay::Answer>>,
+    pub swipe_cache: SwipeCache<Arc<crate::gemini::types::Answer>>,
     /// Non-stream generations in flight, by cache key, for de-duplication.
     pub inflight: Mutex<HashMap<CacheKey, InflightAnswer>>,
     pub rate_limiter: RateLimiter,
@@ -133,7 +95,7 @@ impl SettingsLayers {
 }
 
 /// The outcome of one shared generation: the upstream answer or the error.
-pub type SharedOutcome = Result<(Arc<crate::delivery::relay::Answer>, crate::keys::KeyId), ApiError>;
+pub type SharedOutcome = Result<(Arc<crate::gemini::types::Answer>, crate::keys::KeyId), ApiError>;
 
 /// Subscription to a generation in flight (`None` until it finishes).
 #[derive(Clone)]
@@ -287,11 +249,6 @@ impl AppState {
             last_validated_ms: view.last_validated_ms,
         }));
     }
-}
-
-/// Wall-clock time in Unix milliseconds, the unit the pure modules take.
-pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Thought signatures Gemini attached to function calls, by the tool-call

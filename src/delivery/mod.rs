@@ -19,8 +19,10 @@
 //! the client's format ends the stream.
 
 pub mod admission;
+pub mod failure;
 pub mod google;
 pub mod openai;
+pub mod quota;
 pub mod relay;
 pub mod shared;
 pub mod stream;

@@ -23,13 +23,16 @@ use tokio::sync::mpsc;
 use crate::error::ApiError;
 use crate::gemini::client::{CallCredential, GeminiClient, OpenStream, Service, Target};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
-use crate::gemini::types::GenerateContentResponse;
+use crate::gemini::types::{Answer, GenerateContentResponse};
 use crate::keys::penalty::Penalty;
-use crate::keys::{KeyId, KeyPool, Lease, Unavailable, UnavailableReason};
+use crate::keys::{KeyId, KeyPool, Lease, UnavailableReason};
 use crate::openai::response::is_empty_answer;
 use crate::state::AppState;
-use crate::store::redis::Reservation;
 use crate::store::Change;
+
+use super::failure::unavailable_error;
+pub use super::failure::{failure_to_client_error, Attempts};
+use super::quota::{Exhausted, QuotaHolds};
 
 /// Hedged calls allowed to keep running after their client was answered.
 pub const MAX_BACKGROUND_CALLS: usize = 32;
@@ -48,126 +51,6 @@ pub struct Hedge {
     pub initial: u32,
     pub increase: u32,
     pub max: u32,
-}
-
-/// Bookkeeping of one client request across attempts (and, for streams,
-/// across the re-opens done inside the stream before any output).
-#[derive(Debug, Default)]
-pub struct Attempts {
-    pub tried: Vec<KeyId>,
-    pub attempts: u32,
-    pub empty_answers: u32,
-    pub consecutive_server_errors: u32,
-    pub last_failure: Option<UpstreamFailure>,
-}
-
-impl Attempts {
-    /// The error for the client once attempts are used up.
-    pub fn exhausted_error(&self) -> ApiError {
-        match &self.last_failure {
-            Some(failure) => failure_to_client_error(failure),
-            None if self.empty_answers > 0 => ApiError::UpstreamFailed {
-                status: StatusCode::BAD_GATEWAY,
-                message: format!(
-                    "Gemini returned an empty answer {} times (the prompt may be blocked) / 空响应次数达到上限",
-                    self.empty_answers
-                ),
-            },
-            None => ApiError::UpstreamFailed {
-                status: StatusCode::BAD_GATEWAY,
-                message: "The upstream failed / 上游请求失败".to_owned(),
-            },
-        }
-    }
-}
-
-/// A failure as the client sees it, when it is final.
-pub fn failure_to_client_error(failure: &UpstreamFailure) -> ApiError {
-    match failure.kind {
-        FailureKind::ClientError => ApiError::UpstreamRejected {
-            status: StatusCode::from_u16(failure.status).unwrap_or(StatusCode::BAD_REQUEST),
-            message: format!("Gemini rejected the request: {}", failure.message),
-        },
-        FailureKind::ModelNotFound => {
-            ApiError::ModelNotFound(format!("Gemini does not know this model: {}", failure.message))
-        }
-        FailureKind::LocationUnsupported => ApiError::UpstreamFailed {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "Gemini refuses requests from this server's region (User location is not supported); \
-                      the operator must run hajimi elsewhere or use a relay / 服务器所在地区不受支持"
-                .to_owned(),
-        },
-        FailureKind::UnreadableRelay => ApiError::UpstreamFailed {
-            status: StatusCode::BAD_GATEWAY,
-            message: format!("{} / 上游中继的响应无法读取", failure.message),
-        },
-        FailureKind::QuotaPerDay | FailureKind::QuotaPerMinute | FailureKind::RateLimited => ApiError::NoKeyAvailable {
-            message: "Every attempt hit a Gemini rate limit; retry shortly / 请求频率超限，请稍后重试".to_owned(),
-            retry_after: failure.retry_after.or(Some(Duration::from_secs(10))),
-        },
-        FailureKind::KeyInvalid => ApiError::UpstreamFailed {
-            status: StatusCode::BAD_GATEWAY,
-            message: "Every key tried was refused by Gemini as invalid / API 密钥无效".to_owned(),
-        },
-        FailureKind::ServerError if failure.status == 504 => ApiError::UpstreamFailed {
-            status: StatusCode::GATEWAY_TIMEOUT,
-            message: "Gemini did not answer in time / 上游超时".to_owned(),
-        },
-        // No HTTP answer at all: refused, reset, cut, unreadable.
-        FailureKind::ServerError if failure.status == 0 => ApiError::UpstreamFailed {
-            status: StatusCode::BAD_GATEWAY,
-            message: format!(
-                "The connection to Gemini failed: {} / 与上游的连接失败",
-                connection_failure_summary(&failure.message)
-            ),
-        },
-        FailureKind::ServerError => ApiError::UpstreamFailed {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "Gemini is unavailable or overloaded; retry shortly / 上游服务不可用".to_owned(),
-        },
-    }
-}
-
-/// What happened to a connection, in words safe to show a client (never
-/// an address or internal error text).
-fn connection_failure_summary(message: &str) -> &'static str {
-    let message = message.to_ascii_lowercase();
-    if message.contains("reset") {
-        "connection reset by the upstream"
-    } else if message.contains("refused") {
-        "connection refused by the upstream"
-    } else if message.contains("unreadable") || message.contains("unparseable") || message.contains("oversized") {
-        "the upstream's answer could not be read"
-    } else if message.contains("dns") || message.contains("resolve") || message.contains("lookup") {
-        "the upstream's name did not resolve"
-    } else {
-        "the upstream closed the connection or could not be reached"
-    }
-}
-
-fn unavailable_error(unavailable: &Unavailable, service: Service, now_ms: u64) -> ApiError {
-    if unavailable.reason == UnavailableReason::NoKeys {
-        // Not a rate limit: nothing to wait for until an operator acts.
-        let message = match service {
-            Service::Studio => {
-                "No Gemini API key is configured: add keys (GEMINI_API_KEYS or the dashboard's Keys page) / 未配置任何 Gemini API 密钥：请通过 GEMINI_API_KEYS 或控制台的密钥页添加"
-            }
-            Service::VertexExpress => "No Vertex Express key is configured / 未配置 Vertex Express 密钥",
-            Service::VertexAccount => "No Vertex service account is configured / 未配置 Vertex 服务账号",
-        };
-        return ApiError::NoKeysConfigured(message.to_owned());
-    }
-    let retry_after = unavailable.retry_at_ms.map(|at| Duration::from_millis(at.saturating_sub(now_ms)));
-    ApiError::NoKeyAvailable { message: unavailable.message().to_owned(), retry_after }
-}
-
-/// A `generateContent` answer: the upstream's bytes as received (native
-/// clients get them untouched, unknown fields and all) and their parsed
-/// view (for OpenAI clients, empty-answer checks and usage).
-#[derive(Debug)]
-pub struct Answer {
-    pub raw: Bytes,
-    pub parsed: GenerateContentResponse,
 }
 
 /// Receives successful answers that arrived after the client was answered.
@@ -249,9 +132,8 @@ pub struct Relay {
     /// Whether some client still waits for this answer; when none does, no
     /// new attempt starts after a failure (shared generations).
     pub still_wanted: Option<Rc<dyn Fn() -> bool>>,
-    /// Keys holding a unit of a shared daily limit for a call not yet
-    /// settled (`REDIS_URL`; see `store::redis::RedisStore::reserve`).
-    pub reserved: std::cell::RefCell<Vec<KeyId>>,
+    /// Units of shared daily limits held for calls not yet settled.
+    quota: QuotaHolds,
 }
 
 /// What authenticates one call, owned: a key, or a service account's
@@ -295,51 +177,27 @@ impl Relay {
             keep_empty_answer: false,
             deadline: tokio::time::Instant::now() + config.request_deadline,
             still_wanted: None,
-            reserved: std::cell::RefCell::new(Vec::new()),
+            quota: QuotaHolds::default(),
         }
     }
 
-    /// With shared state and an enforced daily limit, holds a unit of the
-    /// key's limit before it is used (exact across replicas). False when
-    /// the key has reached its limit on some replica: it then rests here
+    /// Holds a unit of the key's shared daily limit (see `quota`). False
+    /// when the key reached its limit on some replica: it then rests here
     /// until Pacific midnight and the others hear of it.
     async fn hold_quota(&self, lease: &Lease) -> bool {
-        let Some(shared) = &self.state.shared else { return true };
-        if self.target.service != Service::Studio {
-            return true;
-        }
-        let Some(limit) = self.state.pool.enforced_limit(&self.pool_model) else { return true };
-        let now_ms = self.state.now_ms();
-        let day = crate::keys::pacific::pacific_day((now_ms / 1000) as i64);
-        match shared.reserve(lease.key.expose(), &self.pool_model, day, limit).await {
-            Reservation::Granted => {
-                self.reserved.borrow_mut().push(lease.id);
-                true
-            }
-            Reservation::Unknown => true,
-            Reservation::Denied => {
-                let midnight_ms = crate::keys::pacific::next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
-                self.state.pool.rest_until(lease.id, &self.pool_model, midnight_ms, true, now_ms);
-                self.announce_rest(&lease.key, midnight_ms, true);
+        match self.quota.hold(&self.state, self.target.service, &self.pool_model, lease).await {
+            Ok(()) => true,
+            Err(Exhausted { until_ms }) => {
+                self.state.pool.rest_until(lease.id, &self.pool_model, until_ms, true, self.state.now_ms());
+                self.announce_rest(&lease.key, until_ms, true);
                 false
             }
         }
     }
 
-    /// The call with `key` is settled: its held unit (if any) is used, or
-    /// with `used` false, kept as credit for the next call.
+    /// The call with `key` is settled (see `quota`).
     fn settle_quota(&self, key: KeyId, used: bool) {
-        let mut reserved = self.reserved.borrow_mut();
-        let Some(position) = reserved.iter().position(|held| *held == key) else { return };
-        reserved.swap_remove(position);
-        drop(reserved);
-        if used {
-            return;
-        }
-        if let (Some(shared), Some(api_key)) = (&self.state.shared, self.state.pool.key_of(key)) {
-            let day = crate::keys::pacific::pacific_day((self.state.now_ms() / 1000) as i64);
-            shared.give_back(api_key.expose(), &self.pool_model, day);
-        }
+        self.quota.settle(&self.state, &self.pool_model, key, used);
     }
 
     /// The client's error when the deadline passed: the last real failure,

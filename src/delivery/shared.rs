@@ -14,8 +14,9 @@ use actix_web::web;
 use bytes::Bytes;
 
 use crate::cache::CacheKey;
-use crate::delivery::relay::{Answer, ExtraAnswerSink, Relay};
+use crate::delivery::relay::{ExtraAnswerSink, Relay};
 use crate::error::ApiError;
+use crate::gemini::types::Answer;
 use crate::keys::KeyId;
 use crate::state::{AppState, InflightAnswer, SharedOutcome};
 

@@ -232,3 +232,12 @@ pub struct UsageMetadata {
     #[serde(default)]
     pub thoughts_token_count: u64,
 }
+
+/// A `generateContent` answer: the upstream's bytes as received (native
+/// clients get them untouched, unknown fields and all) and their parsed
+/// view (for OpenAI clients, empty-answer checks and usage).
+#[derive(Debug)]
+pub struct Answer {
+    pub raw: bytes::Bytes,
+    pub parsed: GenerateContentResponse,
+}

@@ -208,7 +208,7 @@ impl SharedStatus {
         if self.up.swap(up, Ordering::SeqCst) == up {
             return;
         }
-        self.since_ms.store(crate::state::unix_ms(), Ordering::SeqCst);
+        self.since_ms.store(crate::clock::unix_ms(), Ordering::SeqCst);
         if up {
             log::info!(target: "hajimi::cluster", "shared state: Redis at {} is reachable; caught up", self.endpoint);
         } else {
@@ -291,7 +291,7 @@ impl RedisStore {
             status: SharedStatus {
                 endpoint: describe_url(url),
                 up: AtomicBool::new(false),
-                since_ms: AtomicU64::new(crate::state::unix_ms()),
+                since_ms: AtomicU64::new(crate::clock::unix_ms()),
             },
             async_connection: parking_lot::RwLock::new(None),
             credits: Mutex::new(HashMap::new()),
@@ -638,7 +638,7 @@ impl RedisStore {
             Change::AddKeys(keys) => {
                 // Oldest first: the score is the time it was added; NX keeps
                 // the first time of a key added twice.
-                let now = crate::state::unix_ms() as f64;
+                let now = crate::clock::unix_ms() as f64;
                 for (index, key) in keys.iter().enumerate() {
                     pipe.cmd("ZADD").arg(ADDED_KEYS).arg("NX").arg(now + index as f64 / 1e6).arg(key).ignore();
                     pipe.hdel(KEY_ACTIONS, key).ignore();
@@ -765,7 +765,7 @@ impl RedisStore {
         let mut express: Vec<String> = redis::cmd("SMEMBERS").arg(EXPRESS_KEYS).query(connection)?;
         express.sort();
         snapshot.express_keys = express;
-        let now_ms = crate::state::unix_ms();
+        let now_ms = crate::clock::unix_ms();
         let sessions: HashMap<String, String> = redis::cmd("HGETALL").arg(SESSIONS).query(connection)?;
         snapshot.sessions = sessions
             .values()
@@ -828,7 +828,7 @@ impl Store for RedisStore {
     }
 
     fn stats_since(&self, since_minute: u64) -> Result<Vec<MinuteStats>, StoreError> {
-        let now_minute = crate::state::unix_ms() / 60_000;
+        let now_minute = crate::clock::unix_ms() / 60_000;
         let minutes: Vec<u64> = (since_minute..=now_minute).collect();
         let replies: Vec<HashMap<String, String>> = self.with_connection(|connection| {
             let mut pipe = redis::pipe();

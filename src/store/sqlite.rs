@@ -12,7 +12,7 @@
 use std::fmt::Display;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
@@ -182,7 +182,7 @@ impl Store for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let now_ms = unix_millis_now();
+        let now_ms = crate::clock::unix_ms();
         let mut connection = self.connection.lock();
         let transaction =
             connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|error| self.error(error))?;
@@ -645,10 +645,6 @@ fn from_sql_integer(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn unix_millis_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as u64).unwrap_or(0)
-}
-
 fn io_error(what: &str, path: &Path, error: impl Display) -> StoreError {
     StoreError::Io(format!("{what} {}: {error}", path.display()))
 }
@@ -680,7 +676,8 @@ mod tests {
     impl TemporaryDirectory {
         fn new(label: &str) -> TemporaryDirectory {
             static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
             let path = std::env::temp_dir().join(format!(
                 "hajimi-store-{label}-{}-{nanos}-{}",
                 std::process::id(),

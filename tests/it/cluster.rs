@@ -115,7 +115,7 @@ async fn replicas_with(
     for _ in 0..count {
         let url = redis.url();
         let adjust = adjust.clone();
-        let app = spawn_app_on(upstream.clone(), keys, Arc::new(hajimi::state::SystemClock), move |config| {
+        let app = spawn_app_on(upstream.clone(), keys, Arc::new(hajimi::clock::SystemClock), move |config| {
             config.redis_url = hajimi::secret::Secret::new(url);
             adjust(config);
         })
@@ -201,7 +201,7 @@ async fn replicas_share_state_over_tls() {
     // Without REDIS_CA_FILE the certificate is checked against the bundled
     // roots, which did not sign it: no connection, and the replica says so.
     let url = redis.url();
-    let untrusting = spawn_app_on(apps[0].upstream.clone(), 1, Arc::new(hajimi::state::SystemClock), move |config| {
+    let untrusting = spawn_app_on(apps[0].upstream.clone(), 1, Arc::new(hajimi::clock::SystemClock), move |config| {
         config.redis_url = hajimi::secret::Secret::new(url);
     })
     .await;
@@ -216,7 +216,7 @@ async fn a_key_cooling_on_one_replica_rests_on_the_others() {
     let apps = replicas(2, 2, &redis).await;
     let limited = test_key(0);
     one_key_fails_until_used(&apps[0], &limited, Reply::error(429, "error-429-per-minute.json")).await;
-    let now = hajimi::state::unix_ms();
+    let now = hajimi::clock::unix_ms();
     wait_for(
         || {
             apps[1].app.pool.key_view(KeyId(0), now).is_some_and(|view| {
@@ -418,7 +418,7 @@ async fn replicas_serve_while_redis_is_away_and_converge_when_it_returns() {
     // so nothing was reverted and a replica started now gets all of it.
     assert_eq!(apps[1].app.config().max_empty_responses, 3, "not reverted by the empty Redis");
     let url = redis.url();
-    let late = spawn_app_on(apps[0].upstream.clone(), 2, Arc::new(hajimi::state::SystemClock), move |config| {
+    let late = spawn_app_on(apps[0].upstream.clone(), 2, Arc::new(hajimi::clock::SystemClock), move |config| {
         config.redis_url = hajimi::secret::Secret::new(url);
     })
     .await;
@@ -492,7 +492,7 @@ async fn a_replica_killed_mid_request_leaves_its_spending_counted() {
     // Another replica finds the key's limit of 3 spent: 2 answered, 1 held
     // by the killed call; nothing it did was lost.
     let url = redis.url();
-    let survivor = spawn_app_on(upstream.clone(), 1, Arc::new(hajimi::state::SystemClock), move |config| {
+    let survivor = spawn_app_on(upstream.clone(), 1, Arc::new(hajimi::clock::SystemClock), move |config| {
         config.redis_url = hajimi::secret::Secret::new(url);
         config.api_key_daily_limit = 3;
         config.allow_over_daily_limit = false;

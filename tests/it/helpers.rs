@@ -232,13 +232,13 @@ pub struct TestApp {
 /// The app with `keys` keys, configured by `adjust` on top of test defaults
 /// (no disk, real streaming off as by default, fast keep-alives).
 pub async fn spawn_app_with(keys: usize, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_app_with_clock(keys, Arc::new(hajimi::state::SystemClock), adjust).await
+    spawn_app_with_clock(keys, Arc::new(hajimi::clock::SystemClock), adjust).await
 }
 
 /// As `spawn_app_with`, with the app's time coming from `clock`.
 pub async fn spawn_app_with_clock(
     keys: usize,
-    clock: Arc<dyn hajimi::state::Clock>,
+    clock: Arc<dyn hajimi::clock::Clock>,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
     let upstream = FakeUpstream::start().await;
@@ -250,7 +250,7 @@ pub async fn spawn_app_with_clock(
 pub async fn spawn_app_on(
     upstream: FakeUpstream,
     keys: usize,
-    clock: Arc<dyn hajimi::state::Clock>,
+    clock: Arc<dyn hajimi::clock::Clock>,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
     hajimi::telemetry::init_logging_for_tests();

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hajimi::clock::ManualClock;
 use hajimi::keys::penalty::CoolingReason;
 use hajimi::keys::{KeyId, KeyState, ModelAvailability};
-use hajimi::state::ManualClock;
 use serde_json::json;
 
 use crate::helpers::*;

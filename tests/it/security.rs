@@ -26,7 +26,7 @@ fn sign(pem: &str, claims: serde_json::Value) -> String {
 }
 
 fn in_ten_minutes() -> u64 {
-    hajimi::state::unix_ms() / 1000 + 600
+    hajimi::clock::unix_ms() / 1000 + 600
 }
 
 /// A fake Hugging Face Hub: the JWT key endpoint, and the Space lookup

@@ -34,7 +34,7 @@ fn account(token_base: &str, n: usize) -> Value {
 
 /// A Vertex-only app (no AI Studio key) with `accounts` service accounts
 /// and, if `express`, an Express key.
-async fn vertex_app(accounts: usize, express: bool, clock: Arc<dyn hajimi::state::Clock>) -> TestApp {
+async fn vertex_app(accounts: usize, express: bool, clock: Arc<dyn hajimi::clock::Clock>) -> TestApp {
     spawn_app_with_clock(0, clock, |config| {
         let base = config.gemini_base_url.clone();
         let list: Vec<Value> = (0..accounts).map(|n| account(&base, n)).collect();
@@ -51,8 +51,8 @@ async fn vertex_app(accounts: usize, express: bool, clock: Arc<dyn hajimi::state
     .await
 }
 
-fn system_clock() -> Arc<dyn hajimi::state::Clock> {
-    Arc::new(hajimi::state::SystemClock)
+fn system_clock() -> Arc<dyn hajimi::clock::Clock> {
+    Arc::new(hajimi::clock::SystemClock)
 }
 
 /// The claims of a grant the token endpoint received, verified against the
@@ -76,7 +76,7 @@ fn verified_claims(grant: &Seen, token_uri: &str) -> Value {
 
 #[actix_rt::test]
 async fn a_vertex_only_deployment_serves_chat_with_a_verified_grant_and_reuses_the_token() {
-    let clock = Arc::new(hajimi::state::ManualClock::new(1_767_225_600_000));
+    let clock = Arc::new(hajimi::clock::ManualClock::new(1_767_225_600_000));
     let app = vertex_app(1, false, clock.clone()).await;
     assert!(app.app.pool.is_empty(), "no AI Studio key at all");
     let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
@@ -221,7 +221,7 @@ async fn bad_credentials_are_named_and_never_echoed() {
 async fn key_files_in_the_storage_directory_count_and_tokens_are_renewed_in_the_background() {
     let dir = std::env::temp_dir().join(format!("hajimi-vertex-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("credentials")).unwrap();
-    let clock = Arc::new(hajimi::state::ManualClock::new(1_767_225_600_000));
+    let clock = Arc::new(hajimi::clock::ManualClock::new(1_767_225_600_000));
     let upstream_holder: Arc<parking_lot::Mutex<String>> = Arc::default();
     let app = spawn_app_with_clock(0, clock.clone(), {
         let dir = dir.clone();

@@ -154,7 +154,10 @@ pub(super) fn validated_base64(data: &str) -> Option<String> {
 
 /// `{"type":"input_audio","input_audio":{"data","format"}}` → inline
 /// `audio/<format>` (a data URL in `data` supplies its own MIME type).
-pub(super) fn convert_input_audio(content_part_object: &Map<String, Value>, part_location: &str) -> Result<Part, ConvertError> {
+pub(super) fn convert_input_audio(
+    content_part_object: &Map<String, Value>,
+    part_location: &str,
+) -> Result<Part, ConvertError> {
     let input_audio = content_part_object.get("input_audio");
     let data = input_audio.and_then(|audio| audio.get("data")).and_then(Value::as_str);
     let Some(data) = data else {
@@ -182,7 +185,10 @@ pub(super) fn convert_input_audio(content_part_object: &Map<String, Value>, part
 /// `{"type":"file","file":{"file_data","filename","file_id"}}` → inline data
 /// (MIME from the data URL, else guessed from the file name), or a file
 /// reference when only a Gemini file id / URI is given.
-pub(super) fn convert_file_part(content_part_object: &Map<String, Value>, part_location: &str) -> Result<Part, ConvertError> {
+pub(super) fn convert_file_part(
+    content_part_object: &Map<String, Value>,
+    part_location: &str,
+) -> Result<Part, ConvertError> {
     let file = content_part_object.get("file");
     let field = |name: &str| file.and_then(|file| file.get(name)).and_then(Value::as_str);
     let file_name = field("filename");

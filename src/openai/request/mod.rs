@@ -428,6 +428,5 @@ fn convert_stop(stop: Option<&Value>) -> Result<Option<Vec<String>>, ConvertErro
     }
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,8 @@ pub(super) fn apply_response_format(
 
 /// Schema keywords whose values are maps from names to schemas (the names
 /// are kept whatever they are).
-pub(super) const SCHEMA_MAP_KEYWORDS: [&str; 5] = ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"];
+pub(super) const SCHEMA_MAP_KEYWORDS: [&str; 5] =
+    ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"];
 /// Schema keywords whose values are data, not schemas.
 pub(super) const SCHEMA_DATA_KEYWORDS: [&str; 5] = ["enum", "const", "default", "examples", "example"];
 

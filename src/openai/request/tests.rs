@@ -53,8 +53,7 @@ fn convert(settings: &Settings, request: Value) -> Result<Value, ConvertError> {
         thought_signature_for: &remembered_signature,
     };
     let mut rng = StdRng::seed_from_u64(TEST_RNG_SEED);
-    to_gemini(&chat_request, &opts, &mut rng)
-        .map(|request| serde_json::to_value(request).expect("request serializes"))
+    to_gemini(&chat_request, &opts, &mut rng).map(|request| serde_json::to_value(request).expect("request serializes"))
 }
 
 /// Converts and compares the top-level fields named in `expected`
@@ -566,12 +565,7 @@ fn rule_7_generation_parameters() {
         ),
     ];
     for (case_name, fields, expected_generation_config) in cases {
-        check(
-            case_name,
-            settings(),
-            request_with(fields),
-            json!({ "generationConfig": expected_generation_config }),
-        );
+        check(case_name, settings(), request_with(fields), json!({ "generationConfig": expected_generation_config }));
     }
     check_error(
         "stop of the wrong type",
@@ -706,8 +700,7 @@ fn refs_to_large_definitions_cannot_amplify_memory() {
     match convert_tools(Some(&tools)) {
         Err(ConvertError::BadRequest { message, .. }) => assert!(message.contains("too large"), "{message}"),
         Ok(declarations) => {
-            let size: usize =
-                declarations.iter().map(|d| serde_json::to_string(&d.parameters).unwrap().len()).sum();
+            let size: usize = declarations.iter().map(|d| serde_json::to_string(&d.parameters).unwrap().len()).sum();
             assert!(size <= MAXIMUM_CLEANED_SCHEMA_BYTES * 2, "expanded to {size} bytes");
         }
     }
@@ -764,12 +757,7 @@ fn rule_9_thinking() {
         ),
         ("model without thinking", model("gemini-2.0-flash"), json!({"thinking_budget": 100}), Value::Null),
         ("nothing asked", model("gemini-2.5-flash"), json!({}), Value::Null),
-        (
-            "nothing asked, showing thoughts",
-            showing("gemini-2.5-flash"),
-            json!({}),
-            json!({"includeThoughts": true}),
-        ),
+        ("nothing asked, showing thoughts", showing("gemini-2.5-flash"), json!({}), json!({"includeThoughts": true})),
         ("-nothinking on flash", showing("gemini-2.5-flash-nothinking"), json!({}), json!({"thinkingBudget": 0})),
         (
             "-nothinking on pro",
@@ -816,12 +804,7 @@ fn rule_9_thinking() {
             json!({"reasoning_effort": "minimal"}),
             json!({"thinkingBudget": 128}),
         ),
-        (
-            "effort low",
-            model("gemini-2.5-flash"),
-            json!({"reasoning_effort": "low"}),
-            json!({"thinkingBudget": 1024}),
-        ),
+        ("effort low", model("gemini-2.5-flash"), json!({"reasoning_effort": "low"}), json!({"thinkingBudget": 1024})),
         (
             "effort medium",
             showing("gemini-2.5-flash"),
@@ -881,10 +864,7 @@ fn rule_9_thinking() {
 fn rule_10_safety_settings() {
     let all_categories = |threshold: &str| {
         Value::Array(
-            SAFETY_CATEGORIES
-                .iter()
-                .map(|category| json!({"category": category, "threshold": threshold}))
-                .collect(),
+            SAFETY_CATEGORIES.iter().map(|category| json!({"category": category, "threshold": threshold})).collect(),
         )
     };
     let cases = vec![

@@ -43,7 +43,10 @@ pub(super) fn parse_reasoning_effort(reasoning_effort: &str) -> Result<ThinkingR
 /// `reasoning_effort` (`none` counts as off). Gemini 3 gets a
 /// `thinkingLevel` for off/max/effort and a clamped budget for explicit
 /// budgets; other models get a budget clamped into their range.
-pub(super) fn convert_thinking(req: &ChatRequest, opts: &ConvertOptions) -> Result<Option<ThinkingConfig>, ConvertError> {
+pub(super) fn convert_thinking(
+    req: &ChatRequest,
+    opts: &ConvertOptions,
+) -> Result<Option<ThinkingConfig>, ConvertError> {
     if !opts.enable_thinking {
         return Ok(None);
     }
