@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::secret::ApiKey;
 use crate::state::AppState;
 use crate::store::redis::{Broadcast, RedisStore, CHANNEL};
 use crate::store::{Change, KeyAction, Snapshot, Store};
@@ -26,108 +25,11 @@ const MAX_LOG_RECORDS_PER_TICK: usize = 1_000;
 /// Pause between attempts to reach Redis while it is away.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
-/// Applies changes another replica made to this replica's view.
-pub fn apply_shared(state: &AppState, changes: &[Change]) {
-    let now_ms = state.now_ms();
-    let mut vertex_changed = false;
-    let mut keys_added = false;
-    for change in changes {
-        match change {
-            Change::SetSetting { name, value } => {
-                let mut overrides = state.settings.lock().overrides.clone();
-                overrides.insert(name.clone(), value.clone());
-                crate::dashboard::settings::adopt_shared(state, overrides);
-            }
-            Change::RemoveSetting { name } => {
-                let mut overrides = state.settings.lock().overrides.clone();
-                overrides.remove(name);
-                crate::dashboard::settings::adopt_shared(state, overrides);
-            }
-            Change::AddKeys(keys) => {
-                let keys: Vec<ApiKey> = keys.iter().flat_map(|text| ApiKey::extract_all(text)).collect();
-                keys_added |= state.pool.add(keys) > 0;
-            }
-            Change::SetKeyAction { key, action } => {
-                let Some(id) = state.pool.id_of(&ApiKey::new(key.as_str())) else { continue };
-                match action {
-                    Some(KeyAction::Deleted) => state.pool.remove(id),
-                    Some(KeyAction::Disabled) => state.pool.set_disabled(id, true),
-                    None => state.pool.set_disabled(id, false),
-                }
-            }
-            Change::KeyHealth(health) => {
-                let Some(id) = state.pool.id_of(&ApiKey::new(health.key.as_str())) else { continue };
-                match &health.invalid_reason {
-                    Some(reason) => state.pool.restore_invalid(id, reason, health.last_validated_ms),
-                    None => state.pool.mark_valid(id, health.last_validated_ms),
-                }
-            }
-            Change::KeyCooling { key, model, until_ms } | Change::KeyExhausted { key, model, until_ms } => {
-                let Some(id) = state.pool.id_of(&ApiKey::new(key.as_str())) else { continue };
-                let exhausted = matches!(change, Change::KeyExhausted { .. });
-                state.pool.rest_until(id, model, *until_ms, exhausted, now_ms);
-            }
-            Change::SetModelLimit { model, limit } => {
-                let mut limits = state.pool.daily_limits();
-                match limit {
-                    Some(limit) => limits.per_model.insert(model.clone(), *limit),
-                    None => limits.per_model.remove(model),
-                };
-                state.pool.set_daily_limits(limits);
-            }
-            Change::SetPasswordHash(hash) => {
-                // Set on another replica (which ended its own sessions and
-                // told of the one it kept, `PasswordChangedIn`).
-                state.dashboard.password.set_hash(hash.clone());
-            }
-            Change::AddCredential(credential) => {
-                let mut vertex = state.dashboard.vertex.write();
-                vertex.credentials.retain(|known| known.client_email != credential.client_email);
-                vertex.credentials.push(credential.clone());
-                vertex_changed = true;
-            }
-            Change::RemoveCredential { client_email } => {
-                state.dashboard.vertex.write().credentials.retain(|known| &known.client_email != client_email);
-                vertex_changed = true;
-            }
-            Change::AddExpressKey(key) => {
-                let mut vertex = state.dashboard.vertex.write();
-                if !vertex.express_keys.contains(key) {
-                    crate::secret::register_secret(key);
-                    vertex.express_keys.push(key.clone());
-                    vertex_changed = true;
-                }
-            }
-            Change::RemoveExpressKey(key) => {
-                state.dashboard.vertex.write().express_keys.retain(|known| known != key);
-                vertex_changed = true;
-            }
-            Change::SessionStarted { digest, csrf, must_change_password, at_ms } => {
-                state.dashboard.sessions.insert_shared(digest, csrf, *must_change_password, *at_ms, now_ms);
-            }
-            Change::SessionEnded { digest } => state.dashboard.sessions.remove_shared(digest),
-            Change::PasswordChangedIn { digest } => state.dashboard.sessions.keep_only_shared(digest),
-            Change::AddressLockedOut { throttle, address, until_ms } => {
-                let Ok(address) = address.parse::<std::net::IpAddr>() else { continue };
-                let Some(guarded) = crate::throttle::Guarded::parse(throttle) else { continue };
-                state.throttles.of(guarded).lock_out(address, *until_ms, now_ms);
-            }
-            Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. } => {}
-        }
-    }
-    if vertex_changed {
-        state.sync_vertex();
-    }
-    if keys_added {
-        state.model_refresh.notify_one();
-    }
-}
-
 /// Adopts the whole shared state after a gap in the channel: settings,
 /// keys and the operator's actions, key health, limits, the dashboard
 /// password, Vertex credentials and live sessions.
 pub fn converge(state: &AppState, snapshot: &Snapshot) {
-    crate::dashboard::settings::adopt_shared(state, snapshot.setting_overrides.clone());
+    crate::settings::adopt_shared(state, snapshot.setting_overrides.clone());
     let changes: Vec<Change> = snapshot
         .to_changes()
         .into_iter()
@@ -140,7 +42,7 @@ pub fn converge(state: &AppState, snapshot: &Snapshot) {
             _ => true,
         })
         .collect();
-    apply_shared(state, &changes);
+    crate::operations::apply(state, &changes);
 }
 
 /// This replica's view as changes: what it would take to rebuild the
@@ -257,7 +159,7 @@ async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::
                     continue;
                 };
                 if broadcast.from != shared.replica() {
-                    apply_shared(state, &broadcast.changes);
+                    crate::operations::apply(state, &broadcast.changes);
                 }
             }
             _ = ping.tick() => {

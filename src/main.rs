@@ -261,7 +261,7 @@ fn import_settings(settings_path: &Path, config_file: Option<&Path>) -> i32 {
     // In force at the next start: the dashboard values already stored (those
     // that still validate, as at startup) over defaults, file and environment.
     let mut layers = hajimi::state::SettingsLayers { base: raw, overrides: stored };
-    hajimi::dashboard::settings::apply_stored(&mut layers);
+    hajimi::settings::apply_stored(&mut layers);
     let in_force = layers.combined(&layers.overrides);
     let plan = match plan_import(&json, &shown, &in_force) {
         Ok(plan) => plan,

@@ -18,6 +18,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::writer::StoreWriter;
+use crate::store::Change;
 use crate::store::Store;
 use crate::validator::{validate_keys, ValidationScope};
 
@@ -107,7 +108,7 @@ impl Application {
         // The keys are in the pool; the lower layer need not hold them twice.
         base.set("GEMINI_API_KEYS", String::new(), base.source("GEMINI_API_KEYS"));
         let mut layers = crate::state::SettingsLayers { base, overrides: snapshot.setting_overrides.clone() };
-        let config = match crate::dashboard::settings::apply_stored(&mut layers) {
+        let config = match crate::settings::apply_stored(&mut layers) {
             Some(mut stored) => {
                 stored.gemini_api_keys = config.gemini_api_keys;
                 stored
@@ -352,50 +353,39 @@ fn announce_setup_code(state: &AppState) {
     }
 }
 
-/// Dashboard password, Vertex credentials and per-model limits from the
-/// store.
+/// Whether a stored change is about the AI Studio keys (restored with
+/// them, possibly in the background for a large set).
+fn is_key_change(change: &Change) -> bool {
+    matches!(change, Change::AddKeys(_) | Change::SetKeyAction { .. } | Change::KeyHealth(_))
+}
+
+/// Everything the store holds but the keys and the settings (applied
+/// before the state exists, `settings::apply_stored`): the dashboard
+/// password, Vertex credentials, per-model limits, live sessions (shared
+/// store) — through `operations::apply`, like a change from the dashboard
+/// or another replica.
 fn restore_dashboard_state(state: &AppState, snapshot: &crate::store::Snapshot) {
-    if let Some(hash) = &snapshot.password_hash {
-        state.dashboard.password.set_hash(hash.clone());
-    }
-    let mut vertex = state.dashboard.vertex.write();
-    vertex.credentials = snapshot.credentials.clone();
-    vertex.express_keys = snapshot.express_keys.clone();
-    for key in &vertex.express_keys {
-        crate::secret::register_secret(key);
-    }
-    drop(vertex);
+    let changes: Vec<Change> = snapshot
+        .to_changes()
+        .into_iter()
+        .filter(|change| !is_key_change(change) && !matches!(change, Change::SetSetting { .. }))
+        .collect();
+    crate::operations::apply(state, &changes);
+    // The settings' and STORAGE_DIR's credentials count too.
     let (express, accounts) = state.sync_vertex();
     if express + accounts > 0 {
         log::info!(target: "hajimi::vertex", "Vertex: {express} Express key(s), {accounts} service account(s)");
     }
-    let mut limits = state.pool.daily_limits();
-    limits.per_model = snapshot.model_limits.iter().map(|(model, limit)| (model.clone(), *limit)).collect();
-    state.pool.set_daily_limits(limits);
 }
 
-/// Keys from the configuration plus those added in the dashboard, then the
-/// operator's actions (deleted, disabled), remembered health and today's
-/// usage.
+/// Keys from the configuration, then those added in the dashboard, the
+/// operator's actions (deleted, disabled) and remembered health (through
+/// `operations::apply`), and today's usage.
 fn restore_keys(state: &AppState, configured: Vec<crate::secret::ApiKey>, snapshot: &crate::store::Snapshot) {
-    let added: Vec<crate::secret::ApiKey> =
-        snapshot.added_keys.iter().flat_map(|text| crate::secret::ApiKey::extract_all(text)).collect();
-    state.pool.add(configured.into_iter().chain(added));
+    state.pool.add(configured);
+    let changes: Vec<Change> = snapshot.to_changes().into_iter().filter(is_key_change).collect();
+    crate::operations::apply(state, &changes);
     let now_ms = state.now_ms();
-    for (text, action) in &snapshot.key_actions {
-        let Some(id) = state.pool.id_of(&crate::secret::ApiKey::new(text.as_str())) else { continue };
-        match action {
-            crate::store::KeyAction::Deleted => state.pool.remove(id),
-            crate::store::KeyAction::Disabled => state.pool.set_disabled(id, true),
-        }
-    }
-    for health in &snapshot.key_health {
-        let Some(id) = state.pool.id_of(&crate::secret::ApiKey::new(health.key.as_str())) else { continue };
-        match &health.invalid_reason {
-            Some(reason) => state.pool.restore_invalid(id, reason, health.last_validated_ms),
-            None => state.pool.mark_checked(id, health.last_validated_ms),
-        }
-    }
     for usage in &snapshot.usage {
         let Some(id) = state.pool.id_of(&crate::secret::ApiKey::new(usage.key.as_str())) else { continue };
         let daily = crate::keys::DailyUsage {

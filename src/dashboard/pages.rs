@@ -570,8 +570,7 @@ pub async fn logout(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, _form) = authorized_post(&request, &state, payload, true).await?;
-    state.dashboard.sessions.remove(&info.id);
-    state.store.send(Change::SessionEnded { digest: crate::store::session_digest(&info.id) });
+    crate::operations::commit(&state, vec![Change::SessionEnded { digest: crate::store::session_digest(&info.id) }]);
     log::info!("dashboard logout");
     let prefix = prefix_of(&state);
     let mut response = redirect(format!("{prefix}/login"));
@@ -634,18 +633,19 @@ pub async fn change_password(
     .await
     .map_err(|_| DashboardError::Render)?
     .ok_or(DashboardError::Render)?;
-    state.dashboard.password.set_hash(hash.clone());
     crate::secret::register_secret(new_password);
     // Every session ends, this one included; this client goes on in a new
-    // one (new id, new CSRF token).
-    state.dashboard.sessions.remove_all();
-    let fresh = state.dashboard.sessions.create(false, state.now_ms(), &mut rand::rng());
+    // one (new id, new CSRF token), on every replica.
+    let fresh = SessionInfo {
+        id: random_token(&mut rand::rng()),
+        csrf: random_token(&mut rand::rng()),
+        must_change_password: false,
+    };
     let digest = crate::store::session_digest(&fresh.id);
-    state.store.send_all(vec![
-        Change::SetPasswordHash(hash),
-        Change::PasswordChangedIn { digest: digest.clone() },
-        session_started(&state, &fresh),
-    ]);
+    crate::operations::commit(
+        &state,
+        vec![Change::SetPasswordHash(hash), Change::PasswordChangedIn { digest }, session_started(&state, &fresh)],
+    );
     let address = crate::auth::client_address(&request, &state.config());
     log::warn!("dashboard password set from {address}; every session ended");
     state.dashboard.sessions.set_flash(&fresh.id, Flash { kind: "ok", text: t.password_saved.into() });
@@ -950,11 +950,13 @@ pub async fn add_keys(
     }
     let added = new_keys.len();
     if added > 0 {
-        state.store.send(Change::AddKeys(new_keys.iter().map(|key| key.expose().to_owned()).collect()));
-        state.pool.add(new_keys.iter().cloned());
+        crate::operations::commit(
+            &state,
+            vec![Change::AddKeys(new_keys.iter().map(|key| key.expose().to_owned()).collect())],
+        );
+        // Checked here, by the replica that added them.
         let ids: Vec<KeyId> = new_keys.iter().filter_map(|key| state.pool.id_of(key)).collect();
         state.validation.request_keys(&ids);
-        state.model_refresh.notify_one();
     }
     log::info!("dashboard: {added} keys added, {duplicates} already present, {malformed} malformed");
     let t = words(&request, &state);
@@ -996,15 +998,10 @@ pub async fn key_action(
         let key_text = key.expose().to_owned();
         match action {
             "disable" => {
-                state.pool.set_disabled(*id, true);
                 changes.push(Change::SetKeyAction { key: key_text, action: Some(crate::store::KeyAction::Disabled) });
             }
-            "enable" => {
-                state.pool.set_disabled(*id, false);
-                changes.push(Change::SetKeyAction { key: key_text, action: None });
-            }
+            "enable" => changes.push(Change::SetKeyAction { key: key_text, action: None }),
             "delete" => {
-                state.pool.remove(*id);
                 changes.push(Change::SetKeyAction { key: key_text, action: Some(crate::store::KeyAction::Deleted) });
             }
             "validate" => {}
@@ -1014,10 +1011,7 @@ pub async fn key_action(
     if action == "validate" {
         state.validation.request_keys(&ids);
     }
-    state.store.send_all(changes);
-    if action == "delete" {
-        state.model_refresh.notify_one();
-    }
+    crate::operations::commit(&state, changes);
     let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
     log::info!("dashboard: {action} keys {}", names.join(" "));
     let done = match action {
@@ -1067,14 +1061,13 @@ pub async fn clear_invalid(
     let mut changes = Vec::new();
     for id in &ids {
         if let Some(key) = state.pool.key_of(*id) {
-            state.pool.remove(*id);
             changes.push(Change::SetKeyAction {
                 key: key.expose().to_owned(),
                 action: Some(crate::store::KeyAction::Deleted),
             });
         }
     }
-    state.store.send_all(changes);
+    crate::operations::commit(&state, changes);
     log::info!("dashboard: {} invalid keys deleted", ids.len());
     let message = text::fill(words(&request, &state).invalid_deleted, &[("n", &ids.len())]);
     Ok(flash_and_redirect(&state, &info, "ok", message, "/keys"))
@@ -1135,13 +1128,7 @@ pub async fn set_model_limit(
             Err(_) => return Ok(flash_and_redirect(&state, &info, "error", t.limit_bad_number.into(), "/keys")),
         },
     };
-    let mut limits = state.pool.daily_limits();
-    match limit {
-        Some(limit) => limits.per_model.insert(model.clone(), limit),
-        None => limits.per_model.remove(&model),
-    };
-    state.pool.set_daily_limits(limits);
-    state.store.send(Change::SetModelLimit { model: model.clone(), limit });
+    crate::operations::commit(&state, vec![Change::SetModelLimit { model: model.clone(), limit }]);
     log::info!("dashboard: daily limit for {model} set to {}", limit.map_or("default".to_owned(), |l| l.to_string()));
     Ok(flash_and_redirect(&state, &info, "ok", text::fill(t.limit_saved, &[("model", &model)]), "/keys"))
 }
@@ -1165,7 +1152,7 @@ fn source_label(source: crate::config::Source, t: &Text) -> &'static str {
 fn settings_view(
     state: &AppState,
     lang: Lang,
-    errors: &settings::FieldErrors,
+    errors: &crate::settings::FieldErrors,
     submitted: &BTreeMap<&'static str, String>,
 ) -> Vec<SettingsGroup> {
     let t = text::text(lang);
@@ -1188,7 +1175,7 @@ fn settings_view(
                         source: source_label(combined.source(spec.name), t).to_owned(),
                         overridden: layers.overrides.contains_key(spec.name),
                         restart_required: spec.restart_required,
-                        guarded: settings::decides_where_secrets_go(spec.name),
+                        guarded: crate::settings::decides_where_secrets_go(spec.name),
                         error: errors.get(spec.name).map(|reason| crate::messages::in_lang(reason, lang).to_owned()),
                     }
                 })
@@ -1198,7 +1185,7 @@ fn settings_view(
 }
 
 /// `NAME: reason; NAME: reason`, each reason in `lang`.
-fn errors_in(errors: &settings::FieldErrors, lang: Lang) -> String {
+fn errors_in(errors: &crate::settings::FieldErrors, lang: Lang) -> String {
     errors
         .iter()
         .map(|(name, reason)| format!("{name}: {}", crate::messages::in_lang(reason, lang)))
@@ -1212,7 +1199,7 @@ pub async fn settings_page(request: HttpRequest, state: web::Data<AppState>) -> 
         chrome: chrome(&request, &state, &info, "settings"),
         groups: settings_view(&state, lang(&request, &state), &Default::default(), &Default::default()),
         error_summary: None,
-        guarded_names: settings::SECRET_DESTINATIONS.join(", "),
+        guarded_names: crate::settings::SECRET_DESTINATIONS.join(", "),
     };
     html(&page, StatusCode::OK)
 }
@@ -1234,13 +1221,13 @@ pub async fn save_settings(
     }
     // Where keys and tokens are sent: only with the password again.
     let guarded: Vec<&'static str> =
-        changes.keys().copied().filter(|name| settings::decides_where_secrets_go(name)).collect();
+        changes.keys().copied().filter(|name| crate::settings::decides_where_secrets_go(name)).collect();
     if !guarded.is_empty() {
         let given = field(&form, "confirm_password").unwrap_or("");
         let confirmed = !given.is_empty() && attempt_password(&request, &state, given, "settings").await?.0;
         if !confirmed {
             let reason = if given.is_empty() { t.settings_needs_password } else { t.settings_password_wrong };
-            let errors: settings::FieldErrors = guarded.iter().map(|name| (*name, reason.to_owned())).collect();
+            let errors: crate::settings::FieldErrors = guarded.iter().map(|name| (*name, reason.to_owned())).collect();
             let submitted: BTreeMap<&'static str, String> = changes
                 .into_iter()
                 .filter(|(name, _)| settings::spec(name).is_some_and(|spec| spec.kind != settings::Kind::Secret))
@@ -1249,12 +1236,12 @@ pub async fn save_settings(
                 chrome: chrome(&request, &state, &info, "settings"),
                 groups: settings_view(&state, lang, &errors, &submitted),
                 error_summary: Some(text::fill(t.settings_guarded_summary, &[("names", &guarded.join(", "))])),
-                guarded_names: settings::SECRET_DESTINATIONS.join(", "),
+                guarded_names: crate::settings::SECRET_DESTINATIONS.join(", "),
             };
             return html(&page, StatusCode::FORBIDDEN);
         }
     }
-    match settings::save(&state, changes.clone()) {
+    match crate::settings::save(&state, changes.clone()) {
         Ok(names) => {
             if guarded.is_empty() {
                 log::info!("dashboard: settings changed: {}", names.join(", "));
@@ -1289,7 +1276,7 @@ pub async fn save_settings(
                 chrome: chrome(&request, &state, &info, "settings"),
                 groups: settings_view(&state, lang, &errors, &submitted),
                 error_summary: Some(text::fill(t.settings_fix, &[("names", &names.join(", "))])),
-                guarded_names: settings::SECRET_DESTINATIONS.join(", "),
+                guarded_names: crate::settings::SECRET_DESTINATIONS.join(", "),
             };
             html(&page, StatusCode::BAD_REQUEST)
         }
@@ -1304,7 +1291,7 @@ pub async fn revert_setting(
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let lang = lang(&request, &state);
     let t = text::text(lang);
-    match settings::revert(&state, field(&form, "name").unwrap_or("")) {
+    match crate::settings::revert(&state, field(&form, "name").unwrap_or("")) {
         Ok(name) => {
             log::info!("dashboard: setting {name} reverted");
             let message = text::fill(t.settings_reverted, &[("name", &name)]);
@@ -1312,9 +1299,11 @@ pub async fn revert_setting(
         }
         Err(error) => {
             let reason = match error {
-                settings::RevertError::Unknown => t.settings_unknown.to_owned(),
-                settings::RevertError::NotOverridden(name) => text::fill(t.settings_not_overridden, &[("name", &name)]),
-                settings::RevertError::Invalid(errors) => errors_in(&errors, lang),
+                crate::settings::RevertError::Unknown => t.settings_unknown.to_owned(),
+                crate::settings::RevertError::NotOverridden(name) => {
+                    text::fill(t.settings_not_overridden, &[("name", &name)])
+                }
+                crate::settings::RevertError::Invalid(errors) => errors_in(&errors, lang),
             };
             let message = text::fill(t.settings_not_reverted, &[("reason", &reason)]);
             Ok(flash_and_redirect(&state, &info, "error", message, "/settings"))
@@ -1485,7 +1474,7 @@ pub async fn vertex_toggles(
             current.to_string() != *value
         })
         .collect();
-    match settings::save(&state, changes) {
+    match crate::settings::save(&state, changes) {
         Ok(names) if names.is_empty() => {
             Ok(flash_and_redirect(&state, &info, "ok", t.nothing_changed.into(), "/vertex"))
         }
@@ -1514,20 +1503,17 @@ pub async fn add_express_keys(
         .filter(|item| item.len() >= 16 && item.len() <= 256 && item.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .collect();
-    let mut added = Vec::new();
+    let mut added: Vec<String> = Vec::new();
     {
-        let mut vertex = state.dashboard.vertex.write();
+        let vertex = state.dashboard.vertex.read();
         for key in candidates {
             if !vertex.express_keys.contains(&key) && !added.contains(&key) {
-                crate::secret::register_secret(&key);
-                vertex.express_keys.push(key.clone());
                 added.push(key);
             }
         }
     }
     let count = added.len();
-    state.store.send_all(added.into_iter().map(Change::AddExpressKey).collect());
-    state.sync_vertex();
+    crate::operations::commit(&state, added.into_iter().map(Change::AddExpressKey).collect());
     log::info!("dashboard: {count} Vertex Express keys added");
     let kind = if count > 0 { "ok" } else { "error" };
     let message = text::fill(words(&request, &state).vertex_express_added, &[("n", &count)]);
@@ -1542,17 +1528,10 @@ pub async fn remove_express_key(
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let t = words(&request, &state);
     let index = field(&form, "id").and_then(|id| id.parse::<usize>().ok());
-    let removed = {
-        let mut vertex = state.dashboard.vertex.write();
-        match index {
-            Some(index) if index < vertex.express_keys.len() => Some(vertex.express_keys.remove(index)),
-            _ => None,
-        }
-    };
+    let removed = index.and_then(|index| state.dashboard.vertex.read().express_keys.get(index).cloned());
     match removed {
         Some(key) => {
-            state.store.send(Change::RemoveExpressKey(key));
-            state.sync_vertex();
+            crate::operations::commit(&state, vec![Change::RemoveExpressKey(key)]);
             log::info!("dashboard: a Vertex Express key was removed");
             Ok(flash_and_redirect(&state, &info, "ok", t.vertex_express_removed.into(), "/vertex"))
         }
@@ -1588,13 +1567,7 @@ pub async fn add_credential(
     match parse_service_account(field(&form, "json").unwrap_or(""), t) {
         Ok(credential) => {
             let email = credential.client_email.clone();
-            {
-                let mut vertex = state.dashboard.vertex.write();
-                vertex.credentials.retain(|known| known.client_email != email);
-                vertex.credentials.push(credential.clone());
-            }
-            state.store.send(Change::AddCredential(credential));
-            state.sync_vertex();
+            crate::operations::commit(&state, vec![Change::AddCredential(credential)]);
             log::info!("dashboard: Vertex credential {} added", crate::secret::LogSafe(&email));
             let message = text::fill(t.vertex_credential_added, &[("email", &email)]);
             Ok(flash_and_redirect(&state, &info, "ok", message, "/vertex"))
@@ -1618,17 +1591,11 @@ pub async fn remove_credential(
     let (info, form) = authorized_post(&request, &state, payload, false).await?;
     let t = words(&request, &state);
     let email = field(&form, "client_email").unwrap_or("").to_owned();
-    let removed = {
-        let mut vertex = state.dashboard.vertex.write();
-        let before = vertex.credentials.len();
-        vertex.credentials.retain(|known| known.client_email != email);
-        before != vertex.credentials.len()
-    };
-    if !removed {
+    let known = state.dashboard.vertex.read().credentials.iter().any(|known| known.client_email == email);
+    if !known {
         return Ok(flash_and_redirect(&state, &info, "error", t.vertex_no_such_credential.into(), "/vertex"));
     }
-    state.store.send(Change::RemoveCredential { client_email: email.clone() });
-    state.sync_vertex();
+    crate::operations::commit(&state, vec![Change::RemoveCredential { client_email: email.clone() }]);
     log::info!("dashboard: Vertex credential {} removed", crate::secret::LogSafe(&email));
     let message = text::fill(t.vertex_credential_removed, &[("email", &email)]);
     Ok(flash_and_redirect(&state, &info, "ok", message, "/vertex"))
