@@ -163,7 +163,23 @@
     };
   }
 
+  // The Settings page's import: a chosen settings.json is read into the
+  // form's text field (pasting it works without this too).
+  function setupImportFile() {
+    var input = document.getElementById("settings-import-file");
+    var target = document.getElementById("settings-import-json");
+    if (!input || !target || typeof FileReader === "undefined") return;
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      if (!file || file.size > 4 * 1024 * 1024) return;
+      var reader = new FileReader();
+      reader.onload = function () { target.value = String(reader.result || ""); };
+      reader.readAsText(file);
+    });
+  }
+
   function start() {
+    setupImportFile();
     setupConfirm();
     setupSelectAll();
     setupValidationProgress();

@@ -83,6 +83,7 @@ dashboard_routes! {
     GET "/settings" => settings_page,
     POST "/settings" => save_settings,
     POST "/settings/revert" => revert_setting,
+    POST "/settings/import" => import_settings,
     GET "/vertex" => vertex_page,
     POST "/vertex/toggles" => vertex_toggles,
     POST "/vertex/express" => add_express_keys,
@@ -1281,6 +1282,130 @@ pub async fn save_settings(
             html(&page, StatusCode::BAD_REQUEST)
         }
     }
+}
+
+/// The Settings page's import of the original's `settings.json` (on a
+/// Space there is no shell for `hajimi import-settings`): the same plan
+/// (`store::import::plan_import`: only valid values that differ from what
+/// is in force), settings saved as one validated set — with the password
+/// again when one decides where keys go —, keys added, everything skipped
+/// named in the flash.
+pub async fn import_settings(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, DashboardError> {
+    let (info, form) = authorized_post(&request, &state, payload, false).await?;
+    let lang = lang(&request, &state);
+    let t = text::text(lang);
+    let json = field(&form, "settings_json").unwrap_or("");
+    if json.trim().is_empty() {
+        return Ok(flash_and_redirect(&state, &info, "error", t.import_empty.into(), "/settings"));
+    }
+    let in_force = {
+        let layers = state.settings.lock();
+        layers.combined(&layers.overrides)
+    };
+    let plan = match crate::store::import::plan_import(json, "settings.json", &in_force) {
+        Ok(plan) => plan,
+        Err(error) => {
+            let message = crate::messages::in_lang(&error, lang).to_owned();
+            return Ok(flash_and_redirect(&state, &info, "error", message, "/settings"));
+        }
+    };
+    let mut skipped: Vec<String> =
+        plan.skipped.iter().map(|(name, why)| format!("{name} ({})", crate::messages::in_lang(why, lang))).collect();
+    let mut settings_changes: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut other_changes = Vec::new();
+    for change in plan.changes.iter().cloned() {
+        match change {
+            // The dashboard password has a page of its own.
+            Change::SetSetting { name, .. } if name == "WEB_PASSWORD" => {
+                skipped.push(format!("WEB_PASSWORD ({})", t.import_web_password));
+            }
+            Change::SetSetting { name, value } => {
+                if let Some(name) = crate::settings::known_name(&name) {
+                    settings_changes.insert(name, value);
+                }
+            }
+            other => other_changes.push(other),
+        }
+    }
+    let guarded: Vec<&'static str> =
+        settings_changes.keys().copied().filter(|name| crate::settings::decides_where_secrets_go(name)).collect();
+    if !guarded.is_empty() {
+        let given = field(&form, "confirm_password").unwrap_or("");
+        let confirmed = !given.is_empty() && attempt_password(&request, &state, given, "settings import").await?.0;
+        if !confirmed {
+            let message = text::fill(t.settings_guarded_summary, &[("names", &guarded.join(", "))]);
+            return Ok(flash_and_redirect(&state, &info, "error", message, "/settings"));
+        }
+    }
+    let names = match crate::settings::save(&state, settings_changes) {
+        Ok(names) => names,
+        Err(errors) => {
+            let message = text::fill(t.settings_fix, &[("names", &errors_in(&errors, lang))]);
+            return Ok(flash_and_redirect(&state, &info, "error", message, "/settings"));
+        }
+    };
+    // Keys the pool holds already (from the environment too) are not new.
+    let in_pool = |key: &crate::secret::ApiKey| {
+        state
+            .pool
+            .id_of(key)
+            .and_then(|id| state.pool.key_view(id, 0))
+            .is_some_and(|view| view.state != KeyState::Removed)
+    };
+    let new_keys: Vec<crate::secret::ApiKey> = other_changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::AddKeys(keys) => Some(keys.iter().flat_map(|key| crate::secret::ApiKey::extract_all(key))),
+            _ => None,
+        })
+        .flatten()
+        .filter(|key| !in_pool(key))
+        .collect();
+    let added_keys = new_keys.len();
+    other_changes.retain(|change| !matches!(change, Change::AddKeys(_)));
+    if !new_keys.is_empty() {
+        other_changes.push(Change::AddKeys(new_keys.iter().map(|key| key.expose().to_owned()).collect()));
+    }
+    crate::operations::commit(&state, other_changes);
+    let ids: Vec<KeyId> = new_keys.iter().filter_map(|key| state.pool.id_of(key)).collect();
+    state.validation.request_keys(&ids);
+    let address = crate::auth::client_address(&request, &state.config());
+    log::warn!(
+        "dashboard: settings.json imported from {address}: settings {}; {} AI Studio and {} Express key(s) added; {} skipped",
+        if names.is_empty() { "none".to_owned() } else { names.join(", ") },
+        added_keys,
+        plan.express_key_count(),
+        skipped.len()
+    );
+    let mut parts = Vec::new();
+    if !names.is_empty() {
+        parts.push(text::fill(t.import_done, &[("names", &names.join(", "))]));
+    }
+    if added_keys > 0 {
+        parts.push(text::fill(t.import_keys, &[("n", &added_keys)]));
+    }
+    if plan.express_key_count() > 0 {
+        parts.push(text::fill(t.import_express_keys, &[("n", &plan.express_key_count())]));
+    }
+    if parts.is_empty() {
+        parts.push(t.import_nothing.to_owned());
+    }
+    if !plan.unchanged.is_empty() {
+        parts.push(text::fill(t.import_unchanged, &[("n", &plan.unchanged.len())]));
+    }
+    if !skipped.is_empty() {
+        parts.push(text::fill(t.import_skipped, &[("items", &skipped.join("; "))]));
+    }
+    let kind = if names.is_empty() && added_keys + plan.express_key_count() == 0 && !skipped.is_empty() {
+        "error"
+    } else {
+        "ok"
+    };
+    Ok(flash_and_redirect(&state, &info, kind, parts.join(" "), "/settings"))
 }
 
 pub async fn revert_setting(

@@ -253,3 +253,46 @@ async fn a_disabled_keys_usage_says_disabled_not_ready() {
     assert!(page.contains(&format!("class=\"badge state-disabled\">{}<", zh.badge_disabled)));
     assert!(!page.contains(zh.avail_ready));
 }
+
+#[actix_web::test]
+async fn the_originals_settings_json_can_be_imported_on_the_settings_page() {
+    let app = spawn_app_with(1, |config| config.web_password = Secret::new("import-page-pass")).await;
+    let dashboard = login(&app, "import-page-pass").await.ok().expect("login");
+    let page = dashboard.get("/settings").await;
+    assert!(page.body.contains("id=\"settings-import-form\"") && page.body.contains("name=\"settings_json\""));
+    let settings = serde_json::json!({
+        "MAX_RETRY_NUM": 9,
+        "FAKE_STREAMING": true,
+        "CONCURRENT_REQUESTS": "zero",
+        "SOMETHING_ELSE": 1,
+        "WEB_PASSWORD": "from-the-file",
+        "search": {"search_mode": true},
+        "GEMINI_API_KEYS": format!("{},{}", test_key(40), test_key(0)),
+    })
+    .to_string();
+    let imported = dashboard.follow(dashboard.post("/settings/import", &[("settings_json", &settings)]).await).await;
+    let flash =
+        imported.body.split("id=\"flash\"").nth(1).unwrap_or_default().split("</div>").next().unwrap_or_default();
+    assert!(flash.contains("MAX_RETRY_NUM") && flash.contains("SEARCH_MODE"), "{flash}");
+    assert!(flash.contains("1 AI Studio key"), "{flash}");
+    for skipped in ["CONCURRENT_REQUESTS", "SOMETHING_ELSE", "WEB_PASSWORD"] {
+        assert!(flash.contains(skipped), "{skipped} not named as skipped: {flash}");
+    }
+    assert!(!flash.contains("from-the-file"), "values are not echoed");
+    let config = app.app.config();
+    assert_eq!((config.max_retry_num, config.search_mode), (9, true));
+    // The default FAKE_STREAMING=true is not stored (env changes later are not shadowed).
+    let overrides = app.app.settings.lock().overrides.clone();
+    assert!(!overrides.contains_key("FAKE_STREAMING") && overrides.contains_key("MAX_RETRY_NUM"), "{overrides:?}");
+    assert!(app.app.pool.id_of(&hajimi::secret::ApiKey::new(test_key(40))).is_some());
+    // Where keys go needs the password here too.
+    let relay = serde_json::json!({"GEMINI_BASE_URL": "https://collector.example"}).to_string();
+    let refused = dashboard.follow(dashboard.post("/settings/import", &[("settings_json", &relay)]).await).await;
+    assert!(refused.body.contains("class=\"flash error\""), "{}", refused.body);
+    assert_ne!(app.app.config().gemini_base_url, "https://collector.example");
+    let confirmed = dashboard
+        .post("/settings/import", &[("settings_json", &relay), ("confirm_password", "import-page-pass")])
+        .await;
+    assert_eq!(confirmed.status, 303);
+    assert_eq!(app.app.config().gemini_base_url, "https://collector.example");
+}
