@@ -242,7 +242,13 @@ fn prepare_storage_dir(config: &Config) -> std::io::Result<()> {
     }
     let dir = &config.storage_dir;
     std::fs::create_dir_all(dir).map_err(|error| {
-        std::io::Error::new(error.kind(), format!("cannot create STORAGE_DIR {}: {error}", dir.display()))
+        std::io::Error::new(
+            error.kind(),
+            crate::messages::both(
+                &format!("cannot create STORAGE_DIR {}: {error}", dir.display()),
+                &format!("无法创建 STORAGE_DIR {}：{error}", dir.display()),
+            ),
+        )
     })?;
     #[cfg(unix)]
     {
@@ -251,7 +257,13 @@ fn prepare_storage_dir(config: &Config) -> std::io::Result<()> {
     }
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)).map_err(|error| {
-        std::io::Error::new(error.kind(), format!("STORAGE_DIR {} is not writable: {error}", dir.display()))
+        std::io::Error::new(
+            error.kind(),
+            crate::messages::both(
+                &format!("STORAGE_DIR {} is not writable: {error}", dir.display()),
+                &format!("STORAGE_DIR {} 不可写：{error}", dir.display()),
+            ),
+        )
     })?;
     log::info!("storage directory: {}", dir.display());
     Ok(())
@@ -347,7 +359,11 @@ fn announce_setup_code(state: &AppState) {
     let web_password = state.config().web_password.clone();
     if let Some(code) = state.dashboard.password.begin_setup(&web_password, &mut rand::rng()) {
         log::warn!(
-            "no dashboard password is set (WEB_PASSWORD empty or 123): open the dashboard and enter the setup code printed on stderr at startup, then choose a password"
+            "{}",
+            crate::messages::both(
+                "no dashboard password is set (WEB_PASSWORD empty or 123): open the dashboard and enter the setup code printed on stderr at startup, then choose a password",
+                "尚未设置面板密码（WEB_PASSWORD 为空或为 123）：打开控制台，输入启动时打印在 stderr 上的设置码，然后设置密码"
+            )
         );
         eprintln!("dashboard setup code: {code}");
     }
