@@ -203,7 +203,7 @@ strings! {
     export_help: "Downloads every valid key in full, one per line. Enter the dashboard password again; each export is recorded in the log.", "下载所有有效密钥的完整内容，每行一个。需要再次输入面板密码；每次导出都会记在日志里。";
     export_download: "Download keys", "下载密钥";
     // ---- keys flashes
-    keys_added: "{added} key(s) added", "已添加 {added} 个密钥";
+    keys_added: "Keys added: {added}", "已添加密钥：{added} 个";
     keys_duplicate_one: "{n} duplicate skipped", "跳过 {n} 个重复的密钥";
     keys_duplicate_many: "{n} duplicates skipped", "跳过 {n} 个重复的密钥";
     keys_malformed_one: "{n} string looked like a key but is not valid (AIza… and 39 characters)", "{n} 个字符串像密钥但格式不对（应为 AIza… 开头、共 39 个字符）";

@@ -296,7 +296,7 @@ async fn an_operator_walks_through_the_dashboard() {
             browser.fill("#keys-add-form", "keys", &test_key(3)).await;
             browser.submit("#keys-add-form").await;
             let text = flash(&browser, &mut findings, "adding a key in Chinese").await;
-            findings.check(text.contains("已添加 1 个密钥"), || format!("the flash is not Chinese: {text}"));
+            findings.check(text.contains("已添加密钥：1 个"), || format!("the flash is not Chinese: {text}"));
             browser.find("#keys-table tbody input[name=\"id\"]").await.click().await;
             browser.follow("#keys-action-form button[value=\"disable\"]").await;
             let text = flash(&browser, &mut findings, "disabling a key in Chinese").await;

@@ -282,7 +282,7 @@ async fn keys_are_added_acted_on_and_never_shown_in_full_except_by_the_export() 
     let (a, b) = (test_key(100), test_key(101));
     let pasted = format!("{a}\n{b}, {a}\nAIzaTooShort\nnot a key at all");
     let added = dashboard.follow(dashboard.post("/keys/add", &[("keys", &pasted)]).await).await;
-    assert!(added.body.contains("2 key(s) added"), "{}", added.body);
+    assert!(added.body.contains("Keys added: 2"), "{}", added.body);
     assert!(added.body.contains("1 duplicate"), "{}", added.body);
     assert!(added.body.contains("1 string looked like a key"), "{}", added.body);
     assert_eq!(app.app.pool.summary(0).total, 3);

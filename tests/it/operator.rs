@@ -214,7 +214,7 @@ async fn flashes_and_errors_are_in_the_sessions_language() {
     let pasted = format!("{a}\n{b}\n{a}\nAIzaTooShort");
     let added = dashboard.follow(dashboard.post("/keys/add", &[("keys", &pasted)]).await).await;
     let flash = added.body.split("id=\"flash\"").nth(1).expect("a flash").split("</div>").next().unwrap().to_owned();
-    assert!(flash.contains("已添加 2 个密钥"), "{flash}");
+    assert!(flash.contains("已添加密钥：2 个"), "{flash}");
     assert!(flash.contains("跳过 1 个重复的密钥"), "{flash}");
     assert!(flash.contains("1 个字符串像密钥但格式不对"), "{flash}");
     assert!(!flash.contains("added") && !flash.contains(" / "), "{flash}");
