@@ -526,6 +526,26 @@ const SAFETY_THRESHOLDS: &[&str] = &[
 ];
 
 impl Config {
+    /// Passwords and proxy credentials are masked wherever upstream text
+    /// might quote them (keys are masked by their pattern).
+    pub fn register_secrets(&self) {
+        crate::secret::register_secret(self.password.expose());
+        crate::secret::register_secret(self.web_password.expose());
+        crate::secret::register_secret(self.metrics_token.expose());
+        crate::secret::register_secret(self.redis_url.expose());
+        if let Ok(url) = url::Url::parse(self.redis_url.expose()) {
+            crate::secret::register_secret(url.password().unwrap_or(""));
+        }
+        if let Some(proxy) = &self.upstream_proxy {
+            if let Some(password) = proxy.password() {
+                crate::secret::register_secret(password);
+            }
+        }
+        for key in self.vertex_express_api_key.expose().split([',', '\n', ' ']).filter(|key| key.trim().len() >= 8) {
+            crate::secret::register_secret(key.trim());
+        }
+    }
+
     pub fn from_raw(raw: &RawSettings) -> Result<Config, ConfigError> {
         let v = Validator { raw };
         if v.text("PASSWORD").is_empty() {

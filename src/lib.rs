@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod models;
 pub mod openai;
 pub mod operations;
+pub mod operator;
 pub mod proxy;
 pub mod ratelimit;
 pub mod routes;

@@ -184,7 +184,7 @@ fn migrate_to_redis(config_file: Option<&Path>) -> i32 {
         Ok((config, _)) => config,
         Err(message) => return fail(message),
     };
-    hajimi::startup::register_secrets(&config);
+    config.register_secrets();
     if config.redis_url.expose().is_empty() {
         return fail("REDIS_URL is not set: there is no shared state to copy into".to_owned());
     }
@@ -237,7 +237,7 @@ fn import_settings(settings_path: &Path, config_file: Option<&Path>) -> i32 {
         Ok(loaded) => loaded,
         Err(message) => return fail(message),
     };
-    hajimi::startup::register_secrets(&config);
+    config.register_secrets();
     if !config.enable_storage {
         return fail(
             "ENABLE_STORAGE is false, so nothing imported would be kept; set ENABLE_STORAGE=true / \

@@ -16,15 +16,10 @@
 //! through `redact_keys`, are cut to [`MAX_MODEL_LABEL_CHARS`] and capped
 //! at [`MAX_MODEL_LABELS`] distinct values (later ones are `other` too).
 //!
-//! Access: a live dashboard session (no CSRF: a GET that changes nothing),
-//! or `Authorization: Bearer <METRICS_TOKEN>` when that setting is not
-//! empty, compared in constant time; wrong tokens count against the
-//! address like wrong API keys. Anything else gets a 401 and no metrics.
+//! The route and who may read it: `routes::metrics`.
 
 use std::collections::HashSet;
 
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -37,8 +32,6 @@ use crate::gemini::client::Service;
 use crate::gemini::error::FailureKind;
 use crate::keys::penalty::CoolingReason;
 use crate::keys::{KeyPool, KeyState, ModelAvailability};
-use crate::state::AppState;
-use crate::throttle::{Guarded, Verdict};
 
 /// The `Content-Type` of what [`Metrics::render`] produces.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -108,6 +101,16 @@ type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
 
 /// The registry and every metric in it. `Send + Sync`: one instance is
 /// shared by all workers.
+/// What the gauges show, read from the state at scrape time.
+pub struct Now<'a> {
+    pub now_ms: u64,
+    pub studio: &'a KeyPool,
+    pub vertex_express: &'a KeyPool,
+    pub vertex_accounts: &'a KeyPool,
+    pub swipe_cache_entries: usize,
+    pub active_requests: usize,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -330,19 +333,18 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format, the gauges computed from
     /// `state` now.
-    pub fn render(&self, state: &AppState) -> String {
+    pub fn render(&self, now: &Now<'_>) -> String {
         let _one_scrape_at_a_time = self.scrape.lock();
-        let now_ms = state.now_ms();
         for (label, which) in POOLS {
             let pool = match which {
-                PoolOf::Studio => &state.pool,
-                PoolOf::VertexExpress => &state.vertex.express,
-                PoolOf::VertexAccount => &state.vertex.accounts,
+                PoolOf::Studio => now.studio,
+                PoolOf::VertexExpress => now.vertex_express,
+                PoolOf::VertexAccount => now.vertex_accounts,
             };
-            self.set_pool_gauges(label, pool, now_ms);
+            self.set_pool_gauges(label, pool, now.now_ms);
         }
-        self.swipe_cache_entries.set(gauge_value(state.swipe_cache.len()));
-        self.active_requests.set(gauge_value(state.stats.active_requests()));
+        self.swipe_cache_entries.set(gauge_value(now.swipe_cache_entries));
+        self.active_requests.set(gauge_value(now.active_requests));
         let mut out = String::with_capacity(16 * 1024);
         if let Err(error) = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry) {
             // Writing to a String does not fail; a label encoder could.
@@ -423,93 +425,21 @@ fn limited_keys(pool: &KeyPool, limited_for_some_model: usize, now_ms: u64) -> L
     limited
 }
 
-/// Who may read the metrics.
-#[derive(Debug, PartialEq, Eq)]
-enum Access {
-    Allowed,
-    Refused,
-    LockedOut { retry_after_s: u64 },
-}
-
-/// A live dashboard session that is not waiting for a password change.
-fn has_dashboard_session(request: &HttpRequest, state: &AppState) -> bool {
-    request
-        .cookie(crate::dashboard::session::SESSION_COOKIE)
-        .and_then(|cookie| state.dashboard.sessions.get(cookie.value(), state.now_ms()))
-        .is_some_and(|info| !info.must_change_password)
-}
-
-/// The token of `Authorization: Bearer <token>`, if that is the header.
-fn bearer_token(request: &HttpRequest) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-fn access(request: &HttpRequest, state: &AppState) -> Access {
-    if has_dashboard_session(request, state) {
-        return Access::Allowed;
-    }
-    let config = state.config();
-    let expected = &config.metrics_token;
-    let Some(given) = bearer_token(request) else { return Access::Refused };
-    if expected.expose().is_empty() {
-        return Access::Refused;
-    }
-    let address = crate::auth::client_address(request, &config);
-    let throttle = state.throttles.of(Guarded::Metrics);
-    // Constant time (`subtle`); only the length can leak.
-    match throttle.check_secret(address, config.auth_failures_per_minute, state.now_ms(), || expected.matches(given)) {
-        Verdict::Accepted => Access::Allowed,
-        Verdict::Wrong => Access::Refused,
-        Verdict::LockedOut { retry_after_ms, began } => {
-            if began {
-                log::warn!("too many wrong metrics tokens from {address}: refused for {} s", retry_after_ms / 1000);
-                crate::cluster::share_lockout(state, Guarded::Metrics, address, retry_after_ms);
-            }
-            Access::LockedOut { retry_after_s: retry_after_ms.div_ceil(1000) }
-        }
-    }
-}
-
-/// Whether the caller may read internals (`/metrics`, and where Redis is
-/// in `/ready`): a dashboard session or the metrics token.
-pub fn may_read_internals(request: &HttpRequest, state: &AppState) -> bool {
-    access(request, state) == Access::Allowed
-}
-
-fn error_body(message: &str, code: &str) -> serde_json::Value {
-    serde_json::json!({ "error": { "message": message, "type": "invalid_request_error", "code": code } })
-}
-
-/// `GET /metrics`.
-pub async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match access(&request, &state) {
-        Access::Allowed => HttpResponse::Ok()
-            .content_type(CONTENT_TYPE)
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(state.metrics.render(&state)),
-        Access::Refused => HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"hajimi metrics\""))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(error_body(
-                "Metrics need a dashboard session or the METRICS_TOKEN bearer token / 需要登录或提供 METRICS_TOKEN",
-                "unauthorized",
-            )),
-        Access::LockedOut { retry_after_s } => HttpResponse::TooManyRequests()
-            .insert_header((header::RETRY_AFTER, retry_after_s.max(1).to_string()))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(error_body("Too many failed attempts; try again later / 错误次数过多，请稍后再试", "rate_limited")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn lines_of(metrics: &Metrics, name: &str) -> Vec<String> {
-        let state = AppState::new(crate::config::Config::for_tests());
-        metrics.render(&state).lines().filter(|line| line.starts_with(name)).map(str::to_owned).collect()
+        let empty = KeyPool::default();
+        let now = Now {
+            now_ms: 0,
+            studio: &empty,
+            vertex_express: &empty,
+            vertex_accounts: &empty,
+            swipe_cache_entries: 0,
+            active_requests: 0,
+        };
+        metrics.render(&now).lines().filter(|line| line.starts_with(name)).map(str::to_owned).collect()
     }
 
     #[test]

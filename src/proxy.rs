@@ -140,7 +140,7 @@ impl ProxyConnector {
 async fn connect_public(host: &str, port: u16) -> io::Result<TcpStream> {
     let mut last_error = proxy_error("the host has no public address");
     for address in tokio::net::lookup_host((host, port)).await? {
-        if crate::media::is_private_address(address.ip()) {
+        if crate::iprange::is_private_address(address.ip()) {
             continue;
         }
         match TcpStream::connect(address).await {

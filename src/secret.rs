@@ -178,6 +178,14 @@ pub fn redact_keys(text: &str) -> String {
     out
 }
 
+/// 256 random bits as 64 hex characters (session ids, CSRF tokens,
+/// replica names).
+pub fn random_token(rng: &mut impl rand::RngCore) -> String {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// Untrusted text (client input such as model names and paths, upstream
 /// messages, token claims, names an operator pasted) as it may appear in a
 /// log line: control characters escaped, so nobody can forge a log record

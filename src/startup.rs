@@ -12,7 +12,8 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::config::{Config, RawSettings};
-use crate::gemini::client::{tls_config, ClientSettings, GeminiClient};
+use crate::gemini::client::tls_config;
+use crate::keys::validation::ValidationScope;
 use crate::state::{AppState, WorkerClients};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -20,7 +21,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::writer::StoreWriter;
 use crate::store::Change;
 use crate::store::Store;
-use crate::validator::{validate_keys, ValidationScope};
+use crate::validator::validate_keys;
 
 /// Key sets up to this size are loaded before the server starts.
 const SYNCHRONOUS_KEY_LOAD: usize = 5_000;
@@ -29,31 +30,6 @@ pub struct Application {
     port: u16,
     server: Server,
     pub state: web::Data<AppState>,
-}
-
-fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClients {
-    let gemini = GeminiClient::new(
-        ClientSettings {
-            base_url: config.gemini_base_url.clone(),
-            request_timeout: config.upstream_timeout,
-            connect_timeout: config.upstream_connect_timeout,
-            max_response_bytes: 256 * 1024 * 1024,
-            proxy: config.upstream_proxy.clone(),
-            vertex_base_url: config.vertex_base_url.clone(),
-            vertex_location: config.vertex_location.clone(),
-        },
-        tls.clone(),
-    );
-    let media = crate::media::image_client(
-        tls,
-        &crate::media::FetchLimits {
-            max_bytes: config.max_image_bytes,
-            timeout: config.image_fetch_timeout,
-            allow_private: config.allow_private_image_urls,
-        },
-        config.upstream_proxy.as_ref(),
-    );
-    WorkerClients { gemini, media }
 }
 
 impl Application {
@@ -115,7 +91,7 @@ impl Application {
             }
             None => config,
         };
-        register_secrets(&config);
+        config.register_secrets();
         let writer = StoreWriter::start(store);
         let (mut state, keys) = AppState::with_store(config, clock, writer);
         if let Some(shared) = &shared {
@@ -156,7 +132,7 @@ impl Application {
         let shutdown_timeout = config.shutdown_timeout.as_secs();
         let server_state = state.clone();
         let server = HttpServer::new(move || {
-            let clients = web::Data::new(WorkerClientCell::new(&server_state, tls.clone()));
+            let clients = web::Data::new(crate::state::WorkerClientCell::new(&server_state, tls.clone()));
             App::new().configure(|cfg| configure_app(cfg, server_state.clone(), clients))
         })
         .workers(workers)
@@ -213,26 +189,6 @@ async fn wait_for_stop_signal() -> bool {
     }
 }
 
-/// Passwords and proxy credentials are masked wherever upstream text
-/// might quote them (keys are masked by their pattern).
-pub fn register_secrets(config: &Config) {
-    crate::secret::register_secret(config.password.expose());
-    crate::secret::register_secret(config.web_password.expose());
-    crate::secret::register_secret(config.metrics_token.expose());
-    crate::secret::register_secret(config.redis_url.expose());
-    if let Ok(url) = url::Url::parse(config.redis_url.expose()) {
-        crate::secret::register_secret(url.password().unwrap_or(""));
-    }
-    if let Some(proxy) = &config.upstream_proxy {
-        if let Some(password) = proxy.password() {
-            crate::secret::register_secret(password);
-        }
-    }
-    for key in config.vertex_express_api_key.expose().split([',', '\n', ' ']).filter(|key| key.trim().len() >= 8) {
-        crate::secret::register_secret(key.trim());
-    }
-}
-
 /// Creates `STORAGE_DIR` (owner-only) when storage is enabled, so a
 /// misconfigured volume is reported at startup, not at the first write.
 fn prepare_storage_dir(config: &Config) -> std::io::Result<()> {
@@ -270,7 +226,11 @@ fn prepare_storage_dir(config: &Config) -> std::io::Result<()> {
 }
 
 /// Routes, state and middleware, shared by `main` and the tests.
-pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, clients: web::Data<WorkerClientCell>) {
+pub fn configure_app(
+    cfg: &mut web::ServiceConfig,
+    state: web::Data<AppState>,
+    clients: web::Data<crate::state::WorkerClientCell>,
+) {
     let prefix = state.config().dashboard_prefix.clone();
     cfg.app_data(state).app_data(clients).service(
         web::scope("")
@@ -281,32 +241,6 @@ pub fn configure_app(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, c
             .configure(|cfg| crate::dashboard::configure(cfg, &prefix))
             .default_service(web::to(crate::routes::not_found)),
     );
-}
-
-/// The HTTP clients of one worker, rebuilt when the configuration they
-/// were built from is replaced (the dashboard changed the base URL, a
-/// timeout or the proxy).
-pub struct WorkerClientCell {
-    tls: Arc<rustls::ClientConfig>,
-    current: std::cell::RefCell<(u64, web::Data<WorkerClients>)>,
-}
-
-impl WorkerClientCell {
-    pub fn new(state: &AppState, tls: Arc<rustls::ClientConfig>) -> WorkerClientCell {
-        let generation = state.config_generation.load(std::sync::atomic::Ordering::SeqCst);
-        let clients = web::Data::new(worker_clients(&state.config(), tls.clone()));
-        WorkerClientCell { tls, current: std::cell::RefCell::new((generation, clients)) }
-    }
-
-    /// The clients for the configuration in force now.
-    pub fn current(&self, state: &AppState) -> web::Data<WorkerClients> {
-        let generation = state.config_generation.load(std::sync::atomic::Ordering::SeqCst);
-        let mut current = self.current.borrow_mut();
-        if current.0 != generation {
-            *current = (generation, web::Data::new(worker_clients(&state.config(), self.tls.clone())));
-        }
-        current.1.clone()
-    }
 }
 
 /// AI Studio keys in service after a restart: (configured, added in the
@@ -434,7 +368,7 @@ fn start_background_jobs(state: web::Data<AppState>, config: Config, tls: Arc<ru
                 }
             };
             let pool_jobs = async {
-                let clients = worker_clients(&config, tls.clone());
+                let clients = crate::state::worker_clients(&config, tls.clone());
                 state.wait_for_keys(Duration::from_secs(120)).await;
                 if config.validate_keys_on_startup {
                     state.validation.request(ValidationScope::All);
@@ -494,7 +428,7 @@ async fn vertex_forever(state: &AppState, clients: &WorkerClients) {
         // The first token of an account is granted by its first request;
         // from then on this keeps it fresh.
         tokio::time::sleep(VERTEX_TOKEN_CHECK).await;
-        crate::vertex::refresh_due_tokens(state, &clients.gemini).await;
+        crate::vertex::refresh_due_tokens(&state.vertex, &clients.gemini, state.now_ms()).await;
         let url = state.config().vertex_models_url.clone();
         let due = models_fetched_at.is_none_or(|at| at.elapsed() >= VERTEX_MODELS_REFRESH);
         if !url.is_empty() && due {

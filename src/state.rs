@@ -26,6 +26,58 @@ pub struct WorkerClients {
     pub media: awc::Client,
 }
 
+/// The HTTP clients of one worker, rebuilt when the configuration they
+/// were built from is replaced (the dashboard changed the base URL, a
+/// timeout or the proxy).
+pub struct WorkerClientCell {
+    tls: Arc<rustls::ClientConfig>,
+    current: std::cell::RefCell<(u64, actix_web::web::Data<WorkerClients>)>,
+}
+
+impl WorkerClientCell {
+    pub fn new(state: &AppState, tls: Arc<rustls::ClientConfig>) -> WorkerClientCell {
+        let generation = state.config_generation.load(std::sync::atomic::Ordering::SeqCst);
+        let clients = actix_web::web::Data::new(worker_clients(&state.config(), tls.clone()));
+        WorkerClientCell { tls, current: std::cell::RefCell::new((generation, clients)) }
+    }
+
+    /// The clients for the configuration in force now.
+    pub fn current(&self, state: &AppState) -> actix_web::web::Data<WorkerClients> {
+        let generation = state.config_generation.load(std::sync::atomic::Ordering::SeqCst);
+        let mut current = self.current.borrow_mut();
+        if current.0 != generation {
+            *current = (generation, actix_web::web::Data::new(worker_clients(&state.config(), self.tls.clone())));
+        }
+        current.1.clone()
+    }
+}
+
+/// Builds one worker's clients from `config`.
+pub fn worker_clients(config: &Config, tls: Arc<rustls::ClientConfig>) -> WorkerClients {
+    let gemini = crate::gemini::client::GeminiClient::new(
+        crate::gemini::client::ClientSettings {
+            base_url: config.gemini_base_url.clone(),
+            request_timeout: config.upstream_timeout,
+            connect_timeout: config.upstream_connect_timeout,
+            max_response_bytes: 256 * 1024 * 1024,
+            proxy: config.upstream_proxy.clone(),
+            vertex_base_url: config.vertex_base_url.clone(),
+            vertex_location: config.vertex_location.clone(),
+        },
+        tls.clone(),
+    );
+    let media = crate::media::image_client(
+        tls,
+        &crate::media::FetchLimits {
+            max_bytes: config.max_image_bytes,
+            timeout: config.image_fetch_timeout,
+            allow_private: config.allow_private_image_urls,
+        },
+        config.upstream_proxy.as_ref(),
+    );
+    WorkerClients { gemini, media }
+}
+
 pub struct AppState {
     config: RwLock<Arc<Config>>,
     pub clock: Arc<dyn Clock>,
@@ -49,7 +101,7 @@ pub struct AppState {
     pub huggingface: crate::huggingface::HuggingFaceAuth,
     /// Request-body bytes held by all requests.
     pub body_budget: crate::bodylimit::BodyBudget,
-    pub validation: crate::validator::ValidationControl,
+    pub validation: crate::keys::validation::ValidationControl,
     pub started_at: Instant,
     /// Durable state: writes go through the background writer.
     pub store: crate::store::writer::StoreWriter,
@@ -64,7 +116,7 @@ pub struct AppState {
     pub stats: crate::stats::Stats,
     /// `/metrics`: counters and histograms; gauges computed at scrape time.
     pub metrics: crate::metrics::Metrics,
-    pub dashboard: crate::dashboard::DashboardState,
+    pub dashboard: crate::operator::DashboardState,
     /// Vertex credentials, their pools and tokens, the Vertex model list.
     pub vertex: crate::vertex::VertexState,
     /// The state shared with other replicas (`REDIS_URL`), when set; the
@@ -210,7 +262,7 @@ impl AppState {
     /// the new generation and rebuild.
     pub fn replace_config(&self, mut config: Config) {
         config.gemini_api_keys = Vec::new();
-        crate::startup::register_secrets(&config);
+        config.register_secrets();
         let mut limits = self.pool.daily_limits();
         limits.default_limit = config.api_key_daily_limit;
         limits.allow_over_limit = config.allow_over_daily_limit;

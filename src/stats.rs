@@ -13,7 +13,6 @@
 //! restart. Pure: callers pass `now_ms` (Unix milliseconds); no I/O.
 //! `Send + Sync`: one instance is shared by all workers.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -24,11 +23,10 @@ use crate::store::MinuteStats;
 /// Minutes kept in memory: 24 hours.
 pub const MINUTES_KEPT: u64 = 24 * 60;
 const MS_PER_MINUTE: u64 = 60_000;
-/// Distinct failure kinds counted separately within one minute; further
-/// kinds are counted under [`OTHER_FAILURE_KIND`]. The classified kinds
-/// are far fewer; the cap only guards against a caller passing free text.
-pub const MAX_FAILURE_KINDS_PER_MINUTE: usize = 32;
-pub const OTHER_FAILURE_KIND: &str = "other";
+/// Distinct failure kinds counted separately within one minute (the
+/// classified kinds are far fewer; the cap only guards against a caller
+/// passing free text); further kinds count as [`OTHER_FAILURE_KIND`].
+pub use crate::store::{MAX_FAILURE_KINDS_PER_MINUTE, OTHER_FAILURE_KIND};
 
 /// How one client request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,30 +87,6 @@ fn slot_of(minute: u64) -> usize {
     (minute % MINUTES_KEPT) as usize
 }
 
-/// Adds `kind` to `failures_by_kind` `count` times, keeping at most
-/// [`MAX_FAILURE_KINDS_PER_MINUTE`] distinct kinds.
-fn add_failure_kind(failures_by_kind: &mut BTreeMap<String, u64>, kind: &str, count: u64) {
-    if let Some(existing) = failures_by_kind.get_mut(kind) {
-        *existing += count;
-        return;
-    }
-    let kind = if failures_by_kind.len() < MAX_FAILURE_KINDS_PER_MINUTE { kind } else { OTHER_FAILURE_KIND };
-    *failures_by_kind.entry(kind.to_owned()).or_insert(0) += count;
-}
-
-/// Adds the counters of `addition` to `total` (its `minute` is kept).
-pub(crate) fn add_counters(total: &mut MinuteStats, addition: &MinuteStats) {
-    total.requests += addition.requests;
-    total.successes += addition.successes;
-    total.failures += addition.failures;
-    total.cache_hits += addition.cache_hits;
-    total.prompt_tokens += addition.prompt_tokens;
-    total.completion_tokens += addition.completion_tokens;
-    for (kind, count) in &addition.failures_by_kind {
-        add_failure_kind(&mut total.failures_by_kind, kind, *count);
-    }
-}
-
 impl Default for Stats {
     fn default() -> Stats {
         Stats::new()
@@ -133,7 +107,7 @@ impl Stats {
                 Outcome::CacheHit => stats.cache_hits += 1,
                 Outcome::Failure(kind) => {
                     stats.failures += 1;
-                    add_failure_kind(&mut stats.failures_by_kind, &kind, 1);
+                    stats.add_failure_kind(&kind, 1);
                 }
             }
             stats.prompt_tokens += prompt_tokens;
@@ -191,7 +165,7 @@ impl Stats {
         for minute in first_minute..=current_minute {
             if let Some(bucket) = &buckets[slot_of(minute)] {
                 if bucket.stats.minute == minute {
-                    add_counters(&mut total, &bucket.stats);
+                    total.add(&bucket.stats);
                 }
             }
         }
@@ -250,7 +224,7 @@ impl Stats {
             let slot = &mut buckets[slot_of(persisted.minute)];
             match slot {
                 Some(bucket) if bucket.stats.minute == persisted.minute => {
-                    add_counters(&mut bucket.stats, &persisted);
+                    bucket.stats.add(&persisted);
                     bucket.changed_since_taken = true;
                 }
                 _ => *slot = Some(MinuteBucket { stats: persisted, changed_since_taken: false }),
@@ -320,7 +294,7 @@ mod tests {
         Outcome::Failure(kind.to_owned())
     }
 
-    fn kinds(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    fn kinds(pairs: &[(&str, u64)]) -> std::collections::BTreeMap<String, u64> {
         pairs.iter().map(|(kind, count)| (kind.to_string(), *count)).collect()
     }
 

@@ -15,12 +15,12 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::format::{group_digits, Format};
-use super::password::{self, Busy, Mode};
-use super::session::{random_token, tokens_match, SessionInfo, LOGIN_COOKIE, SESSION_COOKIE};
 use super::settings::{self, GROUPS};
 use super::text::{self, Lang, Text};
 use super::views::*;
 use crate::keys::{KeyId, KeyState, ModelAvailability};
+use crate::operator::password::{self, Busy, Mode};
+use crate::operator::session::{random_token, tokens_match, SessionInfo, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::secret::ApiKey;
 use crate::state::AppState;
 use crate::store::{Change, StoredCredential};
@@ -658,7 +658,7 @@ pub async fn change_password(
 
 /// The shared form of a session that just began (other replicas learn it
 /// by digest; see `store::redis`).
-fn session_started(state: &AppState, info: &crate::dashboard::session::SessionInfo) -> Change {
+fn session_started(state: &AppState, info: &crate::operator::session::SessionInfo) -> Change {
     Change::SessionStarted {
         digest: crate::store::session_digest(&info.id),
         csrf: info.csrf.clone(),
@@ -1030,7 +1030,7 @@ pub async fn validate_all(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, _form) = authorized_post(&request, &state, payload, false).await?;
-    state.validation.request(crate::validator::ValidationScope::All);
+    state.validation.request(crate::keys::validation::ValidationScope::All);
     log::info!("dashboard: validation of every key requested");
     Ok(flash_and_redirect(&state, &info, "ok", words(&request, &state).validation_started.into(), "/keys"))
 }
@@ -1506,7 +1506,7 @@ fn vertex_in_use(state: &AppState, t: &Text) -> Vec<VertexInUseRow> {
 pub async fn vertex_test(
     request: HttpRequest,
     state: web::Data<AppState>,
-    clients: web::Data<crate::startup::WorkerClientCell>,
+    clients: web::Data<crate::state::WorkerClientCell>,
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, form) = authorized_post(&request, &state, payload, false).await?;

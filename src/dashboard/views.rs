@@ -17,12 +17,7 @@ pub struct Banner {
     pub text: String,
 }
 
-/// The one-shot message after a mutation (`kind` is `ok` or `error`).
-#[derive(Debug, Clone)]
-pub struct Flash {
-    pub kind: &'static str,
-    pub text: String,
-}
+pub use crate::operator::session::Flash;
 
 /// What the layout (`base.html`) needs on every page behind the session.
 #[derive(Debug, Clone)]

@@ -232,8 +232,13 @@ impl Relay {
         match self.target.service {
             Service::Studio | Service::VertexExpress => Ok(Resolved::Key(lease.key.clone())),
             Service::VertexAccount => {
-                let (token, project) =
-                    crate::vertex::access_token(&self.state, &self.client, lease.key.expose()).await?;
+                let (token, project) = crate::vertex::access_token(
+                    &self.state.vertex,
+                    &self.client,
+                    lease.key.expose(),
+                    self.state.now_ms(),
+                )
+                .await?;
                 Ok(Resolved::Account { token, project })
             }
         }

@@ -20,6 +20,7 @@
 
 pub mod pacific;
 pub mod penalty;
+pub mod validation;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};

@@ -66,7 +66,7 @@ pub async fn chat_completions(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    clients: web::Data<crate::startup::WorkerClientCell>,
+    clients: web::Data<crate::state::WorkerClientCell>,
 ) -> Result<HttpResponse, ApiError> {
     let clients = clients.current(&state);
     let config = state.config();
@@ -79,7 +79,8 @@ pub async fn chat_completions(
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
-    let (service, model_name) = crate::vertex::route(request.path(), &chat.model, &config, &state);
+    let (service, model_name) =
+        crate::vertex::route(request.path(), &chat.model, &config, &state.vertex, state.now_ms());
     let prepared = prepare(&chat, model_name, service, &auth, reservation, &config, &state, &clients).await?;
     // The converted request is all that is needed from here on: the parsed
     // one (as large as the body) is not kept through the generation.

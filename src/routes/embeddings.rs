@@ -17,8 +17,8 @@ use crate::gemini::client::Target;
 use crate::gemini::model::is_valid_model_name;
 use crate::models::is_model_allowed;
 use crate::openai::embeddings::{batch_body, to_job, to_openai, vectors_of, EmbeddingRequest, MAX_BATCH};
-use crate::startup::WorkerClientCell;
 use crate::state::AppState;
+use crate::state::WorkerClientCell;
 
 pub async fn embeddings(
     auth: ClientAuthorized,

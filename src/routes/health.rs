@@ -36,7 +36,7 @@ pub async fn ready(request: HttpRequest, state: web::Data<AppState>) -> HttpResp
     }
     if let Some((up, endpoint)) = crate::cluster::status(&state) {
         body["shared_state"] = json!({ "redis": if up { "connected" } else { "unreachable" } });
-        if crate::metrics::may_read_internals(&request, &state) {
+        if crate::routes::metrics::may_read_internals(&request, &state) {
             body["shared_state"]["endpoint"] = json!(endpoint);
         }
     }

@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod embeddings;
 pub mod health;
+pub mod metrics;
 pub mod models;
 pub mod native;
 
@@ -36,7 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/embeddings", web::post().to(embeddings::embeddings));
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(crate::metrics::metrics))
+        .route("/metrics", web::get().to(metrics::metrics))
         .route("/v1/models", web::get().to(models::list_models))
         .route("/models", web::get().to(models::list_models))
         .route("/aistudio/models", web::get().to(models::list_models))

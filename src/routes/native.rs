@@ -27,8 +27,8 @@ use crate::gemini::client::{ApiVersion, Service, Target};
 use crate::gemini::model::{is_valid_model_name, ModelSpec};
 use crate::gemini::native::{apply_suffix, split_call, suffix_changes_body, Action};
 use crate::models::{is_model_allowed, native_page};
-use crate::startup::WorkerClientCell;
 use crate::state::AppState;
+use crate::state::WorkerClientCell;
 
 fn not_found(what: &str) -> GoogleError {
     GoogleError(ApiError::RouteNotFound(what.to_owned()))

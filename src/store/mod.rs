@@ -77,6 +77,38 @@ pub struct MinuteStats {
     pub failures_by_kind: BTreeMap<String, u64>,
 }
 
+impl MinuteStats {
+    /// Adds the counters of `addition` (its `minute` is not looked at).
+    pub fn add(&mut self, addition: &MinuteStats) {
+        self.requests += addition.requests;
+        self.successes += addition.successes;
+        self.failures += addition.failures;
+        self.cache_hits += addition.cache_hits;
+        self.prompt_tokens += addition.prompt_tokens;
+        self.completion_tokens += addition.completion_tokens;
+        for (kind, count) in &addition.failures_by_kind {
+            self.add_failure_kind(kind, *count);
+        }
+    }
+
+    /// Counts `count` failures of `kind`, keeping at most
+    /// [`MAX_FAILURE_KINDS_PER_MINUTE`] distinct kinds (the rest go
+    /// under [`OTHER_FAILURE_KIND`]).
+    pub fn add_failure_kind(&mut self, kind: &str, count: u64) {
+        if let Some(existing) = self.failures_by_kind.get_mut(kind) {
+            *existing += count;
+            return;
+        }
+        let kind = if self.failures_by_kind.len() < MAX_FAILURE_KINDS_PER_MINUTE { kind } else { OTHER_FAILURE_KIND };
+        *self.failures_by_kind.entry(kind.to_owned()).or_insert(0) += count;
+    }
+}
+
+/// Distinct failure kinds one minute keeps; further kinds are counted
+/// under [`OTHER_FAILURE_KIND`].
+pub const MAX_FAILURE_KINDS_PER_MINUTE: usize = 32;
+pub const OTHER_FAILURE_KIND: &str = "other";
+
 /// Metadata of one request (never its content, never a key).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {

@@ -55,8 +55,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Stats minutes and usage days expire on their own after this long.
 const STATS_TTL_SECONDS: i64 = 32 * 86_400;
 const USAGE_TTL_SECONDS: i64 = 3 * 86_400;
-/// Dashboard sessions expire in Redis after this long without renewal.
-const SESSION_TTL_MS: u64 = crate::dashboard::session::IDLE_EXPIRY_MS;
 
 const SETTINGS: &str = "hajimi:settings";
 const ADDED_KEYS: &str = "hajimi:keys:added";
@@ -281,7 +279,7 @@ impl RedisStore {
                 _ => not_a_url(),
             })?
         };
-        let replica = crate::dashboard::session::random_token(&mut rand::rng())[..12].to_owned();
+        let replica = crate::secret::random_token(&mut rand::rng())[..12].to_owned();
         Ok(RedisStore {
             client,
             replica,
@@ -305,7 +303,7 @@ impl RedisStore {
     /// the shared state, so nothing is lost with it. The first data set a
     /// replica sees counts as new only when Redis is empty.
     pub fn data_set_is_new(&self) -> Result<bool, StoreError> {
-        let candidate = crate::dashboard::session::random_token(&mut rand::rng())[..16].to_owned();
+        let candidate = crate::secret::random_token(&mut rand::rng())[..16].to_owned();
         let (created, current): (bool, String) = self.with_connection(|connection| {
             let created: bool = redis::cmd("SETNX").arg(EPOCH).arg(&candidate).query(connection)?;
             let current: String = redis::cmd("GET").arg(EPOCH).query(connection)?;
@@ -770,7 +768,9 @@ impl RedisStore {
         snapshot.sessions = sessions
             .values()
             .filter_map(|json| serde_json::from_str::<Change>(json).ok())
-            .filter(|change| matches!(change, Change::SessionStarted { at_ms, .. } if at_ms + SESSION_TTL_MS > now_ms))
+            // (Sessions too old to be alive are refused where they are
+            // applied: `Sessions::insert_shared`.)
+            .filter(|change| matches!(change, Change::SessionStarted { .. }))
             .collect();
         let today = crate::keys::pacific::pacific_day((now_ms / 1000) as i64);
         let usage: HashMap<String, u64> = redis::cmd("HGETALL").arg(usage_hash(today)).query(connection)?;
@@ -845,7 +845,7 @@ impl Store for RedisStore {
                 let mut total = MinuteStats { minute: *minute, ..MinuteStats::default() };
                 for json in per_replica.values() {
                     if let Ok(stats) = serde_json::from_str::<MinuteStats>(json) {
-                        crate::stats::add_counters(&mut total, &stats);
+                        total.add(&stats);
                     }
                 }
                 total

@@ -24,7 +24,6 @@ use crate::gemini::client::{GeminiClient, Service};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
 use crate::keys::KeyPool;
 use crate::secret::{ApiKey, Secret};
-use crate::state::AppState;
 use credentials::ServiceAccount;
 use token::{TokenCache, TokenError};
 
@@ -137,7 +136,13 @@ impl VertexState {
 /// `ENABLE_VERTEX` is on; there, Express keys serve first when
 /// `ENABLE_VERTEX_EXPRESS` is on and one can serve the model, service
 /// accounts otherwise (Express alone when there is no account).
-pub fn route<'a>(path: &str, requested: &'a str, config: &Config, state: &AppState) -> (Service, &'a str) {
+pub fn route<'a>(
+    path: &str,
+    requested: &'a str,
+    config: &Config,
+    vertex_state: &VertexState,
+    now_ms: u64,
+) -> (Service, &'a str) {
     if let Some(model) = requested.strip_prefix("[EXPRESS]") {
         return (Service::VertexExpress, model.trim_start());
     }
@@ -148,12 +153,10 @@ pub fn route<'a>(path: &str, requested: &'a str, config: &Config, state: &AppSta
     if !vertex {
         return (Service::Studio, requested);
     }
-    let vertex_state = &state.vertex;
     let express_on = config.enable_vertex_express && vertex_state.has(Service::VertexExpress);
     let base = crate::gemini::model::ModelSpec::parse(requested, config.search_mode).base;
     let service = if express_on
-        && (!vertex_state.has(Service::VertexAccount)
-            || vertex_state.can_serve(Service::VertexExpress, &base, state.now_ms()))
+        && (!vertex_state.has(Service::VertexAccount) || vertex_state.can_serve(Service::VertexExpress, &base, now_ms))
     {
         Service::VertexExpress
     } else {
@@ -184,23 +187,23 @@ fn replace_pool_keys<'a>(pool: &KeyPool, wanted: impl Iterator<Item = &'a str>) 
 /// credential's fault (it counts as an invalid key); an unreachable token
 /// endpoint is a server error (the account cools briefly).
 pub async fn access_token(
-    state: &AppState,
+    vertex: &VertexState,
     client: &GeminiClient,
     identity: &str,
+    now_ms: u64,
 ) -> Result<(Secret, String), UpstreamFailure> {
     let account =
-        state.vertex.account(identity).ok_or_else(|| UpstreamFailure::network("the service account was removed"))?;
-    let now_ms = state.now_ms();
-    if let Some(token) = state.vertex.tokens.fresh(identity, now_ms) {
+        vertex.account(identity).ok_or_else(|| UpstreamFailure::network("the service account was removed"))?;
+    if let Some(token) = vertex.tokens.fresh(identity, now_ms) {
         return Ok((token, account.project_id.clone()));
     }
     match grant(client, &account, now_ms).await {
         Ok(token) => {
             let secret = token.token.clone();
-            state.vertex.tokens.store(identity, token);
+            vertex.tokens.store(identity, token);
             Ok((secret, account.project_id.clone()))
         }
-        Err(error) => match state.vertex.tokens.usable(identity, now_ms) {
+        Err(error) => match vertex.tokens.usable(identity, now_ms) {
             // The refresh failed but the current token still works.
             Some(token) => {
                 log::warn!(target: "hajimi::vertex", "token refresh for {} failed ({error}); the current token is used", crate::secret::LogSafe(&account.client_email));
@@ -238,23 +241,22 @@ fn token_failure(error: &TokenError) -> UpstreamFailure {
 /// Background: grants new tokens for accounts whose token is missing or
 /// about to expire (so requests rarely wait for one), and re-tries accounts
 /// marked invalid; a success marks the account valid again.
-pub async fn refresh_due_tokens(state: &AppState, client: &GeminiClient) {
-    let now_ms = state.now_ms();
-    let due = state.vertex.tokens.due(&state.vertex.account_identities(), now_ms);
+pub async fn refresh_due_tokens(vertex: &VertexState, client: &GeminiClient, now_ms: u64) {
+    let due = vertex.tokens.due(&vertex.account_identities(), now_ms);
     for identity in due {
-        let Some(account) = state.vertex.account(&identity) else { continue };
-        let id = state.vertex.accounts.id_of(&ApiKey::new(identity.as_str()));
+        let Some(account) = vertex.account(&identity) else { continue };
+        let id = vertex.accounts.id_of(&ApiKey::new(identity.as_str()));
         match grant(client, &account, now_ms).await {
             Ok(token) => {
-                state.vertex.tokens.store(&identity, token);
+                vertex.tokens.store(&identity, token);
                 if let Some(id) = id {
-                    state.vertex.accounts.mark_valid(id, now_ms);
+                    vertex.accounts.mark_valid(id, now_ms);
                 }
             }
             Err(error) => {
                 log::warn!(target: "hajimi::vertex", "token refresh for {} failed: {error}", crate::secret::LogSafe(&account.client_email));
                 if let (Some(id), true) = (id, error.is_credential_fault()) {
-                    state.vertex.accounts.mark_invalid(id, &error.to_string(), now_ms);
+                    vertex.accounts.mark_invalid(id, &error.to_string(), now_ms);
                 }
             }
         }

@@ -155,7 +155,7 @@ async fn validation_marks_only_definitely_invalid_keys_and_never_delays_startup(
         Some(Reply::After(Duration::from_millis(200), Box::new(reply)))
     });
     assert_eq!(app.get_with("/health", &[]).await.status, 200);
-    app.app.validation.request(hajimi::validator::ValidationScope::All);
+    app.app.validation.request(hajimi::keys::validation::ValidationScope::All);
     for _ in 0..200 {
         let progress = app.app.validation.progress();
         if !progress.running

@@ -261,10 +261,10 @@ async fn key_files_in_the_storage_directory_count_and_tokens_are_renewed_in_the_
         },
         hajimi::gemini::client::tls_config(),
     );
-    hajimi::vertex::refresh_due_tokens(&app.app, &client).await;
+    hajimi::vertex::refresh_due_tokens(&app.app.vertex, &client, app.app.now_ms()).await;
     assert_eq!(app.upstream.token_grants().len(), 1, "a fresh token is left alone");
     clock.advance(56 * 60 * 1000);
-    hajimi::vertex::refresh_due_tokens(&app.app, &client).await;
+    hajimi::vertex::refresh_due_tokens(&app.app.vertex, &client, app.app.now_ms()).await;
     assert_eq!(app.upstream.token_grants().len(), 2, "renewed before it expires, without a request");
     let mut later = chat_body(false);
     later["messages"][1]["content"] = json!("later");

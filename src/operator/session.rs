@@ -15,7 +15,6 @@ use parking_lot::Mutex;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::views::Flash;
 use crate::store::session_digest;
 
 pub const SESSION_COOKIE: &str = "hajimi_session";
@@ -52,11 +51,13 @@ pub struct Sessions {
     by_id: Mutex<HashMap<String, Session>>,
 }
 
-/// 256 random bits as 64 hex characters.
-pub fn random_token(rng: &mut impl RngCore) -> String {
-    let mut bytes = [0u8; 32];
-    rng.fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+pub use crate::secret::random_token;
+
+/// The one-shot message after a mutation (`kind` is `ok` or `error`).
+#[derive(Debug, Clone)]
+pub struct Flash {
+    pub kind: &'static str,
+    pub text: String,
 }
 
 /// Constant-time equality of two tokens.
@@ -81,6 +82,11 @@ impl Sessions {
     /// A session another replica began at `began_ms` (or this one, again),
     /// by digest.
     pub fn insert_shared(&self, digest: &str, csrf: &str, must_change_password: bool, began_ms: u64, now_ms: u64) {
+        // Another replica's session not heard of since it began may have
+        // been idle too long already: refused (its use there is not shared).
+        if began_ms.saturating_add(IDLE_EXPIRY_MS) <= now_ms {
+            return;
+        }
         let mut sessions = self.by_id.lock();
         sessions.retain(|_, session| session.is_live(now_ms));
         if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(digest) {
@@ -194,11 +200,12 @@ mod tests {
             assert!(sessions.get(&info.id, now).is_some(), "alive at {now}");
         }
         assert!(sessions.get(&info.id, MAX_LIFETIME_MS).is_none());
-        // A session shared by another replica keeps its own start.
-        sessions.insert_shared("digest", "csrf", false, 1_000, MAX_LIFETIME_MS);
+        // A session shared by another replica keeps its own start; one not
+        // heard of for longer than the idle expiry is refused.
+        sessions.insert_shared("digest", "csrf", false, 1_000, 2_000);
         assert_eq!(sessions.len(), 1);
-        sessions.insert_shared("other", "csrf", false, MAX_LIFETIME_MS, MAX_LIFETIME_MS + 1_000);
-        assert_eq!(sessions.len(), 1, "the first one's day is over");
+        sessions.insert_shared("stale", "csrf", false, 1_000, 1_000 + IDLE_EXPIRY_MS);
+        assert_eq!(sessions.len(), 1, "a shared session idle too long is not taken");
     }
 
     #[test]
