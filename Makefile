@@ -44,6 +44,7 @@ e2e:
 	$(CARGO) test --locked --test e2e -- --nocapture
 
 lint:
+	python3 scripts/check-layers.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
