@@ -21,8 +21,6 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use crate::openai::types::{ChatRequest, Message};
-
 /// 128-bit digest of the parts of a request that decide its answer. Equal
 /// keys mean "the same request" for the swipe cache; keys are stable within
 /// one process run only (the hash is seeded randomly at start-up, so nobody
@@ -34,72 +32,6 @@ impl fmt::Display for CacheKey {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "{:032x}", self.0)
     }
-}
-
-/// Computes the swipe-cache key of `request` for the client `scope` (see
-/// `auth::ClientScope`: how the client authenticated and its address), so
-/// an answer is only ever served to the client whose request made it.
-/// Covered: the scope, `model` (as the client named it), every generation
-/// parameter, `response_format`, `tools`, `tool_choice`, the reasoning
-/// settings, `n` (an answer with one choice must not serve a request for
-/// three) and *every* message — system instruction and whole history
-/// included — with its role, full content (data URLs in full), name, tool
-/// calls and tool call id. Not covered: `stream` and `stream_options`,
-/// since a swipe may change the delivery mode.
-///
-/// (The original keyed only the last `CALCULATE_CACHE_ENTRIES` messages, so
-/// a client repeating another's recent turns under a different system
-/// prompt received the other's answer. Those settings are still accepted,
-/// but no longer narrow the key: a swipe resends the identical history.)
-pub fn cache_key(request: &ChatRequest, scope: &[u8]) -> CacheKey {
-    let mut digest = KeyDigest::new();
-
-    digest.write_field("scope");
-    digest.write_length(scope.len());
-    digest.write_bytes(scope);
-    digest.write_field("model");
-    digest.write_text(&request.model);
-
-    digest.write_field("n");
-    digest.write_optional(request.n, |digest, value| digest.write_u64(u64::from(value)));
-    digest.write_field("temperature");
-    digest.write_optional(request.temperature, |digest, value| digest.write_float(value));
-    digest.write_field("top_p");
-    digest.write_optional(request.top_p, |digest, value| digest.write_float(value));
-    digest.write_field("top_k");
-    digest.write_optional(request.top_k, |digest, value| digest.write_u64(u64::from(value)));
-    digest.write_field("max_tokens");
-    digest.write_optional(request.max_tokens, |digest, value| digest.write_u64(u64::from(value)));
-    digest.write_field("max_completion_tokens");
-    digest.write_optional(request.max_completion_tokens, |digest, value| digest.write_u64(u64::from(value)));
-    digest.write_field("stop");
-    digest.write_optional(request.stop.as_ref(), KeyDigest::write_json);
-    digest.write_field("seed");
-    digest.write_optional(request.seed, |digest, value| digest.write_bytes(&value.to_le_bytes()));
-    digest.write_field("presence_penalty");
-    digest.write_optional(request.presence_penalty, |digest, value| digest.write_float(value));
-    digest.write_field("frequency_penalty");
-    digest.write_optional(request.frequency_penalty, |digest, value| digest.write_float(value));
-    digest.write_field("response_format");
-    digest.write_optional(request.response_format.as_ref(), KeyDigest::write_json);
-    digest.write_field("tools");
-    digest.write_optional(request.tools.as_deref(), KeyDigest::write_json_list);
-    digest.write_field("tool_choice");
-    digest.write_optional(request.tool_choice.as_ref(), KeyDigest::write_json);
-    digest.write_field("reasoning_effort");
-    digest.write_optional(request.reasoning_effort.as_deref(), KeyDigest::write_text);
-    digest.write_field("thinking_budget");
-    digest.write_optional(request.thinking_budget, |digest, value| digest.write_bytes(&value.to_le_bytes()));
-    digest.write_field("enable_thinking");
-    digest.write_optional(request.enable_thinking, |digest, value| digest.write_tag(u8::from(value)));
-
-    digest.write_field("messages");
-    digest.write_length(request.messages.len());
-    for message in &request.messages {
-        digest.write_message(message);
-    }
-
-    digest.finish()
 }
 
 /// The swipe-cache key of a Gemini-native request: the client's scope, the
@@ -128,7 +60,7 @@ fn key_hasher_seeds() -> &'static (RandomState, RandomState) {
 /// Type tags of the canonical encoding; every value is written as a tag
 /// followed by a self-delimiting body, so distinct structures never encode
 /// to the same byte stream.
-mod tag {
+pub mod tag {
     pub const ABSENT: u8 = 0x10;
     pub const PRESENT: u8 = 0x11;
     pub const FIELD: u8 = 0x12;
@@ -143,51 +75,58 @@ mod tag {
 }
 
 /// Two independently keyed SipHash streams fed the same canonical bytes,
-/// giving a 128-bit digest.
-struct KeyDigest {
+/// giving a 128-bit digest. Each request shape writes its parts through it
+/// (`openai::cache_key`, [`native_cache_key`]).
+pub struct KeyDigest {
     /// The canonical encoding, hashed in one pass per half at the end
     /// (SipHash costs per call; thousands of tiny writes cost more than
     /// one copy of the bytes).
     canonical: Vec<u8>,
 }
 
+impl Default for KeyDigest {
+    fn default() -> KeyDigest {
+        KeyDigest::new()
+    }
+}
+
 impl KeyDigest {
-    fn new() -> KeyDigest {
+    pub fn new() -> KeyDigest {
         KeyDigest { canonical: Vec::with_capacity(1024) }
     }
 
-    fn write_bytes(&mut self, bytes: &[u8]) {
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
         self.canonical.extend_from_slice(bytes);
     }
 
-    fn write_tag(&mut self, tag: u8) {
+    pub fn write_tag(&mut self, tag: u8) {
         self.write_bytes(&[tag]);
     }
 
-    fn write_u64(&mut self, value: u64) {
+    pub fn write_u64(&mut self, value: u64) {
         self.write_bytes(&value.to_le_bytes());
     }
 
-    fn write_length(&mut self, length: usize) {
+    pub fn write_length(&mut self, length: usize) {
         self.write_u64(length as u64);
     }
 
-    fn write_float(&mut self, value: f64) {
+    pub fn write_float(&mut self, value: f64) {
         self.write_u64(value.to_bits());
     }
 
     /// Length-prefixed, so adjacent strings cannot run into each other.
-    fn write_text(&mut self, text: &str) {
+    pub fn write_text(&mut self, text: &str) {
         self.write_length(text.len());
         self.write_bytes(text.as_bytes());
     }
 
-    fn write_field(&mut self, field_name: &str) {
+    pub fn write_field(&mut self, field_name: &str) {
         self.write_tag(tag::FIELD);
         self.write_text(field_name);
     }
 
-    fn write_optional<T>(&mut self, value: Option<T>, write_value: impl FnOnce(&mut KeyDigest, T)) {
+    pub fn write_optional<T>(&mut self, value: Option<T>, write_value: impl FnOnce(&mut KeyDigest, T)) {
         match value {
             None => self.write_tag(tag::ABSENT),
             Some(value) => {
@@ -197,7 +136,7 @@ impl KeyDigest {
         }
     }
 
-    fn write_json_list(&mut self, values: &[Value]) {
+    pub fn write_json_list(&mut self, values: &[Value]) {
         self.write_tag(tag::JSON_ARRAY);
         self.write_length(values.len());
         for value in values {
@@ -207,7 +146,7 @@ impl KeyDigest {
 
     /// Canonical walk: object members in sorted key order, every string in
     /// full (so a data URL's whole base64 payload is covered).
-    fn write_json(&mut self, value: &Value) {
+    pub fn write_json(&mut self, value: &Value) {
         match value {
             Value::Null => self.write_tag(tag::JSON_NULL),
             Value::Bool(false) => self.write_tag(tag::JSON_FALSE),
@@ -234,21 +173,7 @@ impl KeyDigest {
         }
     }
 
-    fn write_message(&mut self, message: &Message) {
-        self.write_tag(tag::MESSAGE);
-        self.write_field("role");
-        self.write_text(&message.role);
-        self.write_field("content");
-        self.write_optional(message.content.as_ref(), KeyDigest::write_json);
-        self.write_field("name");
-        self.write_optional(message.name.as_deref(), KeyDigest::write_text);
-        self.write_field("tool_calls");
-        self.write_optional(message.tool_calls.as_deref(), KeyDigest::write_json_list);
-        self.write_field("tool_call_id");
-        self.write_optional(message.tool_call_id.as_deref(), KeyDigest::write_text);
-    }
-
-    fn finish(self) -> CacheKey {
+    pub fn finish(self) -> CacheKey {
         self.finish_with(&[])
     }
 
@@ -451,6 +376,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    // (The chat request's key is written in `openai`; its properties are
+    // tested here, with the cache they serve.)
+    use crate::openai::cache_key::cache_key;
+    use crate::openai::types::ChatRequest;
 
     const ALICE: &[u8] = b"alice";
     const BOB: &[u8] = b"bob";

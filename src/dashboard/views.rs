@@ -370,3 +370,7 @@ pub struct MessagePage {
     pub title: String,
     pub message: String,
 }
+
+#[cfg(test)]
+#[path = "views_tests.rs"]
+mod tests;

@@ -24,7 +24,7 @@ use bytes::Bytes;
 
 use crate::auth::ClientAuthorized;
 use crate::bodylimit::BodyReservation;
-use crate::cache::{cache_key, CacheKey};
+use crate::cache::CacheKey;
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
 use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, OpenAiEvents, DONE};
@@ -39,6 +39,7 @@ use crate::gemini::types::Answer;
 use crate::keys::KeyId;
 use crate::media::{self, FetchLimits};
 use crate::models::is_model_allowed;
+use crate::openai::cache_key::cache_key;
 use crate::openai::request::{remote_media_urls, to_gemini, ConvertError, ConvertOptions};
 use crate::openai::response::{completion_id, completion_to_chunks, keepalive_chunk, to_chat_completion, AnswerMeta};
 use crate::openai::types::{ChatCompletion, ChatRequest};
