@@ -126,7 +126,7 @@ pub async fn access_log(
     if let Some(state) = &state {
         let model = note.as_ref().map(|note| (note.model.as_str(), state.catalog.knows(&note.model, &state.config())));
         state.metrics.observe_request(route.as_deref(), model, status, latency_ms / 1000.0);
-        if note.as_ref().is_some_and(|note| note.mode == "cache") && status < 300 {
+        if note.as_ref().is_some_and(|note| note.mode == crate::delivery::Mode::Cache) && status < 300 {
             state.metrics.cache_hit();
         }
     }
@@ -190,7 +190,7 @@ fn is_dashboard_path(path: &str, prefix: &str) -> bool {
 fn outcome_of(status: u16, note: Option<&RequestNote>) -> Outcome {
     match (error_kind(status), note.map(|note| note.mode)) {
         (Some(kind), _) => Outcome::Failure(kind.to_owned()),
-        (None, Some("cache")) => Outcome::CacheHit,
+        (None, Some(crate::delivery::Mode::Cache)) => Outcome::CacheHit,
         (None, _) => Outcome::Success,
     }
 }

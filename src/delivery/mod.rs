@@ -35,9 +35,60 @@ pub struct RequestNote {
     pub model: String,
     /// The key that answered, when one did.
     pub key: Option<crate::keys::KeyId>,
-    /// How the answer was delivered (`json`, `stream`, `fake_stream`,
-    /// `cache`, `native`, `native_stream`, `embeddings`…).
-    pub mode: &'static str,
+    /// How the answer was delivered.
+    pub mode: Mode,
     /// Answered by Vertex AI (its log lines are filed under `vertex`).
     pub vertex: bool,
+}
+
+/// How an answer reached its client (the access log's `mode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One JSON body.
+    Json,
+    /// A real stream.
+    Stream,
+    /// Keep-alive chunks, then the whole answer as chunks (§5.3).
+    FakeStream,
+    /// Newlines while waiting, then one JSON body (§5.4).
+    Keepalive,
+    /// A spare answer from the swipe cache.
+    Cache,
+    /// Gemini-native `generateContent`.
+    Native,
+    /// Gemini-native `streamGenerateContent`.
+    NativeStream,
+    /// Gemini-native `streamGenerateContent` answered with keep-alives,
+    /// then the whole answer.
+    NativeFakeStream,
+    /// Gemini-native `countTokens`.
+    NativeCount,
+    /// Gemini-native `embedContent` / `batchEmbedContents`.
+    NativeEmbed,
+    /// OpenAI `/v1/embeddings`.
+    Embeddings,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Json => "json",
+            Mode::Stream => "stream",
+            Mode::FakeStream => "fake_stream",
+            Mode::Keepalive => "keepalive",
+            Mode::Cache => "cache",
+            Mode::Native => "native",
+            Mode::NativeStream => "native_stream",
+            Mode::NativeFakeStream => "native_fake_stream",
+            Mode::NativeCount => "native_count",
+            Mode::NativeEmbed => "native_embed",
+            Mode::Embeddings => "embeddings",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use crate::error::ApiError;
 use crate::gemini::client::{CallCredential, GeminiClient, OpenStream, Service, Target};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
+use crate::gemini::native::Action;
 use crate::gemini::types::{Answer, GenerateContentResponse};
 use crate::keys::penalty::Penalty;
 use crate::keys::{KeyId, KeyPool, Lease, UnavailableReason};
@@ -346,7 +347,7 @@ impl Relay {
     async fn call_once(self, lease: Lease, body: Bytes) -> CallResult {
         let result = match self.resolve(&lease).await {
             Ok(credential) => {
-                let call = self.client.call(credential.as_call(), &self.target, "generateContent", body);
+                let call = self.client.call(credential.as_call(), &self.target, Action::GenerateContent, body);
                 self.state.metrics.time_upstream(self.target.service, call).await
             }
             Err(failure) => Err(failure),
@@ -423,7 +424,7 @@ impl Relay {
     /// Any other one-answer action (`countTokens`, `embedContent`,
     /// `batchEmbedContents`): key after key until one answers, no hedging
     /// (these are cheap and have no swipes). Returns the raw answer.
-    pub async fn call(&self, action: &str, body: Bytes) -> Result<(Bytes, KeyId), ApiError> {
+    pub async fn call(&self, action: Action, body: Bytes) -> Result<(Bytes, KeyId), ApiError> {
         let mut attempts = Attempts::default();
         loop {
             if attempts.attempts >= self.budget.max_attempts {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::gemini::error::UpstreamFailure;
+use crate::gemini::native::Action;
 use crate::secret::ApiKey;
 
 /// Settings the client is built from.
@@ -165,7 +166,8 @@ impl GeminiClient {
         GeminiClient { http, settings: Arc::new(settings) }
     }
 
-    fn model_url(&self, credential: CallCredential<'_>, target: &Target, action: &str) -> String {
+    fn model_url(&self, credential: CallCredential<'_>, target: &Target, action: Action) -> String {
+        let action = action.as_str();
         let settings = &*self.settings;
         let model = &target.model;
         match (target.service, credential) {
@@ -222,7 +224,7 @@ impl GeminiClient {
         &self,
         credential: CallCredential<'_>,
         target: &Target,
-        action: &str,
+        action: Action,
         body: Bytes,
     ) -> Result<Bytes, UpstreamFailure> {
         let url = self.model_url(credential, target, action);
@@ -249,7 +251,7 @@ impl GeminiClient {
         target: &Target,
         body: Bytes,
     ) -> Result<OpenStream, UpstreamFailure> {
-        let url = format!("{}?alt=sse", self.model_url(credential, target, "streamGenerateContent"));
+        let url = format!("{}?alt=sse", self.model_url(credential, target, Action::StreamGenerateContent));
         self.post(credential, &url, body, Some(self.settings.request_timeout)).await
     }
 
@@ -401,26 +403,26 @@ mod tests {
         let account = CallCredential::Account { token: "t", project: "p" };
         let global = client(VERTEX_DEFAULT_BASE_URL, "global");
         assert_eq!(
-            global.model_url(CallCredential::Key(&key), &target(Service::Studio), "generateContent"),
+            global.model_url(CallCredential::Key(&key), &target(Service::Studio), Action::GenerateContent),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
         );
         assert_eq!(
-            global.model_url(CallCredential::Key(&key), &target(Service::VertexExpress), "generateContent"),
+            global.model_url(CallCredential::Key(&key), &target(Service::VertexExpress), Action::GenerateContent),
             "https://aiplatform.googleapis.com/v1/publishers/google/models/gemini-2.5-flash:generateContent"
         );
         assert_eq!(
-            global.model_url(account, &target(Service::VertexAccount), "streamGenerateContent"),
+            global.model_url(account, &target(Service::VertexAccount), Action::StreamGenerateContent),
             "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-flash:streamGenerateContent"
         );
         let regional = client(VERTEX_DEFAULT_BASE_URL, "us-central1");
         assert_eq!(
-            regional.model_url(account, &target(Service::VertexAccount), "generateContent"),
+            regional.model_url(account, &target(Service::VertexAccount), Action::GenerateContent),
             "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent"
         );
         // A configured base (tests, relays) is kept as it is.
         let relayed = client("http://127.0.0.1:9", "us-central1");
         assert!(relayed
-            .model_url(account, &target(Service::VertexAccount), "x")
+            .model_url(account, &target(Service::VertexAccount), Action::CountTokens)
             .starts_with("http://127.0.0.1:9/v1/projects/p/locations/us-central1/"));
     }
 }

@@ -40,6 +40,16 @@ impl Action {
         }
     }
 
+    /// The name the key pool keeps a call's health and limits under: the
+    /// model, except for token counting, which has its own quota (its
+    /// failures must not cool the model's generation).
+    pub fn pool_model(self, model: std::rc::Rc<str>) -> std::rc::Rc<str> {
+        match self {
+            Action::CountTokens => std::rc::Rc::from(format!("{model}:countTokens")),
+            _ => model,
+        }
+    }
+
     /// Whether the action generates (suffixes apply, answers are hedged,
     /// shared and cached).
     pub fn generates(self) -> bool {

@@ -31,7 +31,7 @@ use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, O
 use crate::delivery::relay::Relay;
 use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, json_stream_headers, open_and_pump, sse_headers, PumpTiming};
-use crate::delivery::RequestNote;
+use crate::delivery::{Mode, RequestNote};
 use crate::error::ApiError;
 use crate::gemini::client::{ApiVersion, Service, Target};
 use crate::gemini::model::{is_valid_model_name, ModelSpec};
@@ -88,10 +88,10 @@ pub async fn chat_completions(
     let stream = chat.stream;
     drop(chat);
     let mode = match (stream, config.fake_streaming, config.nonstream_keepalive_enabled) {
-        (true, true, _) => "fake_stream",
-        (true, false, _) => "stream",
-        (false, _, true) => "keepalive",
-        (false, _, false) => "json",
+        (true, true, _) => Mode::FakeStream,
+        (true, false, _) => Mode::Stream,
+        (false, _, true) => Mode::Keepalive,
+        (false, _, false) => Mode::Json,
     };
     if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
         let mut response = serve_cached(&cached, &prepared, stream, &state);
@@ -99,7 +99,7 @@ pub async fn chat_completions(
         response.extensions_mut().insert(RequestNote {
             model: prepared.meta.model.clone(),
             key: None,
-            mode: "cache",
+            mode: Mode::Cache,
             vertex,
         });
         return Ok(response);
@@ -108,8 +108,8 @@ pub async fn chat_completions(
     let note = RequestNote { model: prepared.meta.model.clone(), key: None, mode, vertex };
     let prepared = Rc::new(prepared);
     let mut response = match mode {
-        "fake_stream" => fake_stream(prepared, config, state, clients),
-        "stream" => {
+        Mode::FakeStream => fake_stream(prepared, config, state, clients),
+        Mode::Stream => {
             let as_message = config.error_as_assistant_message;
             let format = OpenAiEvents::new(prepared.meta.clone(), prepared.include_usage, as_message, state.clone());
             let timing = PumpTiming {
@@ -130,7 +130,7 @@ pub async fn chat_completions(
                 Err(error) => return Err(error),
             }
         }
-        "keepalive" => keepalive_json(prepared, config, state, clients),
+        Mode::Keepalive => keepalive_json(prepared, config, state, clients),
         _ => {
             let (completion, key) = obtain_completion(&prepared, &config, &state, &clients).await;
             let mut response = match completion {
@@ -285,7 +285,7 @@ fn error_as_completion(error: &ApiError, meta: &AnswerMeta) -> serde_json::Value
 /// The access log line is written when the headers go out; answers that
 /// come later (fake stream, keep-alive) get a line of their own with the
 /// key that served them.
-fn log_delivery(model: &str, mode: &str, key: Option<KeyId>, result: &Result<ChatCompletion, ApiError>) {
+fn log_delivery(model: &str, mode: Mode, key: Option<KeyId>, result: &Result<ChatCompletion, ApiError>) {
     let key = key.map(|key| key.to_string()).unwrap_or_else(|| "-".into());
     match result {
         Ok(_) => log::info!("answer delivered model={} mode={mode} key={key}", LogSafe(model)),
@@ -311,7 +311,7 @@ fn fake_stream(
         async move { obtain_completion(&prepared, &config, &state, &clients).await }
     };
     deliver_later(sse_headers(), work, keepalive, interval, move |(result, key)| {
-        log_delivery(&prepared.meta.model, "fake_stream", key, &result);
+        log_delivery(&prepared.meta.model, Mode::FakeStream, key, &result);
         match result {
             Ok(completion) => {
                 let mut pieces: Vec<Bytes> =
@@ -346,7 +346,7 @@ fn keepalive_json(
         async move { obtain_completion(&prepared, &config, &state, &clients).await }
     };
     deliver_later(json_stream_headers(), work, Bytes::from_static(b"\n"), interval, move |(result, key)| {
-        log_delivery(&prepared.meta.model, "keepalive", key, &result);
+        log_delivery(&prepared.meta.model, Mode::Keepalive, key, &result);
         let body = match result {
             Ok(completion) => serde_json::to_vec(&completion).unwrap_or_default(),
             Err(error) if config.error_as_assistant_message => {

@@ -56,7 +56,7 @@ pub async fn embeddings(
         let body = Bytes::from(
             serde_json::to_vec(&batch_body(&job.model, texts, job.dimensions)).map_err(|_| ApiError::Internal)?,
         );
-        let (answer, key) = relay.call("batchEmbedContents", body).await?;
+        let (answer, key) = relay.call(crate::gemini::native::Action::BatchEmbedContents, body).await?;
         let batch = vectors_of(&answer, texts.len()).map_err(|message| {
             log::warn!(
                 "embeddings answer unusable model={} key={key}: {}",
@@ -72,7 +72,7 @@ pub async fn embeddings(
     response.extensions_mut().insert(RequestNote {
         model: requested,
         key: last_key,
-        mode: "embeddings",
+        mode: crate::delivery::Mode::Embeddings,
         vertex: false,
     });
     Ok(response)

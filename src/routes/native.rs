@@ -21,7 +21,7 @@ use crate::delivery::google::{error_event, whole_answer_stream, Framing, GoogleE
 use crate::delivery::relay::Relay;
 use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, open_and_pump, PumpTiming};
-use crate::delivery::RequestNote;
+use crate::delivery::{Mode, RequestNote};
 use crate::error::{ApiError, GoogleError};
 use crate::gemini::client::{ApiVersion, Service, Target};
 use crate::gemini::model::{is_valid_model_name, ModelSpec};
@@ -148,12 +148,7 @@ pub async fn model_action(
     let clients = clients.current(&state);
     let model: Rc<str> = Rc::from(spec.base.as_str());
     let target = Target { version, model: model.clone(), service: Service::Studio };
-    let pool_model: Rc<str> = match action {
-        // Token counting has its own quota; its failures must not cool
-        // the model's generation.
-        Action::CountTokens => Rc::from(format!("{model}:countTokens")),
-        _ => model,
-    };
+    let pool_model = action.pool_model(model);
     let mut relay = Relay::new(&config, &state, &clients.gemini, target, pool_model);
     relay.keep_empty_answer = true;
     let exchange = Exchange { relay, body, requested: requested.to_owned(), version, config, state };
@@ -167,8 +162,8 @@ pub async fn model_action(
             exchange.stream(&auth, framing).await?
         }
         other => {
-            let (raw, key) = exchange.relay.call(other.as_str(), exchange.body.clone()).await?;
-            let mode = if other == Action::CountTokens { "native_count" } else { "native_embed" };
+            let (raw, key) = exchange.relay.call(other, exchange.body.clone()).await?;
+            let mode = if other == Action::CountTokens { Mode::NativeCount } else { Mode::NativeEmbed };
             (HttpResponse::Ok().content_type("application/json").body(raw), Some(key), mode)
         }
     };
@@ -193,7 +188,7 @@ struct Exchange {
     state: web::Data<AppState>,
 }
 
-type Delivered = (HttpResponse, Option<crate::keys::KeyId>, &'static str);
+type Delivered = (HttpResponse, Option<crate::keys::KeyId>, Mode);
 
 impl Exchange {
     /// Swipes of `generateContent` and `streamGenerateContent` share a key:
@@ -205,17 +200,17 @@ impl Exchange {
     async fn generate(self, auth: &NativeAuthorized) -> Result<Delivered, GoogleError> {
         let key = self.cache_key(auth);
         if let Some(cached) = self.state.swipe_cache.take(key, self.state.now_ms()) {
-            return Ok((json_answer(cached.raw.clone()), None, "cache"));
+            return Ok((json_answer(cached.raw.clone()), None, Mode::Cache));
         }
         let share = !self.config.public_mode;
         let (outcome, key_id) = obtain_answer(key, share, self.relay, self.body, &self.state).await;
-        Ok((json_answer(outcome?.raw.clone()), key_id, "native"))
+        Ok((json_answer(outcome?.raw.clone()), key_id, Mode::Native))
     }
 
     async fn stream(self, auth: &NativeAuthorized, framing: Framing) -> Result<Delivered, GoogleError> {
         let key = self.cache_key(auth);
         if let Some(cached) = self.state.swipe_cache.take(key, self.state.now_ms()) {
-            return Ok((framing.headers().body(whole_answer_stream(framing, &cached.raw)), None, "cache"));
+            return Ok((framing.headers().body(whole_answer_stream(framing, &cached.raw)), None, Mode::Cache));
         }
         if self.config.fake_streaming {
             // §5.3 for native clients: non-stream calls (hedged, shared,
@@ -231,7 +226,7 @@ impl Exchange {
                         Err(error) => error_event(framing, 0, &error),
                     }]
                 });
-            return Ok((response, None, "native_fake_stream"));
+            return Ok((response, None, Mode::NativeFakeStream));
         }
         let timing = PumpTiming {
             keepalive_every: self.config.fake_streaming_interval,
@@ -239,7 +234,7 @@ impl Exchange {
         };
         let format = GoogleEvents::new(framing);
         let (response, key_id) = open_and_pump(self.relay, self.body, format, framing.headers(), timing).await?;
-        Ok((response, Some(key_id), "native_stream"))
+        Ok((response, Some(key_id), Mode::NativeStream))
     }
 }
 

@@ -159,7 +159,7 @@ pub async fn vertex_test(
                 let body = bytes::Bytes::from_static(br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#);
                 let credential = crate::gemini::client::CallCredential::Key(&key);
                 let masked = mask_secret(key.expose());
-                match clients.gemini.call(credential, &target, "countTokens", body).await {
+                match clients.gemini.call(credential, &target, crate::gemini::native::Action::CountTokens, body).await {
                     Ok(_) => (
                         "ok",
                         said(&|t| {
