@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::web;
 use futures_util::StreamExt;
 
 use crate::state::AppState;
@@ -28,7 +29,7 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// Adopts the whole shared state after a gap in the channel: settings,
 /// keys and the operator's actions, key health, limits, the dashboard
 /// password, Vertex credentials and live sessions.
-pub fn converge(state: &AppState, snapshot: &Snapshot) {
+pub fn converge(state: &AppState, snapshot: &Snapshot) -> crate::operations::Applied {
     crate::settings::adopt_shared(state, snapshot.setting_overrides.clone());
     let changes: Vec<Change> = snapshot
         .to_changes()
@@ -42,7 +43,7 @@ pub fn converge(state: &AppState, snapshot: &Snapshot) {
             _ => true,
         })
         .collect();
-    crate::operations::apply(state, &changes);
+    crate::operations::apply(state, &changes)
 }
 
 /// This replica's view as changes: what it would take to rebuild the
@@ -79,7 +80,7 @@ fn own_view(state: &AppState) -> Vec<Change> {
 /// the channel, catches up (writes what waited, reloads, converges), then
 /// applies each message of another replica; when Redis goes away, marks it
 /// so and tries again every second. Returns at once without `REDIS_URL`.
-pub async fn follow(state: &AppState) {
+pub async fn follow(state: &web::Data<AppState>) {
     let Some(shared) = state.shared.clone() else { return };
     loop {
         match subscribe(&shared).await {
@@ -108,7 +109,7 @@ async fn subscribe(shared: &RedisStore) -> redis::RedisResult<redis::aio::PubSub
 
 /// Writes what waited for Redis, then adopts the shared state. False when
 /// Redis went away again meanwhile.
-async fn catch_up(state: &AppState, shared: &Arc<RedisStore>) -> bool {
+async fn catch_up(state: &web::Data<AppState>, shared: &Arc<RedisStore>) -> bool {
     let store = Arc::clone(shared);
     // Written back first if Redis lost its data: this replica's view.
     let own_view = own_view(state);
@@ -127,7 +128,9 @@ async fn catch_up(state: &AppState, shared: &Arc<RedisStore>) -> bool {
     .flatten();
     match loaded {
         Some(snapshot) => {
-            converge(state, &snapshot);
+            if converge(state, &snapshot).vertex_changed {
+                crate::operations::sync_vertex_off_thread(state).await;
+            }
             true
         }
         None => false,
@@ -135,7 +138,7 @@ async fn catch_up(state: &AppState, shared: &Arc<RedisStore>) -> bool {
 }
 
 /// Applies messages until the subscription ends or a ping goes unanswered.
-async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::aio::PubSub) {
+async fn listen(state: &web::Data<AppState>, shared: &Arc<RedisStore>, pubsub: &mut redis::aio::PubSub) {
     let mut messages = pubsub.on_message();
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -158,8 +161,10 @@ async fn listen(state: &AppState, shared: &Arc<RedisStore>, pubsub: &mut redis::
                     log::warn!(target: "hajimi::cluster", "shared state: an unreadable message on {CHANNEL} was ignored");
                     continue;
                 };
-                if broadcast.from != shared.replica() {
-                    crate::operations::apply(state, &broadcast.changes);
+                if broadcast.from != shared.replica()
+                    && crate::operations::apply(state, &broadcast.changes).vertex_changed
+                {
+                    crate::operations::sync_vertex_off_thread(state).await;
                 }
             }
             _ = ping.tick() => {

@@ -9,22 +9,43 @@ use crate::secret::ApiKey;
 use crate::state::AppState;
 use crate::store::{Change, KeyAction};
 
+/// What applying changes left to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use = "Vertex credentials that changed must be synced (AppState::sync_vertex, off the async thread)"]
+pub struct Applied {
+    /// Vertex credentials or Express keys came or went: the Vertex pools
+    /// must be synced ([`AppState::sync_vertex`] reads credential files and
+    /// parses keys — not on an async worker thread).
+    pub vertex_changed: bool,
+}
+
 /// Applies `changes` here and persists them (shared with other replicas
-/// when `REDIS_URL` is set).
-pub fn commit(state: &AppState, changes: Vec<Change>) {
+/// when `REDIS_URL` is set); Vertex pools are synced on a blocking thread.
+pub async fn commit(state: &actix_web::web::Data<AppState>, changes: Vec<Change>) {
     if changes.is_empty() {
         return;
     }
-    apply(state, &changes);
+    let applied = apply(state, &changes);
     state.store.send_all(changes);
+    if applied.vertex_changed {
+        sync_vertex_off_thread(state).await;
+    }
+}
+
+/// [`AppState::sync_vertex`] on a blocking thread, awaited.
+pub async fn sync_vertex_off_thread(state: &actix_web::web::Data<AppState>) {
+    let state = state.clone();
+    let _ = actix_web::web::block(move || state.sync_vertex()).await;
 }
 
 /// Applies `changes` to this replica's running state, in order: what a
 /// dashboard action did here, what another replica did (its changes on
 /// the channel, or a reloaded snapshot), what the store held at startup.
 /// Idempotent, like the store's own application of a change. Persisting
-/// is the caller's (see [`commit`]); nothing here writes to the store.
-pub fn apply(state: &AppState, changes: &[Change]) {
+/// is the caller's (see [`commit`]); nothing here writes to the store, and
+/// Vertex credentials are synced by the caller, off the async thread (see
+/// [`Applied`]).
+pub fn apply(state: &AppState, changes: &[Change]) -> Applied {
     let now_ms = state.now_ms();
     let mut vertex_changed = false;
     let mut keys_changed = false;
@@ -114,11 +135,9 @@ pub fn apply(state: &AppState, changes: &[Change]) {
             Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. } => {}
         }
     }
-    if vertex_changed {
-        state.sync_vertex();
-    }
     if keys_changed {
         // Keys came or went: the model list may differ.
         state.model_refresh.notify_one();
     }
+    Applied { vertex_changed }
 }

@@ -320,8 +320,9 @@ fn restore_dashboard_state(state: &AppState, snapshot: &crate::store::Snapshot) 
         .into_iter()
         .filter(|change| !is_key_change(change) && !matches!(change, Change::SetSetting { .. }))
         .collect();
-    crate::operations::apply(state, &changes);
-    // The settings' and STORAGE_DIR's credentials count too.
+    // (Synced below in any case: the settings' and STORAGE_DIR's
+    // credentials count too.)
+    let _ = crate::operations::apply(state, &changes);
     let (express, accounts) = state.sync_vertex();
     if express + accounts > 0 {
         log::info!(target: "hajimi::vertex", "Vertex: {express} Express key(s), {accounts} service account(s)");
@@ -334,7 +335,8 @@ fn restore_dashboard_state(state: &AppState, snapshot: &crate::store::Snapshot) 
 fn restore_keys(state: &AppState, configured: Vec<crate::secret::ApiKey>, snapshot: &crate::store::Snapshot) {
     state.pool.add(configured);
     let changes: Vec<Change> = snapshot.to_changes().into_iter().filter(is_key_change).collect();
-    crate::operations::apply(state, &changes);
+    // (Key changes touch no Vertex credential.)
+    let _ = crate::operations::apply(state, &changes);
     let now_ms = state.now_ms();
     for usage in &snapshot.usage {
         let Some(id) = state.pool.id_of(&crate::secret::ApiKey::new(usage.key.as_str())) else { continue };

@@ -231,12 +231,17 @@ impl AppState {
 
     /// Puts the Vertex pools in line with the settings, the credentials
     /// directory and the dashboard's credentials.
+    /// Reads credential files and parses keys: not on an async worker
+    /// thread (see `operations::sync_vertex_off_thread`); no lock is held
+    /// while it reads.
     pub fn sync_vertex(&self) -> (usize, usize) {
         let config = self.config();
-        let dashboard = self.dashboard.vertex.read();
-        let stored: Vec<String> = dashboard.credentials.iter().map(|credential| credential.json.clone()).collect();
-        let sources =
-            crate::vertex::CredentialSources { express_keys: &dashboard.express_keys, stored_accounts: &stored };
+        let (express_keys, stored) = {
+            let dashboard = self.dashboard.vertex.read();
+            let stored: Vec<String> = dashboard.credentials.iter().map(|credential| credential.json.clone()).collect();
+            (dashboard.express_keys.clone(), stored)
+        };
+        let sources = crate::vertex::CredentialSources { express_keys: &express_keys, stored_accounts: &stored };
         self.vertex.sync(&config, &sources)
     }
 

@@ -244,7 +244,8 @@ pub async fn add_keys(
         crate::operations::commit(
             &state,
             vec![Change::AddKeys(new_keys.iter().map(|key| key.expose().to_owned()).collect())],
-        );
+        )
+        .await;
         // Checked here, by the replica that added them.
         let ids: Vec<KeyId> = new_keys.iter().filter_map(|key| state.pool.id_of(key)).collect();
         state.validation.request_keys(&ids);
@@ -302,7 +303,7 @@ pub async fn key_action(
     if action == "validate" {
         state.validation.request_keys(&ids);
     }
-    crate::operations::commit(&state, changes);
+    crate::operations::commit(&state, changes).await;
     let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
     log::info!("dashboard: {action} keys {}", names.join(" "));
     let done = match action {
@@ -358,7 +359,7 @@ pub async fn clear_invalid(
             });
         }
     }
-    crate::operations::commit(&state, changes);
+    crate::operations::commit(&state, changes).await;
     log::info!("dashboard: {} invalid keys deleted", ids.len());
     let message = text::fill(words(&request, &state).invalid_deleted, &[("n", &ids.len())]);
     Ok(flash_and_redirect(&state, &info, "ok", message, "/keys"))
@@ -419,7 +420,7 @@ pub async fn set_model_limit(
             Err(_) => return Ok(flash_and_redirect(&state, &info, "error", t.limit_bad_number.into(), "/keys")),
         },
     };
-    crate::operations::commit(&state, vec![Change::SetModelLimit { model: model.clone(), limit }]);
+    crate::operations::commit(&state, vec![Change::SetModelLimit { model: model.clone(), limit }]).await;
     log::info!("dashboard: daily limit for {model} set to {}", limit.map_or("default".to_owned(), |l| l.to_string()));
     Ok(flash_and_redirect(&state, &info, "ok", text::fill(t.limit_saved, &[("model", &model)]), "/keys"))
 }

@@ -146,7 +146,8 @@ pub async fn logout(
     payload: web::Payload,
 ) -> Result<HttpResponse, DashboardError> {
     let (info, NoFields {}) = authorized_post(&request, &state, payload, true).await?;
-    crate::operations::commit(&state, vec![Change::SessionEnded { digest: crate::store::session_digest(&info.id) }]);
+    crate::operations::commit(&state, vec![Change::SessionEnded { digest: crate::store::session_digest(&info.id) }])
+        .await;
     log::info!("dashboard logout");
     let prefix = prefix_of(&state);
     let mut response = redirect(format!("{prefix}/login"));
@@ -221,7 +222,8 @@ pub async fn change_password(
     crate::operations::commit(
         &state,
         vec![Change::SetPasswordHash(hash), Change::PasswordChangedIn { digest }, session_started(&state, &fresh)],
-    );
+    )
+    .await;
     let address = crate::auth::client_address(&request, &state.config());
     log::warn!("dashboard password set from {address}; every session ended");
     state.dashboard.sessions.set_flash(&fresh.id, Flash { kind: "ok", text: t.password_saved.into() });

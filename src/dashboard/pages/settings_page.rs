@@ -260,7 +260,7 @@ pub async fn import_settings(
     if !new_keys.is_empty() {
         other_changes.push(Change::AddKeys(new_keys.iter().map(|key| key.expose().to_owned()).collect()));
     }
-    crate::operations::commit(&state, other_changes);
+    crate::operations::commit(&state, other_changes).await;
     let ids: Vec<KeyId> = new_keys.iter().filter_map(|key| state.pool.id_of(key)).collect();
     state.validation.request_keys(&ids);
     let address = crate::auth::client_address(&request, &state.config());

@@ -251,7 +251,7 @@ pub async fn add_express_keys(
         }
     }
     let count = added.len();
-    crate::operations::commit(&state, added.into_iter().map(Change::AddExpressKey).collect());
+    crate::operations::commit(&state, added.into_iter().map(Change::AddExpressKey).collect()).await;
     log::info!("dashboard: {count} Vertex Express keys added");
     let kind = if count > 0 { "ok" } else { "error" };
     let message = text::fill(words(&request, &state).vertex_express_added, &[("n", &count)]);
@@ -269,7 +269,7 @@ pub async fn remove_express_key(
     let removed = index.and_then(|index| state.dashboard.vertex.read().express_keys.get(index).cloned());
     match removed {
         Some(key) => {
-            crate::operations::commit(&state, vec![Change::RemoveExpressKey(key)]);
+            crate::operations::commit(&state, vec![Change::RemoveExpressKey(key)]).await;
             log::info!("dashboard: a Vertex Express key was removed");
             Ok(flash_and_redirect(&state, &info, "ok", t.vertex_express_removed.into(), "/vertex"))
         }
@@ -305,7 +305,7 @@ pub async fn add_credential(
     match parse_service_account(&form.json, t) {
         Ok(credential) => {
             let email = credential.client_email.clone();
-            crate::operations::commit(&state, vec![Change::AddCredential(credential)]);
+            crate::operations::commit(&state, vec![Change::AddCredential(credential)]).await;
             log::info!("dashboard: Vertex credential {} added", crate::secret::LogSafe(&email));
             let message = text::fill(t.vertex_credential_added, &[("email", &email)]);
             Ok(flash_and_redirect(&state, &info, "ok", message, "/vertex"))
@@ -333,7 +333,7 @@ pub async fn remove_credential(
     if !known {
         return Ok(flash_and_redirect(&state, &info, "error", t.vertex_no_such_credential.into(), "/vertex"));
     }
-    crate::operations::commit(&state, vec![Change::RemoveCredential { client_email: email.clone() }]);
+    crate::operations::commit(&state, vec![Change::RemoveCredential { client_email: email.clone() }]).await;
     log::info!("dashboard: Vertex credential {} removed", crate::secret::LogSafe(&email));
     let message = text::fill(t.vertex_credential_removed, &[("email", &email)]);
     Ok(flash_and_redirect(&state, &info, "ok", message, "/vertex"))
