@@ -11,7 +11,6 @@ pub mod config;
 pub mod cors;
 pub mod dashboard;
 pub mod delivery;
-pub mod docs;
 pub mod error;
 pub mod fasthash;
 pub mod gemini;

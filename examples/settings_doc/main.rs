@@ -10,7 +10,9 @@
 
 use std::path::Path;
 
-use hajimi::docs;
+// Also compiled into the docs test (`tests/it/docs.rs`), not into the
+// server: it reads files of this checkout.
+mod docs;
 
 fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).collect();

@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::config::{self, SETTINGS};
-use crate::dashboard::settings::GROUPS;
+use hajimi::config::{self, SETTINGS};
+use hajimi::dashboard::settings::GROUPS;
 
 /// How to bring `docs/en/settings.md` up to date.
 pub const REGENERATE_COMMAND: &str = "cargo run --example settings_doc > docs/en/settings.md";
