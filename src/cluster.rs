@@ -86,14 +86,14 @@ pub async fn follow(state: &web::Data<AppState>) {
         match subscribe(&shared).await {
             Ok(mut pubsub) => {
                 match shared.client().get_multiplexed_async_connection().await {
-                    Ok(connection) => shared.set_async_connection(Some(connection)),
+                    Ok(connection) => shared.link().set_connection(Some(connection)),
                     Err(error) => shared.status().set_up(false, &error.to_string()),
                 }
-                if catch_up(state, &shared).await && shared.has_async_connection() {
+                if catch_up(state, &shared).await && shared.link().is_connected() {
                     shared.status().set_up(true, "");
                     listen(state, &shared, &mut pubsub).await;
                 }
-                shared.set_async_connection(None);
+                shared.link().set_connection(None);
             }
             Err(error) => shared.status().set_up(false, &error.to_string()),
         }
@@ -173,8 +173,8 @@ async fn listen(state: &web::Data<AppState>, shared: &Arc<RedisStore>, pubsub: &
                 if !answered {
                     return;
                 }
-                shared.return_idle_credit(false).await;
-                shared.push_log(&std::mem::take(&mut log_records), state.config().log_ring_size).await;
+                shared.link().return_idle_credit(false).await;
+                shared.link().push_log(&std::mem::take(&mut log_records), state.config().log_ring_size).await;
                 // Changes that waited while the writer could not reach Redis.
                 if shared.pending_count() > 0 {
                     let store = Arc::clone(shared);

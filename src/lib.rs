@@ -28,6 +28,7 @@ pub mod operations;
 pub mod operator;
 pub mod proxy;
 pub mod ratelimit;
+pub mod replicas;
 pub mod routes;
 pub mod secret;
 pub mod settings;

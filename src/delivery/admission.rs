@@ -40,7 +40,7 @@ pub async fn check_rate_limit(client: IpAddr, config: &Config, state: &AppState)
         .map_err(|rejection| rate_limited(rejection.limit, rejection.retry_after_ms))?;
     let Some(shared) = &state.shared else { return Ok(()) };
     let name = crate::ratelimit::ClientKey::name(client);
-    match shared.count_address(&name, limits.per_minute, limits.per_day, now_ms).await {
+    match shared.link().count_address(&name, limits.per_minute, limits.per_day, now_ms).await {
         Ok(Some((per_day, wait_ms))) => {
             Err(rate_limited(if per_day { Limited::PerDay } else { Limited::PerMinute }, wait_ms))
         }

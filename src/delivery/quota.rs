@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use crate::gemini::client::Service;
 use crate::keys::pacific::{next_pacific_midnight, pacific_day};
 use crate::keys::{KeyId, Lease};
+use crate::replicas::Reservation;
 use crate::state::AppState;
-use crate::store::redis::Reservation;
 
 /// The key reached its daily limit on some replica: it rests until then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl QuotaHolds {
         }
         let Some(limit) = state.pool.enforced_limit(model) else { return Ok(()) };
         let now_s = (state.now_ms() / 1000) as i64;
-        match shared.reserve(lease.key.expose(), model, pacific_day(now_s), limit).await {
+        match shared.link().reserve(lease.key.expose(), model, pacific_day(now_s), limit).await {
             Reservation::Granted => {
                 self.held.borrow_mut().push(lease.id);
                 Ok(())
@@ -58,7 +58,7 @@ impl QuotaHolds {
             return;
         }
         if let (Some(shared), Some(api_key)) = (&state.shared, state.pool.key_of(key)) {
-            shared.give_back(api_key.expose(), model, pacific_day((state.now_ms() / 1000) as i64));
+            shared.link().give_back(api_key.expose(), model, pacific_day((state.now_ms() / 1000) as i64));
         }
     }
 }

@@ -55,7 +55,7 @@ pub async fn log_page(
     let format = Format { t, zone: &config.time_zone };
     let ring = crate::log_ring::global();
     let merged = match &state.shared {
-        Some(shared) => shared.merged_log(ring.capacity()).await,
+        Some(shared) => shared.link().merged_log(ring.capacity()).await,
         None => None,
     };
     // With shared state, the log of every replica (each line names its
