@@ -8,6 +8,7 @@ pub mod cache;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod convert;
 pub mod cors;
 pub mod dashboard;
 pub mod delivery;

@@ -2,6 +2,10 @@
 //! fetched remote images, Gemini file references), audio and files.
 
 use super::*;
+use crate::convert::media::{
+    decode_data_url, file_data_part, gemini_file_reference, guess_mime_type_from_file_name, inline_data_part,
+    validated_base64,
+};
 
 /// Rule 2: a message's content (a string, null, or an array of parts) as
 /// Gemini parts. Empty texts are skipped. Null is accepted only when
@@ -75,17 +79,9 @@ pub(super) fn convert_content_part(
     }
 }
 
-pub(super) fn inline_data_part(mime_type: String, base64_data: String) -> Part {
-    Part { inline_data: Some(Blob { mime_type, data: base64_data }), ..Part::default() }
-}
-
-pub(super) fn file_data_part(file_data: FileData) -> Part {
-    Part { file_data: Some(file_data), ..Part::default() }
-}
-
 pub(super) fn convert_image_url(url: &str, part_location: &str, opts: &ConvertOptions) -> Result<Part, ConvertError> {
     if has_prefix_ignoring_ascii_case(url, "data:") {
-        let (mime_type, base64_data) = decode_data_url(url, part_location)?;
+        let (mime_type, base64_data) = decode_data_url(url).map_err(|detail| bad_request_at(part_location, detail))?;
         return Ok(inline_data_part(mime_type, base64_data));
     }
     if let Some(file_data) = gemini_file_reference(url) {
@@ -103,57 +99,6 @@ pub(super) fn convert_image_url(url: &str, part_location: &str, opts: &ConvertOp
     Err(bad_request_at(part_location, "unsupported image URL; use a data:, http(s):// or gs:// URL"))
 }
 
-/// A `gs://` URL or a Gemini Files API URL, passed to Gemini by reference.
-pub(super) fn gemini_file_reference(url: &str) -> Option<FileData> {
-    let is_reference = if has_prefix_ignoring_ascii_case(url, "gs://") {
-        true
-    } else {
-        url::Url::parse(url).is_ok_and(|parsed_url| {
-            parsed_url.scheme() == "https"
-                && parsed_url.host_str() == Some(GEMINI_FILES_API_HOST)
-                && parsed_url.path().contains("/files/")
-        })
-    };
-    is_reference.then(|| FileData {
-        mime_type: guess_mime_type_from_file_name(url).map(str::to_string),
-        file_uri: url.to_string(),
-    })
-}
-
-/// Splits `data:<mime>[;params];base64,<data>` into the lower-cased MIME type
-/// and the validated base64 data.
-pub(super) fn decode_data_url(url: &str, part_location: &str) -> Result<(String, String), ConvertError> {
-    let malformed = || bad_request_at(part_location, "malformed data URL");
-    let after_scheme = url.get("data:".len()..).ok_or_else(malformed)?;
-    let (header, data) = after_scheme.split_once(',').ok_or_else(malformed)?;
-    let mut header_pieces = header.split(';');
-    let mime_type = header_pieces.next().unwrap_or_default().trim();
-    let is_base64 = header_pieces.any(|piece| piece.trim().eq_ignore_ascii_case("base64"));
-    if !is_base64 || !mime_type.contains('/') {
-        return Err(malformed());
-    }
-    let base64_data =
-        validated_base64(data).ok_or_else(|| bad_request_at(part_location, "data URL content is not valid base64"))?;
-    Ok((mime_type.to_ascii_lowercase(), base64_data))
-}
-
-/// The base64 text without whitespace, if it is non-empty and decodes
-/// (standard or URL-safe alphabet, padding optional).
-pub(super) fn validated_base64(data: &str) -> Option<String> {
-    let compact_data: String = data.chars().filter(|character| !character.is_ascii_whitespace()).collect();
-    if compact_data.is_empty() {
-        return None;
-    }
-    let lenient_config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let standard_engine = GeneralPurpose::new(&alphabet::STANDARD, lenient_config);
-    let url_safe_engine = GeneralPurpose::new(&alphabet::URL_SAFE, lenient_config);
-    let decodes = standard_engine.decode(compact_data.as_bytes()).is_ok()
-        || url_safe_engine.decode(compact_data.as_bytes()).is_ok();
-    decodes.then_some(compact_data)
-}
-
-/// `{"type":"input_audio","input_audio":{"data","format"}}` → inline
-/// `audio/<format>` (a data URL in `data` supplies its own MIME type).
 pub(super) fn convert_input_audio(
     content_part_object: &Map<String, Value>,
     part_location: &str,
@@ -164,7 +109,7 @@ pub(super) fn convert_input_audio(
         return Err(bad_request_at(part_location, "an input_audio part needs a string \"input_audio.data\""));
     };
     if has_prefix_ignoring_ascii_case(data, "data:") {
-        let (mime_type, base64_data) = decode_data_url(data, part_location)?;
+        let (mime_type, base64_data) = decode_data_url(data).map_err(|detail| bad_request_at(part_location, detail))?;
         return Ok(inline_data_part(mime_type, base64_data));
     }
     let format = input_audio
@@ -194,7 +139,8 @@ pub(super) fn convert_file_part(
     let file_name = field("filename");
     if let Some(file_data) = field("file_data") {
         if has_prefix_ignoring_ascii_case(file_data, "data:") {
-            let (mime_type, base64_data) = decode_data_url(file_data, part_location)?;
+            let (mime_type, base64_data) =
+                decode_data_url(file_data).map_err(|detail| bad_request_at(part_location, detail))?;
             return Ok(inline_data_part(mime_type, base64_data));
         }
         let base64_data = validated_base64(file_data)
@@ -223,45 +169,4 @@ pub(super) fn convert_file_part(
         };
     }
     Err(bad_request_at(part_location, "a file part needs \"file.file_data\" or \"file.file_id\""))
-}
-
-/// A MIME type Gemini understands, guessed from a file name's extension.
-pub(super) fn guess_mime_type_from_file_name(file_name: &str) -> Option<&'static str> {
-    let last_path_segment = file_name.rsplit('/').next().unwrap_or(file_name);
-    let (_, extension) = last_path_segment.rsplit_once('.')?;
-    let mime_type = match extension.to_ascii_lowercase().as_str() {
-        "pdf" => "application/pdf",
-        "txt" => "text/plain",
-        "md" => "text/markdown",
-        "html" | "htm" => "text/html",
-        "csv" => "text/csv",
-        "xml" => "text/xml",
-        "json" => "application/json",
-        "rtf" => "text/rtf",
-        "js" => "text/javascript",
-        "py" => "text/x-python",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "webp" => "image/webp",
-        "gif" => "image/gif",
-        "heic" => "image/heic",
-        "heif" => "image/heif",
-        "mp3" => "audio/mp3",
-        "wav" => "audio/wav",
-        "ogg" => "audio/ogg",
-        "flac" => "audio/flac",
-        "aac" => "audio/aac",
-        "aiff" => "audio/aiff",
-        "m4a" => "audio/m4a",
-        "mp4" => "video/mp4",
-        "mpeg" | "mpg" => "video/mpeg",
-        "mov" => "video/mov",
-        "avi" => "video/avi",
-        "webm" => "video/webm",
-        "wmv" => "video/wmv",
-        "flv" => "video/x-flv",
-        "3gp" | "3gpp" => "video/3gpp",
-        _ => return None,
-    };
-    Some(mime_type)
 }

@@ -12,17 +12,18 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::{alphabet, Engine};
 use rand::distr::Alphanumeric;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use crate::gemini::model::{is_gemini_3, safety_threshold_for, thinking_budget_range, ModelSpec, ThinkingOverride};
+use crate::convert::media::{
+    gemini_file_reference, has_prefix_ignoring_ascii_case, is_http_url, GEMINI_FILES_API_HOST,
+};
+use crate::convert::{safety_settings, MODEL_ROLE, USER_ROLE};
+use crate::gemini::model::{is_gemini_3, ModelSpec};
 use crate::gemini::types::{
-    Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse,
-    GenerateContentRequest, GenerationConfig, Part, SafetySetting, ThinkingConfig, Tool, ToolConfig,
+    Blob, Content, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse, GenerateContentRequest,
+    GenerationConfig, Part, ThinkingConfig, Tool, ToolConfig,
 };
 use crate::openai::types::{ChatRequest, Message};
 
@@ -79,23 +80,6 @@ fn bad_request_at(location: &str, detail: impl Display) -> ConvertError {
     bad_request_with_param(location, location, detail)
 }
 
-const USER_ROLE: &str = "user";
-const MODEL_ROLE: &str = "model";
-
-/// Google's documented placeholder for a function call replayed without its
-/// real thought signature (Gemini 3 rejects unsigned replayed calls).
-const SKIP_THOUGHT_SIGNATURE_VALIDATOR: &str = "skip_thought_signature_validator";
-
-const SAFETY_CATEGORIES: [&str; 5] = [
-    "HARM_CATEGORY_HARASSMENT",
-    "HARM_CATEGORY_HATE_SPEECH",
-    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
-    "HARM_CATEGORY_DANGEROUS_CONTENT",
-    "HARM_CATEGORY_CIVIC_INTEGRITY",
-];
-
-const GEMINI_FILES_API_HOST: &str = "generativelanguage.googleapis.com";
-
 /// Converts an OpenAI chat request into a Gemini request. See the module
 /// documentation; every rule is applied in the order written below.
 pub fn to_gemini(
@@ -141,11 +125,7 @@ pub fn to_gemini(
     generation_config.thinking_config = convert_thinking(req, opts)?;
     let generation_config = (generation_config != GenerationConfig::default()).then_some(generation_config);
 
-    let safety_threshold = safety_threshold_for(&opts.model.base, opts.safety_threshold);
-    let safety_settings = SAFETY_CATEGORIES
-        .iter()
-        .map(|category| SafetySetting { category: (*category).to_string(), threshold: safety_threshold.clone() })
-        .collect();
+    let safety_settings = safety_settings(&opts.model.base, opts.safety_threshold);
 
     Ok(GenerateContentRequest {
         contents: turns,
@@ -190,14 +170,6 @@ fn image_url_of_content_part(content_part: &Value) -> Option<&str> {
         Value::Object(image_url) => image_url.get("url").and_then(Value::as_str),
         _ => None,
     }
-}
-
-fn has_prefix_ignoring_ascii_case(text: &str, prefix: &str) -> bool {
-    text.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix))
-}
-
-fn is_http_url(url: &str) -> bool {
-    has_prefix_ignoring_ascii_case(url, "http://") || has_prefix_ignoring_ascii_case(url, "https://")
 }
 
 fn message_location(message_index: usize) -> String {

@@ -1,6 +1,10 @@
 //! The conversion's tests, table- and fixture-driven.
 
 use super::*;
+use crate::convert::schema::{
+    clean_parameters as convert_function_parameters, SchemaBudget, MAXIMUM_CLEANED_SCHEMA_BYTES,
+};
+use crate::convert::SAFETY_CATEGORIES;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;

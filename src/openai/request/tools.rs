@@ -4,6 +4,7 @@
 //! as the tool config.
 
 use super::*;
+pub(super) use crate::convert::add_skip_signature_to_unsigned_first_function_calls;
 
 /// Rule 3: one assistant tool call as a `functionCall` part, with its
 /// thought signature (from `extra_content.google.thought_signature`, else
@@ -55,19 +56,6 @@ pub(super) fn convert_tool_call(
         ..Part::default()
     };
     Ok((tool_call_id, part))
-}
-
-/// Gemini 3 rejects replayed model turns whose first function call carries
-/// no thought signature; for those, Google documents a placeholder value.
-pub(super) fn add_skip_signature_to_unsigned_first_function_calls(turns: &mut [Content]) {
-    for turn in turns.iter_mut().filter(|turn| turn.role.as_deref() == Some(MODEL_ROLE)) {
-        let first_function_call_part = turn.parts.iter_mut().find(|part| part.function_call.is_some());
-        if let Some(part) = first_function_call_part {
-            if part.thought_signature.is_none() {
-                part.thought_signature = Some(SKIP_THOUGHT_SIGNATURE_VALIDATOR.to_string());
-            }
-        }
-    }
 }
 
 /// Rule 4: a `tool` message as a `functionResponse` part. The function name
@@ -141,7 +129,7 @@ pub(super) fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDecla
     let mut function_declarations = Vec::new();
     // One budget for all the tools of a request: many tools each expanding
     // `$ref`s must not add up to an unbounded amount of memory.
-    let mut budget = SchemaBudget::default();
+    let mut budget = crate::convert::schema::SchemaBudget::default();
     for (tool_index, tool) in tools.unwrap_or_default().iter().enumerate() {
         let tool_location = format!("tools[{tool_index}]");
         let Some(tool_object) = tool.as_object() else {
@@ -172,8 +160,9 @@ pub(super) fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDecla
             .and_then(Value::as_str)
             .filter(|description| !description.is_empty())
             .map(str::to_string);
-        let parameters =
-            function.get("parameters").and_then(|parameters| convert_function_parameters(parameters, &mut budget));
+        let parameters = function
+            .get("parameters")
+            .and_then(|parameters| crate::convert::schema::clean_parameters(parameters, &mut budget));
         if budget.exhausted {
             return Err(bad_request_at(
                 &format!("{function_location}.parameters"),
