@@ -20,10 +20,14 @@ use crate::secret::LogSafe;
 use crate::state::AppState;
 use crate::throttle::{Guarded, Verdict};
 
-/// The client key as sent, from the first place that has one.
+/// The client key as sent, from the first place that has one:
+/// `x-goog-api-key` (Google's clients), `x-api-key` (Anthropic's), the
+/// `key` query parameter, `Authorization: Bearer`.
 pub fn client_key(request: &HttpRequest) -> Option<String> {
-    if let Some(value) = request.headers().get("x-goog-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(value.trim().to_owned());
+    for header in ["x-goog-api-key", "x-api-key"] {
+        if let Some(value) = request.headers().get(header).and_then(|v| v.to_str().ok()) {
+            return Some(value.trim().to_owned());
+        }
     }
     let from_query = url::form_urlencoded::parse(request.query_string().as_bytes())
         .find(|(name, _)| name == "key")
@@ -226,6 +230,8 @@ mod tests {
         let cases: Vec<(TestRequest, Result<(), u16>)> = vec![
             (TestRequest::default(), Err(401)),
             (TestRequest::default().insert_header(("x-goog-api-key", "s3cret")), Ok(())),
+            (TestRequest::default().insert_header(("x-api-key", "s3cret")), Ok(())),
+            (TestRequest::default().insert_header(("x-api-key", "wrong")), Err(401)),
             (TestRequest::default().uri("/v1/models?key=s3cret"), Ok(())),
             (TestRequest::default().insert_header(("authorization", "Bearer s3cret")), Ok(())),
             (TestRequest::default().insert_header(("authorization", "bearer s3cret")), Ok(())),

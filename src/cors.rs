@@ -37,14 +37,6 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
         && allowed.iter().any(|entry| entry == "*" || entry.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
-/// Paths that answer CORS: the API's, nothing else.
-fn is_api_path(path: &str) -> bool {
-    ["/v1/", "/v1beta/", "/gemini/", "/aistudio/", "/vertex/models", "/vertex/v1/", "/vertex/chat/", "/anthropic/"]
-        .iter()
-        .any(|prefix| path.starts_with(prefix))
-        || matches!(path, "/models" | "/chat/completions")
-}
-
 pub async fn cors(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -52,7 +44,7 @@ pub async fn cors(
     let allowed_origin = request
         .headers()
         .get(header::ORIGIN)
-        .filter(|_| is_api_path(request.path()))
+        .filter(|_| crate::delivery::is_api_path(request.path()))
         .and_then(|origin| origin.to_str().ok())
         .and_then(|origin| {
             let state = request.app_data::<web::Data<AppState>>()?;
@@ -113,10 +105,10 @@ mod tests {
     #[test]
     fn only_the_api_answers_cors() {
         for api in ["/v1/chat/completions", "/v1beta/models", "/chat/completions", "/v1/messages", "/models"] {
-            assert!(is_api_path(api), "{api}");
+            assert!(crate::delivery::is_api_path(api), "{api}");
         }
         for other in ["/", "/login", "/keys", "/settings", "/health", "/ready", "/metrics", "/vertex"] {
-            assert!(!is_api_path(other), "{other}");
+            assert!(!crate::delivery::is_api_path(other), "{other}");
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod replicas;
 pub mod routes;
 pub mod secret;
 pub mod settings;
+pub mod signatures;
 pub mod startup;
 pub mod state;
 pub mod stats;

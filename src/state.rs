@@ -3,7 +3,7 @@
 //! [`WorkerClients`] holds the per-worker HTTP clients (awc clients are
 //! `!Send`): one set per worker, built in the `HttpServer::new` closure.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -88,7 +88,7 @@ pub struct AppState {
     pub background_calls: std::sync::atomic::AtomicUsize,
     pub pool: KeyPool,
     pub catalog: ModelCatalog,
-    pub signatures: SignatureCache,
+    pub signatures: crate::signatures::SignatureBook,
     /// Spare answers for swipes, OpenAI and native requests alike.
     pub swipe_cache: SwipeCache<Arc<crate::gemini::types::Answer>>,
     /// Non-stream generations in flight, by cache key, for de-duplication.
@@ -198,7 +198,7 @@ impl AppState {
             background_calls: Default::default(),
             pool,
             catalog: ModelCatalog::default(),
-            signatures: SignatureCache::new(config.thought_signature_cache_size),
+            signatures: crate::signatures::SignatureBook::new(config.thought_signature_cache_size),
             swipe_cache: SwipeCache::new(config.max_cache_entries, config.cache_expiry.as_millis() as u64),
             inflight: Mutex::default(),
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_CLIENTS),
@@ -308,50 +308,3 @@ impl AppState {
     }
 }
 
-/// Thought signatures Gemini attached to function calls, by the tool-call
-/// id hajimi gave the client, so that a client that drops
-/// `extra_content` still sends them back (§4.6). Bounded: the oldest
-/// entries are evicted first.
-pub struct SignatureCache {
-    capacity: usize,
-    inner: Mutex<(HashMap<String, String>, VecDeque<String>)>,
-}
-
-impl SignatureCache {
-    pub fn new(capacity: usize) -> SignatureCache {
-        SignatureCache { capacity: capacity.max(1), inner: Mutex::default() }
-    }
-
-    pub fn remember(&self, call_id: &str, signature: &str) {
-        let mut guard = self.inner.lock();
-        let (map, order) = &mut *guard;
-        if map.insert(call_id.to_owned(), signature.to_owned()).is_none() {
-            order.push_back(call_id.to_owned());
-        }
-        while order.len() > self.capacity {
-            if let Some(oldest) = order.pop_front() {
-                map.remove(&oldest);
-            }
-        }
-    }
-
-    pub fn lookup(&self, call_id: &str) -> Option<String> {
-        self.inner.lock().0.get(call_id).cloned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_cache_is_bounded_and_evicts_the_oldest() {
-        let cache = SignatureCache::new(2);
-        cache.remember("a", "1");
-        cache.remember("b", "2");
-        cache.remember("c", "3");
-        assert_eq!(cache.lookup("a"), None);
-        assert_eq!(cache.lookup("b").as_deref(), Some("2"));
-        assert_eq!(cache.lookup("c").as_deref(), Some("3"));
-    }
-}

@@ -105,7 +105,7 @@ pub async fn access_log(
     let target = match &state {
         Some(state) if is_dashboard_path(&path, &state.config().dashboard_prefix) => "hajimi::dashboard::access",
         _ if note.as_ref().is_some_and(|note| note.vertex) => "hajimi::vertex::access",
-        _ if is_api_path(&path) => "hajimi::routes::access",
+        _ if crate::delivery::is_api_path(&path) => "hajimi::routes::access",
         _ => "hajimi::telemetry",
     };
     match (&outcome, &note) {
@@ -157,33 +157,18 @@ fn bounded_text(text: &str, max_chars: usize) -> String {
     out
 }
 
-fn is_api_path(path: &str) -> bool {
-    // (The dashboard's own Vertex page is `/vertex` and `/vertex/<action>`.)
-    [
-        "/v1/",
-        "/v1beta/",
-        "/gemini/",
-        "/aistudio/",
-        "/vertex/models",
-        "/vertex/v1/",
-        "/vertex/chat/",
-        "/models",
-        "/chat/completions",
-    ]
-    .iter()
-    .any(|prefix| path.starts_with(prefix))
-}
-
 /// Requests that use the pool: counted on the Overview and in the request
 /// log (chat, embeddings, and every native `models/…:action`).
 fn calls_upstream(path: &str) -> bool {
     path.ends_with("/chat/completions")
         || path.ends_with("/embeddings")
-        || (is_api_path(path) && path.rsplit('/').next().is_some_and(|last| last.contains(':')))
+        || (crate::delivery::is_api_path(path) && path.rsplit('/').next().is_some_and(|last| last.contains(':')))
 }
 
 fn is_dashboard_path(path: &str, prefix: &str) -> bool {
-    !is_api_path(path) && !matches!(path, "/health" | "/ready") && (prefix.is_empty() || path.starts_with(prefix))
+    !crate::delivery::is_api_path(path)
+        && !matches!(path, "/health" | "/ready")
+        && (prefix.is_empty() || path.starts_with(prefix))
 }
 
 /// How a generation request ended, for the Overview's counters.

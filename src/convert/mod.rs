@@ -4,8 +4,10 @@
 //! budgets and levels ([`thinking`]), the safety settings, and thought
 //! signatures. Pure: no I/O, no clock.
 
+pub mod answer;
 pub mod media;
 pub mod schema;
+pub mod stream;
 pub mod thinking;
 
 use crate::gemini::model::safety_threshold_for;

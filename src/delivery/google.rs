@@ -13,10 +13,10 @@
 
 use bytes::Bytes;
 
+use crate::convert::stream::StreamEnd;
 use crate::delivery::stream::EventFormat;
 use crate::error::ApiError;
 use crate::gemini::types::GenerateContentResponse;
-use crate::openai::stream::StreamEnd;
 
 /// How a native stream is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

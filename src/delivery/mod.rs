@@ -27,6 +27,45 @@ pub mod relay;
 pub mod shared;
 pub mod stream;
 
+/// Whether `path` is one of the API's (every front door's) rather than
+/// the dashboard's, `/health`, `/ready` or `/metrics`: the access log files
+/// it under the API and CORS answers only these. (The dashboard's own
+/// Vertex page is `/vertex` and `/vertex/<action>`.)
+pub fn is_api_path(path: &str) -> bool {
+    [
+        "/v1/",
+        "/v1beta/",
+        "/gemini/",
+        "/aistudio/",
+        "/anthropic/",
+        "/vertex/models",
+        "/vertex/v1/",
+        "/vertex/chat/",
+        "/models",
+        "/chat/completions",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
+}
+
+/// The key a follow-up request should go to first: the one that produced
+/// the thought signatures it carries back (see `signatures`), whatever the
+/// front door.
+pub fn preferred_key(
+    request: &crate::gemini::types::GenerateContentRequest,
+    signatures: &crate::signatures::SignatureBook,
+) -> Option<crate::keys::KeyId> {
+    let carried = request
+        .contents
+        .iter()
+        .flat_map(|content| &content.parts)
+        .filter_map(|part| part.thought_signature.as_deref())
+        .filter(|signature| *signature != crate::convert::SKIP_THOUGHT_SIGNATURE_VALIDATOR);
+    // The newest turn's signature decides (the conversation's key now).
+    let newest: Vec<&str> = carried.collect();
+    signatures.preferred_key(newest.into_iter().rev())
+}
+
 /// What the access log and the request log record about an API request
 /// besides its path: set by the handler as a response extension.
 #[derive(Debug, Clone)]

@@ -7,11 +7,12 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::convert::stream::StreamEnd;
 use crate::delivery::stream::EventFormat;
 use crate::error::ApiError;
 use crate::gemini::types::GenerateContentResponse;
 use crate::openai::response::AnswerMeta;
-use crate::openai::stream::{StreamConverter, StreamEnd};
+use crate::openai::stream::StreamConverter;
 use crate::state::AppState;
 
 pub const DONE: &[u8] = b"data: [DONE]\n\n";

@@ -20,6 +20,7 @@ use actix_web::web;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::convert::answer::is_empty_answer;
 use crate::error::ApiError;
 use crate::gemini::client::{CallCredential, GeminiClient, OpenStream, Service, Target};
 use crate::gemini::error::{FailureKind, UpstreamFailure};
@@ -27,7 +28,6 @@ use crate::gemini::native::Action;
 use crate::gemini::types::{Answer, GenerateContentResponse};
 use crate::keys::penalty::Penalty;
 use crate::keys::{KeyId, KeyPool, Lease, UnavailableReason};
-use crate::openai::response::is_empty_answer;
 use crate::state::AppState;
 use crate::store::Change;
 
@@ -133,6 +133,10 @@ pub struct Relay {
     /// Whether some client still waits for this answer; when none does, no
     /// new attempt starts after a failure (shared generations).
     pub still_wanted: Option<Rc<dyn Fn() -> bool>>,
+    /// The key the request's first attempt goes to while it can serve: a
+    /// follow-up carrying thought signatures goes back to the key that
+    /// produced them (they may not survive a change of key or project).
+    pub prefer: Option<KeyId>,
     /// Units of shared daily limits held for calls not yet settled.
     quota: QuotaHolds,
 }
@@ -178,6 +182,7 @@ impl Relay {
             keep_empty_answer: false,
             deadline: tokio::time::Instant::now() + config.request_deadline,
             still_wanted: None,
+            prefer: None,
             quota: QuotaHolds::default(),
         }
     }
@@ -252,6 +257,14 @@ impl Relay {
     async fn next_key(&self, attempts: &mut Attempts) -> Result<Lease, ApiError> {
         if !*self.state.keys_loaded.borrow() {
             self.state.wait_for_keys(Duration::from_secs(30)).await;
+        }
+        if let (Some(preferred), 0) = (self.prefer, attempts.attempts) {
+            let now_ms = self.state.now_ms();
+            if let Some(lease) = self.pool().pick_preferred(&self.pool_model, now_ms, preferred) {
+                if self.hold_quota(&lease).await {
+                    return Ok(lease);
+                }
+            }
         }
         let mut waited = Duration::ZERO;
         loop {
@@ -362,6 +375,7 @@ impl Relay {
                 CallResult::Empty(answer)
             }
             Ok(answer) => {
+                self.note_signatures(&answer.parsed, lease.id);
                 let usage = answer.parsed.usage_metadata.unwrap_or_default();
                 let completion_tokens = usage.candidates_token_count.saturating_add(usage.thoughts_token_count);
                 self.record_success(lease.id, usage.prompt_token_count, completion_tokens);
@@ -371,6 +385,19 @@ impl Relay {
                 self.record_failure(lease.id, &failure);
                 CallResult::Failed(failure)
             }
+        }
+    }
+
+    /// Notes the thought signatures of an answer (or stream event) with
+    /// the key that produced them (see `signatures`).
+    pub fn note_signatures(&self, response: &GenerateContentResponse, key: KeyId) {
+        let parts = response
+            .candidates
+            .iter()
+            .filter_map(|candidate| candidate.content.as_ref())
+            .flat_map(|content| &content.parts);
+        for signature in parts.filter_map(|part| part.thought_signature.as_deref()) {
+            self.state.signatures.issued(signature, Some(key));
         }
     }
 

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::convert::stream::StreamEnd;
 use crate::delivery::relay::{Attempts, Relay};
 use crate::error::ApiError;
 use crate::gemini::client::OpenStream;
@@ -29,39 +30,9 @@ use crate::gemini::error::UpstreamFailure;
 use crate::gemini::sse::SseDecoder;
 use crate::gemini::types::GenerateContentResponse;
 use crate::keys::KeyId;
-use crate::openai::stream::StreamEnd;
 use crate::secret::LogSafe;
 
-/// A client's wire format for a streamed answer. One value serves one
-/// client response, across the keys tried for it.
-pub trait EventFormat {
-    /// Converts one upstream event (`payload` is its JSON text), appending
-    /// what the client gets to `out` (possibly nothing yet).
-    fn push(&mut self, event: &GenerateContentResponse, payload: &str, out: &mut Vec<u8>);
-    /// The upstream stream ended: append the closing bytes, or say why the
-    /// answer is not whole.
-    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd>;
-    /// Whether answer content has reached the client: from then on the
-    /// answer is never restarted.
-    fn has_output(&self) -> bool;
-    /// (prompt, completion) tokens of the current attempt.
-    fn usage(&self) -> (u64, u64);
-    /// Forgets a failed attempt before the next key's stream (none of its
-    /// content reached the client).
-    fn restart(&mut self);
-    /// The bytes that end the stream after a failure. `cut_off`: content
-    /// had already been sent.
-    fn error_end(&mut self, error: &ApiError, cut_off: bool) -> Bytes;
-    /// Every attempt came back empty: append the last empty answer as the
-    /// final word and return true, or return false for an error instead.
-    fn give_up_empty(&mut self, out: &mut Vec<u8>) -> bool;
-    /// Sent while the upstream is silent.
-    fn keepalive(&self) -> Bytes;
-    /// Sent as soon as the upstream answered 200, before its first event.
-    fn opening(&mut self) -> Option<Bytes> {
-        None
-    }
-}
+pub use crate::convert::stream::EventFormat;
 
 /// An SSE response's headers (§5.2).
 pub fn sse_headers() -> actix_web::HttpResponseBuilder {
@@ -201,7 +172,7 @@ async fn pump<F: EventFormat>(
     let Opened { mut upstream, mut key, mut attempts, started } = opened;
     let model = relay.pool_model.clone();
     loop {
-        let problem = match forward_events(format, &mut upstream, sender, timing, relay, started).await {
+        let problem = match forward_events(format, &mut upstream, sender, timing, relay, key, started).await {
             Ok(()) => {
                 let (prompt, completion) = format.usage();
                 relay.record_success(key, prompt, completion);
@@ -275,6 +246,7 @@ async fn forward_events<F: EventFormat>(
     sender: &mpsc::Sender<Bytes>,
     timing: PumpTiming,
     relay: &Relay,
+    key: KeyId,
     started: std::time::Instant,
 ) -> Result<(), StreamProblem> {
     let mut decoder = SseDecoder::default();
@@ -310,7 +282,7 @@ async fn forward_events<F: EventFormat>(
             Ok(None) => {
                 let mut out = Vec::new();
                 let converted = match decoder.finish() {
-                    Some(last) => push_payload(format, &last, &mut out),
+                    Some(last) => push_payload(format, &last, &mut out, relay, key),
                     None => Ok(()),
                 };
                 let finished = converted.and_then(|()| match format.finish(&mut out) {
@@ -327,7 +299,7 @@ async fn forward_events<F: EventFormat>(
         // Everything one upstream read produced goes out as one write.
         let had_output = format.has_output();
         let mut out = Vec::new();
-        let converted = payloads.iter().try_for_each(|payload| push_payload(format, payload, &mut out));
+        let converted = payloads.iter().try_for_each(|payload| push_payload(format, payload, &mut out, relay, key));
         send_batch(sender, out).await?;
         if !had_output && format.has_output() {
             relay.state.metrics.observe_first_token(relay.target.service, started.elapsed().as_secs_f64());
@@ -345,7 +317,13 @@ async fn send_batch(sender: &mpsc::Sender<Bytes>, out: Vec<u8>) -> Result<(), St
 
 /// Parses one upstream event and hands it to the format. An error object
 /// sent inside the stream is classified like an HTTP error answer.
-fn push_payload<F: EventFormat>(format: &mut F, payload: &str, out: &mut Vec<u8>) -> Result<(), StreamProblem> {
+fn push_payload<F: EventFormat>(
+    format: &mut F,
+    payload: &str,
+    out: &mut Vec<u8>,
+    relay: &Relay,
+    key: KeyId,
+) -> Result<(), StreamProblem> {
     let event: GenerateContentResponse = serde_json::from_str(payload)
         .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unparseable upstream stream event")))?;
     let looks_empty = event.candidates.is_empty() && event.prompt_feedback.is_none();
@@ -356,6 +334,7 @@ fn push_payload<F: EventFormat>(format: &mut F, payload: &str, out: &mut Vec<u8>
             return Err(StreamProblem::Failed(UpstreamFailure::classify(status, payload.as_bytes())));
         }
     }
+    relay.note_signatures(&event, key);
     format.push(&event, payload, out);
     Ok(())
 }

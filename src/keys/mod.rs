@@ -669,6 +669,33 @@ impl KeyPool {
         self.inner.lock().pick(model, now_ms, exclude)
     }
 
+    /// `preferred` itself when it can serve `model` now (active, not
+    /// resting for the model, under its daily limit, no pool-wide pause):
+    /// a follow-up whose thought signature this key produced goes back to
+    /// it. `None` sends the caller to [`KeyPool::pick`].
+    pub fn pick_preferred(&self, model: &str, now_ms: u64, preferred: KeyId) -> Option<Lease> {
+        let mut inner = self.inner.lock();
+        inner.roll_day(now_ms);
+        if inner.global_backoff_until_ms > now_ms {
+            return None;
+        }
+        let record = inner.keys.get(preferred.0 as usize)?;
+        if record.state != KeyState::Active {
+            return None;
+        }
+        let key = record.key.clone();
+        let state =
+            inner.model_states.get(model).and_then(|states| states.get(&preferred)).copied().unwrap_or_default();
+        if state.blocked_until(now_ms).is_some() {
+            return None;
+        }
+        let limit = u64::from(inner.limits.limit_for(model));
+        if limit > 0 && state.usage_on(inner.current_day).successes >= limit && !inner.limits.allow_over_limit {
+            return None;
+        }
+        Some(Lease { id: preferred, key })
+    }
+
     /// Some active key, for calls that belong to no model (the model
     /// list), found without touching any model's queue.
     pub fn any_active_key(&self) -> Option<Lease> {

@@ -26,6 +26,24 @@ fn picks(pool: &KeyPool, model: &str, now: u64, count: usize) -> Vec<u32> {
 }
 
 #[test]
+fn a_preferred_key_serves_while_it_can() {
+    let pool = KeyPool::new((0..3).map(|n| crate::secret::ApiKey::new(format!("AIza{n:0>35}"))));
+    let now = 1_700_000_000_000;
+    assert_eq!(pool.pick_preferred("m", now, KeyId(2)).map(|lease| lease.id), Some(KeyId(2)));
+    pool.set_disabled(KeyId(2), true);
+    assert!(pool.pick_preferred("m", now, KeyId(2)).is_none(), "a disabled key is not preferred");
+    let failure = crate::gemini::error::UpstreamFailure {
+        kind: crate::gemini::error::FailureKind::QuotaPerMinute,
+        status: 429,
+        ..crate::gemini::error::UpstreamFailure::network("test")
+    };
+    pool.report_failure(KeyId(1), "m", &failure, now);
+    assert!(pool.pick_preferred("m", now, KeyId(1)).is_none(), "a cooling key is not preferred");
+    assert!(pool.pick_preferred("other-model", now, KeyId(1)).is_some(), "cooling is per model");
+    assert!(pool.pick_preferred("m", now, KeyId(9)).is_none());
+}
+
+#[test]
 fn round_robin_spreads_picks_over_all_keys() {
     let pool = pool(3);
     assert_eq!(picks(&pool, "m", NOW, 6), vec![0, 1, 2, 0, 1, 2]);

@@ -62,22 +62,7 @@ pub fn tool_call_id(rng: &mut impl Rng) -> String {
     prefixed_random_alphanumerics(TOOL_CALL_ID_PREFIX, TOOL_CALL_ID_RANDOM_LENGTH, rng)
 }
 
-fn candidate_has_answer(candidate: &Candidate) -> bool {
-    candidate.content.as_ref().is_some_and(|content| {
-        content.parts.iter().any(|part| {
-            part.function_call.is_some()
-                || (part.thought != Some(true) && part.text.as_deref().is_some_and(|t| !t.is_empty()))
-        })
-    })
-}
-
-/// An answer the client cannot use (spec §7): no candidates, a prompt block,
-/// or no candidate with a non-empty non-thought text part or a function call.
-/// Thoughts alone do not make an answer.
-pub fn is_empty_answer(resp: &GenerateContentResponse) -> bool {
-    let prompt_blocked = resp.prompt_feedback.as_ref().is_some_and(|feedback| feedback.block_reason.is_some());
-    prompt_blocked || !resp.candidates.iter().any(candidate_has_answer)
-}
+pub use crate::convert::answer::is_empty_answer;
 
 /// Maps a Gemini `finishReason` to OpenAI's. `None` stays `None` (no finish
 /// yet; the non-stream converter treats an absent reason as `STOP`). `STOP`

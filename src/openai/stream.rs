@@ -23,14 +23,7 @@ use crate::openai::response::{
 };
 use crate::openai::types::{ChatChunk, Delta, Usage};
 
-/// Why a finished upstream stream cannot be closed normally.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum StreamEnd {
-    #[error("upstream stream ended without a finish reason")]
-    Truncated,
-    #[error("upstream stream produced no content")]
-    Empty,
-}
+pub use crate::convert::stream::StreamEnd;
 
 /// What has been sent so far for one choice (one Gemini candidate).
 #[derive(Debug)]

@@ -57,6 +57,8 @@ struct Prepared {
     /// Swipe-cache and in-flight de-duplication key: the whole request,
     /// scoped to the client.
     cache_key: CacheKey,
+    /// The key that produced the request's thought signatures, if any.
+    prefer: Option<KeyId>,
     /// The request body's share of `MAX_BODY_BYTES_IN_FLIGHT_MB`, held as
     /// long as the converted request is (retries and streams included).
     _body: BodyReservation,
@@ -217,6 +219,7 @@ async fn prepare(
         fetched
     };
     let signature_lookup = |call_id: &str| state.signatures.lookup(call_id);
+    let known_signature = |signature: &str| state.signatures.knows(signature);
     let options = ConvertOptions {
         model: &spec,
         random_string_length: config.random_string.then_some(config.random_string_length),
@@ -226,11 +229,13 @@ async fn prepare(
         safety_threshold: &config.safety_threshold,
         remote_media: &remote_media,
         thought_signature_for: &signature_lookup,
+        known_signature: &known_signature,
     };
     let mut rng = rand::rng();
     let gemini_request = to_gemini(chat, &options, &mut rng).map_err(|error| match error {
         ConvertError::BadRequest { message, param } => ApiError::BadRequest { message, param },
     })?;
+    let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
     let body = Bytes::from(serde_json::to_vec(&gemini_request).map_err(|_| ApiError::Internal)?);
     drop(gemini_request);
     // From here on the request holds the upstream body only.
@@ -243,13 +248,15 @@ async fn prepare(
     };
     let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
     let cache_key = cache_key(chat, client.scope.as_bytes());
-    Ok(Prepared { spec, service, body, meta, include_usage, cache_key, _body: body_reservation })
+    Ok(Prepared { spec, service, body, meta, include_usage, cache_key, prefer, _body: body_reservation })
 }
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
     let model: Rc<str> = Rc::from(prepared.spec.base.as_str());
     let target = Target { version: ApiVersion::V1Beta, model: model.clone(), service: prepared.service };
-    Relay::new(config, state, &clients.gemini, target, model)
+    let mut relay = Relay::new(config, state, &clients.gemini, target, model);
+    relay.prefer = prepared.prefer;
+    relay
 }
 
 /// Converts an upstream answer for this client (its own id, model name).

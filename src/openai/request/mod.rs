@@ -57,6 +57,9 @@ pub struct ConvertOptions<'a> {
     pub remote_media: &'a HashMap<String, Blob>,
     /// tool_call_id → the thought signature remembered for that call.
     pub thought_signature_for: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether Gemini issued this signature here (`signatures`): others
+    /// are replaced by the documented placeholder, never forwarded raw.
+    pub known_signature: &'a dyn Fn(&str) -> bool,
 }
 
 /// Why a request could not be converted. Always the client's fault (HTTP 400).

@@ -55,6 +55,8 @@ fn convert(settings: &Settings, request: Value) -> Result<Value, ConvertError> {
         safety_threshold: settings.safety_threshold,
         remote_media: &settings.remote_media,
         thought_signature_for: &remembered_signature,
+        // Every test signature counts as Gemini's but the foreign one.
+        known_signature: &|signature: &str| signature != FOREIGN_SIGNATURE,
     };
     let mut rng = StdRng::seed_from_u64(TEST_RNG_SEED);
     to_gemini(&chat_request, &opts, &mut rng).map(|request| serde_json::to_value(request).expect("request serializes"))
@@ -288,6 +290,19 @@ fn rule_2_content_errors() {
     for (case_name, part, expected_message) in cases {
         check_error(case_name, settings(), request_with_part(part), expected_message, "messages[2].content[1]");
     }
+}
+
+/// A signature Gemini did not issue (a conversation begun elsewhere).
+const FOREIGN_SIGNATURE: &str = "EqQBCkgIBhABGAIiQ-a-claude-signature";
+
+#[test]
+fn a_signature_gemini_did_not_issue_becomes_the_placeholder() {
+    let mut history = tool_call_history();
+    history["messages"][1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"] = json!(FOREIGN_SIGNATURE);
+    let converted = convert(&settings(), history).unwrap();
+    let sent = converted.to_string();
+    assert!(!sent.contains(FOREIGN_SIGNATURE), "forwarded raw: {sent}");
+    assert_eq!(converted["contents"][1]["parts"][1]["thoughtSignature"], json!("skip_thought_signature_validator"));
 }
 
 fn tool_call_history() -> Value {

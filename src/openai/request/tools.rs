@@ -47,7 +47,15 @@ pub(super) fn convert_tool_call(
         .and_then(|google| google.get("thought_signature"))
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| tool_call_id.as_deref().and_then(|id| (opts.thought_signature_for)(id)));
+        .or_else(|| tool_call_id.as_deref().and_then(|id| (opts.thought_signature_for)(id)))
+        // Not Gemini's (another model's, or stale): the placeholder instead.
+        .map(|signature| {
+            if (opts.known_signature)(&signature) {
+                signature
+            } else {
+                crate::convert::SKIP_THOUGHT_SIGNATURE_VALIDATOR.to_owned()
+            }
+        });
     // The OpenAI call id is not forwarded: Gemini matches calls and responses
     // by name and order, and AI Studio and Vertex differ on accepting ids.
     let part = Part {
