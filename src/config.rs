@@ -183,6 +183,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("SHOW_THINKING", "true"),
     ("SAFETY_THRESHOLD", "OFF"),
     ("EXTRA_MODELS", ""),
+    // Model names agents send, as Gemini models: `pattern=target` pairs
+    // (comma-separated, `*` matches anything, the first match wins).
+    ("MODEL_ALIASES", ""),
     ("WHITELIST_MODELS", ""),
     ("BLOCKED_MODELS", ""),
     ("WHITELIST_USER_AGENT", ""),
@@ -392,6 +395,8 @@ pub struct Config {
     pub show_thinking: bool,
     pub safety_threshold: String,
     pub extra_models: Vec<String>,
+    /// `MODEL_ALIASES`: (pattern, target) in order.
+    pub model_aliases: Vec<(String, String)>,
     pub whitelist_models: Vec<String>,
     pub blocked_models: Vec<String>,
     pub whitelist_user_agent: Vec<String>,
@@ -602,6 +607,22 @@ impl Config {
             show_thinking: v.boolean("SHOW_THINKING")?,
             safety_threshold,
             extra_models: v.list("EXTRA_MODELS"),
+            model_aliases: v
+                .list("MODEL_ALIASES")
+                .iter()
+                .map(|pair| {
+                    let (pattern, target) = pair.split_once('=').map(|(p, t)| (p.trim(), t.trim())).unwrap_or(("", ""));
+                    let target_ok = !target.is_empty() && !target.contains('*');
+                    if pattern.is_empty() || !target_ok {
+                        return Err(v.invalid(
+                            "MODEL_ALIASES",
+                            "pattern=model pairs such as claude-*=gemini-2.5-pro",
+                            "“模式=模型”对，如 claude-*=gemini-2.5-pro",
+                        ));
+                    }
+                    Ok((pattern.to_owned(), target.to_owned()))
+                })
+                .collect::<Result<_, _>>()?,
             whitelist_models: v.list("WHITELIST_MODELS"),
             blocked_models: v.list("BLOCKED_MODELS"),
             whitelist_user_agent: v.list("WHITELIST_USER_AGENT").into_iter().map(|s| s.to_lowercase()).collect(),
@@ -794,6 +815,12 @@ impl Config {
                 "SHOW_THINKING" => self.show_thinking.to_string(),
                 "SAFETY_THRESHOLD" => self.safety_threshold.clone(),
                 "EXTRA_MODELS" => list(&self.extra_models),
+                "MODEL_ALIASES" => self
+                    .model_aliases
+                    .iter()
+                    .map(|(pattern, target)| format!("{pattern}={target}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 "WHITELIST_MODELS" => list(&self.whitelist_models),
                 "BLOCKED_MODELS" => list(&self.blocked_models),
                 "WHITELIST_USER_AGENT" => list(&self.whitelist_user_agent),

@@ -71,6 +71,12 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AliasLabels {
+    alias: String,
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
 }
@@ -114,6 +120,7 @@ pub struct Now<'a> {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    aliased: Family<AliasLabels, Counter>,
     request_duration: HistogramFamily<RouteLabels>,
     upstream_latency: HistogramFamily<ServiceLabels>,
     first_token: HistogramFamily<ServiceLabels>,
@@ -182,6 +189,12 @@ impl Metrics {
             "Requests answered, by route pattern (\"other\" when no route matched), model as the client named it, and HTTP status",
             requests.clone(),
         );
+        let aliased = Family::<AliasLabels, Counter>::default();
+        registry.register(
+            "hajimi_aliased_requests",
+            "Requests whose model name matched a MODEL_ALIASES pattern, by pattern and the Gemini model that served them",
+            aliased.clone(),
+        );
         let request_duration: HistogramFamily<RouteLabels> = Family::new_with_constructor(request_histogram);
         registry.register(
             "hajimi_request_duration_seconds",
@@ -245,6 +258,7 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            aliased,
             request_duration,
             upstream_latency,
             first_token,
@@ -277,6 +291,15 @@ impl Metrics {
         };
         self.request_duration.get_or_create(&RouteLabels { route: route.clone() }).observe(seconds);
         self.requests.get_or_create(&RequestLabels { route, model, status }).inc();
+    }
+
+    /// One request served under a `MODEL_ALIASES` pair. Both labels are
+    /// the operator's text (a pattern, its target), cut short: the series
+    /// are as many as the configured pairs.
+    pub fn aliased_request(&self, pattern: &str, target: &str) {
+        let alias: String = pattern.chars().take(MAX_MODEL_LABEL_CHARS).collect();
+        let model = self.model_label(target);
+        self.aliased.get_or_create(&AliasLabels { alias, model }).inc();
     }
 
     /// One non-streaming upstream call took `seconds`.

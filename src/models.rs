@@ -185,6 +185,36 @@ impl ModelCatalog {
     }
 }
 
+/// The Gemini model a requested name stands for under `MODEL_ALIASES`
+/// (`claude-*=gemini-2.5-pro`: `*` matches any run of characters, the
+/// first matching pair wins), or `None` when no pair matches. Matching is
+/// case-insensitive; the target is used as written.
+pub fn resolve_alias<'a>(requested: &str, aliases: &'a [(String, String)]) -> Option<&'a (String, String)> {
+    aliases.iter().find(|(pattern, _)| wildcard_match(pattern, requested))
+}
+
+/// `*` matches any run (also empty); everything else literally, ASCII
+/// case aside.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    let pieces: Vec<&str> = pattern.split('*').collect();
+    if pieces.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for piece in &pieces[1..pieces.len() - 1] {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Whether a requested model passes `WHITELIST_MODELS` / `BLOCKED_MODELS`.
 /// Both the requested id and its base name (without suffixes) are checked,
 /// so blocking `gemini-2.5-pro` also blocks `gemini-2.5-pro-search`.
@@ -324,5 +354,32 @@ mod tests {
         assert_eq!(seen, ["models/m0", "models/m1", "models/m2", "models/m3", "models/m4"]);
         assert!(native_page(models.clone(), Some(2), Some("x")).is_none());
         assert!(native_page(models, Some(2), Some("99")).is_none());
+    }
+
+    #[test]
+    fn aliases_match_with_wildcards_and_the_first_wins() {
+        let aliases: Vec<(String, String)> = [
+            ("claude-*-haiku*", "gemini-2.5-flash"),
+            ("claude-*", "gemini-2.5-pro"),
+            ("gpt-*", "gemini-2.5-flash"),
+            ("o3", "gemini-2.5-pro"),
+        ]
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect();
+        let cases = [
+            ("claude-3-5-haiku-20241022", Some("gemini-2.5-flash")),
+            ("claude-sonnet-4-5", Some("gemini-2.5-pro")),
+            ("Claude-Opus-4", Some("gemini-2.5-pro")),
+            ("gpt-5-codex", Some("gemini-2.5-flash")),
+            ("o3", Some("gemini-2.5-pro")),
+            ("o3-mini", None),
+            ("gemini-2.5-flash", None),
+        ];
+        for (requested, expected) in cases {
+            let target = resolve_alias(requested, &aliases).map(|(_, target)| target.as_str());
+            assert_eq!(target, expected, "{requested}");
+        }
+        assert!(wildcard_match("*", "anything") && wildcard_match("a*b*c", "aXbYc") && !wildcard_match("a*b", "ba"));
     }
 }

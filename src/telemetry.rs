@@ -114,18 +114,25 @@ pub async fn access_log(
         }
         (_, Some(note)) => log::info!(
             target: target,
-            "{method} {} {status} {latency_ms:.1}ms model={} mode={} key={}",
+            "{method} {} {status} {latency_ms:.1}ms model={}{} mode={} key={}",
             // The path and model are the client's text: escaped and cut.
             LogSafe(&path),
             LogSafe(&note.model),
+            note.alias.as_ref().map(|alias| format!(" served={}", LogSafe(&alias.target))).unwrap_or_default(),
             note.mode,
             note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
         ),
         _ => log::info!(target: target, "{method} {} {status} {latency_ms:.1}ms", LogSafe(&path)),
     }
     if let Some(state) = &state {
-        let model = note.as_ref().map(|note| (note.model.as_str(), state.catalog.knows(&note.model, &state.config())));
+        // An aliased request is counted under the Gemini model that served
+        // it, and by its alias pattern (both the operator's words).
+        let counted = note.as_ref().map(|note| note.alias.as_ref().map_or(note.model.as_str(), |alias| &alias.target));
+        let model = counted.map(|model| (model, state.catalog.knows(model, &state.config())));
         state.metrics.observe_request(route.as_deref(), model, status, latency_ms / 1000.0);
+        if let Some(alias) = note.as_ref().and_then(|note| note.alias.as_ref()) {
+            state.metrics.aliased_request(&alias.pattern, counted.unwrap_or_default());
+        }
         if note.as_ref().is_some_and(|note| note.mode == crate::delivery::Mode::Cache) && status < 300 {
             state.metrics.cache_hit();
         }
@@ -147,6 +154,16 @@ pub async fn access_log(
 
 /// Characters of a model name the request log keeps.
 const MAX_RECORDED_MODEL_CHARS: usize = 128;
+
+/// The request log's model: the client's name, and the Gemini model an
+/// alias served it with (`claude-sonnet-4-5 → gemini-2.5-pro`).
+fn recorded_model(note: &RequestNote) -> String {
+    let requested = bounded_text(&note.model, MAX_RECORDED_MODEL_CHARS);
+    match &note.alias {
+        Some(alias) => format!("{requested} → {}", bounded_text(&alias.target, MAX_RECORDED_MODEL_CHARS)),
+        None => requested,
+    }
+}
 
 /// Client text for a stored record: control characters escaped, cut.
 fn bounded_text(text: &str, max_chars: usize) -> String {
@@ -209,7 +226,7 @@ fn record_generation(
         at_ms: state.now_ms(),
         method: method.as_str().chars().take(16).collect(),
         route: route.unwrap_or("(unmatched)").chars().take(128).collect(),
-        model: note.map(|note| bounded_text(&note.model, MAX_RECORDED_MODEL_CHARS)).unwrap_or_default(),
+        model: note.map(recorded_model).unwrap_or_default(),
         key_id: note.and_then(|note| note.key).map(|key| key.0),
         status,
         latency_ms: latency_ms as u64,

@@ -326,6 +326,12 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
                 "额外加入模型列表的模型。",
             ),
             live(
+                "MODEL_ALIASES",
+                List,
+                "Model names agents send, as Gemini models: claude-*=gemini-2.5-pro, gpt-*=gemini-2.5-flash (first match wins).",
+                "把智能体发送的模型名映射为 Gemini 模型：claude-*=gemini-2.5-pro、gpt-*=gemini-2.5-flash（先匹配者生效）。",
+            ),
+            live(
                 "WHITELIST_MODELS",
                 List,
                 "Only these models (empty = all).",

@@ -78,6 +78,27 @@ pub struct RequestNote {
     pub mode: Mode,
     /// Answered by Vertex AI (its log lines are filed under `vertex`).
     pub vertex: bool,
+    /// The `MODEL_ALIASES` pair that mapped the client's name, when one did.
+    pub alias: Option<Alias>,
+}
+
+/// A `MODEL_ALIASES` pair applied to a request: the operator's pattern and
+/// the Gemini model it served (both bounded, operator-written text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub pattern: String,
+    pub target: String,
+}
+
+/// The model a request is served with: the client's name, or the target
+/// of the first `MODEL_ALIASES` pattern it matches (with the pair, for the
+/// request log and metrics). Every front door asks this first; the answer
+/// still names the model as the client sent it.
+pub fn served_model<'a>(requested: &'a str, config: &'a crate::config::Config) -> (&'a str, Option<Alias>) {
+    match crate::models::resolve_alias(requested, &config.model_aliases) {
+        Some((pattern, target)) => (target.as_str(), Some(Alias { pattern: pattern.clone(), target: target.clone() })),
+        None => (requested, None),
+    }
 }
 
 /// How an answer reached its client (the access log's `mode=`).

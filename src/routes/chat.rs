@@ -59,6 +59,8 @@ struct Prepared {
     cache_key: CacheKey,
     /// The key that produced the request's thought signatures, if any.
     prefer: Option<KeyId>,
+    /// The `MODEL_ALIASES` pair that chose the Gemini model, if any.
+    alias: Option<crate::delivery::Alias>,
     /// The request body's share of `MAX_BODY_BYTES_IN_FLIGHT_MB`, held as
     /// long as the converted request is (retries and streams included).
     _body: BodyReservation,
@@ -82,9 +84,10 @@ pub async fn chat_completions(
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
-    let (service, model_name) =
-        crate::vertex::route(request.path(), &chat.model, &config, &state.vertex, state.now_ms());
-    let prepared = prepare(&chat, model_name, service, &auth, reservation, &config, &state, &clients).await?;
+    let (served, alias) = crate::delivery::served_model(&chat.model, &config);
+    let (service, model_name) = crate::vertex::route(request.path(), served, &config, &state.vertex, state.now_ms());
+    let mut prepared = prepare(&chat, model_name, service, &auth, reservation, &config, &state, &clients).await?;
+    prepared.alias = alias;
     // The converted request is all that is needed from here on: the parsed
     // one (as large as the body) is not kept through the generation.
     let stream = chat.stream;
@@ -103,11 +106,13 @@ pub async fn chat_completions(
             key: None,
             mode: Mode::Cache,
             vertex,
+            alias: prepared.alias.clone(),
         });
         return Ok(response);
     }
     let vertex = prepared.service != Service::Studio;
-    let note = RequestNote { model: prepared.meta.model.clone(), key: None, mode, vertex };
+    let note =
+        RequestNote { model: prepared.meta.model.clone(), key: None, mode, vertex, alias: prepared.alias.clone() };
     let prepared = Rc::new(prepared);
     let mut response = match mode {
         Mode::FakeStream => fake_stream(prepared, config, state, clients),
@@ -248,7 +253,7 @@ async fn prepare(
     };
     let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
     let cache_key = cache_key(chat, client.scope.as_bytes());
-    Ok(Prepared { spec, service, body, meta, include_usage, cache_key, prefer, _body: body_reservation })
+    Ok(Prepared { spec, service, body, meta, include_usage, cache_key, prefer, alias: None, _body: body_reservation })
 }
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {

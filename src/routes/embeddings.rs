@@ -74,6 +74,7 @@ pub async fn embeddings(
         key: last_key,
         mode: crate::delivery::Mode::Embeddings,
         vertex: false,
+        alias: None,
     });
     Ok(response)
 }

@@ -168,7 +168,13 @@ pub async fn model_action(
         }
     };
     drop(reservation);
-    response.extensions_mut().insert(RequestNote { model: requested.to_owned(), key, mode, vertex: false });
+    response.extensions_mut().insert(RequestNote {
+        model: requested.to_owned(),
+        key,
+        mode,
+        vertex: false,
+        alias: None,
+    });
     Ok(response)
 }
 

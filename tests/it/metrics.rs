@@ -381,3 +381,27 @@ fn the_parser_refuses_malformed_lines() {
         assert!(parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[actix_web::test]
+async fn an_aliased_model_is_served_by_its_target_and_counted_under_both() {
+    let app = spawn_app_with(2, |config| {
+        with_token(config);
+        config.model_aliases =
+            vec![("claude-*-haiku*".into(), "gemini-2.5-flash".into()), ("claude-*".into(), "gemini-2.5-pro".into())];
+    })
+    .await;
+    let mut body = chat_body(false);
+    body["model"] = serde_json::json!("claude-sonnet-4-5");
+    let answer = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The answer names the model as the client did; Google saw the target.
+    assert_eq!(answer.json()["model"], "claude-sonnet-4-5");
+    assert_eq!(app.upstream.generation_calls()[0].model, "gemini-2.5-pro");
+    let metrics = scrape_with_token(&app).await;
+    assert_eq!(
+        metrics.value("hajimi_aliased_requests_total", &[("alias", "claude-*"), ("model", "gemini-2.5-pro")]),
+        1.0
+    );
+    assert!(metrics.sum("hajimi_requests_total", &[("model", "gemini-2.5-pro")]) >= 1.0);
+    assert!(metrics.find("hajimi_requests_total", &[("model", "claude-sonnet-4-5")]).is_empty());
+}
