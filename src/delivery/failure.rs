@@ -21,6 +21,21 @@ pub struct Attempts {
     pub empty_answers: u32,
     pub consecutive_server_errors: u32,
     pub last_failure: Option<UpstreamFailure>,
+    /// Google refused the request's thought signatures: the next attempt
+    /// goes with the placeholder instead (see `Relay::signature_fallback`).
+    pub skip_signatures: SkipSignatures,
+}
+
+/// Where a request stands with the thought-signature fallback.
+#[derive(Debug, Default)]
+pub enum SkipSignatures {
+    /// The body as converted.
+    #[default]
+    No,
+    /// Refused: the next attempt sends the placeholder.
+    Pending,
+    /// Every attempt from now on sends this body.
+    Sent(bytes::Bytes),
 }
 
 impl Attempts {

@@ -31,8 +31,8 @@ use crate::keys::{KeyId, KeyPool, Lease, UnavailableReason};
 use crate::state::AppState;
 use crate::store::Change;
 
-use super::failure::unavailable_error;
 pub use super::failure::{failure_to_client_error, Attempts};
+use super::failure::{unavailable_error, SkipSignatures};
 use super::quota::{Exhausted, QuotaHolds};
 
 /// Hedged calls allowed to keep running after their client was answered.
@@ -137,6 +137,11 @@ pub struct Relay {
     /// follow-up carrying thought signatures goes back to the key that
     /// produced them (they may not survive a change of key or project).
     pub prefer: Option<KeyId>,
+    /// When Google refuses the thought signatures a follow-up carries
+    /// back (Gemini 3's 400), retry once with Google's placeholder in their
+    /// place instead of failing the client. Front doors that convert set
+    /// it; Gemini-native requests are the client's own and go as sent.
+    pub signature_fallback: bool,
     /// Units of shared daily limits held for calls not yet settled.
     quota: QuotaHolds,
 }
@@ -183,6 +188,7 @@ impl Relay {
             deadline: tokio::time::Instant::now() + config.request_deadline,
             still_wanted: None,
             prefer: None,
+            signature_fallback: false,
             quota: QuotaHolds::default(),
         }
     }
@@ -327,6 +333,17 @@ impl Relay {
         } else {
             attempts.consecutive_server_errors = 0;
         }
+        if self.signature_fallback
+            && matches!(attempts.skip_signatures, SkipSignatures::No)
+            && crate::convert::is_signature_refusal(failure.status, &failure.message)
+        {
+            log::info!(target: self.log_target(), "thought signatures refused; retrying once with the placeholder model={}", self.pool_model);
+            attempts.skip_signatures = SkipSignatures::Pending;
+            // Not the key's fault and not a new attempt of the same request.
+            attempts.attempts = attempts.attempts.saturating_sub(1);
+            attempts.last_failure = Some(failure);
+            return Ok(());
+        }
         let retry = failure.kind.is_retryable() && attempts.attempts < self.budget.max_attempts;
         let error = failure_to_client_error(&failure);
         attempts.last_failure = Some(failure);
@@ -334,6 +351,21 @@ impl Relay {
             Ok(())
         } else {
             Err(error)
+        }
+    }
+
+    /// The body the next attempt sends: the converted one, or once Google
+    /// refused its thought signatures, the same with the placeholder.
+    fn body_for(&self, attempts: &mut Attempts, body: &Bytes) -> Bytes {
+        if matches!(attempts.skip_signatures, SkipSignatures::Pending) {
+            // No model turn to change: the next attempt is refused again
+            // and the client hears Google's error.
+            let skipped = crate::convert::with_skip_signatures(body).map(Bytes::from).unwrap_or_else(|| body.clone());
+            attempts.skip_signatures = SkipSignatures::Sent(skipped);
+        }
+        match &attempts.skip_signatures {
+            SkipSignatures::Sent(skipped) => skipped.clone(),
+            _ => body.clone(),
         }
     }
 
@@ -518,7 +550,8 @@ impl Relay {
                 attempts.tried.push(lease.id);
                 attempts.attempts += 1;
                 next_number += 1;
-                running.push(self.spawn_call(next_number, lease, body.clone(), &sender, extras.clone()));
+                let body = self.body_for(&mut attempts, &body);
+                running.push(self.spawn_call(next_number, lease, body, &sender, extras.clone()));
             }
             if running.is_empty() {
                 return Err(attempts.exhausted_error());
@@ -603,8 +636,8 @@ impl Relay {
             let key = lease.id;
             attempts.tried.push(key);
             attempts.attempts += 1;
-            let result = match tokio::time::timeout_at(self.deadline, self.clone().call_once(lease, body.clone())).await
-            {
+            let body = self.body_for(&mut attempts, &body);
+            let result = match tokio::time::timeout_at(self.deadline, self.clone().call_once(lease, body)).await {
                 Ok(result) => result,
                 Err(_) => return Err(self.deadline_error(&attempts)),
             };
@@ -689,9 +722,10 @@ impl Relay {
             let lease = self.next_key(attempts).await?;
             attempts.tried.push(lease.id);
             attempts.attempts += 1;
+            let body = self.body_for(attempts, body);
             let open = async {
                 let credential = self.resolve(&lease).await?;
-                self.client.stream_generate_content(credential.as_call(), &self.target, body.clone()).await
+                self.client.stream_generate_content(credential.as_call(), &self.target, body).await
             };
             let opened = match tokio::time::timeout_at(self.deadline, open).await {
                 Ok(opened) => opened,

@@ -261,6 +261,7 @@ fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clie
     let target = Target { version: ApiVersion::V1Beta, model: model.clone(), service: prepared.service };
     let mut relay = Relay::new(config, state, &clients.gemini, target, model);
     relay.prefer = prepared.prefer;
+    relay.signature_fallback = true;
     relay
 }
 

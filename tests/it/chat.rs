@@ -214,3 +214,47 @@ async fn error_as_assistant_message_is_opt_in() {
         assert_eq!(answer.events().last().unwrap(), "[DONE]");
     }
 }
+
+#[actix_web::test]
+async fn a_refused_signature_is_retried_once_with_the_placeholder_on_the_same_key() {
+    let app = spawn_app_with(3, |_| {}).await;
+    app.upstream.answer(|_, _| Reply::fixture("response-function-call.json"));
+    let body = app.post("/v1/chat/completions", &chat_body(false)).await.json();
+    let calls = body["choices"][0]["message"]["tool_calls"].as_array().unwrap().clone();
+    let issuing_key = app.upstream.generation_calls()[0].key.clone();
+    let follow_up = json!({
+        "model": "gemini-3-pro-preview",
+        "messages": [
+            {"role": "user", "content": "Weather in Paris and London?"},
+            {"role": "assistant", "content": null, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": calls[0]["id"], "content": "{\"temp\": 21}"},
+            {"role": "tool", "tool_call_id": calls[1]["id"], "content": "{\"temp\": 18}"}
+        ]
+    });
+    // The signature's key went to another project: Gemini refuses it now.
+    app.upstream
+        .answer(|seen, _| refuse_unsigned_tool_turns(seen, &[]).unwrap_or(Reply::fixture("response-text.json")));
+    let answer = app.post("/v1/chat/completions", &follow_up).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let calls = app.upstream.generation_calls();
+    let (refused, retried) = (&calls[1], &calls[2]);
+    assert_eq!(calls.len(), 3, "one retry, no more");
+    // The follow-up went first to the key that produced the signature.
+    assert_eq!(refused.key, issuing_key);
+    assert_eq!(retried.key, issuing_key);
+    assert_eq!(refused.body["contents"][1]["parts"][0]["thoughtSignature"], FIXTURE_SIGNATURES[0]);
+    assert_eq!(retried.body["contents"][1]["parts"][0]["thoughtSignature"], "skip_thought_signature_validator");
+    assert!(retried.body["contents"][1]["parts"][1].get("thoughtSignature").is_none());
+
+    // Refused even with the placeholder: Google's 400 reaches the client,
+    // after exactly one retry, and no key is blamed.
+    app.upstream.answer(|_, _| Reply::error(400, "error-400-missing-thought-signature.json"));
+    let answer = app.post("/v1/chat/completions", &follow_up).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("thought_signature"), "{}", answer.body);
+    assert_eq!(app.upstream.generation_calls().len(), 5);
+    app.upstream.answer(|_, _| Reply::fixture("response-text.json"));
+    for _ in 0..3 {
+        assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
+    }
+}

@@ -376,3 +376,30 @@ pub fn hajimi_process(upstream: &FakeUpstream, extra: &[(&str, &str)]) -> (std::
     }
     (command, port)
 }
+
+/// The signatures the recorded fixtures carry (what this fake "issued").
+pub const FIXTURE_SIGNATURES: [&str; 2] = [
+    "CiIBVKhc7oDPpCaXyJKKssjqr4g3JNOSgJ/M2V+1THC1icsWCmwBVKhc7pBABjFjQ0zjcNOD5wDWVVh1UAjpbuO8",
+    "CiIBVKhc7oDPpCaXyJKKssjqr4g3",
+];
+
+/// Gemini 3's check of replayed model turns: the first function call of
+/// each must carry a thought signature, and every signature must be one
+/// `accepted` (or Google's `skip_thought_signature_validator`). Returns
+/// the 400 Gemini answers otherwise: "missing" or "corrupted".
+pub fn refuse_unsigned_tool_turns(seen: &Seen, accepted: &[&str]) -> Option<Reply> {
+    let contents = seen.body["contents"].as_array()?;
+    for turn in contents.iter().filter(|turn| turn["role"] == "model") {
+        let parts = turn["parts"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let first_call = parts.iter().find(|part| part.get("functionCall").is_some());
+        if first_call.is_some_and(|part| part.get("thoughtSignature").is_none()) {
+            return Some(Reply::error(400, "error-400-missing-thought-signature.json"));
+        }
+        for signature in parts.iter().filter_map(|part| part["thoughtSignature"].as_str()) {
+            if signature != "skip_thought_signature_validator" && !accepted.contains(&signature) {
+                return Some(Reply::error(400, "error-400-corrupted-thought-signature.json"));
+            }
+        }
+    }
+    None
+}
