@@ -114,11 +114,12 @@ pub async fn access_log(
         }
         (_, Some(note)) => log::info!(
             target: target,
-            "{method} {} {status} {latency_ms:.1}ms model={}{} mode={} key={}",
+            "{method} {} {status} {latency_ms:.1}ms model={}{} door={} mode={} key={}",
             // The path and model are the client's text: escaped and cut.
             LogSafe(&path),
             LogSafe(&note.model),
             note.alias.as_ref().map(|alias| format!(" served={}", LogSafe(&alias.target))).unwrap_or_default(),
+            note.door.as_str(),
             note.mode,
             note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
         ),

@@ -70,6 +70,8 @@ pub fn preferred_key(
 /// besides its path: set by the handler as a response extension.
 #[derive(Debug, Clone)]
 pub struct RequestNote {
+    /// The API the client spoke.
+    pub door: Door,
     /// The model as the client named it.
     pub model: String,
     /// The key that answered, when one did.
@@ -101,32 +103,24 @@ pub fn served_model<'a>(requested: &'a str, config: &'a crate::config::Config) -
     }
 }
 
-/// How an answer reached its client (the access log's `mode=`).
+/// How an answer reached its client (the access log's `mode=`), whatever
+/// the front door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// One JSON body.
     Json,
     /// A real stream.
     Stream,
-    /// Keep-alive chunks, then the whole answer as chunks (§5.3).
+    /// Keep-alives, then the whole answer in the door's stream format (§5.3).
     FakeStream,
     /// Newlines while waiting, then one JSON body (§5.4).
     Keepalive,
     /// A spare answer from the swipe cache.
     Cache,
-    /// Gemini-native `generateContent`.
-    Native,
-    /// Gemini-native `streamGenerateContent`.
-    NativeStream,
-    /// Gemini-native `streamGenerateContent` answered with keep-alives,
-    /// then the whole answer.
-    NativeFakeStream,
-    /// Gemini-native `countTokens`.
-    NativeCount,
-    /// Gemini-native `embedContent` / `batchEmbedContents`.
-    NativeEmbed,
-    /// OpenAI `/v1/embeddings`.
-    Embeddings,
+    /// Token counting (`countTokens`).
+    Count,
+    /// Embeddings (`embedContent`, `batchEmbedContents`, OpenAI's).
+    Embed,
 }
 
 impl Mode {
@@ -137,12 +131,35 @@ impl Mode {
             Mode::FakeStream => "fake_stream",
             Mode::Keepalive => "keepalive",
             Mode::Cache => "cache",
-            Mode::Native => "native",
-            Mode::NativeStream => "native_stream",
-            Mode::NativeFakeStream => "native_fake_stream",
-            Mode::NativeCount => "native_count",
-            Mode::NativeEmbed => "native_embed",
-            Mode::Embeddings => "embeddings",
+            Mode::Count => "count",
+            Mode::Embed => "embed",
+        }
+    }
+}
+
+/// Which API the client spoke (the access log's `door=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// OpenAI Chat Completions.
+    Chat,
+    /// OpenAI embeddings.
+    Embeddings,
+    /// Gemini's own API.
+    Native,
+    /// Anthropic Messages.
+    Messages,
+    /// OpenAI Responses.
+    Responses,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Chat => "chat",
+            Door::Embeddings => "embeddings",
+            Door::Native => "native",
+            Door::Messages => "messages",
+            Door::Responses => "responses",
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, O
 use crate::delivery::relay::Relay;
 use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, json_stream_headers, open_and_pump, sse_headers, PumpTiming};
-use crate::delivery::{Mode, RequestNote};
+use crate::delivery::{Door, Mode, RequestNote};
 use crate::error::ApiError;
 use crate::gemini::client::{ApiVersion, Service, Target};
 use crate::gemini::model::{is_valid_model_name, ModelSpec};
@@ -102,6 +102,7 @@ pub async fn chat_completions(
         let mut response = serve_cached(&cached, &prepared, stream, &state);
         let vertex = prepared.service != Service::Studio;
         response.extensions_mut().insert(RequestNote {
+            door: Door::Chat,
             model: prepared.meta.model.clone(),
             key: None,
             mode: Mode::Cache,
@@ -111,8 +112,14 @@ pub async fn chat_completions(
         return Ok(response);
     }
     let vertex = prepared.service != Service::Studio;
-    let note =
-        RequestNote { model: prepared.meta.model.clone(), key: None, mode, vertex, alias: prepared.alias.clone() };
+    let note = RequestNote {
+        door: Door::Chat,
+        model: prepared.meta.model.clone(),
+        key: None,
+        mode,
+        vertex,
+        alias: prepared.alias.clone(),
+    };
     let prepared = Rc::new(prepared);
     let mut response = match mode {
         Mode::FakeStream => fake_stream(prepared, config, state, clients),

@@ -70,9 +70,10 @@ pub async fn embeddings(
     }
     let mut response = HttpResponse::Ok().json(to_openai(&requested, &vectors, job.base64));
     response.extensions_mut().insert(RequestNote {
+        door: crate::delivery::Door::Embeddings,
         model: requested,
         key: last_key,
-        mode: crate::delivery::Mode::Embeddings,
+        mode: crate::delivery::Mode::Embed,
         vertex: false,
         alias: None,
     });

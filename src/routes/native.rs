@@ -163,12 +163,13 @@ pub async fn model_action(
         }
         other => {
             let (raw, key) = exchange.relay.call(other, exchange.body.clone()).await?;
-            let mode = if other == Action::CountTokens { Mode::NativeCount } else { Mode::NativeEmbed };
+            let mode = if other == Action::CountTokens { Mode::Count } else { Mode::Embed };
             (HttpResponse::Ok().content_type("application/json").body(raw), Some(key), mode)
         }
     };
     drop(reservation);
     response.extensions_mut().insert(RequestNote {
+        door: crate::delivery::Door::Native,
         model: requested.to_owned(),
         key,
         mode,
@@ -210,7 +211,7 @@ impl Exchange {
         }
         let share = !self.config.public_mode;
         let (outcome, key_id) = obtain_answer(key, share, self.relay, self.body, &self.state).await;
-        Ok((json_answer(outcome?.raw.clone()), key_id, Mode::Native))
+        Ok((json_answer(outcome?.raw.clone()), key_id, Mode::Json))
     }
 
     async fn stream(self, auth: &NativeAuthorized, framing: Framing) -> Result<Delivered, GoogleError> {
@@ -232,7 +233,7 @@ impl Exchange {
                         Err(error) => error_event(framing, 0, &error),
                     }]
                 });
-            return Ok((response, None, Mode::NativeFakeStream));
+            return Ok((response, None, Mode::FakeStream));
         }
         let timing = PumpTiming {
             keepalive_every: self.config.fake_streaming_interval,
@@ -240,7 +241,7 @@ impl Exchange {
         };
         let format = GoogleEvents::new(framing);
         let (response, key_id) = open_and_pump(self.relay, self.body, format, framing.headers(), timing).await?;
-        Ok((response, Some(key_id), Mode::NativeStream))
+        Ok((response, Some(key_id), Mode::Stream))
     }
 }
 
