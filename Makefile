@@ -15,7 +15,7 @@ run:
 	$(CARGO) run --release --locked --bin hajimi
 
 # Unit and integration tests: no browser, no network. The google-genai SDK
-# test runs when `make sdk-venv` has made target/genai-venv (CI does).
+# test runs when `make sdk-venv` has made target/sdk-venv (CI does).
 # The multi-replica tests start their own redis-server (Debian's) on
 # loopback ports; installed here when missing (as root, like make e2e).
 test:
@@ -27,7 +27,7 @@ test:
 # A Python virtualenv with Google's google-genai SDK (from PyPI), for the
 # SDK test in `make test`.
 sdk-venv:
-	bash scripts/genai-venv.sh
+	bash scripts/sdk-venv.sh
 
 # Browser tests (tests/e2e): headless Chromium driven over WebDriver through
 # the dashboard; installs Debian's chromium and chromium-driver when missing.

@@ -2,7 +2,7 @@
 //! pointed at hajimi, hajimi in front of the fake upstream): models list and
 //! get, generateContent, SSE streaming, countTokens, embeddings, and the
 //! errors it must recognise. The SDK lives in a virtualenv made by
-//! `scripts/genai-venv.sh` (`.ci/run` makes it; `HAJIMI_GENAI_PYTHON` may
+//! `scripts/sdk-venv.sh` (`.ci/run` makes it; `HAJIMI_SDK_PYTHON` may
 //! name another interpreter). Without it the test says so and passes,
 //! except under CI, where it fails.
 
@@ -12,16 +12,16 @@ use std::time::Duration;
 use crate::helpers::*;
 
 fn sdk_python() -> Option<PathBuf> {
-    let configured = std::env::var_os("HAJIMI_GENAI_PYTHON").map(PathBuf::from);
-    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/genai-venv/bin/python");
+    let configured = std::env::var_os("HAJIMI_SDK_PYTHON").map(PathBuf::from);
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv/bin/python");
     configured.or(Some(default)).filter(|path| path.exists())
 }
 
 #[actix_rt::test]
 async fn the_google_genai_python_sdk_works_against_the_gateway() {
     let Some(python) = sdk_python() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide the SDK: run scripts/genai-venv.sh");
-        eprintln!("google-genai SDK not installed (scripts/genai-venv.sh); SDK test skipped");
+        assert!(std::env::var_os("CI").is_none(), "CI must provide the SDK: run scripts/sdk-venv.sh");
+        eprintln!("google-genai SDK not installed (scripts/sdk-venv.sh); SDK test skipped");
         return;
     };
     let app = spawn_app_with(3, |config| config.fake_streaming = false).await;
