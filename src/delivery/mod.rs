@@ -19,6 +19,7 @@
 //! the client's format ends the stream.
 
 pub mod admission;
+pub mod door;
 pub mod failure;
 pub mod google;
 pub mod openai;

@@ -27,18 +27,18 @@ use crate::bodylimit::BodyReservation;
 use crate::cache::CacheKey;
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
+use crate::delivery::door::{
+    admit_model, fetch_media, generation_relay, mode_for, Admitted, BODY_COPIES_WHILE_CONVERTING,
+};
 use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, OpenAiEvents, DONE};
 use crate::delivery::relay::Relay;
 use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, json_stream_headers, open_and_pump, sse_headers, PumpTiming};
 use crate::delivery::{Door, Mode, RequestNote};
 use crate::error::ApiError;
-use crate::gemini::client::{ApiVersion, Service, Target};
-use crate::gemini::model::{is_valid_model_name, ModelSpec};
+use crate::gemini::client::Service;
 use crate::gemini::types::Answer;
 use crate::keys::KeyId;
-use crate::media::{self, FetchLimits};
-use crate::models::is_model_allowed;
 use crate::openai::cache_key::cache_key;
 use crate::openai::request::{remote_media_urls, to_gemini, ConvertError, ConvertOptions};
 use crate::openai::response::{completion_id, completion_to_chunks, keepalive_chunk, to_chat_completion, AnswerMeta};
@@ -48,9 +48,8 @@ use crate::state::{AppState, WorkerClients};
 
 /// A request converted and ready for the upstream.
 struct Prepared {
-    spec: ModelSpec,
-    /// AI Studio, Vertex Express or Vertex with a service account.
-    service: Service,
+    /// The Gemini model and service that serve it.
+    admitted: Admitted,
     body: Bytes,
     meta: AnswerMeta,
     include_usage: bool,
@@ -59,8 +58,6 @@ struct Prepared {
     cache_key: CacheKey,
     /// The key that produced the request's thought signatures, if any.
     prefer: Option<KeyId>,
-    /// The `MODEL_ALIASES` pair that chose the Gemini model, if any.
-    alias: Option<crate::delivery::Alias>,
     /// The request body's share of `MAX_BODY_BYTES_IN_FLIGHT_MB`, held as
     /// long as the converted request is (retries and streams included).
     _body: BodyReservation,
@@ -84,42 +81,29 @@ pub async fn chat_completions(
     let chat: ChatRequest = serde_json::from_slice(&raw)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
-    let (served, alias) = crate::delivery::served_model(&chat.model, &config);
-    let (service, model_name) = crate::vertex::route(request.path(), served, &config, &state.vertex, state.now_ms());
-    let mut prepared = prepare(&chat, model_name, service, &auth, reservation, &config, &state, &clients).await?;
-    prepared.alias = alias;
+    let admitted = admit_model(request.path(), &chat.model, &config, &state)?;
+    let prepared = prepare(&chat, admitted, &auth, reservation, &config, &state, &clients).await?;
     // The converted request is all that is needed from here on: the parsed
     // one (as large as the body) is not kept through the generation.
     let stream = chat.stream;
     drop(chat);
-    let mode = match (stream, config.fake_streaming, config.nonstream_keepalive_enabled) {
-        (true, true, _) => Mode::FakeStream,
-        (true, false, _) => Mode::Stream,
-        (false, _, true) => Mode::Keepalive,
-        (false, _, false) => Mode::Json,
-    };
+    let mode = mode_for(stream, &config);
+    let vertex = prepared.admitted.service != Service::Studio;
+    let alias = prepared.admitted.alias.clone();
     if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
         let mut response = serve_cached(&cached, &prepared, stream, &state);
-        let vertex = prepared.service != Service::Studio;
+        let model = prepared.meta.model.clone();
         response.extensions_mut().insert(RequestNote {
             door: Door::Chat,
-            model: prepared.meta.model.clone(),
+            model,
             key: None,
             mode: Mode::Cache,
             vertex,
-            alias: prepared.alias.clone(),
+            alias,
         });
         return Ok(response);
     }
-    let vertex = prepared.service != Service::Studio;
-    let note = RequestNote {
-        door: Door::Chat,
-        model: prepared.meta.model.clone(),
-        key: None,
-        mode,
-        vertex,
-        alias: prepared.alias.clone(),
-    };
+    let note = RequestNote { door: Door::Chat, model: prepared.meta.model.clone(), key: None, mode, vertex, alias };
     let prepared = Rc::new(prepared);
     let mut response = match mode {
         Mode::FakeStream => fake_stream(prepared, config, state, clients),
@@ -177,65 +161,30 @@ fn serve_cached(answer: &Answer, prepared: &Prepared, stream: bool, state: &AppS
     sse_headers().body(body)
 }
 
-/// Copies of the body alive at once while a request is converted: the
-/// parsed request, the converted one and the serialized upstream body.
-const BODY_COPIES_WHILE_CONVERTING: usize = 3;
-
 #[allow(clippy::too_many_arguments)]
 async fn prepare(
     chat: &ChatRequest,
-    model_name: &str,
-    service: Service,
+    admitted: Admitted,
     client: &ClientAuthorized,
     mut body_reservation: BodyReservation,
     config: &Config,
     state: &AppState,
     clients: &WorkerClients,
 ) -> Result<Prepared, ApiError> {
-    let spec = ModelSpec::parse(model_name, config.search_mode);
-    if !is_valid_model_name(&spec.base) {
-        return Err(ApiError::BadRequest {
-            message: format!("model: invalid model name \"{}\"", crate::error::echo(&chat.model)),
-            param: Some("model".into()),
-        });
-    }
-    if !is_model_allowed(&chat.model, Some(&spec.base), config) {
-        return Err(ApiError::ModelNotFound(format!(
-            "The model {} is not available on this server / 模型不可用",
-            crate::error::echo(&chat.model)
-        )));
-    }
     if chat.messages.is_empty() {
         return Err(ApiError::BadRequest {
             message: "messages: must not be empty".into(),
             param: Some("messages".into()),
         });
     }
-    let urls = remote_media_urls(chat);
-    let remote_media = if urls.is_empty() {
-        Default::default()
-    } else {
-        let limits = FetchLimits {
-            max_bytes: config.max_image_bytes,
-            timeout: config.image_fetch_timeout,
-            allow_private: config.allow_private_image_urls,
-        };
-        let fetched = media::fetch_all(&clients.media, &urls, &limits, config.max_request_body_bytes)
-            .await
-            .map_err(|error| ApiError::bad_request(error.to_string()))?;
-        // Fetched images become part of the upstream body: they count too.
-        let fetched_bytes: usize = fetched.values().map(|blob| blob.data.len()).sum();
-        body_reservation
-            .grow(fetched_bytes * BODY_COPIES_WHILE_CONVERTING, config.max_body_bytes_in_flight)
-            .map_err(|_| busy())?;
-        fetched
-    };
+    let remote_media = fetch_media(&remote_media_urls(chat), config, clients, &mut body_reservation).await?;
     let signature_lookup = |call_id: &str| state.signatures.lookup(call_id);
     let known_signature = |signature: &str| state.signatures.knows(signature);
     let options = ConvertOptions {
-        model: &spec,
+        model: &admitted.spec,
         random_string_length: config.random_string.then_some(config.random_string_length),
-        search_prompt: (spec.search && !config.search_prompt.is_empty()).then_some(config.search_prompt.as_str()),
+        search_prompt: (admitted.spec.search && !config.search_prompt.is_empty())
+            .then_some(config.search_prompt.as_str()),
         enable_thinking: config.enable_thinking,
         show_thinking: config.show_thinking,
         safety_threshold: &config.safety_threshold,
@@ -260,16 +209,11 @@ async fn prepare(
     };
     let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
     let cache_key = cache_key(chat, client.scope.as_bytes());
-    Ok(Prepared { spec, service, body, meta, include_usage, cache_key, prefer, alias: None, _body: body_reservation })
+    Ok(Prepared { admitted, body, meta, include_usage, cache_key, prefer, _body: body_reservation })
 }
 
 fn relay(prepared: &Prepared, config: &Config, state: &web::Data<AppState>, clients: &WorkerClients) -> Relay {
-    let model: Rc<str> = Rc::from(prepared.spec.base.as_str());
-    let target = Target { version: ApiVersion::V1Beta, model: model.clone(), service: prepared.service };
-    let mut relay = Relay::new(config, state, &clients.gemini, target, model);
-    relay.prefer = prepared.prefer;
-    relay.signature_fallback = true;
-    relay
+    generation_relay(&prepared.admitted, prepared.prefer, config, state, clients)
 }
 
 /// Converts an upstream answer for this client (its own id, model name).
