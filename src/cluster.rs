@@ -30,7 +30,7 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// keys and the operator's actions, key health, limits, the dashboard
 /// password, Vertex credentials and live sessions.
 pub fn converge(state: &AppState, snapshot: &Snapshot) -> crate::operations::Applied {
-    crate::settings::adopt_shared(state, snapshot.setting_overrides.clone());
+    let settings = crate::settings::adopt_shared(state, snapshot.setting_overrides.clone());
     let changes: Vec<Change> = snapshot
         .to_changes()
         .into_iter()
@@ -43,7 +43,7 @@ pub fn converge(state: &AppState, snapshot: &Snapshot) -> crate::operations::App
             _ => true,
         })
         .collect();
-    crate::operations::apply(state, &changes)
+    settings.and(crate::operations::apply(state, &changes))
 }
 
 /// This replica's view as changes: what it would take to rebuild the

@@ -9,15 +9,7 @@ use crate::secret::ApiKey;
 use crate::state::AppState;
 use crate::store::{Change, KeyAction};
 
-/// What applying changes left to do.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[must_use = "Vertex credentials that changed must be synced (AppState::sync_vertex, off the async thread)"]
-pub struct Applied {
-    /// Vertex credentials or Express keys came or went: the Vertex pools
-    /// must be synced ([`AppState::sync_vertex`] reads credential files and
-    /// parses keys — not on an async worker thread).
-    pub vertex_changed: bool,
-}
+pub use crate::state::{sync_vertex_off_thread, Applied};
 
 /// Applies `changes` here and persists them (shared with other replicas
 /// when `REDIS_URL` is set); Vertex pools are synced on a blocking thread.
@@ -30,12 +22,6 @@ pub async fn commit(state: &actix_web::web::Data<AppState>, changes: Vec<Change>
     if applied.vertex_changed {
         sync_vertex_off_thread(state).await;
     }
-}
-
-/// [`AppState::sync_vertex`] on a blocking thread, awaited.
-pub async fn sync_vertex_off_thread(state: &actix_web::web::Data<AppState>) {
-    let state = state.clone();
-    let _ = actix_web::web::block(move || state.sync_vertex()).await;
 }
 
 /// Applies `changes` to this replica's running state, in order: what a
@@ -54,12 +40,12 @@ pub fn apply(state: &AppState, changes: &[Change]) -> Applied {
             Change::SetSetting { name, value } => {
                 let mut overrides = state.settings.lock().overrides.clone();
                 overrides.insert(name.clone(), value.clone());
-                crate::settings::adopt_shared(state, overrides);
+                vertex_changed |= crate::settings::adopt_shared(state, overrides).vertex_changed;
             }
             Change::RemoveSetting { name } => {
                 let mut overrides = state.settings.lock().overrides.clone();
                 overrides.remove(name);
-                crate::settings::adopt_shared(state, overrides);
+                vertex_changed |= crate::settings::adopt_shared(state, overrides).vertex_changed;
             }
             Change::AddKeys(keys) => {
                 let keys: Vec<ApiKey> = keys.iter().flat_map(|text| ApiKey::extract_all(text)).collect();

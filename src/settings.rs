@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Config, ConfigError, Source};
-use crate::state::AppState;
+use crate::state::{AppState, Applied};
 use crate::store::Change;
 
 /// The `'static` name of a setting hajimi knows (not the keys, which live
@@ -114,9 +114,22 @@ pub fn apply_stored(layers: &mut crate::state::SettingsLayers) -> Option<Config>
 
 /// Saves a set of changes (from the Settings or Vertex page): validated as
 /// a whole, then put in force and persisted, or refused with every error.
-pub fn save(state: &AppState, changes: BTreeMap<&'static str, String>) -> Result<Vec<&'static str>, FieldErrors> {
+pub async fn save(
+    state: &actix_web::web::Data<AppState>,
+    changes: BTreeMap<&'static str, String>,
+) -> Result<Vec<&'static str>, FieldErrors> {
+    let (names, applied) = save_here(state, changes)?;
+    applied.finish(state).await;
+    Ok(names)
+}
+
+/// [`save`] up to what is left to do.
+fn save_here(
+    state: &AppState,
+    changes: BTreeMap<&'static str, String>,
+) -> Result<(Vec<&'static str>, Applied), FieldErrors> {
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Applied::default()));
     }
     let mut layers = state.settings.lock();
     let mut overrides = layers.overrides.clone();
@@ -127,24 +140,24 @@ pub fn save(state: &AppState, changes: BTreeMap<&'static str, String>) -> Result
     let config = validate(&layers, &overrides, &changed)?;
     layers.overrides = overrides;
     drop(layers);
-    state.replace_config(config);
+    let applied = state.replace_config(config);
     state.store.send_all(
         changes
             .iter()
             .map(|(name, value)| Change::SetSetting { name: (*name).to_owned(), value: value.clone() })
             .collect(),
     );
-    Ok(changed.into_iter().collect())
+    Ok((changed.into_iter().collect(), applied))
 }
 
 /// Puts in force the dashboard overrides another replica saved (shared
 /// state): validated like a save here, but not written back. An override
 /// set that does not validate on this replica is left out with a warning.
-/// True when something changed.
-pub fn adopt_shared(state: &AppState, overrides: std::collections::BTreeMap<String, String>) -> bool {
+/// What is left to do (the caller syncs Vertex, off the async thread).
+pub fn adopt_shared(state: &AppState, overrides: std::collections::BTreeMap<String, String>) -> Applied {
     let mut layers = state.settings.lock();
     if layers.overrides == overrides {
-        return false;
+        return Applied::default();
     }
     let changed: BTreeSet<&'static str> = overrides
         .iter()
@@ -156,14 +169,14 @@ pub fn adopt_shared(state: &AppState, overrides: std::collections::BTreeMap<Stri
         Ok(config) => {
             layers.overrides = overrides;
             drop(layers);
-            state.replace_config(config);
+            let applied = state.replace_config(config);
             log::info!(target: "hajimi::cluster", "settings changed on another replica are in force: {}", changed.into_iter().collect::<Vec<_>>().join(", "));
-            true
+            applied
         }
         Err(errors) => {
             let names: Vec<String> = errors.into_keys().map(str::to_owned).collect();
             log::warn!(target: "hajimi::cluster", "settings saved on another replica do not validate here ({}); keeping this replica's", names.join(", "));
-            false
+            Applied::default()
         }
     }
 }
@@ -181,7 +194,14 @@ pub enum RevertError {
 
 /// Drops a dashboard override: the setting returns to its file, env or
 /// default value.
-pub fn revert(state: &AppState, name: &str) -> Result<&'static str, RevertError> {
+pub async fn revert(state: &actix_web::web::Data<AppState>, name: &str) -> Result<&'static str, RevertError> {
+    let (name, applied) = revert_here(state, name)?;
+    applied.finish(state).await;
+    Ok(name)
+}
+
+/// [`revert`] up to what is left to do.
+fn revert_here(state: &AppState, name: &str) -> Result<(&'static str, Applied), RevertError> {
     let name = known_name(name).ok_or(RevertError::Unknown)?;
     let mut layers = state.settings.lock();
     let mut overrides = layers.overrides.clone();
@@ -191,7 +211,7 @@ pub fn revert(state: &AppState, name: &str) -> Result<&'static str, RevertError>
     let config = validate(&layers, &overrides, &BTreeSet::new()).map_err(RevertError::Invalid)?;
     layers.overrides = overrides;
     drop(layers);
-    state.replace_config(config);
+    let applied = state.replace_config(config);
     state.store.send(Change::RemoveSetting { name: name.to_owned() });
-    Ok(name)
+    Ok((name, applied))
 }

@@ -265,7 +265,7 @@ impl AppState {
     /// read `config()` each time; the pool's limits, the swipe cache's
     /// bounds and the log's size are set here; per-worker clients notice
     /// the new generation and rebuild.
-    pub fn replace_config(&self, mut config: Config) {
+    pub fn replace_config(&self, mut config: Config) -> Applied {
         config.gemini_api_keys = Vec::new();
         config.register_secrets();
         let mut limits = self.pool.daily_limits();
@@ -287,9 +287,7 @@ impl AppState {
         };
         *self.config.write() = Arc::new(config);
         self.config_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if vertex_changed {
-            self.sync_vertex();
-        }
+        Applied { vertex_changed }
     }
 
     /// Writes the key's current health to the store.
@@ -306,4 +304,35 @@ impl AppState {
             last_validated_ms: view.last_validated_ms,
         }));
     }
+}
+
+/// What applying changes left to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use = "Vertex credentials that changed must be synced (sync_vertex_off_thread)"]
+pub struct Applied {
+    /// Vertex credentials or Express keys came or went: the Vertex pools
+    /// must be synced ([`AppState::sync_vertex`] reads credential files and
+    /// parses keys — not on an async worker thread).
+    pub vertex_changed: bool,
+}
+
+impl Applied {
+    /// Both left to do.
+    pub fn and(self, other: Applied) -> Applied {
+        Applied { vertex_changed: self.vertex_changed || other.vertex_changed }
+    }
+
+    /// Does what is left to do: syncs the Vertex pools on a blocking
+    /// thread, awaited, when they changed.
+    pub async fn finish(self, state: &actix_web::web::Data<AppState>) {
+        if self.vertex_changed {
+            sync_vertex_off_thread(state).await;
+        }
+    }
+}
+
+/// [`AppState::sync_vertex`] on a blocking thread, awaited.
+pub async fn sync_vertex_off_thread(state: &actix_web::web::Data<AppState>) {
+    let state = state.clone();
+    let _ = actix_web::web::block(move || state.sync_vertex()).await;
 }

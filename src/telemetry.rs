@@ -1,6 +1,7 @@
 //! Logging setup and the per-request access log (§13): one `info` line per
 //! request with method, path without the query string (it may carry a
-//! key), status, latency and — for chat — model and key id. The same
+//! key), status, latency and — for generations — the door, the model
+//! (and the alias target), the delivery mode and the key id. The same
 //! middleware turns a panic inside a handler into a 500 answer, so one bad
 //! request never takes a worker down.
 

@@ -1,10 +1,8 @@
-//! The Settings page's catalogue and the save path (§2, §9). Every runtime
-//! setting of §2 appears once, in a group, with a kind (how it is edited)
-//! and whether it needs a restart. A save is atomic: the whole form is
-//! validated through `Config::from_raw` on top of the lower layers, every
-//! invalid field gets its own inline error, and only a fully valid form is
-//! put in force (`AppState::replace_config`) and persisted as dashboard
-//! overrides. Keys, the dashboard password and Vertex credentials have
+//! The Settings page's catalogue (§2, §9): every runtime setting of §2
+//! appears once, in a group, with a kind (how it is edited), whether it
+//! needs a restart and its help in English and Chinese. Saving is
+//! `crate::settings` (atomic: the whole form validated, every invalid field
+//! with its own error, only a fully valid form put in force and persisted). Keys, the dashboard password and Vertex credentials have
 //! pages of their own and are not here.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! View models of the dashboard pages: one askama struct per page, each
-//! filled by its handler in `pages.rs` with display-ready text (times
+//! filled by its handler in `pages/` with display-ready text (times
 //! formatted, keys masked, numbers grouped), so templates only lay out.
 //! Auto-escaping is on for every template; nothing here is marked safe.
 //! Every word a page shows comes from its [`Text`] (`chrome.t`, the

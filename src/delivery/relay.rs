@@ -5,9 +5,8 @@
 //! the request itself) go straight back to the client and never penalise a
 //! key. Non-streaming calls can be hedged (§8): several keys at once, the
 //! first good answer wins, and the others may finish into the swipe cache.
-//! This is the only module that combines the pool with the client; every
-//! route that calls Google (OpenAI chat, the native routes, embeddings)
-//! goes through it.
+//! Every route that calls Google (each front door, the native routes,
+//! embeddings) goes through it: no other module picks keys for a call.
 
 use std::cell::Cell;
 use std::rc::Rc;

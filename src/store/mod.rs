@@ -4,8 +4,8 @@
 //! key health and daily usage, per-model daily limits, Vertex credentials
 //! and Express keys, the dashboard password hash, per-minute stats and
 //! request-log metadata. The embedded implementation is SQLite
-//! ([`sqlite::SqliteStore`]); a shared one (Redis) for several replicas will
-//! implement the same trait. With `ENABLE_STORAGE=false`,
+//! ([`sqlite::SqliteStore`]); the shared one for several replicas
+//! ([`redis::RedisStore`], `REDIS_URL`) implements the same trait. With `ENABLE_STORAGE=false`,
 //! [`memory::MemoryStore`] keeps it all in memory for the process's life.
 //!
 //! Requests never wait for the disk: they hand [`Change`]s to the

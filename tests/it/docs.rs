@@ -2,7 +2,8 @@
 //! exactly what `cargo run --example settings_doc` prints, the Chinese
 //! settings page lists the same settings, and README's Configuration table
 //! names no setting that does not exist. The checks themselves live in
-//! `hajimi::docs` (the example's `--check` runs them too).
+//! `examples/settings_doc/` (included here; the example's `--check` runs
+//! them too).
 
 use std::path::Path;
 

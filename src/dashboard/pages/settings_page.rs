@@ -132,7 +132,7 @@ pub async fn save_settings(
             return html(&page, StatusCode::FORBIDDEN);
         }
     }
-    match crate::settings::save(&state, changes.clone()) {
+    match crate::settings::save(&state, changes.clone()).await {
         Ok(names) => {
             if guarded.is_empty() {
                 log::info!("dashboard: settings changed: {}", names.join(", "));
@@ -231,7 +231,7 @@ pub async fn import_settings(
             return Ok(flash_and_redirect(&state, &info, "error", message, "/settings"));
         }
     }
-    let names = match crate::settings::save(&state, settings_changes) {
+    let names = match crate::settings::save(&state, settings_changes).await {
         Ok(names) => names,
         Err(errors) => {
             let message = text::fill(t.settings_fix, &[("names", &errors_in(&errors, lang))]);
@@ -306,7 +306,7 @@ pub async fn revert_setting(
     let (info, form): (_, RevertForm) = authorized_post(&request, &state, payload, false).await?;
     let lang = lang(&request, &state);
     let t = text::text(lang);
-    match crate::settings::revert(&state, &form.name) {
+    match crate::settings::revert(&state, &form.name).await {
         Ok(name) => {
             log::info!("dashboard: setting {name} reverted");
             let message = text::fill(t.settings_reverted, &[("name", &name)]);

@@ -212,7 +212,7 @@ pub async fn vertex_toggles(
             current.to_string() != *value
         })
         .collect();
-    match crate::settings::save(&state, changes) {
+    match crate::settings::save(&state, changes).await {
         Ok(names) if names.is_empty() => {
             Ok(flash_and_redirect(&state, &info, "ok", t.nothing_changed.into(), "/vertex"))
         }
