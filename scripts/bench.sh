@@ -18,7 +18,7 @@
 # (the other idle), then both loaded at once; non-stream chat, 32
 # connections in all, and each figure as a ratio of the single node's.
 # Loopback only; every run is bounded in time. Binaries are taken from
-# ${CARGO_TARGET_DIR:-target}/release.
+# ${CARGO_TARGET_DIR:-target}/release (hajimi from HAJIMI_BIN when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,8 @@ PROXY_PORT=${PROXY_PORT:-9200}
 NGINX_PORT=${NGINX_PORT:-9150}
 WORKERS=1 # hajimi's, the upstream's and nginx's worker count
 bin="${CARGO_TARGET_DIR:-target}/release"
+# HAJIMI_BIN runs another build of hajimi (e.g. a before/after pair for --replicas).
+hajimi_bin="${HAJIMI_BIN:-$bin/hajimi}"
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
@@ -220,7 +222,7 @@ bench_replicas() {
   start_replica() { # port [redis url]
     GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
       PORT=$1 HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
-      REDIS_URL=${2:-} RUST_LOG=warn "$bin"/hajimi >>"$work/replica-$1.log" 2>&1 & pids+=($!)
+      REDIS_URL=${2:-} RUST_LOG=warn "$hajimi_bin" >>"$work/replica-$1.log" 2>&1 & pids+=($!)
     wait_for "http://127.0.0.1:$1/health"
   }
   rps_of() { awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$1"; }
@@ -253,10 +255,10 @@ fi
 
 echo "startup to first /health 200 with 20 keys: $(GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false \
   PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
-  startup_ms "$bin"/hajimi) ms (median of 5)"
+  startup_ms "$hajimi_bin") ms (median of 5)"
 GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
   PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
-  RUST_LOG=info "$bin"/hajimi >"$work/proxy.log" 2>&1 & proxy=$!; pids+=($proxy)
+  RUST_LOG=info "$hajimi_bin" >"$work/proxy.log" 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 sleep 1
 idle_rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)
@@ -302,7 +304,7 @@ PORT=$STAMP_PORT STAMPED_EVENTS=50 STREAM_EVENT_GAP_MS=20 "$bin"/examples/static
 wait_for "http://127.0.0.1:$STAMP_PORT/v1beta/models"
 GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$STAMP_PORT" \
   PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
-  RUST_LOG=warn "$bin"/hajimi >"$work/proxy-stamp.log" 2>&1 & proxy=$!; pids+=($proxy)
+  RUST_LOG=warn "$hajimi_bin" >"$work/proxy-stamp.log" 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 DIRECT_URL="http://127.0.0.1:$STAMP_PORT/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" \
   URL="$proxy_url" STREAMS=10 "$bin"/examples/stream_latency
@@ -313,10 +315,10 @@ kill $proxy; wait $proxy 2>/dev/null || true
 printf 'gemini_api_keys = "%s"\n' "$(keys 100000)" >"$work/keys.toml"
 echo "startup to first /health 200 with 100,000 keys: $(PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false \
   PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" RUST_LOG=warn \
-  startup_ms "$bin"/hajimi --config "$work/keys.toml") ms (median of 5)"
+  startup_ms "$hajimi_bin" --config "$work/keys.toml") ms (median of 5)"
 PASSWORD=bench GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" VALIDATE_KEYS_ON_STARTUP=false \
   PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false WORKERS=1 RUST_LOG=warn \
-  "$bin"/hajimi --config "$work/keys.toml" >"$work/proxy2.log" 2>&1 & proxy=$!; pids+=($proxy)
+  "$hajimi_bin" --config "$work/keys.toml" >"$work/proxy2.log" 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 sleep 1
 echo "idle RSS with 100,000 keys: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"

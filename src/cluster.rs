@@ -145,8 +145,22 @@ async fn listen(state: &web::Data<AppState>, shared: &Arc<RedisStore>, pubsub: &
     // This replica's log records, added to the shared rolling log each tick.
     let mut log = crate::log_ring::global().subscribe();
     let mut log_records = Vec::new();
+    // Per-address counts are exchanged every RATE_LIMIT_SYNC_MS (read each
+    // time: the setting is live).
+    let exchange_every = |state: &AppState| match state.config().rate_limit_sync {
+        interval if interval.is_zero() => PING_INTERVAL,
+        interval => interval,
+    };
+    let exchange = tokio::time::sleep(exchange_every(state));
+    tokio::pin!(exchange);
     loop {
         tokio::select! {
+            () = &mut exchange => {
+                if !state.config().rate_limit_sync.is_zero() {
+                    shared.link().exchange_address_counts(state.now_ms()).await;
+                }
+                exchange.as_mut().reset(tokio::time::Instant::now() + exchange_every(state));
+            }
             record = log.recv() => match record {
                 Ok(record) if log_records.len() < MAX_LOG_RECORDS_PER_TICK => log_records.push(record),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

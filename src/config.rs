@@ -175,6 +175,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ALLOW_OVER_DAILY_LIMIT", "false"),
     ("MAX_REQUESTS_PER_MINUTE", "30"),
     ("MAX_REQUESTS_PER_DAY_PER_IP", "600"),
+    ("RATE_LIMIT_SYNC_MS", "250"),
     ("RANDOM_STRING", "true"),
     ("RANDOM_STRING_LENGTH", "5"),
     ("SEARCH_MODE", "false"),
@@ -460,6 +461,9 @@ pub struct Config {
     pub precise_cache: bool,
     pub max_requests_per_minute: u32,
     pub max_requests_per_day_per_ip: u32,
+    /// `RATE_LIMIT_SYNC_MS`: with `REDIS_URL`, how often replicas exchange
+    /// per-address counts (0 = ask Redis on every request: exact, slower).
+    pub rate_limit_sync: Duration,
     /// Header carrying the client address when behind a proxy (lower
     /// case), e.g. `x-forwarded-for`; empty = use the peer address. With
     /// `HUGGINGFACE=true` it defaults to `x-forwarded-for`.
@@ -700,6 +704,7 @@ impl Config {
             precise_cache: v.boolean("PRECISE_CACHE")?,
             max_requests_per_minute: v.whole("MAX_REQUESTS_PER_MINUTE")?,
             max_requests_per_day_per_ip: v.whole("MAX_REQUESTS_PER_DAY_PER_IP")?,
+            rate_limit_sync: Duration::from_millis(v.whole("RATE_LIMIT_SYNC_MS")?),
             trusted_proxy_header: match v.text("TRUSTED_PROXY_HEADER").to_ascii_lowercase() {
                 header if header.is_empty() && huggingface => "x-forwarded-for".to_owned(),
                 header => header,
@@ -807,6 +812,7 @@ impl Config {
                 "ALLOW_OVER_DAILY_LIMIT" => self.allow_over_daily_limit.to_string(),
                 "MAX_REQUESTS_PER_MINUTE" => self.max_requests_per_minute.to_string(),
                 "MAX_REQUESTS_PER_DAY_PER_IP" => self.max_requests_per_day_per_ip.to_string(),
+                "RATE_LIMIT_SYNC_MS" => self.rate_limit_sync.as_millis().to_string(),
                 "RANDOM_STRING" => self.random_string.to_string(),
                 "RANDOM_STRING_LENGTH" => self.random_string_length.to_string(),
                 "SEARCH_MODE" => self.search_mode.to_string(),

@@ -106,6 +106,12 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
                 "每个客户端地址每天的请求数上限（0 = 不限）。",
             ),
             live(
+                "RATE_LIMIT_SYNC_MS",
+                Number,
+                "With REDIS_URL: milliseconds between exchanges of per-address counts between replicas (0 = ask Redis on every request: exact, slower). Between exchanges the others' requests are not seen yet: at most replicas × interval × rate over the limit.",
+                "配置 REDIS_URL 时：各副本之间交换每地址计数的间隔毫秒数（0 = 每个请求都询问 Redis：精确但更慢）。两次交换之间看不到其他副本的请求：最多超出 副本数 × 间隔 × 速率。",
+            ),
+            live(
                 "WHITELIST_USER_AGENT",
                 List,
                 "Only clients whose User-Agent contains one of these.",

@@ -26,8 +26,10 @@ pub fn busy() -> ApiError {
 
 /// Per-IP limits (§2); rejected requests are not counted. With shared
 /// state (`REDIS_URL`) the replicas count together: this replica's own
-/// count refuses first (no round trip), then the shared count decides;
-/// while Redis does not answer, the replica's own count alone.
+/// count refuses first, then the shared count decides — as exchanged in
+/// the background every `RATE_LIMIT_SYNC_MS` (no round trip), or with 0
+/// asked of Redis for each request; while Redis does not answer, the
+/// replica's own count alone.
 pub async fn check_rate_limit(client: IpAddr, config: &Config, state: &AppState) -> Result<(), ApiError> {
     let limits = RateLimits { per_minute: config.max_requests_per_minute, per_day: config.max_requests_per_day_per_ip };
     if limits.per_minute == 0 && limits.per_day == 0 {
@@ -40,6 +42,15 @@ pub async fn check_rate_limit(client: IpAddr, config: &Config, state: &AppState)
         .map_err(|rejection| rate_limited(rejection.limit, rejection.retry_after_ms))?;
     let Some(shared) = &state.shared else { return Ok(()) };
     let name = crate::ratelimit::ClientKey::name(client);
+    if !config.rate_limit_sync.is_zero() {
+        // Counts exchanged in the background: no round trip here.
+        return match shared.link().count_address_locally(&name, limits.per_minute, limits.per_day, now_ms) {
+            Some((per_day, wait_ms)) => {
+                Err(rate_limited(if per_day { Limited::PerDay } else { Limited::PerMinute }, wait_ms))
+            }
+            None => Ok(()),
+        };
+    }
     match shared.link().count_address(&name, limits.per_minute, limits.per_day, now_ms).await {
         Ok(Some((per_day, wait_ms))) => {
             Err(rate_limited(if per_day { Limited::PerDay } else { Limited::PerMinute }, wait_ms))

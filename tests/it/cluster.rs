@@ -270,6 +270,8 @@ async fn per_address_limits_count_requests_to_every_replica() {
     let apps = replicas_with(2, 1, &redis, |config| {
         config.max_requests_per_minute = 3;
         config.public_mode = true;
+        // Exact: Redis asked for every request.
+        config.rate_limit_sync = Duration::ZERO;
     })
     .await;
     let mut statuses = Vec::new();
@@ -547,4 +549,44 @@ async fn a_single_nodes_database_is_copied_into_redis_for_the_replicas() {
     assert_eq!(key_state(5), KeyState::Active);
     assert_eq!(key_state(6), KeyState::Disabled);
     let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[actix_web::test]
+async fn per_address_counts_exchanged_in_the_background_hold_across_replicas() {
+    let redis = RedisServer::start();
+    let apps = replicas_with(2, 1, &redis, |config| {
+        config.max_requests_per_minute = 3;
+        config.public_mode = true;
+        config.rate_limit_sync = Duration::from_millis(50);
+    })
+    .await;
+    // Spaced beyond the interval: each replica has heard of the other's.
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let answer = apps[n % 2].post("/v1/chat/completions", &chat_body(false)).await;
+        if answer.status == 429 {
+            let retry_after: u64 = answer.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+        }
+        statuses.push(answer.status);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429], "three per minute from this address, whichever replica");
+    // A burst within one interval: each replica admits at most its own
+    // limit before the exchange (the documented bound), never more.
+    let redis = RedisServer::start();
+    let apps = replicas_with(2, 1, &redis, |config| {
+        config.max_requests_per_minute = 3;
+        config.public_mode = true;
+        config.rate_limit_sync = Duration::from_millis(1_000);
+    })
+    .await;
+    let requests = (0..12).map(|n| apps[n % 2].post("/v1/chat/completions", chat_body_ref()));
+    let served = futures_util::future::join_all(requests).await.iter().filter(|answer| answer.status == 200).count();
+    assert!((3..=6).contains(&served), "served {served}");
+}
+
+fn chat_body_ref() -> &'static Value {
+    static BODY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    BODY.get_or_init(|| chat_body(false))
 }
