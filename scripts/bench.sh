@@ -17,6 +17,8 @@
 # loopback port): one replica alone, then one of two replicas sharing Redis
 # (the other idle), then both loaded at once; non-stream chat, 32
 # connections in all, and each figure as a ratio of the single node's.
+# Per-address and daily key limits are on (as by default) but set too high
+# to be reached, so each request pays what the defaults make it pay.
 # Loopback only; every run is bounded in time. Binaries are taken from
 # ${CARGO_TARGET_DIR:-target}/release (hajimi from HAJIMI_BIN when set).
 set -euo pipefail
@@ -220,6 +222,9 @@ bench_replicas() {
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 & pids+=($!)
   for _ in $(seq 1 200); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.01; done
   start_replica() { # port [redis url]
+    # Per-address and daily key limits on, as by default, but never
+    # reached: every request takes the paths the defaults take.
+    MAX_REQUESTS_PER_MINUTE=1000000000 MAX_REQUESTS_PER_DAY_PER_IP=1000000000 API_KEY_DAILY_LIMIT=1000000000 \
     GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
       PORT=$1 HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
       REDIS_URL=${2:-} RUST_LOG=warn "$hajimi_bin" >>"$work/replica-$1.log" 2>&1 & pids+=($!)
