@@ -10,6 +10,7 @@ mod docs;
 mod faults;
 mod hardening;
 mod helpers;
+mod messages;
 mod metrics;
 mod native;
 mod operator;
