@@ -17,6 +17,7 @@ mod operator;
 mod pool;
 mod proxy;
 mod sdk;
+mod sdk_anthropic;
 mod security;
 mod shutdown;
 mod streaming;
