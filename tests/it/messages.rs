@@ -550,3 +550,28 @@ async fn the_model_list_speaks_anthropic_to_anthropics_clients() {
     // Other clients still get OpenAI's list.
     assert_eq!(app.get("/v1/models").await.json()["object"], "list");
 }
+
+#[actix_web::test]
+async fn image_urls_are_fetched_and_sent_inline() {
+    let app = spawn_app_with(1, |config| config.allow_private_image_urls = true).await;
+    let url = format!("{}/image.png", app.upstream.base_url);
+    let request = body(
+        "gemini-2.5-flash",
+        false,
+        json!([{"role": "user", "content": [
+            {"type": "image", "source": {"type": "url", "url": url}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}},
+            {"type": "text", "text": "What is this?"}
+        ]}]),
+    );
+    let answer = messages(&app, &request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let parts = &app.upstream.generation_calls()[0].body["contents"][0]["parts"];
+    assert_eq!(parts[0]["inlineData"]["mimeType"], "image/png");
+    assert_eq!(parts[1]["inlineData"], json!({"mimeType": "image/jpeg", "data": "/9j/4AAQ"}));
+    // An address the gateway may not fetch: a 400 naming it, no upstream call.
+    let refused = spawn_app_with(1, |_| {}).await;
+    let answer = messages(&refused, &request).await;
+    assert_eq!((answer.status, answer.json()["error"]["type"].as_str()), (400, Some("invalid_request_error")));
+    assert!(refused.upstream.generation_calls().is_empty());
+}
