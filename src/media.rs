@@ -1,4 +1,4 @@
-//! Fetching images that clients reference by http(s) URL, so they can be
+//! Fetching images (and PDF documents) that clients reference by http(s) URL, so they can be
 //! sent inline to Gemini. Guarded against server-side request forgery:
 //! only http(s), host names resolving to public addresses (checked up
 //! front, and enforced again by the client's resolver, so a DNS answer that
@@ -51,7 +51,7 @@ pub enum FetchError {
     Failed(String, String),
     #[error("image {0} is larger than {1} MB")]
     TooLarge(String, usize),
-    #[error("{0} is not an image hajimi recognises (png, jpeg, gif, webp, heic)")]
+    #[error("{0} is not an image or document hajimi recognises (png, jpeg, gif, webp, heic, pdf)")]
     NotAnImage(String),
     #[error("too many image URLs in one request (at most {MAX_IMAGES_PER_REQUEST}); send them inline as data URLs")]
     TooMany,
@@ -107,7 +107,7 @@ pub fn image_client(
     }
 }
 
-/// The image type from its first bytes.
+/// The image type (or PDF) from its first bytes.
 pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some("image/png")
@@ -119,6 +119,9 @@ pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
         Some("image/webp")
     } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && matches!(&bytes[8..12], b"heic" | b"heix" | b"mif1") {
         Some("image/heic")
+    } else if bytes.starts_with(b"%PDF-") {
+        // Anthropic's URL documents; Gemini reads PDFs inline like images.
+        Some("application/pdf")
     } else {
         None
     }
@@ -290,6 +293,7 @@ mod tests {
         assert_eq!(sniff_image_mime(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
         assert_eq!(sniff_image_mime(b"GIF89a...."), Some("image/gif"));
         assert_eq!(sniff_image_mime(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff_image_mime(b"%PDF-1.7\n"), Some("application/pdf"));
         assert_eq!(sniff_image_mime(b"<html>"), None);
     }
 

@@ -177,9 +177,12 @@ fn bounded_text(text: &str, max_chars: usize) -> String {
 }
 
 /// Requests that use the pool: counted on the Overview and in the request
-/// log (chat, embeddings, and every native `models/…:action`).
+/// log (chat, Anthropic messages and their token counts, embeddings, and
+/// every native `models/…:action`).
 fn calls_upstream(path: &str) -> bool {
     path.ends_with("/chat/completions")
+        || path.ends_with("/v1/messages")
+        || path.ends_with("/v1/messages/count_tokens")
         || path.ends_with("/embeddings")
         || (crate::delivery::is_api_path(path) && path.rsplit('/').next().is_some_and(|last| last.contains(':')))
 }

@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod embeddings;
 pub mod health;
+pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod native;
@@ -20,6 +21,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/chat/completions", web::post().to(chat::chat_completions))
         .route("/chat/completions", web::post().to(chat::chat_completions))
         .route("/aistudio/chat/completions", web::post().to(chat::chat_completions));
+    // Anthropic Messages; its model list is `models::list_models`' (by the
+    // `anthropic-version` header, or under `/anthropic/`).
+    cfg.route("/v1/messages", web::post().to(messages::create_message))
+        .route("/anthropic/v1/messages", web::post().to(messages::create_message))
+        .route("/v1/messages/count_tokens", web::post().to(messages::count_tokens))
+        .route("/anthropic/v1/messages/count_tokens", web::post().to(messages::count_tokens))
+        .route("/anthropic/v1/models", web::get().to(models::list_models))
+        .route("/anthropic/v1/models/{name}", web::get().to(models::retrieve_model));
     // Gemini-native (§6). A resource answers GET and POST alike: actix
     // picks the first resource whose path matches, whatever the method.
     cfg.route("/v1beta/models", web::get().to(native::list_models))
@@ -49,12 +58,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Unknown routes: 404 in Google's envelope under the native prefixes,
-/// in OpenAI's elsewhere.
+/// in Anthropic's under `/anthropic/` or for Anthropic's clients, in
+/// OpenAI's elsewhere.
 pub async fn not_found(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
     let error = ApiError::RouteNotFound("Unknown route / 路径不存在".to_owned());
     if ["/v1beta/", "/gemini/"].iter().any(|prefix| request.path().starts_with(prefix)) {
         GoogleError(error).error_response()
+    } else if messages::speaks_anthropic(&request) {
+        crate::anthropic::error::AnthropicError(error).error_response()
     } else {
         error.error_response()
     }
