@@ -15,6 +15,7 @@ mod native;
 mod operator;
 mod pool;
 mod proxy;
+mod responses;
 mod sdk;
 mod security;
 mod shutdown;
