@@ -17,6 +17,7 @@ mod pool;
 mod proxy;
 mod responses;
 mod sdk;
+mod sdk_openai;
 mod security;
 mod shutdown;
 mod streaming;
