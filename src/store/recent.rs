@@ -4,9 +4,12 @@
 //! response completed must find it. So the Responses door notes each save
 //! and delete here as well as sending its [`Change`](super::Change); a
 //! read asks here first, then the store. Entries last [`KEEP_FOR_MS`]
-//! (far longer than a batch takes) and are bounded by count and bytes;
-//! a deletion is kept as a tombstone for as long, so a read right after a
-//! delete does not find the row the writer has yet to remove.
+//! (far longer than a batch takes: these changes are written at once) and
+//! are bounded by count and bytes; a deletion is kept as a tombstone for
+//! as long, so a read right after a delete does not find the row the
+//! writer has yet to remove. The price, with replicas: for those seconds
+//! a replica may still serve a response it saved that another replica
+//! has just deleted.
 //!
 //! Why not wait for the write instead: a real stream's last event is made
 //! on the async thread (`convert::stream::EventFormat::finish`), where
@@ -22,7 +25,7 @@ use parking_lot::Mutex;
 use super::StoredResponse;
 
 /// How long a save or a delete is remembered here.
-pub const KEEP_FOR_MS: u64 = 60_000;
+pub const KEEP_FOR_MS: u64 = 10_000;
 /// Entries kept at most (the oldest go first).
 pub const MAX_ENTRIES: usize = 1_024;
 /// Bytes of responses kept at most (the oldest go first).
