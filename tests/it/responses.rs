@@ -385,6 +385,11 @@ async fn client_mistakes_and_a_dry_pool_are_errors_in_openai_envelope() {
         .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.json()["error"]["code"], "invalid_api_key");
+    for path in ["/v1/responses/resp_abc", "/v1/responses/resp_abc/input_items"] {
+        assert_eq!(app.get_with(path, &[]).await.status, 401, "{path}");
+    }
+    let (status, _) = delete(&app, "/v1/responses/resp_abc", &[]).await;
+    assert_eq!(status, 401);
     let mut searching = request("gemini-2.5-flash", json!("hi"), false);
     searching["tools"] = json!([{"type": "web_search"}]);
     let refused = app.post("/v1/responses", &searching).await;
