@@ -239,6 +239,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("LOG_RING_SIZE", "1000"),
     ("STATS_RETENTION_DAYS", "30"),
     ("REQUEST_LOG_RETENTION_DAYS", "7"),
+    // Hours a stored response of /v1/responses is kept (0 = none is).
+    ("RESPONSES_RETENTION_HOURS", "24"),
     // Empty = `/metrics` only with a dashboard session.
     ("METRICS_TOKEN", ""),
     // IANA time-zone name for every time the dashboard shows (the bundled
@@ -422,6 +424,10 @@ pub struct Config {
     pub log_ring_size: usize,
     pub stats_retention_days: u32,
     pub request_log_retention_days: u32,
+    /// `RESPONSES_RETENTION_HOURS`: how long `/v1/responses` keeps a
+    /// response (`store: true`) for `previous_response_id` and `GET`; 0 =
+    /// nothing is stored.
+    pub responses_retention_hours: u32,
     /// Bearer token for `GET /metrics` (empty = dashboard session only).
     pub metrics_token: Secret,
     /// `redis://` or `rediss://` URL of the state shared by replicas
@@ -678,6 +684,7 @@ impl Config {
             log_ring_size: v.positive("LOG_RING_SIZE")?,
             stats_retention_days: v.positive("STATS_RETENTION_DAYS")?,
             request_log_retention_days: v.positive("REQUEST_LOG_RETENTION_DAYS")?,
+            responses_retention_hours: v.whole("RESPONSES_RETENTION_HOURS")?,
             metrics_token: Secret::new(v.text("METRICS_TOKEN")),
             redis_url: Secret::new(v.text("REDIS_URL")),
             redis_ca_file: v.text("REDIS_CA_FILE").to_owned(),
@@ -888,6 +895,7 @@ impl Config {
                 "LOG_RING_SIZE" => self.log_ring_size.to_string(),
                 "STATS_RETENTION_DAYS" => self.stats_retention_days.to_string(),
                 "REQUEST_LOG_RETENTION_DAYS" => self.request_log_retention_days.to_string(),
+                "RESPONSES_RETENTION_HOURS" => self.responses_retention_hours.to_string(),
                 "METRICS_TOKEN" => self.metrics_token.expose().to_owned(),
                 "REDIS_URL" => self.redis_url.expose().to_owned(),
                 "REDIS_CA_FILE" => self.redis_ca_file.clone(),

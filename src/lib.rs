@@ -31,6 +31,7 @@ pub mod operator;
 pub mod proxy;
 pub mod ratelimit;
 pub mod replicas;
+pub mod responses;
 pub mod routes;
 pub mod secret;
 pub mod settings;

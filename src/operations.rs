@@ -118,7 +118,13 @@ pub fn apply(state: &AppState, changes: &[Change]) -> Applied {
                 let Some(guarded) = crate::throttle::Guarded::parse(throttle) else { continue };
                 state.throttles.of(guarded).lock_out(address, *until_ms, now_ms);
             }
-            Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. } => {}
+            Change::Usage(_)
+            | Change::MinuteStats(_)
+            | Change::Request(_)
+            | Change::Prune { .. }
+            | Change::SaveResponse(_)
+            | Change::DeleteResponse { .. }
+            | Change::PruneResponses { .. } => {}
         }
     }
     if keys_changed {

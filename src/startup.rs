@@ -451,7 +451,8 @@ async fn vertex_forever(state: &AppState, clients: &WorkerClients) {
 const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Writes changed usage counters and finished stats minutes every few
-/// seconds, and prunes old stats and request records hourly.
+/// seconds, and prunes old stats, request records and stored responses
+/// hourly.
 async fn persist_forever(state: &AppState) {
     let mut last_prune_ms = 0u64;
     loop {
@@ -465,6 +466,9 @@ async fn persist_forever(state: &AppState) {
             state.store.send(crate::store::Change::Prune {
                 stats_before_minute: now_ms.saturating_sub(u64::from(config.stats_retention_days) * day_ms) / 60_000,
                 requests_before_ms: now_ms.saturating_sub(u64::from(config.request_log_retention_days) * day_ms),
+            });
+            state.store.send(crate::store::Change::PruneResponses {
+                before_ms: now_ms.saturating_sub(u64::from(config.responses_retention_hours) * 3_600_000),
             });
         }
     }

@@ -105,6 +105,9 @@ pub struct AppState {
     pub started_at: Instant,
     /// Durable state: writes go through the background writer.
     pub store: crate::store::writer::StoreWriter,
+    /// Responses of `/v1/responses` saved or deleted a moment ago, until the
+    /// writer has put them in the store (`store::recent`).
+    pub recent_responses: crate::store::recent::RecentResponses,
     /// The layers settings are built from: everything below the dashboard
     /// (defaults, file, env) and the dashboard's overrides.
     pub settings: Mutex<SettingsLayers>,
@@ -210,6 +213,7 @@ impl AppState {
             config: RwLock::new(Arc::new(config)),
             started_at: Instant::now(),
             store,
+            recent_responses: Default::default(),
             config_generation: Default::default(),
             model_refresh: tokio::sync::Notify::new(),
             stats: crate::stats::Stats::new(),

@@ -86,7 +86,7 @@ pub async fn access_log(
     let method = request.method().clone();
     let path = request.path().to_owned();
     let state = request.app_data::<actix_web::web::Data<AppState>>().cloned();
-    let is_generation = calls_upstream(&path);
+    let is_generation = calls_upstream(&method, &path);
     let _active = is_generation.then(|| state.as_ref().map(|state| state.stats.track_active()));
     // No clone of the request may be held here: routing needs it unique.
     let outcome = AssertUnwindSafe(next.call(request)).catch_unwind().await;
@@ -177,12 +177,13 @@ fn bounded_text(text: &str, max_chars: usize) -> String {
 }
 
 /// Requests that use the pool: counted on the Overview and in the request
-/// log (chat, Anthropic messages and their token counts, embeddings, and
-/// every native `models/…:action`).
-fn calls_upstream(path: &str) -> bool {
+/// log (chat, Anthropic messages and their token counts, a new response,
+/// embeddings, and every native `models/…:action`).
+fn calls_upstream(method: &actix_web::http::Method, path: &str) -> bool {
     path.ends_with("/chat/completions")
         || path.ends_with("/v1/messages")
         || path.ends_with("/v1/messages/count_tokens")
+        || (path == "/v1/responses" && method == actix_web::http::Method::POST)
         || path.ends_with("/embeddings")
         || (crate::delivery::is_api_path(path) && path.rsplit('/').next().is_some_and(|last| last.contains(':')))
 }

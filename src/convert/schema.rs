@@ -14,6 +14,15 @@ const SCHEMA_MAP_KEYWORDS: [&str; 5] = ["properties", "patternProperties", "$def
 /// Schema keywords whose values are data, not schemas.
 const SCHEMA_DATA_KEYWORDS: [&str; 5] = ["enum", "const", "default", "examples", "example"];
 
+/// Structured output, whatever the door calls it (chat's `response_format`,
+/// the Responses API's `text.format`): JSON (`application/json`), and when
+/// a schema is given, constrained by it (`responseJsonSchema`, cleaned of
+/// what Gemini refuses).
+pub fn apply_json_output(generation_config: &mut crate::gemini::types::GenerationConfig, schema: Option<&Value>) {
+    generation_config.response_mime_type = Some("application/json".to_string());
+    generation_config.response_json_schema = schema.map(remove_unsupported_json_schema_keywords);
+}
+
 /// Removes `$schema`, `$id` and `strict` from a JSON Schema, recursively,
 /// without touching property names or literal data.
 pub fn remove_unsupported_json_schema_keywords(schema: &Value) -> Value {

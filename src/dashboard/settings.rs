@@ -506,6 +506,12 @@ pub const GROUPS: &[(&str, &[SettingSpec])] = &[
                 "Days of request records kept on disk.",
                 "请求记录在磁盘上保留的天数。",
             ),
+            live(
+                "RESPONSES_RETENTION_HOURS",
+                Number,
+                "Hours a response of /v1/responses (store: true) is kept for previous_response_id and GET. 0 = none is stored.",
+                "/v1/responses 的响应（store: true）为 previous_response_id 和 GET 保留的小时数。0 = 不保存。",
+            ),
             restart(
                 "DASHBOARD_URL",
                 Text,

@@ -25,6 +25,7 @@ pub mod google;
 pub mod openai;
 pub mod quota;
 pub mod relay;
+pub mod responses;
 pub mod shared;
 pub mod stream;
 

@@ -9,6 +9,7 @@ pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod native;
+pub mod responses;
 
 use actix_web::web;
 
@@ -29,6 +30,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/anthropic/v1/messages/count_tokens", web::post().to(messages::count_tokens))
         .route("/anthropic/v1/models", web::get().to(models::list_models))
         .route("/anthropic/v1/models/{name}", web::get().to(models::retrieve_model));
+    // OpenAI Responses (Codex CLI and the openai SDKs).
+    cfg.route("/v1/responses", web::post().to(responses::create_response))
+        .service(
+            web::resource("/v1/responses/{id}")
+                .route(web::get().to(responses::retrieve_response))
+                .route(web::delete().to(responses::delete_response)),
+        )
+        .route("/v1/responses/{id}/input_items", web::get().to(responses::list_input_items));
     // Gemini-native (§6). A resource answers GET and POST alike: actix
     // picks the first resource whose path matches, whatever the method.
     cfg.route("/v1beta/models", web::get().to(native::list_models))

@@ -4,17 +4,20 @@
 //! keeps only the newest [`MAX_REQUEST_RECORDS`] records, and usage only
 //! the most recent Pacific day (the only one `load` ever returns).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use parking_lot::Mutex;
 
 use super::{
     Change, KeyAction, MinuteStats, RequestRecord, Snapshot, Store, StoreError, StoredCredential, StoredKeyHealth,
-    StoredUsage,
+    StoredResponse, StoredUsage,
 };
 
 /// How many request records the memory store keeps (oldest dropped first).
 pub const MAX_REQUEST_RECORDS: usize = 10_000;
+/// Bytes of stored responses the memory store keeps at most (the oldest
+/// are forgotten first): without a disk they live in the process's memory.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The in-memory implementation of [`Store`].
 #[derive(Default)]
@@ -41,6 +44,11 @@ struct MemoryState {
     minute_stats: BTreeMap<u64, MinuteStats>,
     /// Oldest first, at most `MAX_REQUEST_RECORDS`.
     requests: VecDeque<RequestRecord>,
+    /// Stored responses by id, their ids in the order saved, and their
+    /// bytes (at most [`MAX_RESPONSE_BYTES`]).
+    responses: HashMap<String, StoredResponse>,
+    response_order: VecDeque<String>,
+    response_bytes: usize,
 }
 
 impl MemoryStore {
@@ -121,6 +129,45 @@ impl MemoryState {
                 self.minute_stats = self.minute_stats.split_off(stats_before_minute);
                 self.requests.retain(|record| record.at_ms >= *requests_before_ms);
             }
+            Change::SaveResponse(response) => self.save_response(response),
+            Change::DeleteResponse { id, scope } => {
+                if self.responses.get(id).is_some_and(|known| &known.scope == scope) {
+                    self.forget_response(id);
+                }
+            }
+            Change::PruneResponses { before_ms } => {
+                let old: Vec<String> = self
+                    .responses
+                    .values()
+                    .filter(|response| response.created_ms < *before_ms)
+                    .map(|response| response.id.clone())
+                    .collect();
+                for id in old {
+                    self.forget_response(&id);
+                }
+            }
+        }
+    }
+
+    fn save_response(&mut self, response: &StoredResponse) {
+        self.forget_response(&response.id);
+        self.response_bytes += response.size();
+        self.response_order.push_back(response.id.clone());
+        self.responses.insert(response.id.clone(), response.clone());
+        while self.response_bytes > MAX_RESPONSE_BYTES {
+            let Some(oldest) = self.response_order.front().cloned() else { break };
+            self.forget_response(&oldest);
+        }
+    }
+
+    fn forget_response(&mut self, id: &str) {
+        if let Some(known) = self.responses.remove(id) {
+            self.response_bytes -= known.size();
+            if self.response_order.front().is_some_and(|oldest| oldest == id) {
+                self.response_order.pop_front();
+            } else {
+                self.response_order.retain(|kept| kept != id);
+            }
         }
     }
 
@@ -171,6 +218,10 @@ impl Store for MemoryStore {
 
     fn recent_requests(&self, limit: usize) -> Result<Vec<RequestRecord>, StoreError> {
         Ok(self.state.lock().requests.iter().rev().take(limit).cloned().collect())
+    }
+
+    fn response(&self, id: &str, scope: &str) -> Result<Option<StoredResponse>, StoreError> {
+        Ok(self.state.lock().responses.get(id).filter(|response| response.scope == scope).cloned())
     }
 }
 
@@ -478,6 +529,60 @@ pub(crate) mod tests {
                 step.label
             );
         }
+    }
+
+    pub(crate) fn stored_response(id: &str, scope: &str, created_ms: u64, body: &str) -> StoredResponse {
+        StoredResponse {
+            id: id.to_owned(),
+            scope: scope.to_owned(),
+            created_ms,
+            expires_ms: created_ms + 3_600_000,
+            body: body.to_owned(),
+        }
+    }
+
+    /// Stored responses: saved, read only by their own scope, replaced,
+    /// deleted only by their own scope, pruned by age.
+    pub(crate) fn check_responses_round_trip(store: &dyn Store) {
+        let (alice, bob) = (crate::store::scope_digest(b"alice"), crate::store::scope_digest(b"bob"));
+        let first = stored_response("resp_1", &alice, 1_000, r#"{"n":1}"#);
+        let second = stored_response("resp_2", &bob, 2_000, r#"{"n":2}"#);
+        store.apply(&[Change::SaveResponse(first.clone()), Change::SaveResponse(second.clone())]).unwrap();
+        assert_eq!(store.response("resp_1", &alice).unwrap(), Some(first.clone()));
+        assert_eq!(store.response("resp_1", &bob).unwrap(), None, "another client's response is not found");
+        assert_eq!(store.response("resp_9", &alice).unwrap(), None);
+        let replaced = stored_response("resp_1", &alice, 1_500, r#"{"n":"again"}"#);
+        store.apply(&[Change::SaveResponse(replaced.clone())]).unwrap();
+        assert_eq!(store.response("resp_1", &alice).unwrap(), Some(replaced));
+        store.apply(&[Change::DeleteResponse { id: "resp_2".into(), scope: alice.clone() }]).unwrap();
+        assert_eq!(store.response("resp_2", &bob).unwrap(), Some(second), "only its own client deletes it");
+        store.apply(&[Change::DeleteResponse { id: "resp_2".into(), scope: bob.clone() }]).unwrap();
+        assert_eq!(store.response("resp_2", &bob).unwrap(), None);
+        store.apply(&[Change::SaveResponse(stored_response("resp_3", &bob, 3_000, "{}"))]).unwrap();
+        store.apply(&[Change::PruneResponses { before_ms: 2_000 }]).unwrap();
+        assert_eq!(store.response("resp_1", &alice).unwrap(), None, "pruned");
+        assert!(store.response("resp_3", &bob).unwrap().is_some(), "newer ones stay");
+        // Responses are not part of the startup snapshot.
+        assert_eq!(store.load().unwrap(), Snapshot::default());
+    }
+
+    #[test]
+    fn stored_responses_round_trip_through_memory() {
+        check_responses_round_trip(&MemoryStore::new());
+    }
+
+    #[test]
+    fn the_memory_store_forgets_the_oldest_responses_beyond_its_bound() {
+        let store = MemoryStore::new();
+        let body = "x".repeat(MAX_RESPONSE_BYTES / 4);
+        for n in 0..6u64 {
+            store.apply(&[Change::SaveResponse(stored_response(&format!("resp_{n}"), "s", n, &body))]).unwrap();
+        }
+        assert!(store.response("resp_0", "s").unwrap().is_none());
+        assert!(store.response("resp_2", "s").unwrap().is_none());
+        assert!(store.response("resp_3", "s").unwrap().is_some());
+        assert!(store.response("resp_5", "s").unwrap().is_some());
+        assert!(store.state.lock().response_bytes <= MAX_RESPONSE_BYTES);
     }
 
     /// Every step's changes in one batch (the reopen tests).

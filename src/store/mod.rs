@@ -15,6 +15,7 @@
 
 pub mod import;
 pub mod memory;
+pub mod recent;
 pub mod redis;
 pub mod sqlite;
 pub mod writer;
@@ -125,6 +126,38 @@ pub struct RequestRecord {
     pub error_kind: Option<String>,
 }
 
+/// A response of the OpenAI Responses door kept for `previous_response_id`
+/// and `GET /v1/responses/{id}` (`RESPONSES_RETENTION_HOURS`). The store
+/// does not look inside `body`: it is the door's own JSON (the response
+/// object and the input items of its turn).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// `resp_…`.
+    pub id: String,
+    /// [`scope_digest`] of the client that made it: only that client may
+    /// read, chain or delete it.
+    pub scope: String,
+    pub created_ms: u64,
+    /// When it may be forgotten (Redis sets its TTL from it; SQLite and
+    /// memory prune by `created_ms`).
+    pub expires_ms: u64,
+    pub body: String,
+}
+
+impl StoredResponse {
+    /// Bytes it holds (for the bounds on what is kept).
+    pub fn size(&self) -> usize {
+        self.id.len() + self.scope.len() + self.body.len()
+    }
+}
+
+/// SHA-256 of a client's scope bytes (`auth::ClientScope::as_bytes`), hex:
+/// how a stored response names the client it belongs to.
+pub fn scope_digest(scope: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(scope).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// Everything durable, read once at startup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -218,6 +251,17 @@ pub enum Change {
         stats_before_minute: u64,
         requests_before_ms: u64,
     },
+    /// Keeps a response of the Responses door (replaces one of the same id).
+    SaveResponse(StoredResponse),
+    /// Forgets a stored response, if it is `scope`'s.
+    DeleteResponse {
+        id: String,
+        scope: String,
+    },
+    /// Forgets stored responses made before `before_ms`.
+    PruneResponses {
+        before_ms: u64,
+    },
     // What follows is shared between replicas (REDIS_URL) and not kept by
     // a single node's store, which ignores it: the state lives in memory.
     /// A dashboard session began. `digest` is [`session_digest`] of its id:
@@ -265,7 +309,23 @@ impl Change {
     /// replica learned about a key. Counters, stats and request records
     /// are not broadcast.
     pub fn is_shared(&self) -> bool {
-        !matches!(self, Change::Usage(_) | Change::MinuteStats(_) | Change::Request(_) | Change::Prune { .. })
+        !matches!(
+            self,
+            Change::Usage(_)
+                | Change::MinuteStats(_)
+                | Change::Request(_)
+                | Change::Prune { .. }
+                | Change::SaveResponse(_)
+                | Change::DeleteResponse { .. }
+                | Change::PruneResponses { .. }
+        )
+    }
+
+    /// Whether the writer should write it at once rather than at the end
+    /// of its batch window: shared changes, and stored responses, which a
+    /// follow-up may ask another replica for a moment later.
+    pub fn is_urgent(&self) -> bool {
+        self.is_shared() || matches!(self, Change::SaveResponse(_) | Change::DeleteResponse { .. })
     }
 }
 
@@ -297,4 +357,7 @@ pub trait Store: Send + Sync + 'static {
     fn stats_since(&self, since_minute: u64) -> Result<Vec<MinuteStats>, StoreError>;
     /// The newest request records, newest first, at most `limit`.
     fn recent_requests(&self, limit: usize) -> Result<Vec<RequestRecord>, StoreError>;
+    /// The stored response `id`, when it belongs to `scope` (a
+    /// [`scope_digest`]); another client's is `None`, as a missing one is.
+    fn response(&self, id: &str, scope: &str) -> Result<Option<StoredResponse>, StoreError>;
 }

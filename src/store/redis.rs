@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Change, KeyAction, MinuteStats, RequestRecord, Snapshot, Store, StoreError, StoredCredential, StoredKeyHealth,
-    StoredUsage,
+    StoredResponse, StoredUsage,
 };
 
 /// The pub/sub channel shared changes travel on.
@@ -76,6 +76,12 @@ fn usage_hash(day: i64) -> String {
 
 fn stats_hash(minute: u64) -> String {
     format!("hajimi:stats:{minute}")
+}
+
+/// A stored response, under its client's scope digest: another client's
+/// digest names another key, so it can neither read nor delete it.
+fn response_key(scope: &str, id: &str) -> String {
+    format!("hajimi:response:{scope}:{id}")
 }
 
 use crate::replicas::SEPARATOR;
@@ -315,10 +321,14 @@ impl RedisStore {
     /// oldest of anything) beyond the bound.
     /// Request records are not kept: they are a sample for the request
     /// log, and under load they would crowd out what matters (an outage at
-    /// 20,000 requests/s would fill the bound in five seconds).
+    /// 20,000 requests/s would fill the bound in five seconds). Nor are
+    /// stored responses: each may be megabytes, and a follow-up that does
+    /// not find one gets a clear 400.
     fn keep(&self, changes: Vec<Change>) {
         let mut pending = self.pending.lock();
-        pending.extend(changes.into_iter().filter(|change| !matches!(change, Change::Request(_))));
+        pending.extend(
+            changes.into_iter().filter(|change| !matches!(change, Change::Request(_) | Change::SaveResponse(_))),
+        );
         let excess = pending.len().saturating_sub(MAX_PENDING_CHANGES);
         if excess > 0 {
             // Counters first: the shared changes (operator actions) last.
@@ -457,6 +467,23 @@ impl RedisStore {
             }
             // Transient: they only travel on the channel.
             Change::KeyCooling { .. } | Change::KeyExhausted { .. } | Change::AddressLockedOut { .. } => {}
+            Change::SaveResponse(response) => {
+                let ttl_ms = response.expires_ms.saturating_sub(crate::clock::unix_ms());
+                if ttl_ms > 0 {
+                    let json = serde_json::to_string(response).unwrap_or_default();
+                    pipe.cmd("SET")
+                        .arg(response_key(&response.scope, &response.id))
+                        .arg(json)
+                        .arg("PX")
+                        .arg(ttl_ms)
+                        .ignore();
+                }
+            }
+            Change::DeleteResponse { id, scope } => {
+                pipe.del(response_key(scope, id)).ignore();
+            }
+            // Stored responses expire on their own (their TTL).
+            Change::PruneResponses { .. } => {}
         }
     }
 
@@ -616,6 +643,14 @@ impl Store for RedisStore {
         let records: Vec<String> =
             self.with_connection(|connection| redis::cmd("LRANGE").arg(REQUESTS).arg(0).arg(last).query(connection))?;
         Ok(records.iter().filter_map(|json| serde_json::from_str(json).ok()).collect())
+    }
+
+    fn response(&self, id: &str, scope: &str) -> Result<Option<StoredResponse>, StoreError> {
+        let json: Option<String> =
+            self.with_connection(|connection| redis::cmd("GET").arg(response_key(scope, id)).query(connection))?;
+        Ok(json
+            .and_then(|json| serde_json::from_str::<StoredResponse>(&json).ok())
+            .filter(|response| response.id == id && response.scope == scope))
     }
 }
 

@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use super::{
     Change, KeyAction, MinuteStats, RequestRecord, Snapshot, Store, StoreError, StoredCredential, StoredKeyHealth,
-    StoredUsage,
+    StoredResponse, StoredUsage,
 };
 
 /// The database's file name inside `STORAGE_DIR`.
@@ -108,6 +108,16 @@ const MIGRATIONS: &[&str] = &[
          error_kind TEXT NULL
      );
      CREATE INDEX requests_by_time ON requests (at_ms);",
+    // 2: responses of the OpenAI Responses door (`previous_response_id`,
+    // `GET /v1/responses/{id}`), each bound to its client's scope digest.
+    "CREATE TABLE responses (
+         id TEXT PRIMARY KEY NOT NULL,
+         scope TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         expires_ms INTEGER NOT NULL,
+         body TEXT NOT NULL
+     );
+     CREATE INDEX responses_by_time ON responses (created_ms);",
 ];
 
 /// The `secrets` row holding the dashboard password's PHC string.
@@ -217,6 +227,26 @@ impl Store for SqliteStore {
             )?;
             let rows = statement.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], request_record_from_row)?;
             rows.collect::<Result<Vec<_>, _>>()
+        })()
+        .map_err(|error| self.error(error))
+    }
+
+    fn response(&self, id: &str, scope: &str) -> Result<Option<StoredResponse>, StoreError> {
+        let connection = self.connection.lock();
+        (|| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id, scope, created_ms, expires_ms, body FROM responses WHERE id = ?1 AND scope = ?2",
+            )?;
+            let mut rows = statement.query_map(params![id, scope], |row| {
+                Ok(StoredResponse {
+                    id: row.get(0)?,
+                    scope: row.get(1)?,
+                    created_ms: from_sql_integer(row.get(2)?),
+                    expires_ms: from_sql_integer(row.get(3)?),
+                    body: row.get(4)?,
+                })
+            })?;
+            rows.next().transpose()
         })()
         .map_err(|error| self.error(error))
     }
@@ -551,6 +581,31 @@ fn apply_change(transaction: &Transaction<'_>, change: &Change, now_ms: u64) -> 
                 .prepare_cached("DELETE FROM requests WHERE at_ms < ?1")?
                 .execute([to_sql_integer(*requests_before_ms)])?;
         }
+        Change::SaveResponse(response) => {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO responses (id, scope, created_ms, expires_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET scope = excluded.scope, created_ms = excluded.created_ms,
+                                                    expires_ms = excluded.expires_ms, body = excluded.body",
+                )?
+                .execute(params![
+                    response.id,
+                    response.scope,
+                    to_sql_integer(response.created_ms),
+                    to_sql_integer(response.expires_ms),
+                    response.body,
+                ])?;
+        }
+        Change::DeleteResponse { id, scope } => {
+            transaction
+                .prepare_cached("DELETE FROM responses WHERE id = ?1 AND scope = ?2")?
+                .execute(params![id, scope])?;
+        }
+        Change::PruneResponses { before_ms } => {
+            transaction
+                .prepare_cached("DELETE FROM responses WHERE created_ms < ?1")?
+                .execute([to_sql_integer(*before_ms)])?;
+        }
     }
     Ok(())
 }
@@ -664,7 +719,9 @@ fn database_error(database_path: &Path, error: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::tests::{check_every_change_round_trips, sample_changes};
+    use crate::store::memory::tests::{
+        check_every_change_round_trips, check_responses_round_trip, sample_changes, stored_response,
+    };
     use crate::store::writer::StoreWriter;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
@@ -713,6 +770,32 @@ mod tests {
         let directory = TemporaryDirectory::new("round-trip");
         let store = SqliteStore::open(directory.path()).expect("open");
         check_every_change_round_trips(&store);
+    }
+
+    #[test]
+    fn stored_responses_round_trip_through_sqlite_and_survive_a_reopen() {
+        let directory = TemporaryDirectory::new("responses");
+        let store = SqliteStore::open(directory.path()).expect("open");
+        check_responses_round_trip(&store);
+        let kept = stored_response("resp_kept", "scope", 9_000, r#"{"output":[]}"#);
+        store.apply(&[Change::SaveResponse(kept.clone())]).expect("apply");
+        drop(store);
+        let store = SqliteStore::open(directory.path()).expect("reopen");
+        assert_eq!(store.response("resp_kept", "scope").expect("read"), Some(kept));
+    }
+
+    #[test]
+    fn a_first_version_database_gains_the_responses_table() {
+        let directory = TemporaryDirectory::new("migrate-responses");
+        drop(SqliteStore::open(directory.path()).expect("open"));
+        {
+            let connection = Connection::open(directory.path().join(DATABASE_FILE_NAME)).expect("open directly");
+            connection.execute_batch("DROP TABLE responses").expect("drop");
+        }
+        set_user_version(directory.path(), 1);
+        let store = SqliteStore::open(directory.path()).expect("migrates");
+        assert_eq!(user_version(directory.path()), MIGRATIONS.len() as i64);
+        check_responses_round_trip(&store);
     }
 
     #[test]

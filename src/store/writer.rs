@@ -4,8 +4,9 @@
 //! The thread sleeps until a change arrives, then lets the queue fill for
 //! [`BATCH_WINDOW`] (or until it holds [`MAX_BATCH_CHANGES`]) and applies
 //! the batch in one [`Store::apply`] transaction. Senders wake the thread
-//! only when it is idle, when someone flushes or sends a change other
-//! replicas must hear of at once, or when the batch is full:
+//! only when it is idle, when someone flushes or sends an urgent change
+//! (`Change::is_urgent`: one other replicas must hear of, or a stored
+//! response a follow-up may soon read), or when the batch is full:
 //! under load a request costs one uncontended lock, not a thread wake-up
 //! (a wake-up per change cost the serving thread a futex call and the
 //! writer a context switch per request). A failed batch is logged (the
@@ -45,8 +46,8 @@ struct Queue {
     messages: Vec<WriterMessage>,
     /// Changes in `messages` (a `Many` counts each of its changes).
     changes: usize,
-    /// A flush, or a change other replicas must hear of at once
-    /// ([`Change::is_shared`]: operator actions, rare), is waiting.
+    /// A flush, or a change to write at once ([`Change::is_urgent`]:
+    /// what other replicas must hear of or may read soon, rare), is waiting.
     flush_waiting: bool,
     /// The thread is asleep waiting for a first change (a send wakes it).
     writer_idle: bool,
@@ -143,11 +144,11 @@ impl StoreWriter {
         match &message {
             WriterMessage::One(change) => {
                 queue.changes += 1;
-                queue.flush_waiting |= change.is_shared();
+                queue.flush_waiting |= change.is_urgent();
             }
             WriterMessage::Many(changes) => {
                 queue.changes += changes.len();
-                queue.flush_waiting |= changes.iter().any(Change::is_shared);
+                queue.flush_waiting |= changes.iter().any(Change::is_urgent);
             }
             WriterMessage::Flush(_) => queue.flush_waiting = true,
         }
@@ -331,6 +332,9 @@ mod tests {
         }
         fn recent_requests(&self, _limit: usize) -> Result<Vec<RequestRecord>, StoreError> {
             Ok(Vec::new())
+        }
+        fn response(&self, _id: &str, _scope: &str) -> Result<Option<crate::store::StoredResponse>, StoreError> {
+            Ok(None)
         }
     }
 

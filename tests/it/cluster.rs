@@ -2,7 +2,8 @@
 //! from Debian, started per test on a free loopback port; `.ci/run`
 //! installs it): a key found invalid on one is not tried by another, a
 //! dashboard session or a setting made on one holds on all, cooling is
-//! shared, and replicas keep serving while Redis is away and converge when
+//! shared, a stored response of the Responses door is found on every one,
+//! and replicas keep serving while Redis is away and converge when
 //! it returns.
 
 use std::process::{Child, Command, Stdio};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hajimi::keys::{KeyId, KeyState};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::dashboard::login;
 use crate::helpers::{chat_body, hajimi_process, spawn_app_on, test_key, FakeUpstream, Reply, TestApp, PASSWORD};
@@ -589,4 +590,39 @@ async fn per_address_counts_exchanged_in_the_background_hold_across_replicas() {
 fn chat_body_ref() -> &'static Value {
     static BODY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     BODY.get_or_init(|| chat_body(false))
+}
+
+#[actix_web::test]
+async fn a_response_stored_on_one_replica_is_found_and_chained_on_another() {
+    let redis = RedisServer::start();
+    let apps = replicas(2, 1, &redis).await;
+    let bearer = [("authorization", format!("Bearer {PASSWORD}"))];
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let created = apps[0]
+        .post_with("/v1/responses", &json!({"model": "gemini-2.5-flash", "input": "Hello"}), &headers)
+        .await
+        .json();
+    let path = format!("/v1/responses/{}", created["id"].as_str().unwrap());
+    // Written at once (not at the end of the writer's batch window): the
+    // other replica finds it as soon as a client could ask.
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        let got = apps[1].get(&path).await;
+        if got.status == 200 {
+            assert_eq!(got.json(), created);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not found on the other replica: {}", got.body);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let chained = json!({"model": "gemini-2.5-flash", "input": "More", "previous_response_id": created["id"]});
+    assert_eq!(apps[1].post_with("/v1/responses", &chained, &headers).await.status, 200);
+    let contents = apps[1].upstream.generation_calls().last().unwrap().body["contents"].clone();
+    assert_eq!(contents.as_array().unwrap().len(), 3, "{contents}");
+    // Deleted on the second, gone from Redis for every replica.
+    let url = format!("{}{path}", apps[1].address);
+    let deleted = apps[1].client.delete(url).insert_header(headers[0]).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 200);
+    apps[1].app.store.flush();
+    assert_eq!(apps[1].get(&path).await.status, 404);
 }

@@ -1,8 +1,8 @@
-//! `response_format` as Gemini's response MIME type and schema (the
-//! schema cleaning itself is door-neutral: `convert::schema`).
+//! `response_format` as Gemini's response MIME type and schema (what it
+//! means is door-neutral: `convert::schema::apply_json_output`).
 
 use super::*;
-use crate::convert::schema::remove_unsupported_json_schema_keywords;
+use crate::convert::schema::apply_json_output;
 
 pub(super) fn apply_response_format(
     response_format: Option<&Value>,
@@ -14,16 +14,11 @@ pub(super) fn apply_response_format(
     let format_type = response_format.get("type").and_then(Value::as_str);
     match format_type {
         Some("text") => {}
-        Some("json_object") => {
-            generation_config.response_mime_type = Some("application/json".to_string());
-        }
-        Some("json_schema") => {
-            generation_config.response_mime_type = Some("application/json".to_string());
-            generation_config.response_json_schema = response_format
-                .get("json_schema")
-                .and_then(|json_schema| json_schema.get("schema"))
-                .map(remove_unsupported_json_schema_keywords);
-        }
+        Some("json_object") => apply_json_output(generation_config, None),
+        Some("json_schema") => apply_json_output(
+            generation_config,
+            response_format.get("json_schema").and_then(|json_schema| json_schema.get("schema")),
+        ),
         _ => {
             return Err(bad_request_with_param(
                 "response_format",

@@ -1,0 +1,425 @@
+//! Gemini's answer as the Responses API's output: items (`message`,
+//! `function_call`, `reasoning`), the response object, and the typed stream
+//! events (`event: <type>` + `data: <json>`, each with a `sequence_number`
+//! from 0). One [`OutputBuilder`] serves every delivery: a real stream
+//! pushes each upstream event as it comes; a non-stream answer or a fake
+//! stream pushes the whole answer once (silent for a JSON body), so the
+//! items are the same whichever way the client asked.
+//!
+//! Events, as OpenAI sends them: `response.created`, `response.in_progress`
+//! ([`OutputBuilder::opening`]); per item `response.output_item.added`,
+//! then for a message `response.content_part.added`,
+//! `response.output_text.delta`…, `response.output_text.done`,
+//! `response.content_part.done`; for a function call
+//! `response.function_call_arguments.delta` and `.done`; for shown thoughts
+//! `response.reasoning_summary_part.added`,
+//! `response.reasoning_summary_text.delta`…, `.done`,
+//! `response.reasoning_summary_part.done`; then `response.output_item.done`.
+//! The end is `response.completed` (or `response.incomplete`: max tokens,
+//! content filter) with the whole response and usage, or `response.failed`
+//! ([`OutputBuilder::fail`]).
+//!
+//! Thought signatures: see the module doc of [`super`].
+
+use rand::rngs::StdRng;
+use serde_json::{json, Map, Value};
+
+use super::random_id;
+use crate::convert::stream::StreamEnd;
+use crate::gemini::types::{GenerateContentResponse, Part, UsageMetadata};
+
+/// What the response object says besides its output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseMeta {
+    /// `resp_…`.
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The model as the client named it.
+    pub model: String,
+    /// `SHOW_THINKING`: thoughts become reasoning summaries.
+    pub show_thinking: bool,
+    /// The request's fields a response echoes (`ResponsesRequest::echoed_fields`).
+    pub echoed: Map<String, Value>,
+}
+
+/// The item being streamed, if any.
+#[derive(Debug)]
+enum Open {
+    Reasoning { id: String, index: usize, text: String, signature: Option<String> },
+    Message { id: String, index: usize, text: String },
+}
+
+/// Builds one response: its items, and its events when not silent.
+#[derive(Debug)]
+pub struct OutputBuilder {
+    meta: ResponseMeta,
+    rng: StdRng,
+    /// Events are not written (a JSON body): only the items are wanted.
+    silent: bool,
+    sequence: u64,
+    items: Vec<Value>,
+    open: Option<Open>,
+    /// Signatures of the open message's text, for reasoning items after it.
+    trailing_signatures: Vec<String>,
+    usage: Option<UsageMetadata>,
+    finish_reason: Option<String>,
+    prompt_blocked: bool,
+    /// Text or a function call went out (thoughts alone are no answer).
+    emitted_answer: bool,
+    /// Anything went out (from then on the answer is never restarted).
+    emitted_any: bool,
+}
+
+/// Gemini finish reasons that mean a filter stopped the answer.
+const FILTER_REASONS: [&str; 7] =
+    ["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"];
+
+impl OutputBuilder {
+    /// `rng` makes the item ids.
+    pub fn new(meta: ResponseMeta, rng: StdRng) -> OutputBuilder {
+        OutputBuilder {
+            meta,
+            rng,
+            silent: false,
+            sequence: 0,
+            items: Vec::new(),
+            open: None,
+            trailing_signatures: Vec::new(),
+            usage: None,
+            finish_reason: None,
+            prompt_blocked: false,
+            emitted_answer: false,
+            emitted_any: false,
+        }
+    }
+
+    /// A builder that writes no events (a JSON body).
+    pub fn silent(meta: ResponseMeta, rng: StdRng) -> OutputBuilder {
+        OutputBuilder { silent: true, ..OutputBuilder::new(meta, rng) }
+    }
+
+    pub fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+
+    /// A fresh builder for another key's attempt, the event numbering
+    /// going on (none of this attempt's output reached the client).
+    pub fn restarted(self) -> OutputBuilder {
+        let sequence = self.sequence;
+        let silent = self.silent;
+        OutputBuilder { sequence, silent, ..OutputBuilder::new(self.meta, self.rng) }
+    }
+
+    /// Whether any item went out.
+    pub fn has_output(&self) -> bool {
+        self.emitted_any
+    }
+
+    /// (prompt, completion) tokens, thoughts counted as completion.
+    pub fn usage(&self) -> (u64, u64) {
+        let usage = self.usage.unwrap_or_default();
+        (usage.prompt_token_count, usage.candidates_token_count.saturating_add(usage.thoughts_token_count))
+    }
+
+    /// `response.created` and `response.in_progress`.
+    pub fn opening(&mut self, out: &mut Vec<u8>) {
+        let response = self.response_object("in_progress", Value::Null, Value::Null);
+        self.emit(out, "response.created", json!({ "response": response }));
+        let response = self.response_object("in_progress", Value::Null, Value::Null);
+        self.emit(out, "response.in_progress", json!({ "response": response }));
+    }
+
+    /// One upstream event (or a whole answer). Only the first candidate is
+    /// used (the Responses API has no `n`). `remember(call_id, signature)`
+    /// is told each function call's thought signature.
+    pub fn push(&mut self, event: &GenerateContentResponse, remember: &mut dyn FnMut(&str, &str), out: &mut Vec<u8>) {
+        if let Some(usage) = event.usage_metadata {
+            self.usage = Some(usage);
+        }
+        if event.prompt_feedback.as_ref().is_some_and(|feedback| feedback.block_reason.is_some()) {
+            self.prompt_blocked = true;
+        }
+        let Some(candidate) = event.candidates.first() else { return };
+        for part in candidate.content.iter().flat_map(|content| &content.parts) {
+            self.push_part(part, remember, out);
+        }
+        if let Some(reason) = &candidate.finish_reason {
+            self.finish_reason = Some(reason.clone());
+        }
+    }
+
+    fn push_part(&mut self, part: &Part, remember: &mut dyn FnMut(&str, &str), out: &mut Vec<u8>) {
+        let signature = part.thought_signature.clone().filter(|signature| !signature.is_empty());
+        let text = part.text.as_deref().filter(|text| !text.is_empty());
+        if let Some(function_call) = &part.function_call {
+            let mut loose_signature = signature.clone();
+            if let Some(Open::Reasoning { signature: slot @ None, .. }) = &mut self.open {
+                *slot = loose_signature.take();
+            }
+            self.close_open(out);
+            if let Some(signature) = loose_signature {
+                self.signature_item(signature, out);
+            }
+            let call_id = random_id("call_", &mut self.rng);
+            if let Some(signature) = &signature {
+                remember(&call_id, signature);
+            }
+            let arguments = if function_call.args.is_null() { "{}".to_owned() } else { function_call.args.to_string() };
+            self.function_call_item(call_id, &function_call.name, arguments, out);
+            self.emitted_answer = true;
+            self.emitted_any = true;
+        } else if part.thought == Some(true) {
+            match text {
+                Some(text) if self.meta.show_thinking => {
+                    let new_step =
+                        matches!(&self.open, Some(Open::Reasoning { signature: Some(_), .. })) && signature.is_some();
+                    if matches!(self.open, Some(Open::Message { .. })) || new_step {
+                        self.close_open(out);
+                    }
+                    self.thought_text(text, out);
+                    if let (Some(signature), Some(Open::Reasoning { signature: slot, .. })) =
+                        (signature, &mut self.open)
+                    {
+                        *slot = Some(signature);
+                    }
+                    self.emitted_any = true;
+                }
+                _ => {
+                    if let Some(signature) = signature {
+                        self.loose_signature(signature, out);
+                    }
+                }
+            }
+        } else if part.text.is_some() {
+            if let Some(text) = text {
+                self.message_text(text, out);
+                self.emitted_answer = true;
+                self.emitted_any = true;
+            }
+            if let Some(signature) = signature {
+                if matches!(self.open, Some(Open::Message { .. })) {
+                    self.trailing_signatures.push(signature);
+                } else {
+                    self.loose_signature(signature, out);
+                }
+            }
+        } else if let Some(signature) = signature {
+            self.loose_signature(signature, out);
+        }
+    }
+
+    /// A signature on a part with nothing shown: on the open reasoning
+    /// item if it has none, else on a reasoning item of its own.
+    fn loose_signature(&mut self, signature: String, out: &mut Vec<u8>) {
+        if let Some(Open::Reasoning { signature: slot @ None, .. }) = &mut self.open {
+            *slot = Some(signature);
+            return;
+        }
+        self.close_open(out);
+        self.signature_item(signature, out);
+    }
+
+    fn thought_text(&mut self, text: &str, out: &mut Vec<u8>) {
+        if !matches!(self.open, Some(Open::Reasoning { .. })) {
+            self.close_open(out);
+            let id = random_id("rs_", &mut self.rng);
+            let index = self.items.len();
+            let item = reasoning_item(&id, "", None);
+            self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+            self.emit(
+                out,
+                "response.reasoning_summary_part.added",
+                json!({"item_id": id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+            );
+            self.open = Some(Open::Reasoning { id, index, text: String::new(), signature: None });
+        }
+        let Some(Open::Reasoning { id, index, text: so_far, .. }) = &mut self.open else { return };
+        so_far.push_str(text);
+        let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": text});
+        self.emit(out, "response.reasoning_summary_text.delta", body);
+    }
+
+    fn message_text(&mut self, text: &str, out: &mut Vec<u8>) {
+        if !matches!(self.open, Some(Open::Message { .. })) {
+            self.close_open(out);
+            let id = random_id("msg_", &mut self.rng);
+            let index = self.items.len();
+            let item =
+                json!({"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []});
+            self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+            self.emit(
+                out,
+                "response.content_part.added",
+                json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text("")}),
+            );
+            self.open = Some(Open::Message { id, index, text: String::new() });
+        }
+        let Some(Open::Message { id, index, text: so_far }) = &mut self.open else { return };
+        so_far.push_str(text);
+        let body = json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []});
+        self.emit(out, "response.output_text.delta", body);
+    }
+
+    /// A reasoning item that carries only a signature, added and done.
+    fn signature_item(&mut self, signature: String, out: &mut Vec<u8>) {
+        let id = random_id("rs_", &mut self.rng);
+        let index = self.items.len();
+        let item = reasoning_item(&id, "", Some(&signature));
+        self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+        self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+        self.items.push(item);
+        self.emitted_any = true;
+    }
+
+    fn function_call_item(&mut self, call_id: String, name: &str, arguments: String, out: &mut Vec<u8>) {
+        let id = random_id("fc_", &mut self.rng);
+        let index = self.items.len();
+        let mut item = json!({
+            "id": id, "type": "function_call", "status": "in_progress",
+            "call_id": call_id, "name": name, "arguments": "",
+        });
+        self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+        let body = json!({"item_id": id, "output_index": index, "delta": arguments});
+        self.emit(out, "response.function_call_arguments.delta", body);
+        let body = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
+        self.emit(out, "response.function_call_arguments.done", body);
+        item["status"] = json!("completed");
+        item["arguments"] = json!(arguments);
+        self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+        self.items.push(item);
+    }
+
+    /// Closes the open item (and puts the signatures of a message's text
+    /// on reasoning items right after it).
+    fn close_open(&mut self, out: &mut Vec<u8>) {
+        match self.open.take() {
+            None => {}
+            Some(Open::Message { id, index, text }) => {
+                let body =
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []});
+                self.emit(out, "response.output_text.done", body);
+                let body =
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text(&text)});
+                self.emit(out, "response.content_part.done", body);
+                let item = json!({
+                    "id": id, "type": "message", "status": "completed", "role": "assistant",
+                    "content": [output_text(&text)],
+                });
+                self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+                self.items.push(item);
+                for signature in std::mem::take(&mut self.trailing_signatures) {
+                    self.signature_item(signature, out);
+                }
+            }
+            Some(Open::Reasoning { id, index, text, signature }) => {
+                let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text});
+                self.emit(out, "response.reasoning_summary_text.done", body);
+                let body = json!({
+                    "item_id": id, "output_index": index, "summary_index": 0,
+                    "part": {"type": "summary_text", "text": text},
+                });
+                self.emit(out, "response.reasoning_summary_part.done", body);
+                let item = reasoning_item(&id, &text, signature.as_deref());
+                self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+                self.items.push(item);
+            }
+        }
+    }
+
+    /// The upstream answer ended: the last events and the whole response,
+    /// or why the answer cannot be closed. `whole`: the answer came in one
+    /// piece (a missing finish reason then means it stopped normally).
+    pub fn finish(&mut self, whole: bool, out: &mut Vec<u8>) -> Result<Value, StreamEnd> {
+        if self.finish_reason.is_none() && !whole {
+            return Err(if self.emitted_any { StreamEnd::Truncated } else { StreamEnd::Empty });
+        }
+        if !self.emitted_answer {
+            return Err(StreamEnd::Empty);
+        }
+        self.close_open(out);
+        let reason = self.finish_reason.as_deref().unwrap_or("STOP");
+        let (status, incomplete, event) = if reason == "MAX_TOKENS" {
+            ("incomplete", json!({"reason": "max_output_tokens"}), "response.incomplete")
+        } else if FILTER_REASONS.contains(&reason) || self.prompt_blocked {
+            ("incomplete", json!({"reason": "content_filter"}), "response.incomplete")
+        } else {
+            ("completed", Value::Null, "response.completed")
+        };
+        let response = self.response_object(status, incomplete, Value::Null);
+        self.emit(out, event, json!({ "response": response }));
+        Ok(response)
+    }
+
+    /// The answer failed after the stream began: `response.failed`, with
+    /// the items finished so far.
+    pub fn fail(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
+        let error = json!({"code": code, "message": message});
+        let response = self.response_object("failed", Value::Null, error);
+        self.emit(out, "response.failed", json!({ "response": response }));
+    }
+
+    fn response_object(&self, status: &str, incomplete_details: Value, error: Value) -> Value {
+        let mut object = Map::new();
+        object.insert("id".into(), json!(self.meta.id));
+        object.insert("object".into(), json!("response"));
+        object.insert("created_at".into(), json!(self.meta.created_at));
+        object.insert("status".into(), json!(status));
+        object.insert("error".into(), error);
+        object.insert("incomplete_details".into(), incomplete_details);
+        object.insert("model".into(), json!(self.meta.model));
+        object.insert("output".into(), Value::Array(self.items.clone()));
+        let usage = if status == "in_progress" { None } else { self.usage.as_ref() };
+        object.insert("usage".into(), usage.map(usage_object).unwrap_or(Value::Null));
+        for (name, value) in &self.meta.echoed {
+            object.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        Value::Object(object)
+    }
+
+    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut body: Value) {
+        let sequence = self.sequence;
+        self.sequence += 1;
+        if self.silent {
+            return;
+        }
+        body["type"] = json!(kind);
+        body["sequence_number"] = json!(sequence);
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        // Serializing a Value cannot fail.
+        serde_json::to_writer(&mut *out, &body).ok();
+        out.extend_from_slice(b"\n\n");
+    }
+}
+
+fn output_text(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+}
+
+fn reasoning_item(id: &str, summary: &str, signature: Option<&str>) -> Value {
+    let summary = if summary.is_empty() { json!([]) } else { json!([{"type": "summary_text", "text": summary}]) };
+    json!({"id": id, "type": "reasoning", "summary": summary, "encrypted_content": signature})
+}
+
+/// The Responses API's usage: output tokens include thoughts.
+pub fn usage_object(usage: &UsageMetadata) -> Value {
+    let output_tokens = usage.candidates_token_count.saturating_add(usage.thoughts_token_count);
+    let total_tokens = if usage.total_token_count != 0 {
+        usage.total_token_count
+    } else {
+        usage.prompt_token_count.saturating_add(output_tokens)
+    };
+    json!({
+        "input_tokens": usage.prompt_token_count,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.thoughts_token_count},
+        "total_tokens": total_tokens,
+    })
+}
+
+#[cfg(test)]
+#[path = "output_tests.rs"]
+mod tests;
