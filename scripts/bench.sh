@@ -3,9 +3,10 @@
 # binary in front of it, and wrk as the client. Prints requests/s and p50
 # latency for the upstream directly, through an nginx proxy hop (the
 # baseline for "what does any proxy cost") and through hajimi, non-stream
-# and stream, at 1 and 32 connections; then a summary (hajimi's throughput
-# as a ratio of nginx's and the upstream's, added p50), memory and startup
-# time. nginx is Debian's, installed when missing, run as the current user
+# and stream, at 1 and 32 connections (streams also at the Messages and
+# Responses doors); then a summary (hajimi's throughput as a ratio of
+# nginx's and the upstream's, each new door's stream as a ratio of chat's,
+# added p50), memory and startup time. nginx is Debian's, installed when missing, run as the current user
 # with its own config in a temp dir.
 #
 #   scripts/bench.sh --compare BIN_A BIN_B
@@ -146,6 +147,14 @@ JSON
 cat >"$work/openai-stream.json" <<'JSON'
 {"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
 JSON
+# The same request at the two other generating doors (Anthropic Messages,
+# OpenAI Responses without storing: what the door's conversion costs).
+cat >"$work/messages-stream.json" <<'JSON'
+{"model":"gemini-2.5-flash","max_tokens":256,"stream":true,"system":"You are terse.","messages":[{"role":"user","content":"Hello"}]}
+JSON
+cat >"$work/responses-stream.json" <<'JSON'
+{"model":"gemini-2.5-flash","stream":true,"store":false,"instructions":"You are terse.","input":"Hello"}
+JSON
 cat >"$work/gemini.json" <<'JSON'
 {"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"You are terse."}]}}
 JSON
@@ -174,6 +183,8 @@ run() { # url body label connections client-key
 }
 
 proxy_url="http://127.0.0.1:$PROXY_PORT/v1/chat/completions"
+messages_url="http://127.0.0.1:$PROXY_PORT/v1/messages"
+responses_url="http://127.0.0.1:$PROXY_PORT/v1/responses"
 
 # Two builds in one run, taking turns (A, B, A, B) so drift on a shared
 # machine hits both alike; B's throughput as a ratio of A's.
@@ -283,6 +294,8 @@ for conns in 1 32; do
   run "$direct_stream" "$work/gemini.json" "direct stream" "$conns" "$key"
   run "$hop_stream" "$work/gemini.json" "nginx hop stream" "$conns" "$key"
   run "$proxy_url" "$work/openai-stream.json" "proxy stream (real)" "$conns" bench
+  run "$messages_url" "$work/messages-stream.json" "proxy Messages stream" "$conns" bench
+  run "$responses_url" "$work/responses-stream.json" "proxy Responses stream" "$conns" bench
 done
 load_rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)
 echo "RSS after load: $load_rss"
@@ -295,6 +308,8 @@ echo "hajimi / nginx hop (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]
 echo "hajimi / direct (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]}" "${RPS[direct non-stream 32]}")"
 echo "hajimi / nginx hop (stream, c=32): $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[nginx hop stream 32]}")"
 echo "hajimi / direct (stream, c=32): $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[direct stream 32]}")"
+echo "Messages stream / chat stream (c=32): $(ratio "${RPS[proxy Messages stream 32]}" "${RPS[proxy stream (real) 32]}")"
+echo "Responses stream / chat stream (c=32): $(ratio "${RPS[proxy Responses stream 32]}" "${RPS[proxy stream (real) 32]}")"
 echo "added p50 at c=1: hajimi - direct = $(added_us "${P50[proxy non-stream 1]}" "${P50[direct non-stream 1]}") µs" \
   "(nginx hop: $(added_us "${P50[nginx hop non-stream 1]}" "${P50[direct non-stream 1]}") µs)"
 echo "added p50 at c=1 (stream): hajimi - direct = $(added_us "${P50[proxy stream (real) 1]}" "${P50[direct stream 1]}") µs" \
