@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::convert::stream::StreamEnd;
@@ -43,12 +42,11 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    /// Keeps `response` (its output) with this turn's input: noted in
-    /// `state.recent_responses` at once and sent to the store writer. A
-    /// response too large to keep is logged, and the answer still goes out.
-    pub fn keep(&self, response: &Value, state: &AppState) {
-        let Some(id) = response.get("id").and_then(Value::as_str) else { return };
-        let Ok(response_json) = serde_json::to_string(response) else { return };
+    /// Keeps the response `id` (`response_json`: the response object) with
+    /// this turn's input: noted in `state.recent_responses` at once and
+    /// sent to the store writer. A response too large to keep is logged,
+    /// and the answer still goes out.
+    pub fn keep(&self, id: &str, response_json: &str, state: &AppState) {
         let size = response_json.len() + self.input.len() + 32;
         if size > self.max_bytes {
             log::warn!(
@@ -62,7 +60,7 @@ impl Keeper {
         body.push_str("{\"input\":");
         body.push_str(&self.input);
         body.push_str(",\"response\":");
-        body.push_str(&response_json);
+        body.push_str(response_json);
         body.push('}');
         let now_ms = state.now_ms();
         let stored = StoredResponse {
@@ -114,8 +112,8 @@ impl EventFormat for ResponsesEvents {
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
         let response = self.builder().finish(false, out)?;
-        if let Some(keeper) = &self.keeper {
-            keeper.keep(&response, &self.state);
+        if let (Some(keeper), Some(builder)) = (&self.keeper, &self.builder) {
+            keeper.keep(&builder.meta().id, &response, &self.state);
         }
         Ok(())
     }
@@ -153,8 +151,8 @@ impl EventFormat for ResponsesEvents {
     }
 }
 
-/// The whole answer's items through `builder`: the response object (kept
-/// by `keeper`), or the failure's events when it cannot be closed. The
+/// The whole answer's items through `builder`: the response object as
+/// JSON (kept by `keeper`), or the failure's events when it cannot be closed. The
 /// events go to `out` (a silent builder writes none).
 pub fn complete_answer(
     builder: &mut OutputBuilder,
@@ -162,13 +160,13 @@ pub fn complete_answer(
     state: &AppState,
     keeper: Option<&Keeper>,
     out: &mut Vec<u8>,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let mut remember = |call_id: &str, signature: &str| state.signatures.remember(call_id, signature);
     builder.push(&answer.parsed, &mut remember, out);
     match builder.finish(true, out) {
         Ok(response) => {
             if let Some(keeper) = keeper {
-                keeper.keep(&response, state);
+                keeper.keep(&builder.meta().id, &response, state);
             }
             Ok(response)
         }

@@ -22,6 +22,8 @@
 //! Thought signatures: see the module doc of [`super`].
 
 use rand::rngs::StdRng;
+use serde::ser::SerializeMap;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::random_id;
@@ -124,10 +126,10 @@ impl OutputBuilder {
 
     /// `response.created` and `response.in_progress`.
     pub fn opening(&mut self, out: &mut Vec<u8>) {
-        let response = self.response_object("in_progress", Value::Null, Value::Null);
-        self.emit(out, "response.created", json!({ "response": response }));
-        let response = self.response_object("in_progress", Value::Null, Value::Null);
-        self.emit(out, "response.in_progress", json!({ "response": response }));
+        // The same object twice: serialized once.
+        let response = serde_json::to_string(&self.response_view("in_progress", None)).unwrap_or_default();
+        self.emit_response(out, "response.created", &response);
+        self.emit_response(out, "response.in_progress", &response);
     }
 
     /// One upstream event (or a whole answer). Only the first candidate is
@@ -226,18 +228,18 @@ impl OutputBuilder {
             let id = random_id("rs_", &mut self.rng);
             let index = self.items.len();
             let item = reasoning_item(&id, "", None);
-            self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+            self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
             self.emit(
                 out,
                 "response.reasoning_summary_part.added",
-                json!({"item_id": id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+                &json!({"item_id": id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
             );
             self.open = Some(Open::Reasoning { id, index, text: String::new(), signature: None });
         }
         let Some(Open::Reasoning { id, index, text: so_far, .. }) = &mut self.open else { return };
         so_far.push_str(text);
-        let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": text});
-        self.emit(out, "response.reasoning_summary_text.delta", body);
+        let body = SummaryDelta { item_id: id, output_index: *index, summary_index: 0, delta: text };
+        serde_emit(&mut self.sequence, self.silent, out, "response.reasoning_summary_text.delta", &body);
     }
 
     fn message_text(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -247,18 +249,18 @@ impl OutputBuilder {
             let index = self.items.len();
             let item =
                 json!({"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []});
-            self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+            self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
             self.emit(
                 out,
                 "response.content_part.added",
-                json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text("")}),
+                &json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text("")}),
             );
             self.open = Some(Open::Message { id, index, text: String::new() });
         }
         let Some(Open::Message { id, index, text: so_far }) = &mut self.open else { return };
         so_far.push_str(text);
-        let body = json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []});
-        self.emit(out, "response.output_text.delta", body);
+        let body = TextDelta { item_id: id, output_index: *index, content_index: 0, delta: text, logprobs: [] };
+        serde_emit(&mut self.sequence, self.silent, out, "response.output_text.delta", &body);
     }
 
     /// A reasoning item that carries only a signature, added and done.
@@ -266,8 +268,8 @@ impl OutputBuilder {
         let id = random_id("rs_", &mut self.rng);
         let index = self.items.len();
         let item = reasoning_item(&id, "", Some(&signature));
-        self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
-        self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+        self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
+        self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
         self.items.push(item);
         self.emitted_any = true;
     }
@@ -279,14 +281,14 @@ impl OutputBuilder {
             "id": id, "type": "function_call", "status": "in_progress",
             "call_id": call_id, "name": name, "arguments": "",
         });
-        self.emit(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+        self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
         let body = json!({"item_id": id, "output_index": index, "delta": arguments});
-        self.emit(out, "response.function_call_arguments.delta", body);
+        self.emit(out, "response.function_call_arguments.delta", &body);
         let body = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
-        self.emit(out, "response.function_call_arguments.done", body);
+        self.emit(out, "response.function_call_arguments.done", &body);
         item["status"] = json!("completed");
         item["arguments"] = json!(arguments);
-        self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+        self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
         self.items.push(item);
     }
 
@@ -298,15 +300,15 @@ impl OutputBuilder {
             Some(Open::Message { id, index, text }) => {
                 let body =
                     json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []});
-                self.emit(out, "response.output_text.done", body);
+                self.emit(out, "response.output_text.done", &body);
                 let body =
                     json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text(&text)});
-                self.emit(out, "response.content_part.done", body);
+                self.emit(out, "response.content_part.done", &body);
                 let item = json!({
                     "id": id, "type": "message", "status": "completed", "role": "assistant",
                     "content": [output_text(&text)],
                 });
-                self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+                self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
                 self.items.push(item);
                 for signature in std::mem::take(&mut self.trailing_signatures) {
                     self.signature_item(signature, out);
@@ -314,23 +316,23 @@ impl OutputBuilder {
             }
             Some(Open::Reasoning { id, index, text, signature }) => {
                 let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text});
-                self.emit(out, "response.reasoning_summary_text.done", body);
+                self.emit(out, "response.reasoning_summary_text.done", &body);
                 let body = json!({
                     "item_id": id, "output_index": index, "summary_index": 0,
                     "part": {"type": "summary_text", "text": text},
                 });
-                self.emit(out, "response.reasoning_summary_part.done", body);
+                self.emit(out, "response.reasoning_summary_part.done", &body);
                 let item = reasoning_item(&id, &text, signature.as_deref());
-                self.emit(out, "response.output_item.done", json!({"output_index": index, "item": item}));
+                self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
                 self.items.push(item);
             }
         }
     }
 
-    /// The upstream answer ended: the last events and the whole response,
-    /// or why the answer cannot be closed. `whole`: the answer came in one
+    /// The upstream answer ended: the last events and the whole response
+    /// (as JSON), or why the answer cannot be closed. `whole`: the answer came in one
     /// piece (a missing finish reason then means it stopped normally).
-    pub fn finish(&mut self, whole: bool, out: &mut Vec<u8>) -> Result<Value, StreamEnd> {
+    pub fn finish(&mut self, whole: bool, out: &mut Vec<u8>) -> Result<String, StreamEnd> {
         if self.finish_reason.is_none() && !whole {
             return Err(if self.emitted_any { StreamEnd::Truncated } else { StreamEnd::Empty });
         }
@@ -340,58 +342,150 @@ impl OutputBuilder {
         self.close_open(out);
         let reason = self.finish_reason.as_deref().unwrap_or("STOP");
         let (status, incomplete, event) = if reason == "MAX_TOKENS" {
-            ("incomplete", json!({"reason": "max_output_tokens"}), "response.incomplete")
+            ("incomplete", Some("max_output_tokens"), "response.incomplete")
         } else if FILTER_REASONS.contains(&reason) || self.prompt_blocked {
-            ("incomplete", json!({"reason": "content_filter"}), "response.incomplete")
+            ("incomplete", Some("content_filter"), "response.incomplete")
         } else {
-            ("completed", Value::Null, "response.completed")
+            ("completed", None, "response.completed")
         };
-        let response = self.response_object(status, incomplete, Value::Null);
-        self.emit(out, event, json!({ "response": response }));
+        let response = serde_json::to_string(&self.response_view(status, incomplete)).unwrap_or_default();
+        self.emit_response(out, event, &response);
         Ok(response)
     }
 
     /// The answer failed after the stream began: `response.failed`, with
     /// the items finished so far.
     pub fn fail(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
-        let error = json!({"code": code, "message": message});
-        let response = self.response_object("failed", Value::Null, error);
-        self.emit(out, "response.failed", json!({ "response": response }));
+        let view = ResponseView { error: Some((code, message)), ..self.response_view("failed", None) };
+        let response = serde_json::to_string(&view).unwrap_or_default();
+        self.emit_response(out, "response.failed", &response);
     }
 
-    fn response_object(&self, status: &str, incomplete_details: Value, error: Value) -> Value {
-        let mut object = Map::new();
-        object.insert("id".into(), json!(self.meta.id));
-        object.insert("object".into(), json!("response"));
-        object.insert("created_at".into(), json!(self.meta.created_at));
-        object.insert("status".into(), json!(status));
-        object.insert("error".into(), error);
-        object.insert("incomplete_details".into(), incomplete_details);
-        object.insert("model".into(), json!(self.meta.model));
-        object.insert("output".into(), Value::Array(self.items.clone()));
-        let usage = if status == "in_progress" { None } else { self.usage.as_ref() };
-        object.insert("usage".into(), usage.map(usage_object).unwrap_or(Value::Null));
-        for (name, value) in &self.meta.echoed {
-            object.entry(name.clone()).or_insert_with(|| value.clone());
-        }
-        Value::Object(object)
+    fn response_view(&self, status: &'static str, incomplete: Option<&'static str>) -> ResponseView<'_> {
+        ResponseView { builder: self, status, incomplete, error: None }
     }
 
-    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut body: Value) {
+    /// Writes one event: `event: <kind>`, then `body` (a JSON object) with
+    /// its `sequence_number` and `type` appended, serialized straight into
+    /// `out` (no tree is built for the envelope).
+    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
+        serde_emit(&mut self.sequence, self.silent, out, kind, body);
+    }
+
+    /// `{"response": <json>, …}` for a response already serialized.
+    fn emit_response(&mut self, out: &mut Vec<u8>, kind: &str, response: &str) {
         let sequence = self.sequence;
         self.sequence += 1;
         if self.silent {
             return;
         }
-        body["type"] = json!(kind);
-        body["sequence_number"] = json!(sequence);
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\ndata: ");
-        // Serializing a Value cannot fail.
-        serde_json::to_writer(&mut *out, &body).ok();
-        out.extend_from_slice(b"\n\n");
+        let start = out.len();
+        out.extend_from_slice(b"{\"response\":");
+        out.extend_from_slice(response.as_bytes());
+        out.push(b'}');
+        close_event(out, start, sequence, kind);
     }
+}
+
+/// [`OutputBuilder::emit`] for a body that borrows from the builder.
+fn serde_emit(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
+    let number = *sequence;
+    *sequence += 1;
+    if silent {
+        return;
+    }
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    let start = out.len();
+    // Serializing these objects cannot fail.
+    serde_json::to_writer(&mut *out, body).ok();
+    close_event(out, start, number, kind);
+}
+
+/// Replaces the closing brace of the object written from `start` by the
+/// event's `sequence_number` and `type`, and ends the event.
+fn close_event(out: &mut Vec<u8>, start: usize, sequence: u64, kind: &str) {
+    debug_assert!(out.len() > start + 1 && out.last() == Some(&b'}'), "an event body is a JSON object");
+    out.pop();
+    if out.len() > start + 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"sequence_number\":");
+    out.extend_from_slice(sequence.to_string().as_bytes());
+    out.extend_from_slice(b",\"type\":");
+    serde_json::to_writer(&mut *out, kind).ok();
+    out.extend_from_slice(b"}\n\n");
+}
+
+/// The response object, serialized from the builder's state without a
+/// copy of its items: hajimi's fields, then the request's echoed ones.
+struct ResponseView<'a> {
+    builder: &'a OutputBuilder,
+    status: &'static str,
+    /// `incomplete_details.reason`.
+    incomplete: Option<&'static str>,
+    /// `(code, message)`.
+    error: Option<(&'a str, &'a str)>,
+}
+
+/// The fields [`ResponseView`] writes itself; an echoed field never
+/// repeats one.
+const RESPONSE_FIELDS: [&str; 9] =
+    ["id", "object", "created_at", "status", "error", "incomplete_details", "model", "output", "usage"];
+
+impl Serialize for ResponseView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Error<'a> {
+            code: &'a str,
+            message: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Incomplete {
+            reason: &'static str,
+        }
+        let meta = &self.builder.meta;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &meta.id)?;
+        map.serialize_entry("object", "response")?;
+        map.serialize_entry("created_at", &meta.created_at)?;
+        map.serialize_entry("status", self.status)?;
+        map.serialize_entry("error", &self.error.map(|(code, message)| Error { code, message }))?;
+        map.serialize_entry("incomplete_details", &self.incomplete.map(|reason| Incomplete { reason }))?;
+        map.serialize_entry("model", &meta.model)?;
+        map.serialize_entry("output", &self.builder.items)?;
+        let usage = if self.status == "in_progress" { None } else { self.builder.usage.as_ref() };
+        map.serialize_entry("usage", &usage.map(Usage::of))?;
+        for (name, value) in &meta.echoed {
+            if !RESPONSE_FIELDS.contains(&name.as_str()) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// `response.output_text.delta`'s body (the most frequent event).
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: u8,
+    delta: &'a str,
+    logprobs: [u8; 0],
+}
+
+/// `response.reasoning_summary_text.delta`'s body.
+#[derive(Serialize)]
+struct SummaryDelta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    summary_index: u8,
+    delta: &'a str,
 }
 
 fn output_text(text: &str) -> Value {
@@ -404,20 +498,41 @@ fn reasoning_item(id: &str, summary: &str, signature: Option<&str>) -> Value {
 }
 
 /// The Responses API's usage: output tokens include thoughts.
-pub fn usage_object(usage: &UsageMetadata) -> Value {
-    let output_tokens = usage.candidates_token_count.saturating_add(usage.thoughts_token_count);
-    let total_tokens = if usage.total_token_count != 0 {
-        usage.total_token_count
-    } else {
-        usage.prompt_token_count.saturating_add(output_tokens)
-    };
-    json!({
-        "input_tokens": usage.prompt_token_count,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": usage.thoughts_token_count},
-        "total_tokens": total_tokens,
-    })
+#[derive(Serialize)]
+struct Usage {
+    input_tokens: u64,
+    input_tokens_details: CachedTokens,
+    output_tokens: u64,
+    output_tokens_details: ReasoningTokens,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+impl Usage {
+    fn of(usage: &UsageMetadata) -> Usage {
+        let output_tokens = usage.candidates_token_count.saturating_add(usage.thoughts_token_count);
+        let total_tokens = if usage.total_token_count != 0 {
+            usage.total_token_count
+        } else {
+            usage.prompt_token_count.saturating_add(output_tokens)
+        };
+        Usage {
+            input_tokens: usage.prompt_token_count,
+            input_tokens_details: CachedTokens { cached_tokens: 0 },
+            output_tokens,
+            output_tokens_details: ReasoningTokens { reasoning_tokens: usage.thoughts_token_count },
+            total_tokens,
+        }
+    }
 }
 
 #[cfg(test)]

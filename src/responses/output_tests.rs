@@ -57,7 +57,7 @@ fn run(payloads: &[&str], show_thinking: bool, whole: bool) -> Outcome {
         let event: GenerateContentResponse = serde_json::from_str(payload).unwrap();
         builder.push(&event, &mut |call_id, signature| remembered.push((call_id.into(), signature.into())), &mut out);
     }
-    let end = builder.finish(whole, &mut out);
+    let end = builder.finish(whole, &mut out).map(|json| serde_json::from_str(&json).unwrap());
     let events = events(&out);
     for (index, (_, data)) in events.iter().enumerate() {
         assert_eq!(data["sequence_number"], index as u64, "numbered from 0, one by one");
@@ -129,7 +129,7 @@ fn a_silent_builder_makes_the_same_response_without_events() {
     let mut out = Vec::new();
     let event: GenerateContentResponse = serde_json::from_str(fixture!("response-function-call.json")).unwrap();
     silent.push(&event, &mut |_, _| {}, &mut out);
-    let quiet = silent.finish(true, &mut out).unwrap();
+    let quiet: Value = serde_json::from_str(&silent.finish(true, &mut out).unwrap()).unwrap();
     assert!(out.is_empty());
     let loud = run(&[fixture!("response-function-call.json")], false, true).end.unwrap();
     assert_eq!(quiet, loud, "same ids from the same seed, same items");
@@ -273,4 +273,19 @@ fn a_failure_is_response_failed_and_a_restart_keeps_the_numbering() {
     assert_eq!(kind, "response.failed");
     assert_eq!(data["response"]["status"], "failed");
     assert_eq!(data["response"]["error"], json!({"code": "server_error", "message": "cut off"}));
+}
+
+#[test]
+fn an_event_body_gets_its_number_and_type_appended_in_place() {
+    let mut sequence = 7;
+    let mut out = Vec::new();
+    serde_emit(&mut sequence, false, &mut out, "response.x", &json!({"a": "}"}));
+    serde_emit(&mut sequence, false, &mut out, "response.y", &json!({}));
+    serde_emit(&mut sequence, true, &mut out, "response.z", &json!({"b": 1}));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "event: response.x\ndata: {\"a\":\"}\",\"sequence_number\":7,\"type\":\"response.x\"}\n\n\
+         event: response.y\ndata: {\"sequence_number\":8,\"type\":\"response.y\"}\n\n"
+    );
+    assert_eq!(sequence, 10, "a silent builder numbers events it does not write");
 }

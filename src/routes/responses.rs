@@ -144,7 +144,7 @@ pub async fn create_response(
             let interval = config.nonstream_keepalive_interval;
             deliver_later(json_stream_headers(), work, Bytes::from_static(b"\n"), interval, |result| {
                 let body = match result {
-                    Ok(response) => serde_json::to_vec(&response).unwrap_or_default(),
+                    Ok(response) => response.into_bytes(),
                     Err(error) => error.body().to_string().into_bytes(),
                 };
                 vec![Bytes::from(body)]
@@ -154,7 +154,7 @@ pub async fn create_response(
             let (outcome, key) = obtain(&prepared, &config, &state, &clients).await;
             let answer = outcome?;
             let response = respond_whole(&answer, &prepared, &state)?;
-            let mut response = HttpResponse::Ok().json(response);
+            let mut response = json_body(response);
             response.extensions_mut().insert(RequestNote { key, ..note });
             return Ok(response);
         }
@@ -349,8 +349,13 @@ async fn obtain(
     obtain_answer(prepared.cache_key, !config.public_mode, relay, prepared.body.clone(), state).await
 }
 
-/// A whole answer as the response object (kept when asked).
-fn respond_whole(answer: &Answer, prepared: &Prepared, state: &AppState) -> Result<Value, ApiError> {
+/// A 200 with a JSON body already serialized.
+fn json_body(json: String) -> HttpResponse {
+    HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(json)
+}
+
+/// A whole answer as the response object's JSON (kept when asked).
+fn respond_whole(answer: &Answer, prepared: &Prepared, state: &AppState) -> Result<String, ApiError> {
     let mut builder = OutputBuilder::silent(prepared.meta.clone(), seeded_rng());
     complete_answer(&mut builder, answer, state, prepared.keeper.as_ref(), &mut Vec::new())
 }
@@ -363,7 +368,7 @@ fn serve_cached(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     if !stream {
-        return Ok(HttpResponse::Ok().json(respond_whole(answer, prepared, state)?));
+        return Ok(json_body(respond_whole(answer, prepared, state)?));
     }
     let mut builder = OutputBuilder::new(prepared.meta.clone(), seeded_rng());
     let mut out = Vec::new();
