@@ -3,7 +3,7 @@
 # and connections). Sends N concurrent large chat bodies (default 8 × 60 MB)
 # and reports each status and hajimi's peak RSS; then trickles a body one
 # byte every 200 ms and reports when the connection is answered. Loopback
-# only; every step is bounded in time.
+# only; every step is bounded in time. HAJIMI_BIN runs another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +23,7 @@ wait_for "http://127.0.0.1:$UPSTREAM_PORT/v1beta/models"
 GEMINI_API_KEYS=AIzaBench000000000000000000000000000000 PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false \
   GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" PORT=$PROXY_PORT HOST=127.0.0.1 ENABLE_STORAGE=false \
   MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 PUBLIC_MODE=true RANDOM_STRING=false \
-  REQUEST_BODY_TIMEOUT="${REQUEST_BODY_TIMEOUT:-10}" RUST_LOG=warn target/release/hajimi >/dev/null 2>&1 & proxy=$!; pids+=($proxy)
+  REQUEST_BODY_TIMEOUT="${REQUEST_BODY_TIMEOUT:-10}" RUST_LOG=warn "${HAJIMI_BIN:-target/release/hajimi}" >/dev/null 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 echo "idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)"
 
@@ -64,7 +64,10 @@ for thread in threads: thread.start()
 for thread in threads: thread.join()
 time.sleep(0.5)
 stop.set(); sampler.join()
-print(f"{bodies} concurrent {body_mb} MB bodies: statuses {sorted(statuses)} in {time.time() - started:.1f} s; peak RSS {peak[0] / 1024:.0f} MB")
+with open(f"/proc/{pid}/status") as status:
+    high_water = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+print(f"{bodies} concurrent {body_mb} MB bodies: statuses {sorted(statuses)} in {time.time() - started:.1f} s; "
+      f"peak RSS {peak[0] / 1024:.0f} MB sampled, {high_water / 1024:.0f} MB high-water mark")
 
 # A body trickled one byte every 200 ms.
 with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
