@@ -78,11 +78,19 @@ pub mod tag {
 /// giving a 128-bit digest. Each request shape writes its parts through it
 /// (`openai::cache_key`, [`native_cache_key`]).
 pub struct KeyDigest {
-    /// The canonical encoding, hashed in one pass per half at the end
-    /// (SipHash costs per call; thousands of tiny writes cost more than
-    /// one copy of the bytes).
+    /// The canonical encoding not hashed yet: small writes gather here and
+    /// are hashed in one pass per half (SipHash costs per call; thousands
+    /// of tiny writes cost more than one copy of the bytes).
     canonical: Vec<u8>,
+    /// The two halves, fed what `canonical` gathered whenever a large
+    /// write comes (hashed where it lies: a 20 MB message is never
+    /// copied) and at the end.
+    high_half: DefaultHasher,
+    low_half: DefaultHasher,
 }
+
+/// Writes at least this long are hashed in place instead of gathered.
+const HASHED_IN_PLACE: usize = 4096;
 
 impl Default for KeyDigest {
     fn default() -> KeyDigest {
@@ -92,11 +100,30 @@ impl Default for KeyDigest {
 
 impl KeyDigest {
     pub fn new() -> KeyDigest {
-        KeyDigest { canonical: Vec::with_capacity(1024) }
+        let (high_seed, low_seed) = key_hasher_seeds();
+        KeyDigest {
+            canonical: Vec::with_capacity(1024),
+            high_half: high_seed.build_hasher(),
+            low_half: low_seed.build_hasher(),
+        }
     }
 
     pub fn write_bytes(&mut self, bytes: &[u8]) {
-        self.canonical.extend_from_slice(bytes);
+        if bytes.len() < HASHED_IN_PLACE {
+            self.canonical.extend_from_slice(bytes);
+            return;
+        }
+        self.hash_gathered();
+        self.high_half.write(bytes);
+        self.low_half.write(bytes);
+    }
+
+    fn hash_gathered(&mut self) {
+        if !self.canonical.is_empty() {
+            self.high_half.write(&self.canonical);
+            self.low_half.write(&self.canonical);
+            self.canonical.clear();
+        }
     }
 
     pub fn write_tag(&mut self, tag: u8) {
@@ -179,15 +206,11 @@ impl KeyDigest {
 
     /// Hashes the canonical bytes followed by `tail` (a large body is
     /// hashed where it lies instead of being copied).
-    fn finish_with(self, tail: &[u8]) -> CacheKey {
-        let (high_seed, low_seed) = key_hasher_seeds();
-        let mut high_half: DefaultHasher = high_seed.build_hasher();
-        let mut low_half: DefaultHasher = low_seed.build_hasher();
-        high_half.write(&self.canonical);
-        high_half.write(tail);
-        low_half.write(&self.canonical);
-        low_half.write(tail);
-        CacheKey((u128::from(high_half.finish()) << 64) | u128::from(low_half.finish()))
+    fn finish_with(mut self, tail: &[u8]) -> CacheKey {
+        self.hash_gathered();
+        self.high_half.write(tail);
+        self.low_half.write(tail);
+        CacheKey((u128::from(self.high_half.finish()) << 64) | u128::from(self.low_half.finish()))
     }
 }
 
@@ -481,6 +504,31 @@ mod tests {
         let request = base_request();
         assert_eq!(key_of_json(&request, ALICE), key_of_json(&request, ALICE));
         assert_eq!(key_of_json(&request, ALICE).to_string().len(), 32);
+    }
+
+    #[test]
+    fn a_long_text_is_hashed_where_it_lies_and_every_byte_counts() {
+        let long = "x".repeat(3 * HASHED_IN_PLACE);
+        let key = |text: &str, after: &str| {
+            let mut digest = KeyDigest::new();
+            digest.write_text("before");
+            digest.write_text(text);
+            digest.write_text(after);
+            digest.finish()
+        };
+        assert_eq!(key(&long, "after"), key(&long, "after"));
+        let mut changed = long.clone();
+        changed.replace_range(long.len() - 1.., "y");
+        assert_ne!(key(&long, "after"), key(&changed, "after"));
+        assert_ne!(key(&long, "after"), key(&long, "later"));
+        // The same bytes gathered or hashed in place make the same key.
+        let mut gathered = KeyDigest::new();
+        for piece in long.as_bytes().chunks(100) {
+            gathered.write_bytes(piece);
+        }
+        let mut in_place = KeyDigest::new();
+        in_place.write_bytes(long.as_bytes());
+        assert_eq!(gathered.finish(), in_place.finish());
     }
 
     /// Alice's answer came from her private system prompt and history; Bob

@@ -10,12 +10,14 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use bytes::Bytes;
+
 use crate::bodylimit::BodyReservation;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gemini::client::{ApiVersion, Service, Target};
 use crate::gemini::model::{is_valid_model_name, ModelSpec};
-use crate::gemini::types::Blob;
+use crate::gemini::types::{Blob, GenerateContentRequest};
 use crate::keys::KeyId;
 use crate::media::{self, FetchLimits};
 use crate::models::is_model_allowed;
@@ -28,6 +30,21 @@ use super::{served_model, Alias, Mode};
 /// Copies of the body alive at once while a request is converted: the
 /// parsed request, the converted one and the serialized upstream body.
 pub const BODY_COPIES_WHILE_CONVERTING: usize = 3;
+
+/// The converted request as the upstream body, serialized into a buffer
+/// sized from the body it came from (`reservation`: what the request holds
+/// of `MAX_BODY_BYTES_IN_FLIGHT_MB`, [`BODY_COPIES_WHILE_CONVERTING`] times
+/// its body and fetched media). Grown by doubling instead, a large body's
+/// buffer would be reallocated and copied on the way, its old and new
+/// buffers alive together.
+pub fn upstream_body(request: &GenerateContentRequest, reservation: &BodyReservation) -> Result<Bytes, ApiError> {
+    // Media fetched as bytes go up as base64 (4/3 of their size); an
+    // unused part of the capacity is never touched, so never resident.
+    let expected = reservation.bytes() / BODY_COPIES_WHILE_CONVERTING * 3 / 2 + 4096;
+    let mut body = Vec::with_capacity(expected);
+    serde_json::to_writer(&mut body, request).map_err(|_| ApiError::Internal)?;
+    Ok(Bytes::from(body))
+}
 
 /// The Gemini model a request is served with, and where.
 #[derive(Debug, Clone)]

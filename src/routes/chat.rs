@@ -28,7 +28,7 @@ use crate::cache::CacheKey;
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
 use crate::delivery::door::{
-    admit_model, fetch_media, generation_relay, mode_for, Admitted, BODY_COPIES_WHILE_CONVERTING,
+    admit_model, fetch_media, generation_relay, mode_for, upstream_body, Admitted, BODY_COPIES_WHILE_CONVERTING,
 };
 use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, OpenAiEvents, DONE};
 use crate::delivery::relay::Relay;
@@ -82,11 +82,10 @@ pub async fn chat_completions(
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
     let admitted = admit_model(request.path(), &chat.model, &config, &state)?;
-    let prepared = prepare(&chat, admitted, &auth, reservation, &config, &state, &clients).await?;
-    // The converted request is all that is needed from here on: the parsed
-    // one (as large as the body) is not kept through the generation.
     let stream = chat.stream;
-    drop(chat);
+    // The parsed request goes in and is dropped once converted: it is as
+    // large as the body, and is not kept while the upstream body is made.
+    let prepared = prepare(chat, admitted, &auth, reservation, &config, &state, &clients).await?;
     let mode = mode_for(stream, &config);
     let vertex = prepared.admitted.service != Service::Studio;
     let alias = prepared.admitted.alias.clone();
@@ -163,7 +162,7 @@ fn serve_cached(answer: &Answer, prepared: &Prepared, stream: bool, state: &AppS
 
 #[allow(clippy::too_many_arguments)]
 async fn prepare(
-    chat: &ChatRequest,
+    chat: ChatRequest,
     admitted: Admitted,
     client: &ClientAuthorized,
     mut body_reservation: BodyReservation,
@@ -177,7 +176,7 @@ async fn prepare(
             param: Some("messages".into()),
         });
     }
-    let remote_media = fetch_media(&remote_media_urls(chat), config, clients, &mut body_reservation).await?;
+    let remote_media = fetch_media(&remote_media_urls(&chat), config, clients, &mut body_reservation).await?;
     let signature_lookup = |call_id: &str| state.signatures.lookup(call_id);
     let known_signature = |signature: &str| state.signatures.knows(signature);
     let options = ConvertOptions {
@@ -193,22 +192,28 @@ async fn prepare(
         known_signature: &known_signature,
     };
     let mut rng = rand::rng();
-    let gemini_request = to_gemini(chat, &options, &mut rng).map_err(|error| match error {
+    let gemini_request = to_gemini(&chat, &options, &mut rng).map_err(|error| match error {
         ConvertError::BadRequest { message, param } => ApiError::BadRequest { message, param },
     })?;
+    let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
+    let cache_key = cache_key(&chat, client.scope.as_bytes());
+    let model = chat.model;
+    drop(remote_media);
+    // Only the converted request is needed to make the upstream body: the
+    // parsed one goes (the parsed request, the converted one and the body
+    // are never all alive at once).
+    drop(chat.messages);
     let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = Bytes::from(serde_json::to_vec(&gemini_request).map_err(|_| ApiError::Internal)?);
+    let body = upstream_body(&gemini_request, &body_reservation)?;
     drop(gemini_request);
     // From here on the request holds the upstream body only.
     body_reservation.shrink_to(body.len());
     let meta = AnswerMeta {
         id: completion_id(&mut rng),
         created: (state.now_ms() / 1000) as i64,
-        model: chat.model.clone(),
+        model,
         show_thinking: config.show_thinking,
     };
-    let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
-    let cache_key = cache_key(chat, client.scope.as_bytes());
     Ok(Prepared { admitted, body, meta, include_usage, cache_key, prefer, _body: body_reservation })
 }
 

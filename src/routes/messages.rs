@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::convert::answer::is_empty_answer;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
 use crate::delivery::door::{
-    admit_model, fetch_media, generation_relay, mode_for, Admitted, BODY_COPIES_WHILE_CONVERTING,
+    admit_model, fetch_media, generation_relay, mode_for, upstream_body, Admitted, BODY_COPIES_WHILE_CONVERTING,
 };
 use crate::delivery::relay::Relay;
 use crate::delivery::shared::obtain_answer;
@@ -145,7 +145,7 @@ pub async fn create_message(
     let (parsed, admitted, mut reservation) = read_request(&auth, &request, payload, &config, &state).await?;
     let gemini_request = convert(&parsed, &admitted, &mut reservation, &config, &state, &clients).await?;
     let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = Bytes::from(serde_json::to_vec(&gemini_request).map_err(|_| ApiError::Internal)?);
+    let body = upstream_body(&gemini_request, &reservation)?;
     drop(gemini_request);
     reservation.shrink_to(body.len());
     let meta = MessageMeta {

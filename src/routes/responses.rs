@@ -26,7 +26,7 @@ use crate::cache::{native_cache_key, CacheKey};
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
 use crate::delivery::door::{
-    admit_model, fetch_media, generation_relay, mode_for, Admitted, BODY_COPIES_WHILE_CONVERTING,
+    admit_model, fetch_media, generation_relay, mode_for, upstream_body, Admitted, BODY_COPIES_WHILE_CONVERTING,
 };
 use crate::delivery::responses::{complete_answer, fake_stream, Keeper, ResponsesEvents};
 use crate::delivery::shared::obtain_answer;
@@ -313,7 +313,7 @@ async fn prepare(
     drop(items);
     drop(history);
     let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = Bytes::from(serde_json::to_vec(&gemini_request).map_err(|_| ApiError::Internal)?);
+    let body = upstream_body(&gemini_request, &reservation)?;
     drop(gemini_request);
     let retention_ms = retention_ms(config);
     let keeper = if request.store != Some(false) && retention_ms > 0 {
