@@ -64,16 +64,32 @@ pub fn decode_data_url(url: &str) -> Result<(String, String), &'static str> {
 /// The base64 text without whitespace, if it is non-empty and decodes
 /// (standard or URL-safe alphabet, padding optional).
 pub fn validated_base64(data: &str) -> Option<String> {
-    let compact_data: String = data.chars().filter(|character| !character.is_ascii_whitespace()).collect();
+    let compact_data = if data.bytes().any(|byte| byte.is_ascii_whitespace()) {
+        let mut compact = String::with_capacity(data.len());
+        compact.extend(data.chars().filter(|character| !character.is_ascii_whitespace()));
+        compact
+    } else {
+        data.to_owned()
+    };
     if compact_data.is_empty() {
         return None;
     }
     let lenient_config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     let standard_engine = GeneralPurpose::new(&alphabet::STANDARD, lenient_config);
     let url_safe_engine = GeneralPurpose::new(&alphabet::URL_SAFE, lenient_config);
-    let decodes = standard_engine.decode(compact_data.as_bytes()).is_ok()
-        || url_safe_engine.decode(compact_data.as_bytes()).is_ok();
+    let decodes = decodes_with(&standard_engine, compact_data.as_bytes())
+        || decodes_with(&url_safe_engine, compact_data.as_bytes());
     decodes.then_some(compact_data)
+}
+
+/// Whether `data` decodes, checked a piece at a time into a small buffer
+/// (an image is not decoded whole only to be thrown away). Pieces are
+/// whole 4-character groups, so only the last can carry padding, as in
+/// one decode of the whole.
+fn decodes_with(engine: &GeneralPurpose, data: &[u8]) -> bool {
+    const PIECE: usize = 4 * 1024;
+    let mut decoded = [0u8; PIECE / 4 * 3];
+    data.chunks(PIECE).all(|piece| engine.decode_slice(piece, &mut decoded).is_ok())
 }
 
 /// `{"type":"input_audio","input_audio":{"data","format"}}` → inline
@@ -117,4 +133,45 @@ pub fn guess_mime_type_from_file_name(file_name: &str) -> Option<&'static str> {
         _ => return None,
     };
     Some(mime_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checked piece by piece, base64 is valid exactly when one decode of
+    /// the whole succeeds, around the piece boundary too.
+    #[test]
+    fn base64_checked_in_pieces_agrees_with_one_whole_decode() {
+        let lenient = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+        let standard = GeneralPurpose::new(&alphabet::STANDARD, lenient);
+        let url_safe = GeneralPurpose::new(&alphabet::URL_SAFE, lenient);
+        let whole = |text: &str| standard.decode(text).is_ok() || url_safe.decode(text).is_ok();
+        for length in [1, 2, 3, 4095, 4096, 4097, 8191, 8192, 8193] {
+            let bytes: Vec<u8> = (0..length).map(|n| (n * 7 % 251) as u8).collect();
+            let encoded = standard.encode(&bytes);
+            let unpadded = encoded.trim_end_matches('=').to_owned();
+            let url = url_safe.encode(&bytes);
+            let mut variants =
+                vec![encoded.clone(), unpadded.clone(), url, format!("{encoded}="), format!("{unpadded}A")];
+            let mut broken = encoded.clone();
+            broken.replace_range(encoded.len() / 2..encoded.len() / 2 + 1, "*");
+            variants.push(broken);
+            if encoded.len() > 8 {
+                let mut padded_inside = encoded.clone();
+                padded_inside.replace_range(4..5, "=");
+                variants.push(padded_inside);
+            }
+            for text in variants {
+                assert_eq!(
+                    validated_base64(&text).is_some(),
+                    whole(&text),
+                    "length {length}: {}",
+                    &text[..text.len().min(8)]
+                );
+            }
+        }
+        assert_eq!(validated_base64("QUJD\nREVG").as_deref(), Some("QUJDREVG"), "whitespace removed");
+        assert_eq!(validated_base64(" \n"), None);
+    }
 }
