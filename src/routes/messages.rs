@@ -144,19 +144,21 @@ pub async fn create_message(
     let config = state.config();
     let (parsed, admitted, mut reservation) = read_request(&auth, &request, payload, &config, &state).await?;
     let gemini_request = convert(&parsed, &admitted, &mut reservation, &config, &state, &clients).await?;
-    let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = upstream_body(&gemini_request, &reservation)?;
-    drop(gemini_request);
-    reservation.shrink_to(body.len());
     let meta = MessageMeta {
         id: message_id(&mut rand::rng()),
         model: parsed.model.clone(),
         show_thinking: shows_thinking(&parsed, config.show_thinking),
     };
+    let stream = parsed.stream;
+    // Converted, the parsed request (as large as the body) goes before the
+    // upstream body is made: never all three copies at once.
+    drop(parsed);
+    let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
+    let body = upstream_body(&gemini_request, &reservation)?;
+    drop(gemini_request);
+    reservation.shrink_to(body.len());
     let shown = if meta.show_thinking { "messages+thinking" } else { "messages" };
     let cache_key = native_cache_key(auth.0.scope.as_bytes(), "anthropic", &meta.model, shown, &body);
-    let stream = parsed.stream;
-    drop(parsed);
     let prepared = Rc::new(Prepared { admitted, body, meta, cache_key, prefer, _body: reservation });
     let mode = mode_for(stream, &config);
     let note = RequestNote {

@@ -312,9 +312,6 @@ async fn prepare(
     let gemini_request = to_gemini(request, &items, &options).map_err(convert_error)?;
     drop(items);
     drop(history);
-    let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = upstream_body(&gemini_request, &reservation)?;
-    drop(gemini_request);
     let retention_ms = retention_ms(config);
     let keeper = if request.store != Some(false) && retention_ms > 0 {
         let input = serde_json::to_string(&input).map_err(|_| ApiError::Internal)?;
@@ -322,7 +319,12 @@ async fn prepare(
     } else {
         None
     };
+    // This turn's input (as large as the body) goes before the upstream
+    // body is made.
     drop(input);
+    let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
+    let body = upstream_body(&gemini_request, &reservation)?;
+    drop(gemini_request);
     // From here on the request holds the upstream body and this turn's input.
     reservation.shrink_to(body.len() + keeper.as_ref().map_or(0, |keeper| keeper.input.len()));
     let mut rng = rand::rng();
