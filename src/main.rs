@@ -26,7 +26,27 @@ fn tune_allocator() {
     unsafe { mi_option_set(ARENA_EAGER_COMMIT, 0) };
 }
 
-#[cfg(not(target_env = "musl"))]
+/// glibc builds: blocks of 1 MiB and more always come from `mmap`, so the
+/// memory of a large request goes back to the system when it is freed.
+/// glibc's default threshold rises to the size of each large block freed
+/// (up to 32 MiB), after which a 20 MB request's copies come from the heap
+/// and stay there: measured, RSS stayed at 33–54 MB after one 20 MB
+/// request instead of returning to 13 MB, and its peak was 74 MB instead
+/// of 54 MB for a Responses request. Smaller blocks are unaffected.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // `M_MMAP_THRESHOLD` in glibc's malloc.h; setting it also turns off
+    // the dynamic adjustment.
+    const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+    extern "C" {
+        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+    }
+    // SAFETY: glibc's mallopt may be called at any time; it only sets a
+    // parameter of the allocator.
+    unsafe { mallopt(M_MMAP_THRESHOLD, 1 << 20) };
+}
+
+#[cfg(not(any(target_env = "musl", all(target_os = "linux", target_env = "gnu"))))]
 fn tune_allocator() {}
 
 use hajimi::config::{Config, RawSettings, Source};
