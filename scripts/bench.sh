@@ -11,7 +11,8 @@
 #
 #   scripts/bench.sh --compare BIN_A BIN_B
 # instead runs two builds (e.g. glibc and static musl) in one run, taking
-# turns, and prints B's throughput as a ratio of A's, plus their memory.
+# turns, and prints B's throughput as a ratio of A's, plus their memory
+# (at RUST_LOG=info, the default, so the access log is part of the cost).
 #
 #   scripts/bench.sh --replicas
 # instead measures shared state (REDIS_URL, redis-server from Debian on a
@@ -197,7 +198,7 @@ compare_builds() { # bin_a bin_b
     for index in 0 1; do
       GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
         PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
-        RUST_LOG=warn "${bins[$index]}" >"$work/compare.log" 2>&1 & local pid=$!
+        RUST_LOG=info "${bins[$index]}" >"$work/compare.log" 2>&1 & local pid=$!
       wait_for "http://127.0.0.1:$PROXY_PORT/health"
       sleep 0.5
       echo "${names[$index]} round $round: idle RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
