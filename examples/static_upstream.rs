@@ -64,7 +64,8 @@ struct Stamped(usize);
 async fn answer(
     request: HttpRequest,
     // Read (and ignored): a request body left unread makes actix close the
-    // connection, and every call would pay for a new one.
+    // connection, and every call would pay for a new one. Read whole, up
+    // to 128 MiB, as Google does, so `hostile-bodies.sh` sees the send.
     _body: Bytes,
     gap: web::Data<Duration>,
     quota: web::Data<Arc<Quota>>,
@@ -128,6 +129,7 @@ fn main() -> std::io::Result<()> {
                 .app_data(web::Data::new(Duration::from_millis(gap_ms)))
                 .app_data(web::Data::new(shared.clone()))
                 .app_data(web::Data::new(stamped))
+                .app_data(web::PayloadConfig::new(128 * 1024 * 1024))
                 .default_service(web::to(answer))
         })
         .workers(workers)
