@@ -525,6 +525,14 @@ async fn count_tokens_asks_gemini_for_the_whole_request() {
 #[actix_web::test]
 async fn the_model_list_speaks_anthropic_to_anthropics_clients() {
     let app = spawn_app_with(1, |_| {}).await;
+    // Let the background refresh load the upstream list first: a model of
+    // the bundled list may be gone from the list that replaces it.
+    for _ in 0..100 {
+        if app.app.catalog.has_upstream_list() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let answer = app.get_with("/v1/models?limit=2", &[("x-api-key", PASSWORD), VERSION]).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let page = answer.json();
