@@ -18,8 +18,11 @@ use std::fmt;
 use std::hash::{BuildHasher, DefaultHasher, Hasher};
 use std::sync::OnceLock;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::Value;
+
+use crate::bodyshare::{BodyJson, Rope};
 
 /// 128-bit digest of the parts of a request that decide its answer. Equal
 /// keys mean "the same request" for the swipe cache; keys are stable within
@@ -39,7 +42,7 @@ impl fmt::Display for CacheKey {
 /// and action, and the body's exact bytes. The body is forwarded as sent,
 /// so a swipe resends the same bytes; no canonical form is needed. The
 /// domain tag keeps these keys apart from OpenAI requests' keys.
-pub fn native_cache_key(scope: &[u8], version: &str, model: &str, action: &str, body: &[u8]) -> CacheKey {
+pub fn native_cache_key(scope: &[u8], version: &str, model: &str, action: &str, body: &Rope) -> CacheKey {
     let mut digest = KeyDigest::new();
     digest.write_field("native");
     digest.write_length(scope.len());
@@ -48,7 +51,7 @@ pub fn native_cache_key(scope: &[u8], version: &str, model: &str, action: &str, 
         digest.write_text(part);
     }
     digest.write_length(body.len());
-    digest.finish_with(body)
+    digest.finish_with(body.pieces())
 }
 
 /// Per-process random SipHash keys for the two 64-bit halves of a key.
@@ -200,16 +203,53 @@ impl KeyDigest {
         }
     }
 
+    /// [`write_json`](KeyDigest::write_json) for a [`BodyJson`]: the same
+    /// walk and tags, so a value gives the same key whichever type holds it.
+    pub fn write_body_json(&mut self, value: &BodyJson) {
+        match value {
+            BodyJson::Null => self.write_tag(tag::JSON_NULL),
+            BodyJson::Bool(false) => self.write_tag(tag::JSON_FALSE),
+            BodyJson::Bool(true) => self.write_tag(tag::JSON_TRUE),
+            BodyJson::Number(number) => {
+                self.write_tag(tag::JSON_NUMBER);
+                self.write_text(&number.to_string());
+            }
+            BodyJson::String(text) => {
+                self.write_tag(tag::JSON_STRING);
+                self.write_text(text);
+            }
+            BodyJson::Array(values) => {
+                self.write_tag(tag::JSON_ARRAY);
+                self.write_length(values.len());
+                for value in values {
+                    self.write_body_json(value);
+                }
+            }
+            BodyJson::Object(members) => {
+                let mut sorted_members: Vec<&(String, BodyJson)> = members.iter().collect();
+                sorted_members.sort_by(|left, right| left.0.cmp(&right.0));
+                self.write_tag(tag::JSON_OBJECT);
+                self.write_length(sorted_members.len());
+                for (member_name, member_value) in sorted_members {
+                    self.write_text(member_name);
+                    self.write_body_json(member_value);
+                }
+            }
+        }
+    }
+
     pub fn finish(self) -> CacheKey {
         self.finish_with(&[])
     }
 
     /// Hashes the canonical bytes followed by `tail` (a large body is
     /// hashed where it lies instead of being copied).
-    fn finish_with(mut self, tail: &[u8]) -> CacheKey {
+    fn finish_with(mut self, tail: &[Bytes]) -> CacheKey {
         self.hash_gathered();
-        self.high_half.write(tail);
-        self.low_half.write(tail);
+        for piece in tail {
+            self.high_half.write(piece);
+            self.low_half.write(piece);
+        }
         CacheKey((u128::from(self.high_half.finish()) << 64) | u128::from(self.low_half.finish()))
     }
 }

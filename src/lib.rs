@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod auth;
 pub mod bodylimit;
+pub mod bodyshare;
 pub mod cache;
 pub mod clock;
 pub mod cluster;

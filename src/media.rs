@@ -193,7 +193,7 @@ pub async fn fetch_image(client: &awc::Client, raw_url: &str, limits: &FetchLimi
         .await
         .map_err(|_| FetchError::Failed(shown.clone(), "timed out".to_owned()))??;
     let mime = sniff_image_mime(&bytes).ok_or(FetchError::NotAnImage(shown))?;
-    Ok(Blob { mime_type: mime.to_owned(), data: base64::engine::general_purpose::STANDARD.encode(&bytes) })
+    Ok(Blob { mime_type: mime.to_owned(), data: base64::engine::general_purpose::STANDARD.encode(&bytes).into() })
 }
 
 /// Fetches every URL (a few at a time), stopping at the first failure.

@@ -368,7 +368,8 @@ fn media_or_text(block: &ContentBlock, location: &str, options: &ConvertOptions)
 fn source_part(source: &Source, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
     match source {
         Source::Base64 { media_type, data } => {
-            let data = validated_base64(data).ok_or_else(|| bad(format!("{location}.data"), "not valid base64"))?;
+            let data =
+                validated_base64(data.clone()).ok_or_else(|| bad(format!("{location}.data"), "not valid base64"))?;
             if !media_type.contains('/') {
                 return Err(bad(format!("{location}.media_type"), "not a MIME type"));
             }

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bodyshare::BodyStr;
+
 /// `POST /v1/messages` (and, without `max_tokens`, `count_tokens`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct MessagesRequest {
@@ -123,7 +125,8 @@ impl ContentBlock {
 pub enum Source {
     Base64 {
         media_type: String,
-        data: String,
+        /// Usually a slice of the request body (see `bodyshare`).
+        data: BodyStr,
     },
     Url {
         url: String,

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
 
+use crate::bodyshare::BodyStr;
 use crate::gemini::types::{Blob, FileData, Part};
 
 pub const GEMINI_FILES_API_HOST: &str = "generativelanguage.googleapis.com";
@@ -20,7 +21,7 @@ pub fn is_http_url(url: &str) -> bool {
     has_prefix_ignoring_ascii_case(url, "http://") || has_prefix_ignoring_ascii_case(url, "https://")
 }
 
-pub fn inline_data_part(mime_type: String, base64_data: String) -> Part {
+pub fn inline_data_part(mime_type: String, base64_data: BodyStr) -> Part {
     Part { inline_data: Some(Blob { mime_type, data: base64_data }), ..Part::default() }
 }
 
@@ -46,30 +47,47 @@ pub fn gemini_file_reference(url: &str) -> Option<FileData> {
 }
 
 /// Splits `data:<mime>[;params];base64,<data>` into the lower-cased MIME type
-/// and the validated base64 data.
-pub fn decode_data_url(url: &str) -> Result<(String, String), &'static str> {
+/// and the validated base64 data (a slice of `url` when it is shared).
+pub fn decode_data_url(url: &BodyStr) -> Result<(String, BodyStr), &'static str> {
+    let (mime_type, data_start) = split_data_url(url)?;
+    let base64_data = validated_base64(url.slice(data_start..url.len())).ok_or(NOT_BASE64)?;
+    Ok((mime_type, base64_data))
+}
+
+/// [`decode_data_url`] for a URL held as a plain string: the data is
+/// copied (once).
+pub fn decode_data_url_str(url: &str) -> Result<(String, BodyStr), &'static str> {
+    let (mime_type, data_start) = split_data_url(url)?;
+    let base64_data = validated_base64(BodyStr::from(&url[data_start..])).ok_or(NOT_BASE64)?;
+    Ok((mime_type, base64_data))
+}
+
+const NOT_BASE64: &str = "data URL content is not valid base64";
+
+/// A base64 data URL's lower-cased MIME type and where its data starts.
+fn split_data_url(url: &str) -> Result<(String, usize), &'static str> {
     let malformed = || "malformed data URL";
     let after_scheme = url.get("data:".len()..).ok_or_else(malformed)?;
-    let (header, data) = after_scheme.split_once(',').ok_or_else(malformed)?;
+    let (header, _) = after_scheme.split_once(',').ok_or_else(malformed)?;
     let mut header_pieces = header.split(';');
     let mime_type = header_pieces.next().unwrap_or_default().trim();
     let is_base64 = header_pieces.any(|piece| piece.trim().eq_ignore_ascii_case("base64"));
     if !is_base64 || !mime_type.contains('/') {
         return Err(malformed());
     }
-    let base64_data = validated_base64(data).ok_or("data URL content is not valid base64")?;
-    Ok((mime_type.to_ascii_lowercase(), base64_data))
+    Ok((mime_type.to_ascii_lowercase(), "data:".len() + header.len() + 1))
 }
 
-/// The base64 text without whitespace, if it is non-empty and decodes
-/// (standard or URL-safe alphabet, padding optional).
-pub fn validated_base64(data: &str) -> Option<String> {
+/// The base64 text without whitespace (itself when it has none), if it
+/// is non-empty and decodes (standard or URL-safe alphabet, padding
+/// optional).
+pub fn validated_base64(data: BodyStr) -> Option<BodyStr> {
     let compact_data = if data.bytes().any(|byte| byte.is_ascii_whitespace()) {
         let mut compact = String::with_capacity(data.len());
         compact.extend(data.chars().filter(|character| !character.is_ascii_whitespace()));
-        compact
+        BodyStr::from(compact)
     } else {
-        data.to_owned()
+        data
     };
     if compact_data.is_empty() {
         return None;
@@ -164,14 +182,14 @@ mod tests {
             }
             for text in variants {
                 assert_eq!(
-                    validated_base64(&text).is_some(),
+                    validated_base64(text.as_str().into()).is_some(),
                     whole(&text),
                     "length {length}: {}",
                     &text[..text.len().min(8)]
                 );
             }
         }
-        assert_eq!(validated_base64("QUJD\nREVG").as_deref(), Some("QUJDREVG"), "whitespace removed");
-        assert_eq!(validated_base64(" \n"), None);
+        assert_eq!(validated_base64("QUJD\nREVG".into()).as_deref(), Some("QUJDREVG"), "whitespace removed");
+        assert_eq!(validated_base64(" \n".into()), None);
     }
 }

@@ -10,9 +10,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use bytes::Bytes;
-
 use crate::bodylimit::BodyReservation;
+use crate::bodyshare::{write_rope, Rope};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gemini::client::{ApiVersion, Service, Target};
@@ -27,23 +26,27 @@ use super::admission::busy;
 use super::relay::Relay;
 use super::{served_model, Alias, Mode};
 
-/// Copies of the body alive at once while a request is converted: the
-/// parsed request, the converted one and the serialized upstream body.
+/// Copies of the body alive at once while a request is converted, at
+/// most: the parsed request, the converted one and the serialized
+/// upstream body. Long unescaped strings are shared instead (see
+/// `bodyshare`), so an image costs about one copy; escaped texts and
+/// the Responses door's input still cost the three.
 pub const BODY_COPIES_WHILE_CONVERTING: usize = 3;
 
-/// The converted request as the upstream body, serialized into a buffer
-/// sized from the body it came from (`reservation`: what the request holds
-/// of `MAX_BODY_BYTES_IN_FLIGHT_MB`, [`BODY_COPIES_WHILE_CONVERTING`] times
+/// The converted request as the upstream body: a [`Rope`] of what is
+/// written here and the strings still shared with the client's body.
+/// The written part goes into a buffer sized from the body it came from
+/// (`reservation`: what the request holds of
+/// `MAX_BODY_BYTES_IN_FLIGHT_MB`, [`BODY_COPIES_WHILE_CONVERTING`] times
 /// its body and fetched media). Grown by doubling instead, a large body's
 /// buffer would be reallocated and copied on the way, its old and new
 /// buffers alive together.
-pub fn upstream_body(request: &GenerateContentRequest, reservation: &BodyReservation) -> Result<Bytes, ApiError> {
+pub fn upstream_body(request: &GenerateContentRequest, reservation: &BodyReservation) -> Result<Rope, ApiError> {
     // Media fetched as bytes go up as base64 (4/3 of their size); an
     // unused part of the capacity is never touched, so never resident.
     let expected = reservation.bytes() / BODY_COPIES_WHILE_CONVERTING * 3 / 2 + 4096;
-    let mut body = Vec::with_capacity(expected);
-    serde_json::to_writer(&mut body, request).map_err(|_| ApiError::Internal)?;
-    Ok(Bytes::from(body))
+    // Strings shared with the client's body are not copied into it.
+    write_rope(request, expected).map_err(|_| ApiError::Internal)
 }
 
 /// The Gemini model a request is served with, and where.

@@ -35,7 +35,7 @@ pub enum SkipSignatures {
     /// Refused: the next attempt sends the placeholder.
     Pending,
     /// Every attempt from now on sends this body.
-    Sent(bytes::Bytes),
+    Sent(crate::bodyshare::Rope),
 }
 
 impl Attempts {

@@ -17,6 +17,8 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use bytes::Bytes;
+
+use crate::bodyshare::Rope;
 use tokio::sync::mpsc;
 
 use crate::convert::answer::is_empty_answer;
@@ -355,11 +357,12 @@ impl Relay {
 
     /// The body the next attempt sends: the converted one, or once Google
     /// refused its thought signatures, the same with the placeholder.
-    fn body_for(&self, attempts: &mut Attempts, body: &Bytes) -> Bytes {
+    fn body_for(&self, attempts: &mut Attempts, body: &Rope) -> Rope {
         if matches!(attempts.skip_signatures, SkipSignatures::Pending) {
             // No model turn to change: the next attempt is refused again
             // and the client hears Google's error.
-            let skipped = crate::convert::with_skip_signatures(body).map(Bytes::from).unwrap_or_else(|| body.clone());
+            let skipped =
+                crate::convert::with_skip_signatures(&body.flat()).map(Rope::from).unwrap_or_else(|| body.clone());
             attempts.skip_signatures = SkipSignatures::Sent(skipped);
         }
         match &attempts.skip_signatures {
@@ -388,7 +391,7 @@ impl Relay {
 
     /// One non-streaming call, reported to the pool whatever happens to the
     /// request that started it.
-    async fn call_once(self, lease: Lease, body: Bytes) -> CallResult {
+    async fn call_once(self, lease: Lease, body: Rope) -> CallResult {
         let result = match self.resolve(&lease).await {
             Ok(credential) => {
                 let call = self.client.call(credential.as_call(), &self.target, Action::GenerateContent, body);
@@ -482,7 +485,7 @@ impl Relay {
     /// Any other one-answer action (`countTokens`, `embedContent`,
     /// `batchEmbedContents`): key after key until one answers, no hedging
     /// (these are cheap and have no swipes). Returns the raw answer.
-    pub async fn call(&self, action: Action, body: Bytes) -> Result<(Bytes, KeyId), ApiError> {
+    pub async fn call(&self, action: Action, body: Rope) -> Result<(Bytes, KeyId), ApiError> {
         let mut attempts = Attempts::default();
         loop {
             if attempts.attempts >= self.budget.max_attempts {
@@ -519,7 +522,7 @@ impl Relay {
 
     /// Non-streaming `generateContent` until a non-empty answer, hedged as
     /// configured. Answers that arrive after the winner go to `extras`.
-    pub async fn generate(&self, body: Bytes, extras: Option<ExtraAnswerSink>) -> Result<(Answer, KeyId), ApiError> {
+    pub async fn generate(&self, body: Rope, extras: Option<ExtraAnswerSink>) -> Result<(Answer, KeyId), ApiError> {
         if self.hedge.initial <= 1 && self.hedge.increase == 0 {
             return self.generate_one_at_a_time(body).await;
         }
@@ -621,7 +624,7 @@ impl Relay {
 
     /// `generate` without hedging (the default): one call at a time, run
     /// in this task — no task, channel or guard per attempt.
-    async fn generate_one_at_a_time(&self, body: Bytes) -> Result<(Answer, KeyId), ApiError> {
+    async fn generate_one_at_a_time(&self, body: Rope) -> Result<(Answer, KeyId), ApiError> {
         let mut attempts = Attempts::default();
         let mut last_empty: Option<(Answer, KeyId)> = None;
         loop {
@@ -651,7 +654,7 @@ impl Relay {
         &self,
         number: u64,
         lease: Lease,
-        body: Bytes,
+        body: Rope,
         sender: &mpsc::UnboundedSender<CallReport>,
         extras: Option<ExtraAnswerSink>,
     ) -> RunningCall {
@@ -709,7 +712,7 @@ impl Relay {
     }
 
     /// Opens `streamGenerateContent` until some key answers 200.
-    pub async fn open_stream(&self, body: &Bytes, attempts: &mut Attempts) -> Result<(OpenStream, KeyId), ApiError> {
+    pub async fn open_stream(&self, body: &Rope, attempts: &mut Attempts) -> Result<(OpenStream, KeyId), ApiError> {
         loop {
             if attempts.attempts >= self.budget.max_attempts {
                 return Err(attempts.exhausted_error());

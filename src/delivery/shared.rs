@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_web::web;
-use bytes::Bytes;
 
+use crate::bodyshare::Rope;
 use crate::cache::CacheKey;
 use crate::delivery::relay::{ExtraAnswerSink, Relay};
 use crate::error::ApiError;
@@ -26,7 +26,7 @@ pub async fn obtain_answer(
     key: CacheKey,
     share: bool,
     mut relay: Relay,
-    body: Bytes,
+    body: Rope,
     state: &web::Data<AppState>,
 ) -> (Result<Arc<Answer>, ApiError>, Option<KeyId>) {
     let InflightAnswer { mut receiver, waiters } = {
@@ -78,7 +78,7 @@ impl Drop for Waiting {
 fn spawn_generation(
     key: CacheKey,
     relay: Relay,
-    body: Bytes,
+    body: Rope,
     state: &web::Data<AppState>,
     sender: tokio::sync::watch::Sender<Option<SharedOutcome>>,
 ) {

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::bodyshare::Rope;
 use crate::convert::stream::StreamEnd;
 use crate::delivery::relay::{Attempts, Relay};
 use crate::error::ApiError;
@@ -129,7 +130,7 @@ pub struct PumpTiming {
 /// response whose body `pump` feeds.
 pub async fn open_and_pump<F: EventFormat + 'static>(
     relay: Relay,
-    body: Bytes,
+    body: Rope,
     format: F,
     headers: actix_web::HttpResponseBuilder,
     timing: PumpTiming,
@@ -164,7 +165,7 @@ struct Opened {
 async fn pump<F: EventFormat>(
     format: &mut F,
     relay: &Relay,
-    body: &Bytes,
+    body: &Rope,
     opened: Opened,
     sender: &mpsc::Sender<Bytes>,
     timing: PumpTiming,

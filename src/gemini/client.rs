@@ -4,11 +4,15 @@
 //! system CA files. The key travels in the `x-goog-api-key` header, never in
 //! a URL, so no proxy or access log on the way can record it.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::body::SizedStream;
 use bytes::Bytes;
 use serde::Deserialize;
+
+use crate::bodyshare::Rope;
 
 use crate::gemini::error::UpstreamFailure;
 use crate::gemini::native::Action;
@@ -194,7 +198,7 @@ impl GeminiClient {
         &self,
         credential: CallCredential<'_>,
         url: &str,
-        body: Bytes,
+        body: Rope,
         timeout: Option<Duration>,
     ) -> Result<OpenStream, UpstreamFailure> {
         let request = self.http.post(url).insert_header(("content-type", "application/json"));
@@ -205,7 +209,16 @@ impl GeminiClient {
         if let Some(limit) = timeout {
             request = request.timeout(limit);
         }
-        let mut response = request.send_body(body).await.map_err(|error| describe_send_error(&error))?;
+        let sent = match body.as_small() {
+            Some(small) => request.send_body(small.clone()).await,
+            // A large body goes in slices: the connection's write buffer
+            // never holds a copy of it.
+            None => {
+                let pieces = futures_util::stream::iter(body.send_pieces().into_iter().map(Ok::<_, Infallible>));
+                request.send_body(SizedStream::new(body.len() as u64, pieces)).await
+            }
+        };
+        let mut response = sent.map_err(|error| describe_send_error(&error))?;
         if response.status().is_success() {
             if is_close_delimited(&response) {
                 return Err(close_delimited_failure());
@@ -225,7 +238,7 @@ impl GeminiClient {
         credential: CallCredential<'_>,
         target: &Target,
         action: Action,
-        body: Bytes,
+        body: Rope,
     ) -> Result<Bytes, UpstreamFailure> {
         let url = self.model_url(credential, target, action);
         let deadline = self.settings.request_timeout;
@@ -249,7 +262,7 @@ impl GeminiClient {
         &self,
         credential: CallCredential<'_>,
         target: &Target,
-        body: Bytes,
+        body: Rope,
     ) -> Result<OpenStream, UpstreamFailure> {
         let url = format!("{}?alt=sse", self.model_url(credential, target, Action::StreamGenerateContent));
         self.post(credential, &url, body, Some(self.settings.request_timeout)).await

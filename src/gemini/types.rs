@@ -4,6 +4,8 @@
 //! ask for reaches the upstream.
 
 use serde::{Deserialize, Serialize};
+
+use crate::bodyshare::BodyStr;
 use serde_json::Value;
 
 /// One turn of a conversation, or the system instruction.
@@ -47,12 +49,13 @@ impl Part {
     }
 }
 
-/// Inline bytes, base64-encoded.
+/// Inline bytes, base64-encoded. In a converted request the data is
+/// usually a slice of the client's body (see `bodyshare`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blob {
     pub mime_type: String,
-    pub data: String,
+    pub data: BodyStr,
 }
 
 /// A reference to a file by URI (`gs://…` or the Files API).

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bodyshare::BodyJson;
+
 /// Body of `POST /v1/chat/completions`. Unknown fields are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChatRequest {
@@ -59,12 +61,13 @@ pub struct StreamOptions {
 }
 
 /// One message of the history. `content` is a string, a list of parts, or
-/// null; the converter interprets it.
+/// null; the converter interprets it. Its long strings (images, large
+/// texts) share the request body when parsed with `bodyshare`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Message {
     pub role: String,
     #[serde(default)]
-    pub content: Option<Value>,
+    pub content: Option<BodyJson>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]

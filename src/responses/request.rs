@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 
 use super::{bad_request_at, ConvertError};
 use crate::convert::media::{
-    decode_data_url, file_data_part, gemini_file_reference, guess_mime_type_from_file_name,
+    decode_data_url_str, file_data_part, gemini_file_reference, guess_mime_type_from_file_name,
     has_prefix_ignoring_ascii_case, inline_data_part, is_http_url, validated_base64,
 };
 use crate::convert::schema::{apply_json_output, clean_parameters, SchemaBudget};
@@ -529,7 +529,7 @@ fn unsupported_file_id(location: &str) -> ConvertError {
 /// A data URL, a fetched http(s) URL or a Gemini file reference.
 fn media_url_part(url: &str, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
     if has_prefix_ignoring_ascii_case(url, "data:") {
-        let (mime_type, data) = decode_data_url(url).map_err(|detail| bad_request_at(location, detail))?;
+        let (mime_type, data) = decode_data_url_str(url).map_err(|detail| bad_request_at(location, detail))?;
         return Ok(inline_data_part(mime_type, data));
     }
     if let Some(file_data) = gemini_file_reference(url) {
@@ -550,10 +550,11 @@ fn file_part(part: &Value, location: &str, options: &ConvertOptions) -> Result<P
     let field = |name: &str| part.get(name).and_then(Value::as_str).filter(|value| !value.is_empty());
     if let Some(file_data) = field("file_data") {
         if has_prefix_ignoring_ascii_case(file_data, "data:") {
-            let (mime_type, data) = decode_data_url(file_data).map_err(|detail| bad_request_at(location, detail))?;
+            let (mime_type, data) =
+                decode_data_url_str(file_data).map_err(|detail| bad_request_at(location, detail))?;
             return Ok(inline_data_part(mime_type, data));
         }
-        let data = validated_base64(file_data)
+        let data = validated_base64(file_data.into())
             .ok_or_else(|| bad_request_at(&format!("{location}.file_data"), "not valid base64"))?;
         let mime_type = field("filename").and_then(guess_mime_type_from_file_name).unwrap_or("application/pdf");
         return Ok(inline_data_part(mime_type.to_owned(), data));

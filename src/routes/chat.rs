@@ -24,6 +24,7 @@ use bytes::Bytes;
 
 use crate::auth::ClientAuthorized;
 use crate::bodylimit::BodyReservation;
+use crate::bodyshare::{parse_shared, Rope};
 use crate::cache::CacheKey;
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
@@ -50,7 +51,7 @@ use crate::state::{AppState, WorkerClients};
 struct Prepared {
     /// The Gemini model and service that serve it.
     admitted: Admitted,
-    body: Bytes,
+    body: Rope,
     meta: AnswerMeta,
     include_usage: bool,
     /// Swipe-cache and in-flight de-duplication key: the whole request,
@@ -78,8 +79,10 @@ pub async fn chat_completions(
     reservation
         .grow(raw.len() * (BODY_COPIES_WHILE_CONVERTING - 1), config.max_body_bytes_in_flight)
         .map_err(|_| busy())?;
-    let chat: ChatRequest = serde_json::from_slice(&raw)
-        .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
+    // Long strings (images, large texts) stay in the body, not copied.
+    let raw = raw.freeze();
+    let chat: ChatRequest =
+        parse_shared(&raw).map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
     let admitted = admit_model(request.path(), &chat.model, &config, &state)?;
     let stream = chat.stream;

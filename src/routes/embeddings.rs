@@ -6,9 +6,9 @@
 use std::rc::Rc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
 
 use crate::auth::ClientAuthorized;
+use crate::bodyshare::Rope;
 use crate::delivery::admission::{check_rate_limit, read_body};
 use crate::delivery::relay::Relay;
 use crate::delivery::RequestNote;
@@ -53,7 +53,7 @@ pub async fn embeddings(
     let mut vectors = Vec::with_capacity(job.texts.len());
     let mut last_key = None;
     for texts in job.texts.chunks(MAX_BATCH) {
-        let body = Bytes::from(
+        let body = Rope::from(
             serde_json::to_vec(&batch_body(&job.model, texts, job.dimensions)).map_err(|_| ApiError::Internal)?,
         );
         let (answer, key) = relay.call(crate::gemini::native::Action::BatchEmbedContents, body).await?;

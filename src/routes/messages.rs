@@ -31,6 +31,7 @@ use crate::anthropic::stream::{error_event, AnthropicEvents, PING};
 use crate::anthropic::types::{Message, MessagesRequest};
 use crate::auth::ClientAuthorized;
 use crate::bodylimit::BodyReservation;
+use crate::bodyshare::{parse_shared, Rope};
 use crate::cache::{native_cache_key, CacheKey};
 use crate::config::Config;
 use crate::convert::answer::is_empty_answer;
@@ -77,7 +78,7 @@ pub fn speaks_anthropic(request: &HttpRequest) -> bool {
 /// A request converted and ready for the upstream.
 struct Prepared {
     admitted: Admitted,
-    body: Bytes,
+    body: Rope,
     meta: MessageMeta,
     /// Swipe-cache and in-flight key: the converted request, scoped to the client.
     cache_key: CacheKey,
@@ -100,8 +101,10 @@ async fn read_request(
     reservation
         .grow(raw.len() * (BODY_COPIES_WHILE_CONVERTING - 1), config.max_body_bytes_in_flight)
         .map_err(|_| busy())?;
-    let parsed: MessagesRequest = serde_json::from_slice(&raw)
-        .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
+    // Long strings (images) stay in the body, not copied.
+    let raw = raw.freeze();
+    let parsed: MessagesRequest =
+        parse_shared(&raw).map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
     let admitted = admit_model(request.path(), &parsed.model, config, state)?;
     Ok((parsed, admitted, reservation))
@@ -316,7 +319,7 @@ pub async fn count_tokens(
     let gemini_request = convert(&parsed, &admitted, &mut reservation, &config, &state, &clients).await?;
     let model: Rc<str> = Rc::from(admitted.spec.base.as_str());
     let body = count_tokens_body(&model, gemini_request);
-    let body = Bytes::from(serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?);
+    let body = Rope::from(serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?);
     reservation.shrink_to(body.len());
     let target = Target { version: ApiVersion::V1Beta, model: model.clone(), service: admitted.service };
     let relay = Relay::new(&config, &state, &clients.gemini, target, Action::CountTokens.pool_model(model));

@@ -14,6 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
 use crate::auth::NativeAuthorized;
+use crate::bodyshare::Rope;
 use crate::cache::native_cache_key;
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
@@ -138,11 +139,11 @@ pub async fn model_action(
     let body = if action.generates() && suffix_changes_body(&spec) {
         // The parsed body and the changed one are held for a moment too.
         reservation.grow(raw.len() * 2, config.max_body_bytes_in_flight).map_err(|_| busy())?;
-        Bytes::from(apply_suffix(&raw, &spec).map_err(|message| GoogleError(ApiError::bad_request(message)))?)
+        Rope::from(apply_suffix(&raw, &spec).map_err(|message| GoogleError(ApiError::bad_request(message)))?)
     } else {
         serde_json::from_slice::<serde::de::IgnoredAny>(&raw)
             .map_err(|error| GoogleError(ApiError::bad_request(format!("Invalid JSON payload: {error}"))))?;
-        raw.freeze()
+        Rope::from(raw.freeze())
     };
     reservation.shrink_to(body.len());
     let clients = clients.current(&state);
@@ -188,7 +189,7 @@ fn query_value(request: &HttpRequest, wanted: &str) -> Option<String> {
 /// One native generation request, ready for the upstream.
 struct Exchange {
     relay: Relay,
-    body: Bytes,
+    body: Rope,
     requested: String,
     version: ApiVersion,
     config: std::sync::Arc<Config>,

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 use crate::auth::ClientAuthorized;
 use crate::bodylimit::BodyReservation;
+use crate::bodyshare::{parse_shared, Rope};
 use crate::cache::{native_cache_key, CacheKey};
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
@@ -49,7 +50,7 @@ const MAX_CHAIN: usize = 1_000;
 /// A request converted and ready for the upstream.
 struct Prepared {
     admitted: Admitted,
-    body: Bytes,
+    body: Rope,
     meta: ResponseMeta,
     cache_key: CacheKey,
     prefer: Option<KeyId>,
@@ -71,8 +72,9 @@ pub async fn create_response(
     reservation
         .grow(raw.len() * (BODY_COPIES_WHILE_CONVERTING - 1), config.max_body_bytes_in_flight)
         .map_err(|_| busy())?;
-    let mut parsed: ResponsesRequest = serde_json::from_slice(&raw)
-        .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
+    let raw = raw.freeze();
+    let mut parsed: ResponsesRequest =
+        parse_shared(&raw).map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))?;
     drop(raw);
     if parsed.background == Some(true) {
         return Err(ApiError::BadRequest {

@@ -258,3 +258,70 @@ async fn a_refused_signature_is_retried_once_with_the_placeholder_on_the_same_ke
         assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
     }
 }
+
+/// Large images and texts go upstream exactly as the client sent them,
+/// whether they were shared with the client's body (long, unescaped) or
+/// copied (escaped, or base64 with line breaks), on every attempt, on
+/// every generating door, streamed or not.
+#[actix_web::test]
+async fn large_media_and_texts_reach_google_as_sent_on_every_attempt() {
+    use base64::Engine;
+    let bytes: Vec<u8> = (0..300_000u32).map(|n| (n * 7 % 251) as u8).collect();
+    let image = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let wrapped: String =
+        image.as_bytes().chunks(76).map(|line| std::str::from_utf8(line).unwrap()).collect::<Vec<_>>().join("\n");
+    let text = "word ".repeat(40_000);
+    let escaped_text = "line\n\"quoted\"\t".repeat(10_000);
+    let app = spawn_app_with(2, |_| {}).await;
+    // Each request's first attempt fails: its body is sent again.
+    app.upstream.answer(|_, index| match index % 2 {
+        0 => Reply::error(503, "error-503-overloaded.json"),
+        _ => Reply::fixture("response-text.json"),
+    });
+    let chat = json!({"model": "gemini-2.5-flash", "messages": [
+        {"role": "system", "content": text},
+        {"role": "user", "content": [
+            {"type": "text", "text": escaped_text},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{image}")}},
+            {"type": "file", "file": {"file_data": wrapped, "filename": "a.pdf"}},
+            {"type": "input_audio", "input_audio": {"data": image, "format": "wav"}}
+        ]}
+    ]});
+    let messages = json!({"model": "gemini-2.5-flash", "max_tokens": 100, "messages": [
+        {"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}},
+            {"type": "text", "text": text}
+        ]}
+    ]});
+    for (path, body) in [("/v1/chat/completions", chat.clone()), ("/v1/messages", messages)] {
+        let before = app.upstream.generation_calls().len();
+        let answer = app.post(path, &body).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        let calls = app.upstream.generation_calls();
+        let calls = &calls[before..];
+        assert!(calls.len() >= 2, "{path}: retried on the other key");
+        for call in calls {
+            assert_eq!(call.raw, calls[0].raw, "{path}: every attempt sends the same bytes");
+            let parts = call.body["contents"][0]["parts"].as_array().unwrap();
+            let inline: Vec<&str> = parts.iter().filter_map(|part| part["inlineData"]["data"].as_str()).collect();
+            assert!(inline.iter().all(|data| *data == image), "{path}: base64 as sent (line breaks dropped)");
+            let texts: Vec<&str> = parts.iter().filter_map(|part| part["text"].as_str()).collect();
+            if path == "/v1/chat/completions" {
+                assert_eq!(inline.len(), 3, "{path}");
+                assert_eq!(texts, [escaped_text.as_str()], "{path}");
+                assert_eq!(call.body["systemInstruction"]["parts"][0]["text"], text, "{path}");
+            } else {
+                assert_eq!((inline.len(), texts), (1, vec![text.as_str()]), "{path}");
+            }
+        }
+    }
+    // Streamed, the same bytes go up as for the JSON answer.
+    let before = app.upstream.generation_calls().len();
+    let mut streamed = chat;
+    streamed["stream"] = json!(true);
+    let answer = app.post("/v1/chat/completions", &streamed).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let calls = app.upstream.generation_calls();
+    assert_eq!(calls.len(), before + 2, "retried before the first event");
+    assert_eq!((&calls[before].raw, &calls[before + 1].raw), (&calls[0].raw, &calls[0].raw));
+}

@@ -156,7 +156,7 @@ pub async fn vertex_test(
                     model: std::rc::Rc::from(EXPRESS_TEST_MODEL),
                     service: crate::gemini::client::Service::VertexExpress,
                 };
-                let body = bytes::Bytes::from_static(br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#);
+                let body = crate::bodyshare::Rope::from(r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#);
                 let credential = crate::gemini::client::CallCredential::Key(&key);
                 let masked = mask_secret(key.expose());
                 match clients.gemini.call(credential, &target, crate::gemini::native::Action::CountTokens, body).await {

@@ -2,6 +2,7 @@
 //! fetched remote images, Gemini file references), audio and files.
 
 use super::*;
+use crate::bodyshare::{member, BodyJson, BodyStr};
 use crate::convert::media::{
     decode_data_url, file_data_part, gemini_file_reference, guess_mime_type_from_file_name, inline_data_part,
     validated_base64,
@@ -11,22 +12,22 @@ use crate::convert::media::{
 /// Gemini parts. Empty texts are skipped. Null is accepted only when
 /// `null_content_allowed` (an assistant message with tool calls).
 pub(super) fn convert_message_content(
-    content: Option<&Value>,
+    content: Option<&BodyJson>,
     message_location: &str,
     opts: &ConvertOptions,
     null_content_allowed: bool,
 ) -> Result<Vec<Part>, ConvertError> {
     let content_location = format!("{message_location}.content");
     match content {
-        None | Some(Value::Null) if null_content_allowed => Ok(Vec::new()),
-        None | Some(Value::Null) => Err(bad_request_with_param(
+        None | Some(BodyJson::Null) if null_content_allowed => Ok(Vec::new()),
+        None | Some(BodyJson::Null) => Err(bad_request_with_param(
             message_location,
             &content_location,
             "content is missing (only an assistant message with tool_calls may omit it)",
         )),
-        Some(Value::String(text)) if text.is_empty() => Ok(Vec::new()),
-        Some(Value::String(text)) => Ok(vec![Part::text(text.as_str())]),
-        Some(Value::Array(content_parts)) => {
+        Some(BodyJson::String(text)) if text.is_empty() => Ok(Vec::new()),
+        Some(BodyJson::String(text)) => Ok(vec![Part::text(text.as_str())]),
+        Some(BodyJson::Array(content_parts)) => {
             let mut parts = Vec::with_capacity(content_parts.len());
             for (part_index, content_part) in content_parts.iter().enumerate() {
                 let part_location = format!("{content_location}[{part_index}]");
@@ -46,26 +47,26 @@ pub(super) fn convert_message_content(
 
 /// One OpenAI content part as a Gemini part; `None` for an empty text.
 pub(super) fn convert_content_part(
-    content_part: &Value,
+    content_part: &BodyJson,
     part_location: &str,
     opts: &ConvertOptions,
 ) -> Result<Option<Part>, ConvertError> {
     let Some(content_part_object) = content_part.as_object() else {
         return Err(bad_request_at(part_location, "a content part must be an object with a \"type\""));
     };
-    let Some(part_type) = content_part_object.get("type").and_then(Value::as_str) else {
+    let Some(part_type) = member(content_part_object, "type").and_then(BodyJson::as_str) else {
         return Err(bad_request_at(part_location, "content part has no \"type\""));
     };
     match part_type {
-        "text" => match content_part_object.get("text") {
-            Some(Value::String(text)) if text.is_empty() => Ok(None),
-            Some(Value::String(text)) => Ok(Some(Part::text(text.as_str()))),
+        "text" => match member(content_part_object, "text") {
+            Some(BodyJson::String(text)) if text.is_empty() => Ok(None),
+            Some(BodyJson::String(text)) => Ok(Some(Part::text(text.as_str()))),
             _ => Err(bad_request_at(part_location, "a text part needs a string \"text\"")),
         },
         "image_url" => {
-            let url = match content_part_object.get("image_url") {
-                Some(Value::String(url)) => Some(url.as_str()),
-                Some(Value::Object(image_url)) => image_url.get("url").and_then(Value::as_str),
+            let url = match member(content_part_object, "image_url") {
+                Some(BodyJson::String(url)) => Some(url),
+                Some(BodyJson::Object(image_url)) => member(image_url, "url").and_then(BodyJson::as_body_str),
                 _ => None,
             };
             let Some(url) = url else {
@@ -79,7 +80,11 @@ pub(super) fn convert_content_part(
     }
 }
 
-pub(super) fn convert_image_url(url: &str, part_location: &str, opts: &ConvertOptions) -> Result<Part, ConvertError> {
+pub(super) fn convert_image_url(
+    url: &BodyStr,
+    part_location: &str,
+    opts: &ConvertOptions,
+) -> Result<Part, ConvertError> {
     if has_prefix_ignoring_ascii_case(url, "data:") {
         let (mime_type, base64_data) = decode_data_url(url).map_err(|detail| bad_request_at(part_location, detail))?;
         return Ok(inline_data_part(mime_type, base64_data));
@@ -88,7 +93,7 @@ pub(super) fn convert_image_url(url: &str, part_location: &str, opts: &ConvertOp
         return Ok(file_data_part(file_data));
     }
     if is_http_url(url) {
-        return match opts.remote_media.get(url) {
+        return match opts.remote_media.get(url.as_str()) {
             Some(blob) => Ok(Part { inline_data: Some(blob.clone()), ..Part::default() }),
             None => Err(bad_request_at(
                 part_location,
@@ -100,11 +105,11 @@ pub(super) fn convert_image_url(url: &str, part_location: &str, opts: &ConvertOp
 }
 
 pub(super) fn convert_input_audio(
-    content_part_object: &Map<String, Value>,
+    content_part_object: &[(String, BodyJson)],
     part_location: &str,
 ) -> Result<Part, ConvertError> {
-    let input_audio = content_part_object.get("input_audio");
-    let data = input_audio.and_then(|audio| audio.get("data")).and_then(Value::as_str);
+    let input_audio = member(content_part_object, "input_audio");
+    let data = input_audio.and_then(|audio| audio.get("data")).and_then(BodyJson::as_body_str);
     let Some(data) = data else {
         return Err(bad_request_at(part_location, "an input_audio part needs a string \"input_audio.data\""));
     };
@@ -114,7 +119,7 @@ pub(super) fn convert_input_audio(
     }
     let format = input_audio
         .and_then(|audio| audio.get("format"))
-        .and_then(Value::as_str)
+        .and_then(BodyJson::as_str)
         .filter(|format| !format.is_empty() && format.chars().all(|character| character.is_ascii_alphanumeric()));
     let Some(format) = format else {
         return Err(bad_request_at(
@@ -122,8 +127,8 @@ pub(super) fn convert_input_audio(
             "an input_audio part needs an \"input_audio.format\" such as \"wav\" or \"mp3\"",
         ));
     };
-    let base64_data =
-        validated_base64(data).ok_or_else(|| bad_request_at(part_location, "input_audio.data is not valid base64"))?;
+    let base64_data = validated_base64(data.clone())
+        .ok_or_else(|| bad_request_at(part_location, "input_audio.data is not valid base64"))?;
     Ok(inline_data_part(format!("audio/{}", format.to_ascii_lowercase()), base64_data))
 }
 
@@ -131,19 +136,19 @@ pub(super) fn convert_input_audio(
 /// (MIME from the data URL, else guessed from the file name), or a file
 /// reference when only a Gemini file id / URI is given.
 pub(super) fn convert_file_part(
-    content_part_object: &Map<String, Value>,
+    content_part_object: &[(String, BodyJson)],
     part_location: &str,
 ) -> Result<Part, ConvertError> {
-    let file = content_part_object.get("file");
-    let field = |name: &str| file.and_then(|file| file.get(name)).and_then(Value::as_str);
-    let file_name = field("filename");
+    let file = member(content_part_object, "file");
+    let field = |name: &str| file.and_then(|file| file.get(name)).and_then(BodyJson::as_body_str);
+    let file_name = field("filename").map(BodyStr::as_str);
     if let Some(file_data) = field("file_data") {
         if has_prefix_ignoring_ascii_case(file_data, "data:") {
             let (mime_type, base64_data) =
                 decode_data_url(file_data).map_err(|detail| bad_request_at(part_location, detail))?;
             return Ok(inline_data_part(mime_type, base64_data));
         }
-        let base64_data = validated_base64(file_data)
+        let base64_data = validated_base64(file_data.clone())
             .ok_or_else(|| bad_request_at(part_location, "file.file_data is not valid base64"))?;
         let mime_type = file_name.and_then(guess_mime_type_from_file_name).unwrap_or("application/octet-stream");
         return Ok(inline_data_part(mime_type.to_string(), base64_data));

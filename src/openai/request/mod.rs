@@ -14,7 +14,9 @@ use std::fmt::Display;
 
 use rand::distr::Alphanumeric;
 use rand::Rng;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use crate::bodyshare::BodyJson;
 
 use crate::convert::media::{
     gemini_file_reference, has_prefix_ignoring_ascii_case, is_http_url, GEMINI_FILES_API_HOST,
@@ -149,7 +151,7 @@ pub fn remote_media_urls(req: &ChatRequest) -> Vec<String> {
     let mut seen_urls = HashSet::new();
     let mut urls = Vec::new();
     for message in &req.messages {
-        let Some(Value::Array(content_parts)) = &message.content else {
+        let Some(BodyJson::Array(content_parts)) = &message.content else {
             continue;
         };
         for content_part in content_parts {
@@ -164,13 +166,13 @@ pub fn remote_media_urls(req: &ChatRequest) -> Vec<String> {
     urls
 }
 
-fn image_url_of_content_part(content_part: &Value) -> Option<&str> {
-    if content_part.get("type").and_then(Value::as_str) != Some("image_url") {
+fn image_url_of_content_part(content_part: &BodyJson) -> Option<&str> {
+    if content_part.get("type").and_then(BodyJson::as_str) != Some("image_url") {
         return None;
     }
     match content_part.get("image_url")? {
-        Value::String(url) => Some(url),
-        Value::Object(image_url) => image_url.get("url").and_then(Value::as_str),
+        BodyJson::String(url) => Some(url),
+        image_url @ BodyJson::Object(_) => image_url.get("url").and_then(BodyJson::as_str),
         _ => None,
     }
 }

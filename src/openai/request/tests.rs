@@ -5,6 +5,7 @@ use crate::convert::schema::{
     clean_parameters as convert_function_parameters, SchemaBudget, MAXIMUM_CLEANED_SCHEMA_BYTES,
 };
 use crate::convert::SAFETY_CATEGORIES;
+use serde_json::Map;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -190,7 +191,7 @@ fn rule_1_errors() {
 
 #[test]
 fn rule_2_content_parts() {
-    let remote_image = Blob { mime_type: "image/webp".to_string(), data: "UklGRg==".to_string() };
+    let remote_image = Blob { mime_type: "image/webp".to_string(), data: "UklGRg==".into() };
     let with_remote_image = Settings {
         remote_media: HashMap::from([("https://example.com/cat.webp".to_string(), remote_image)]),
         ..settings()

@@ -103,16 +103,16 @@ pub(super) fn convert_tool_result(
     })
 }
 
-pub(super) fn tool_result_text(content: Option<&Value>, message_location: &str) -> Result<String, ConvertError> {
+pub(super) fn tool_result_text(content: Option<&BodyJson>, message_location: &str) -> Result<String, ConvertError> {
     let content_location = format!("{message_location}.content");
     match content {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(text)) => Ok(text.clone()),
-        Some(Value::Array(content_parts)) => {
+        None | Some(BodyJson::Null) => Ok(String::new()),
+        Some(BodyJson::String(text)) => Ok(text.as_str().to_owned()),
+        Some(BodyJson::Array(content_parts)) => {
             let mut text = String::new();
             for (part_index, content_part) in content_parts.iter().enumerate() {
-                let is_text_part = matches!(content_part.get("type").and_then(Value::as_str), None | Some("text"));
-                match content_part.get("text").and_then(Value::as_str) {
+                let is_text_part = matches!(content_part.get("type").and_then(BodyJson::as_str), None | Some("text"));
+                match content_part.get("text").and_then(BodyJson::as_str) {
                     Some(part_text) if is_text_part => text.push_str(part_text),
                     _ => {
                         return Err(bad_request_at(

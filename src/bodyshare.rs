@@ -1,0 +1,591 @@
+//! Long strings that stay where they arrived. A request body is read once
+//! into one buffer; parsed with [`parse_shared`], its long strings (base64
+//! media, large texts) become [`BodyStr`] slices of that buffer instead of
+//! copies, and [`write_rope`] writes the upstream JSON around them as a
+//! [`Rope`]: the JSON it writes itself, with the slices in between. A
+//! 20 MB image is then in memory once, from the client's socket to
+//! Google's.
+//!
+//! A slice is taken only of a string the JSON parser lent without
+//! unescaping it: its bytes are then valid inside a JSON string as they
+//! are (no quote, backslash or control character), and go upstream
+//! verbatim. Escaped strings, short strings and strings parsed any other
+//! way are ordinary copies.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::ops::{Deref, Range};
+
+use bytes::Bytes;
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
+use serde_json::Number;
+
+/// Strings shorter than this are copied as usual: sharing pays only for
+/// large ones, and a short slice would keep a whole body alive.
+pub const SHARED_FROM_BYTES: usize = 64 * 1024;
+
+/// The pieces a [`Rope`] is sent in: a socket write buffer then holds
+/// one piece at a time instead of a copy of the whole body.
+pub const SEND_PIECE_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// The body [`parse_shared`] is parsing on this thread, if any.
+    static PARSED_BODY: RefCell<Option<Bytes>> = const { RefCell::new(None) };
+    /// The slices [`write_rope`] has set aside on this thread, if any.
+    static ROPE_SLICES: RefCell<Option<SetAside>> = const { RefCell::new(None) };
+}
+
+/// A string that is either owned or a slice of a request body.
+#[derive(Clone, Default)]
+pub struct BodyStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Owned(String),
+    /// Always valid UTF-8: made only from `&str`s, cut on char boundaries.
+    Shared(Bytes),
+}
+
+impl Default for Repr {
+    fn default() -> Repr {
+        Repr::Owned(String::new())
+    }
+}
+
+impl BodyStr {
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Owned(text) => text,
+            // SAFETY: `Shared` bytes are only ever taken from a `&str`
+            // (whole, or cut where `str` indexing allowed), so UTF-8.
+            Repr::Shared(bytes) => unsafe { std::str::from_utf8_unchecked(bytes) },
+        }
+    }
+
+    /// Whether this string is a slice of a request body.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.0, Repr::Shared(_))
+    }
+
+    /// `self[range]`: another slice of the same body when shared, else a
+    /// copy. Panics where `str` indexing would.
+    pub fn slice(&self, range: Range<usize>) -> BodyStr {
+        let text = &self.as_str()[range.clone()];
+        match &self.0 {
+            Repr::Shared(bytes) => BodyStr(Repr::Shared(bytes.slice(range))),
+            Repr::Owned(_) => BodyStr::from(text),
+        }
+    }
+
+    pub fn into_string(self) -> String {
+        match self.0 {
+            Repr::Owned(text) => text,
+            Repr::Shared(_) => self.as_str().to_owned(),
+        }
+    }
+
+    /// `text` as lent by the JSON parser: a slice of the body being
+    /// parsed when it is long and lies in that body, else a copy.
+    fn lent(text: &str) -> BodyStr {
+        if text.len() >= SHARED_FROM_BYTES {
+            let shared = PARSED_BODY.with(|body| body.borrow().as_ref().and_then(|body| slice_of(body, text)));
+            if let Some(shared) = shared {
+                return BodyStr(Repr::Shared(shared));
+            }
+        }
+        BodyStr::from(text)
+    }
+}
+
+/// The part of `body` that `text` is, if `text` lies inside it.
+fn slice_of(body: &Bytes, text: &str) -> Option<Bytes> {
+    let start = (text.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let end = start.checked_add(text.len())?;
+    (end <= body.len()).then(|| body.slice(start..end))
+}
+
+impl Deref for BodyStr {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for BodyStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for BodyStr {
+    fn from(text: String) -> BodyStr {
+        BodyStr(Repr::Owned(text))
+    }
+}
+
+impl From<&str> for BodyStr {
+    fn from(text: &str) -> BodyStr {
+        BodyStr(Repr::Owned(text.to_owned()))
+    }
+}
+
+impl PartialEq for BodyStr {
+    fn eq(&self, other: &BodyStr) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for BodyStr {}
+
+impl PartialEq<str> for BodyStr {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for BodyStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for BodyStr {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), formatter)
+    }
+}
+
+impl fmt::Display for BodyStr {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BodyStr {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Repr::Shared(bytes) = &self.0 {
+            let marker = ROPE_SLICES.with(|slices| {
+                slices.borrow_mut().as_mut().map(|set_aside| {
+                    set_aside.slices.push(bytes.clone());
+                    set_aside.marker().to_owned()
+                })
+            });
+            if let Some(marker) = marker {
+                return serializer.serialize_str(&marker);
+            }
+        }
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BodyStr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<BodyStr, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = BodyStr;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<BodyStr, E> {
+                Ok(BodyStr::lent(text))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<BodyStr, E> {
+                Ok(BodyStr::from(text))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<BodyStr, E> {
+                Ok(BodyStr::from(text))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// `T` parsed from `body`, its long strings sharing `body` (see the
+/// module documentation).
+pub fn parse_shared<T: DeserializeOwned>(body: &Bytes) -> serde_json::Result<T> {
+    struct Parsing;
+    impl Drop for Parsing {
+        fn drop(&mut self) {
+            PARSED_BODY.with(|parsed| parsed.borrow_mut().take());
+        }
+    }
+    PARSED_BODY.with(|parsed| *parsed.borrow_mut() = Some(body.clone()));
+    let _parsing = Parsing;
+    serde_json::from_slice(body)
+}
+
+/// A JSON value whose strings are [`BodyStr`]s, for request fields read
+/// by hand (chat message content). Members keep their order; a repeated
+/// name is found as its last occurrence, as `serde_json` would keep it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum BodyJson {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(BodyStr),
+    Array(Vec<BodyJson>),
+    Object(Vec<(String, BodyJson)>),
+}
+
+impl BodyJson {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            BodyJson::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_body_str(&self) -> Option<&BodyStr> {
+        match self {
+            BodyJson::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&[(String, BodyJson)]> {
+        match self {
+            BodyJson::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// The member `name` of an object (`None` for anything else).
+    pub fn get(&self, name: &str) -> Option<&BodyJson> {
+        member(self.as_object()?, name)
+    }
+}
+
+/// The member `name` of an object's members, the last if repeated.
+pub fn member<'a>(members: &'a [(String, BodyJson)], name: &str) -> Option<&'a BodyJson> {
+    members.iter().rev().find(|(member_name, _)| member_name == name).map(|(_, value)| value)
+}
+
+impl From<serde_json::Value> for BodyJson {
+    fn from(value: serde_json::Value) -> BodyJson {
+        use serde_json::Value;
+        match value {
+            Value::Null => BodyJson::Null,
+            Value::Bool(flag) => BodyJson::Bool(flag),
+            Value::Number(number) => BodyJson::Number(number),
+            Value::String(text) => BodyJson::String(text.into()),
+            Value::Array(values) => BodyJson::Array(values.into_iter().map(BodyJson::from).collect()),
+            Value::Object(members) => {
+                BodyJson::Object(members.into_iter().map(|(name, value)| (name, BodyJson::from(value))).collect())
+            }
+        }
+    }
+}
+
+impl Serialize for BodyJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            BodyJson::Null => serializer.serialize_unit(),
+            BodyJson::Bool(flag) => serializer.serialize_bool(*flag),
+            BodyJson::Number(number) => number.serialize(serializer),
+            BodyJson::String(text) => text.serialize(serializer),
+            BodyJson::Array(values) => {
+                let mut sequence = serializer.serialize_seq(Some(values.len()))?;
+                for value in values {
+                    sequence.serialize_element(value)?;
+                }
+                sequence.end()
+            }
+            BodyJson::Object(members) => {
+                let mut map = serializer.serialize_map(Some(members.len()))?;
+                for (name, value) in members {
+                    map.serialize_entry(name, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BodyJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<BodyJson, D::Error> {
+        struct JsonVisitor;
+        impl<'de> Visitor<'de> for JsonVisitor {
+            type Value = BodyJson;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("any JSON value")
+            }
+
+            fn visit_bool<E: de::Error>(self, flag: bool) -> Result<BodyJson, E> {
+                Ok(BodyJson::Bool(flag))
+            }
+
+            fn visit_i64<E: de::Error>(self, number: i64) -> Result<BodyJson, E> {
+                Ok(BodyJson::Number(number.into()))
+            }
+
+            fn visit_u64<E: de::Error>(self, number: u64) -> Result<BodyJson, E> {
+                Ok(BodyJson::Number(number.into()))
+            }
+
+            fn visit_f64<E: de::Error>(self, number: f64) -> Result<BodyJson, E> {
+                Ok(Number::from_f64(number).map_or(BodyJson::Null, BodyJson::Number))
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<BodyJson, E> {
+                Ok(BodyJson::String(BodyStr::lent(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<BodyJson, E> {
+                Ok(BodyJson::String(text.into()))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<BodyJson, E> {
+                Ok(BodyJson::String(text.into()))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<BodyJson, E> {
+                Ok(BodyJson::Null)
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<BodyJson, E> {
+                Ok(BodyJson::Null)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<BodyJson, D::Error> {
+                BodyJson::deserialize(deserializer)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut sequence: A) -> Result<BodyJson, A::Error> {
+                let mut values = Vec::with_capacity(sequence.size_hint().unwrap_or(0).min(64));
+                while let Some(value) = sequence.next_element()? {
+                    values.push(value);
+                }
+                Ok(BodyJson::Array(values))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BodyJson, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some((name, value)) = map.next_entry::<String, BodyJson>()? {
+                    members.push((name, value));
+                }
+                Ok(BodyJson::Object(members))
+            }
+        }
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+/// A JSON body in pieces: what [`write_rope`] wrote, with the shared
+/// slices in between. Cloning it copies no text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rope {
+    pieces: Vec<Bytes>,
+    len: usize,
+}
+
+impl Rope {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn pieces(&self) -> &[Bytes] {
+        &self.pieces
+    }
+
+    /// The body as one buffer: itself when it is one piece, else a copy
+    /// (for the rare paths that rewrite a body).
+    pub fn flat(&self) -> Bytes {
+        match self.pieces.as_slice() {
+            [] => Bytes::new(),
+            [only] => only.clone(),
+            pieces => Bytes::from(pieces.concat()),
+        }
+    }
+
+    /// The one piece of a small body, to be sent as it is.
+    pub fn as_small(&self) -> Option<&Bytes> {
+        match self.pieces.as_slice() {
+            [only] if only.len() <= SEND_PIECE_BYTES => Some(only),
+            [] => None,
+            _ => None,
+        }
+    }
+
+    /// The body in pieces of at most [`SEND_PIECE_BYTES`] (slices, no
+    /// copies), as an HTTP client sends it.
+    pub fn send_pieces(&self) -> Vec<Bytes> {
+        let mut cut = Vec::with_capacity(self.len / SEND_PIECE_BYTES + self.pieces.len());
+        for piece in &self.pieces {
+            let mut start = 0;
+            while start < piece.len() {
+                let end = (start + SEND_PIECE_BYTES).min(piece.len());
+                cut.push(piece.slice(start..end));
+                start = end;
+            }
+        }
+        cut
+    }
+}
+
+impl From<Bytes> for Rope {
+    fn from(bytes: Bytes) -> Rope {
+        let len = bytes.len();
+        Rope { pieces: if bytes.is_empty() { Vec::new() } else { vec![bytes] }, len }
+    }
+}
+
+impl From<Vec<u8>> for Rope {
+    fn from(bytes: Vec<u8>) -> Rope {
+        Rope::from(Bytes::from(bytes))
+    }
+}
+
+impl From<&'static str> for Rope {
+    fn from(text: &'static str) -> Rope {
+        Rope::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+/// Shared slices met by [`BodyStr::serialize`] during a [`write_rope`],
+/// each written as the marker in their place.
+#[derive(Default)]
+struct SetAside {
+    /// Made for the first slice (most bodies have none).
+    marker: Option<String>,
+    slices: Vec<Bytes>,
+}
+
+impl SetAside {
+    fn marker(&mut self) -> &str {
+        self.marker.get_or_insert_with(|| format!("\u{0}hajimi-shared-{:032x}", rand::random::<u128>()))
+    }
+}
+
+/// `value` as JSON, its shared [`BodyStr`]s not copied: each is written
+/// as a marker no client can know (it holds 128 random bits), and the
+/// marker's place becomes the slice. `capacity` sizes the buffer the rest
+/// is written to.
+pub fn write_rope<T: Serialize + ?Sized>(value: &T, capacity: usize) -> serde_json::Result<Rope> {
+    struct Writing;
+    impl Drop for Writing {
+        fn drop(&mut self) {
+            ROPE_SLICES.with(|slices| slices.borrow_mut().take());
+        }
+    }
+    ROPE_SLICES.with(|slices| *slices.borrow_mut() = Some(SetAside::default()));
+    let writing = Writing;
+    let mut written = Vec::with_capacity(capacity);
+    let result = serde_json::to_writer(&mut written, value);
+    let set_aside = ROPE_SLICES.with(|slices| slices.borrow_mut().take()).unwrap_or_default();
+    drop(writing);
+    result?;
+    let (Some(marker), slices) = (set_aside.marker, set_aside.slices) else {
+        return Ok(Rope::from(written));
+    };
+    let written = Bytes::from(written);
+    // The marker as JSON writes it inside its quotes (`\u0000hajimi-…`).
+    let quoted = serde_json::to_string(&marker)?;
+    let marker_written = &quoted.as_bytes()[1..quoted.len() - 1];
+    let mut pieces = Vec::with_capacity(slices.len() * 2 + 1);
+    let mut rest = 0;
+    let mut found = 0;
+    for (at, slice) in memchr::memmem::find_iter(&written, marker_written).zip(slices.iter()) {
+        pieces.push(written.slice(rest..at));
+        pieces.push(slice.clone());
+        rest = at + marker_written.len();
+        found += 1;
+    }
+    if found != slices.len() {
+        return Err(serde::ser::Error::custom("a shared string's place was not found"));
+    }
+    pieces.push(written.slice(rest..));
+    pieces.retain(|piece| !piece.is_empty());
+    let len = pieces.iter().map(Bytes::len).sum();
+    Ok(Rope { pieces, len })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Holder {
+        short: BodyStr,
+        long: BodyStr,
+        #[serde(default)]
+        any: BodyJson,
+    }
+
+    fn long_text(fill: char) -> String {
+        std::iter::repeat_n(fill, SHARED_FROM_BYTES + 10).collect()
+    }
+
+    #[test]
+    fn long_unescaped_strings_share_the_body_and_others_are_copied() {
+        let long = long_text('a');
+        let body = Bytes::from(format!(r#"{{"short":"s","long":"{long}","any":{{"x":["{long}","e\n{long}"]}}}}"#));
+        let parsed: Holder = parse_shared(&body).unwrap();
+        assert!(!parsed.short.is_shared());
+        assert!(parsed.long.is_shared());
+        assert_eq!(parsed.long, long.as_str());
+        let items = match parsed.any.get("x") {
+            Some(BodyJson::Array(items)) => items,
+            other => panic!("{other:?}"),
+        };
+        assert!(items[0].as_body_str().unwrap().is_shared());
+        assert!(!items[1].as_body_str().unwrap().is_shared(), "an escaped string is unescaped into a copy");
+        assert_eq!(items[1].as_str().unwrap(), format!("e\n{long}"));
+
+        // Parsed any other way, nothing is shared.
+        let copied: Holder = serde_json::from_slice(&body).unwrap();
+        assert!(!copied.long.is_shared());
+    }
+
+    #[test]
+    fn a_rope_is_the_same_json_with_the_slices_in_place() {
+        let long = long_text('b');
+        let body = Bytes::from(format!(r#"{{"short":"s","long":"{long}","any":["{long}", 1, null]}}"#));
+        let parsed: Holder = parse_shared(&body).unwrap();
+        let rope = write_rope(&parsed, 64).unwrap();
+        assert_eq!(rope.flat(), serde_json::to_vec(&parsed).unwrap(), "the same bytes as a plain write");
+        assert!(rope.pieces.iter().any(|piece| piece.as_ptr() == parsed.long.as_ptr()), "the slice itself");
+        assert_eq!(rope.len(), rope.flat().len());
+        // Sent in pieces of at most SEND_PIECE_BYTES, in order.
+        let pieces = rope.send_pieces();
+        assert!(pieces.iter().all(|piece| piece.len() <= SEND_PIECE_BYTES));
+        assert_eq!(pieces.concat(), rope.flat());
+        // No marker outlives the write.
+        assert!(!serde_json::to_string(&parsed).unwrap().contains("hajimi-shared"));
+    }
+
+    #[test]
+    fn a_client_string_that_looks_like_a_marker_stays_text() {
+        let long = long_text('c');
+        let body = Bytes::from(format!(
+            r#"{{"short":"\u0000hajimi-shared-00000000000000000000000000000000","long":"{long}"}}"#
+        ));
+        let parsed: Holder = parse_shared(&body).unwrap();
+        let rope = write_rope(&parsed, 64).unwrap();
+        assert_eq!(rope.flat(), serde_json::to_vec(&parsed).unwrap());
+    }
+
+    #[test]
+    fn slices_of_a_shared_string_stay_shared() {
+        let long = format!("data:image/png;base64,{}", long_text('Q'));
+        let body = Bytes::from(format!(r#"{{"short":"s","long":"{long}"}}"#));
+        let parsed: Holder = parse_shared(&body).unwrap();
+        let comma = parsed.long.find(',').unwrap();
+        let data = parsed.long.slice(comma + 1..parsed.long.len());
+        assert!(data.is_shared());
+        assert_eq!(data, &long[comma + 1..]);
+        assert_eq!(BodyStr::from("héllo").slice(0..3), "hé");
+    }
+}
