@@ -211,7 +211,7 @@ impl Blocks {
                     self.start(empty, Some(Open::Thinking { signed: false }), emit)
                 }
             };
-            emit(BlockEvent::Delta { index, delta: Delta::ThinkingDelta { thinking: text.clone() } });
+            emit(BlockEvent::Delta { index, delta: Delta::ThinkingDelta { thinking: text.as_str().to_owned() } });
             if let Some(signature) = signature {
                 self.sign(signature, emit);
             }
@@ -229,7 +229,7 @@ impl Blocks {
             Some((index, Open::Text)) => index,
             _ => self.start(OutputBlock::Text { text: String::new() }, Some(Open::Text), emit),
         };
-        emit(BlockEvent::Delta { index, delta: Delta::TextDelta { text: text.clone() } });
+        emit(BlockEvent::Delta { index, delta: Delta::TextDelta { text: text.as_str().to_owned() } });
     }
 }
 

@@ -29,8 +29,8 @@ use super::{served_model, Alias, Mode};
 /// Copies of the body alive at once while a request is converted, at
 /// most: the parsed request, the converted one and the serialized
 /// upstream body. Long unescaped strings are shared instead (see
-/// `bodyshare`), so an image costs about one copy; escaped texts and
-/// the Responses door's input still cost the three.
+/// `bodyshare`), so an image or a long plain text costs about one copy;
+/// escaped texts and the Responses door's input still cost the three.
 pub const BODY_COPIES_WHILE_CONVERTING: usize = 3;
 
 /// The converted request as the upstream body: a [`Rope`] of what is

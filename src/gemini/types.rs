@@ -23,8 +23,10 @@ pub struct Content {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Part {
+    /// In a converted request, a long text is usually a slice of the
+    /// client's body (see `bodyshare`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    pub text: Option<BodyStr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +46,7 @@ pub struct Part {
 }
 
 impl Part {
-    pub fn text(text: impl Into<String>) -> Part {
+    pub fn text(text: impl Into<BodyStr>) -> Part {
         Part { text: Some(text.into()), ..Part::default() }
     }
 }

@@ -123,9 +123,9 @@ impl StreamConverter {
                     if !self.meta.show_thinking {
                         continue;
                     }
-                    delta.reasoning_content = Some(text.clone());
+                    delta.reasoning_content = Some(text.as_str().to_owned());
                 } else {
-                    delta.content = Some(text.clone());
+                    delta.content = Some(text.as_str().to_owned());
                     self.emitted_answer = true;
                 }
             } else {

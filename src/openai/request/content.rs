@@ -26,7 +26,7 @@ pub(super) fn convert_message_content(
             "content is missing (only an assistant message with tool_calls may omit it)",
         )),
         Some(BodyJson::String(text)) if text.is_empty() => Ok(Vec::new()),
-        Some(BodyJson::String(text)) => Ok(vec![Part::text(text.as_str())]),
+        Some(BodyJson::String(text)) => Ok(vec![Part::text(text.clone())]),
         Some(BodyJson::Array(content_parts)) => {
             let mut parts = Vec::with_capacity(content_parts.len());
             for (part_index, content_part) in content_parts.iter().enumerate() {
@@ -60,7 +60,7 @@ pub(super) fn convert_content_part(
     match part_type {
         "text" => match member(content_part_object, "text") {
             Some(BodyJson::String(text)) if text.is_empty() => Ok(None),
-            Some(BodyJson::String(text)) => Ok(Some(Part::text(text.as_str()))),
+            Some(BodyJson::String(text)) => Ok(Some(Part::text(text.clone()))),
             _ => Err(bad_request_at(part_location, "a text part needs a string \"text\"")),
         },
         "image_url" => {

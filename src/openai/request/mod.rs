@@ -16,7 +16,7 @@ use rand::distr::Alphanumeric;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::bodyshare::BodyJson;
+use crate::bodyshare::{BodyJson, BodyStr};
 
 use crate::convert::media::{
     gemini_file_reference, has_prefix_ignoring_ascii_case, is_http_url, GEMINI_FILES_API_HOST,
@@ -215,8 +215,11 @@ fn collect_leading_system_instruction(
                 }
             }
         }
-        if !texts.is_empty() {
-            instruction_parts.push(Part::text(texts.join("\n")));
+        match texts.len() {
+            0 => {}
+            // One text is kept as it is (a long one may share the body).
+            1 => instruction_parts.extend(texts.pop().map(Part::text)),
+            _ => instruction_parts.push(Part::text(texts.iter().map(BodyStr::as_str).collect::<Vec<_>>().join("\n"))),
         }
     }
     let system_instruction =
