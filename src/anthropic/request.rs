@@ -23,6 +23,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use crate::bodyshare::BodyStr;
 use crate::convert::media::{gemini_file_reference, inline_data_part, is_http_url, validated_base64};
 use crate::convert::schema::{clean_parameters, SchemaBudget};
 use crate::convert::thinking::{thinking_config, ThinkingRequest};
@@ -317,11 +318,12 @@ fn turn(role: &str, parts: Vec<Part>) -> Content {
     Content { role: Some(role.to_owned()), parts }
 }
 
-fn text_parts(text: &str) -> Vec<Part> {
+/// A text as parts: none when empty; a long text stays shared.
+fn text_parts(text: &BodyStr) -> Vec<Part> {
     if text.is_empty() {
         Vec::new()
     } else {
-        vec![Part::text(text)]
+        vec![Part::text(text.clone())]
     }
 }
 
@@ -543,6 +545,45 @@ mod tests {
 
     fn convert(body: Value) -> Value {
         convert_with(body, "gemini-2.5-flash", &[]).unwrap()
+    }
+
+    /// Parsed from the wire, a long text and a base64 image reach the
+    /// Gemini request as slices of the body, as a string or in blocks.
+    #[test]
+    fn long_texts_and_images_stay_in_the_body() {
+        let long = "a".repeat(crate::bodyshare::SHARED_FROM_BYTES);
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(&json!({"model": "m", "max_tokens": 10, "messages": [
+                {"role": "user", "content": long},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": long},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": long}}
+                ]}
+            ]}))
+            .unwrap(),
+        );
+        let request: MessagesRequest = crate::bodyshare::parse_shared(&body).unwrap();
+        let spec = ModelSpec::parse("gemini-2.5-flash", false);
+        let (remote_media, lookup, known) = (HashMap::new(), |_: &str| None, |_: &str| false);
+        let options = ConvertOptions {
+            model: &spec,
+            enable_thinking: true,
+            show_thinking: true,
+            safety_threshold: "OFF",
+            remote_media: &remote_media,
+            signature_for_tool_use: &lookup,
+            known_signature: &known,
+        };
+        let converted = to_gemini(&request, &options).unwrap();
+        let parts: Vec<&Part> =
+            [&converted.contents[0], &converted.contents[2]].iter().flat_map(|turn| &turn.parts).collect();
+        assert_eq!(parts.len(), 3);
+        for part in parts {
+            let text = part.text.as_ref().or(part.inline_data.as_ref().map(|blob| &blob.data)).unwrap();
+            assert_eq!(*text, long.as_str());
+            assert!(text.is_shared(), "text {}, inline {}", part.text.is_some(), part.inline_data.is_some());
+        }
     }
 
     fn error(body: Value) -> String {

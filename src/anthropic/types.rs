@@ -56,7 +56,7 @@ pub struct InputMessage {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum MessageContent {
-    Text(String),
+    Text(BodyStr),
     Blocks(Vec<ContentBlock>),
 }
 
@@ -64,7 +64,7 @@ pub enum MessageContent {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
     Text {
-        text: String,
+        text: BodyStr,
     },
     Image {
         source: Source,
@@ -135,7 +135,7 @@ pub enum Source {
     Text {
         #[serde(default)]
         media_type: Option<String>,
-        data: String,
+        data: BodyStr,
     },
     /// A document made of content blocks.
     Content {

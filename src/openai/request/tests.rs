@@ -934,3 +934,45 @@ fn remote_media_urls_are_listed_once_in_order() {
         vec!["https://example.com/b.png".to_string(), "http://example.com/a.png".to_string()]
     );
 }
+
+/// Parsed from the wire, long texts and data-URL media reach the Gemini
+/// request as slices of the body (a single system text too).
+#[test]
+fn long_texts_and_media_stay_in_the_body() {
+    let long = "A".repeat(crate::bodyshare::SHARED_FROM_BYTES);
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&json!({"model": "m", "messages": [
+            {"role": "system", "content": long},
+            {"role": "user", "content": [
+                {"type": "text", "text": long},
+                {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{long}")}},
+                {"type": "input_audio", "input_audio": {"data": long, "format": "wav"}},
+                {"type": "file", "file": {"file_data": long, "filename": "a.pdf"}}
+            ]},
+            {"role": "assistant", "content": long}
+        ]}))
+        .unwrap(),
+    );
+    let request: ChatRequest = crate::bodyshare::parse_shared(&body).unwrap();
+    let model_spec = ModelSpec::parse("gemini-2.5-flash", false);
+    let opts = ConvertOptions {
+        model: &model_spec,
+        random_string_length: None,
+        search_prompt: None,
+        enable_thinking: true,
+        show_thinking: false,
+        safety_threshold: "OFF",
+        remote_media: &HashMap::new(),
+        thought_signature_for: &|_: &str| None,
+        known_signature: &|_: &str| false,
+    };
+    let converted = to_gemini(&request, &opts, &mut StdRng::seed_from_u64(1)).unwrap();
+    let system = converted.system_instruction.as_ref().unwrap();
+    let parts: Vec<&Part> = system.parts.iter().chain(converted.contents.iter().flat_map(|turn| &turn.parts)).collect();
+    assert_eq!(parts.len(), 6);
+    for part in parts {
+        let text = part.text.as_ref().or(part.inline_data.as_ref().map(|blob| &blob.data)).unwrap();
+        assert_eq!(*text, long.as_str());
+        assert!(text.is_shared());
+    }
+}
