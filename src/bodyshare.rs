@@ -221,7 +221,7 @@ pub fn parse_shared<T: DeserializeOwned>(body: &Bytes) -> serde_json::Result<T> 
 }
 
 /// A JSON value whose strings are [`BodyStr`]s, for request fields read
-/// by hand (chat message content). Members keep their order; a repeated
+/// by hand (chat message content, Responses input items). Members keep their order; a repeated
 /// name is found as its last occurrence, as `serde_json` would keep it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum BodyJson {
@@ -247,6 +247,26 @@ impl BodyJson {
             BodyJson::String(text) => Some(text),
             _ => None,
         }
+    }
+
+    pub fn as_array(&self) -> Option<&[BodyJson]> {
+        match self {
+            BodyJson::Array(values) => Some(values),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, BodyJson::Null)
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, BodyJson::Object(_))
+    }
+
+    /// The same value as a `serde_json` tree (a copy).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 
     pub fn as_object(&self) -> Option<&[(String, BodyJson)]> {

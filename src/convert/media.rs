@@ -54,14 +54,6 @@ pub fn decode_data_url(url: &BodyStr) -> Result<(String, BodyStr), &'static str>
     Ok((mime_type, base64_data))
 }
 
-/// [`decode_data_url`] for a URL held as a plain string: the data is
-/// copied (once).
-pub fn decode_data_url_str(url: &str) -> Result<(String, BodyStr), &'static str> {
-    let (mime_type, data_start) = split_data_url(url)?;
-    let base64_data = validated_base64(BodyStr::from(&url[data_start..])).ok_or(NOT_BASE64)?;
-    Ok((mime_type, base64_data))
-}
-
 const NOT_BASE64: &str = "data URL content is not valid base64";
 
 /// A base64 data URL's lower-cased MIME type and where its data starts.

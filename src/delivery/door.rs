@@ -30,7 +30,8 @@ use super::{served_model, Alias, Mode};
 /// most: the parsed request, the converted one and the serialized
 /// upstream body. Long unescaped strings are shared instead (see
 /// `bodyshare`), so an image or a long plain text costs about one copy;
-/// escaped texts and the Responses door's input still cost the three.
+/// escaped texts still cost the three (and a stored Responses turn keeps
+/// its input as text besides).
 pub const BODY_COPIES_WHILE_CONVERTING: usize = 3;
 
 /// The converted request as the upstream body: a [`Rope`] of what is

@@ -32,8 +32,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{bad_request_at, ConvertError};
+use crate::bodyshare::{member, BodyJson, BodyStr};
 use crate::convert::media::{
-    decode_data_url_str, file_data_part, gemini_file_reference, guess_mime_type_from_file_name,
+    decode_data_url, file_data_part, gemini_file_reference, guess_mime_type_from_file_name,
     has_prefix_ignoring_ascii_case, inline_data_part, is_http_url, validated_base64,
 };
 use crate::convert::schema::{apply_json_output, clean_parameters, SchemaBudget};
@@ -53,7 +54,8 @@ use crate::gemini::types::{
 pub struct ResponsesRequest {
     pub model: String,
     #[serde(default)]
-    pub input: Option<Value>,
+    /// Its long strings (images, files, texts) share the request body.
+    pub input: Option<BodyJson>,
     #[serde(default)]
     pub instructions: Option<Value>,
     #[serde(default)]
@@ -91,11 +93,15 @@ pub struct ResponsesRequest {
 impl ResponsesRequest {
     /// The input as a list of items: a string is one user message. Takes
     /// it out of the request (it is as large as the body).
-    pub fn take_input_items(&mut self) -> Result<Vec<Value>, ConvertError> {
+    pub fn take_input_items(&mut self) -> Result<Vec<BodyJson>, ConvertError> {
         match self.input.take() {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::String(text)) => Ok(vec![json!({"type": "message", "role": "user", "content": text})]),
-            Some(Value::Array(items)) => Ok(items),
+            None | Some(BodyJson::Null) => Ok(Vec::new()),
+            Some(BodyJson::String(text)) => Ok(vec![BodyJson::Object(vec![
+                ("type".to_owned(), BodyJson::String("message".into())),
+                ("role".to_owned(), BodyJson::String("user".into())),
+                ("content".to_owned(), BodyJson::String(text)),
+            ])]),
+            Some(BodyJson::Array(items)) => Ok(items),
             Some(_) => Err(bad_request_at("input", "must be a string or an array of input items")),
         }
     }
@@ -150,12 +156,12 @@ pub struct ConvertOptions<'a> {
 /// One item of the conversation and where it came from (for errors).
 pub struct Located<'a> {
     pub location: String,
-    pub item: &'a Value,
+    pub item: &'a BodyJson,
 }
 
 /// `history` (rebuilt from `previous_response_id`, errors located there)
 /// followed by `input` (`input[i]`).
-pub fn located_items<'a>(history: &'a [Value], input: &'a [Value]) -> Vec<Located<'a>> {
+pub fn located_items<'a>(history: &'a [BodyJson], input: &'a [BodyJson]) -> Vec<Located<'a>> {
     let earlier = history.iter().map(|item| Located { location: "previous_response_id".to_owned(), item });
     let now = input.iter().enumerate().map(|(index, item)| Located { location: format!("input[{index}]"), item });
     earlier.chain(now).collect()
@@ -229,15 +235,15 @@ pub fn to_gemini(
 
 /// The http(s) URLs of images and files the items name, in order, without
 /// duplicates: the caller fetches them into [`ConvertOptions::remote_media`].
-pub fn remote_media_urls<'a>(items: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+pub fn remote_media_urls<'a>(items: impl IntoIterator<Item = &'a BodyJson>) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut urls = Vec::new();
     for item in items {
-        let Some(Value::Array(parts)) = item.get("content") else { continue };
+        let Some(BodyJson::Array(parts)) = item.get("content") else { continue };
         for part in parts {
-            let url = match part.get("type").and_then(Value::as_str) {
-                Some("input_image") => image_url(part),
-                Some("input_file") => part.get("file_url").and_then(Value::as_str),
+            let url = match part.get("type").and_then(BodyJson::as_str) {
+                Some("input_image") => image_url(part).map(BodyStr::as_str),
+                Some("input_file") => part.get("file_url").and_then(BodyJson::as_str),
                 _ => None,
             };
             if let Some(url) = url {
@@ -250,17 +256,17 @@ pub fn remote_media_urls<'a>(items: impl IntoIterator<Item = &'a Value>) -> Vec<
     urls
 }
 
-fn image_url(part: &Value) -> Option<&str> {
+fn image_url(part: &BodyJson) -> Option<&BodyStr> {
     match part.get("image_url")? {
-        Value::String(url) => Some(url),
-        Value::Object(object) => object.get("url").and_then(Value::as_str),
+        BodyJson::String(url) => Some(url),
+        BodyJson::Object(object) => member(object, "url").and_then(BodyJson::as_body_str),
         _ => None,
     }
 }
 
 /// An item's type; a typeless item with a role is a message.
-fn item_type(item: &Value) -> Option<&str> {
-    match item.get("type").and_then(Value::as_str) {
+fn item_type(item: &BodyJson) -> Option<&str> {
+    match item.get("type").and_then(BodyJson::as_str) {
         Some(kind) => Some(kind),
         None if item.get("role").is_some() => Some("message"),
         None => None,
@@ -309,8 +315,8 @@ impl Conversation {
         }
     }
 
-    fn add_message(&mut self, item: &Value, location: &str, options: &ConvertOptions) -> Result<(), ConvertError> {
-        let role = item.get("role").and_then(Value::as_str).unwrap_or_default();
+    fn add_message(&mut self, item: &BodyJson, location: &str, options: &ConvertOptions) -> Result<(), ConvertError> {
+        let role = item.get("role").and_then(BodyJson::as_str).unwrap_or_default();
         let content_location = format!("{location}.content");
         let parts = content_parts(item.get("content"), &content_location, options)?;
         match role {
@@ -342,27 +348,27 @@ impl Conversation {
 
     fn add_function_call(
         &mut self,
-        item: &Value,
+        item: &BodyJson,
         location: &str,
         options: &ConvertOptions,
     ) -> Result<(), ConvertError> {
-        let name = item.get("name").and_then(Value::as_str).filter(|name| !name.is_empty());
+        let name = item.get("name").and_then(BodyJson::as_str).filter(|name| !name.is_empty());
         let Some(name) = name else {
             return Err(bad_request_at(&format!("{location}.name"), "missing"));
         };
         let arguments_location = format!("{location}.arguments");
         let args = match item.get("arguments") {
-            None | Some(Value::Null) => json!({}),
-            Some(Value::String(text)) if text.trim().is_empty() => json!({}),
-            Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            None | Some(BodyJson::Null) => json!({}),
+            Some(BodyJson::String(text)) if text.trim().is_empty() => json!({}),
+            Some(BodyJson::String(text)) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(arguments)) => Value::Object(arguments),
                 Ok(_) => return Err(bad_request_at(&arguments_location, "not a JSON object")),
                 Err(_) => return Err(bad_request_at(&arguments_location, "not valid JSON")),
             },
-            Some(Value::Object(arguments)) => Value::Object(arguments.clone()),
+            Some(arguments @ BodyJson::Object(_)) => arguments.to_value(),
             Some(_) => return Err(bad_request_at(&arguments_location, "must be a JSON-encoded string")),
         };
-        let call_id = item.get("call_id").and_then(Value::as_str);
+        let call_id = item.get("call_id").and_then(BodyJson::as_str);
         if let Some(call_id) = call_id {
             self.call_names.insert(call_id.to_owned(), name.to_owned());
         }
@@ -384,11 +390,11 @@ impl Conversation {
 
     fn add_function_output(
         &mut self,
-        item: &Value,
+        item: &BodyJson,
         location: &str,
         options: &ConvertOptions,
     ) -> Result<(), ConvertError> {
-        let call_id = item.get("call_id").and_then(Value::as_str).unwrap_or_default();
+        let call_id = item.get("call_id").and_then(BodyJson::as_str).unwrap_or_default();
         let Some(name) = self.call_names.get(call_id).cloned() else {
             return Err(bad_request_at(
                 &format!("{location}.call_id"),
@@ -398,9 +404,9 @@ impl Conversation {
         let output_location = format!("{location}.output");
         let mut extra_parts = Vec::new();
         let text = match item.get("output") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Array(_)) => {
+            None | Some(BodyJson::Null) => String::new(),
+            Some(BodyJson::String(text)) => text.as_str().to_owned(),
+            Some(BodyJson::Array(_)) => {
                 let parts = content_parts(item.get("output"), &output_location, options)?;
                 let mut text = String::new();
                 for part in parts {
@@ -425,8 +431,8 @@ impl Conversation {
     }
 
     /// Rule 3: where a reasoning item's signature goes back.
-    fn add_reasoning(&mut self, item: &Value, next_type: Option<&str>, options: &ConvertOptions) {
-        let Some(signature) = item.get("encrypted_content").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+    fn add_reasoning(&mut self, item: &BodyJson, next_type: Option<&str>, options: &ConvertOptions) {
+        let Some(signature) = item.get("encrypted_content").and_then(BodyJson::as_str).filter(|s| !s.is_empty()) else {
             return;
         };
         let signature = if (options.known_signature)(signature) {
@@ -474,12 +480,16 @@ fn push_merging(turns: &mut Vec<Content>, role: &str, parts: Vec<Part>) {
 }
 
 /// A message's content (a string or an array of parts) as Gemini parts.
-fn content_parts(content: Option<&Value>, location: &str, options: &ConvertOptions) -> Result<Vec<Part>, ConvertError> {
+fn content_parts(
+    content: Option<&BodyJson>,
+    location: &str,
+    options: &ConvertOptions,
+) -> Result<Vec<Part>, ConvertError> {
     match content {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(text)) if text.is_empty() => Ok(Vec::new()),
-        Some(Value::String(text)) => Ok(vec![Part::text(text.as_str())]),
-        Some(Value::Array(parts)) => {
+        None | Some(BodyJson::Null) => Ok(Vec::new()),
+        Some(BodyJson::String(text)) if text.is_empty() => Ok(Vec::new()),
+        Some(BodyJson::String(text)) => Ok(vec![Part::text(text.clone())]),
+        Some(BodyJson::Array(parts)) => {
             let mut converted = Vec::with_capacity(parts.len());
             for (index, part) in parts.iter().enumerate() {
                 if let Some(part) = content_part(part, &format!("{location}[{index}]"), options)? {
@@ -492,11 +502,11 @@ fn content_parts(content: Option<&Value>, location: &str, options: &ConvertOptio
     }
 }
 
-fn content_part(part: &Value, location: &str, options: &ConvertOptions) -> Result<Option<Part>, ConvertError> {
-    let kind = part.get("type").and_then(Value::as_str);
+fn content_part(part: &BodyJson, location: &str, options: &ConvertOptions) -> Result<Option<Part>, ConvertError> {
+    let kind = part.get("type").and_then(BodyJson::as_str);
     let text_of = |field: &str| match part.get(field) {
-        Some(Value::String(text)) if text.is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(Part::text(text.as_str()))),
+        Some(BodyJson::String(text)) if text.is_empty() => Ok(None),
+        Some(BodyJson::String(text)) => Ok(Some(Part::text(text.clone()))),
         _ => Err(bad_request_at(location, format!("a {} part needs a string \"{field}\"", kind.unwrap_or_default()))),
     };
     match kind {
@@ -527,16 +537,16 @@ fn unsupported_file_id(location: &str) -> ConvertError {
 }
 
 /// A data URL, a fetched http(s) URL or a Gemini file reference.
-fn media_url_part(url: &str, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
+fn media_url_part(url: &BodyStr, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
     if has_prefix_ignoring_ascii_case(url, "data:") {
-        let (mime_type, data) = decode_data_url_str(url).map_err(|detail| bad_request_at(location, detail))?;
+        let (mime_type, data) = decode_data_url(url).map_err(|detail| bad_request_at(location, detail))?;
         return Ok(inline_data_part(mime_type, data));
     }
     if let Some(file_data) = gemini_file_reference(url) {
         return Ok(file_data_part(file_data));
     }
     if is_http_url(url) {
-        return match options.remote_media.get(url) {
+        return match options.remote_media.get(url.as_str()) {
             Some(blob) => Ok(Part { inline_data: Some(blob.clone()), ..Part::default() }),
             None => Err(bad_request_at(location, format!("could not fetch {}", crate::media::url_for_messages(url)))),
         };
@@ -546,17 +556,17 @@ fn media_url_part(url: &str, location: &str, options: &ConvertOptions) -> Result
 
 /// `input_file`: `file_data` (a data URL, or base64 with the MIME type
 /// guessed from `filename`, PDF when it says nothing), or `file_url`.
-fn file_part(part: &Value, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
-    let field = |name: &str| part.get(name).and_then(Value::as_str).filter(|value| !value.is_empty());
+fn file_part(part: &BodyJson, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
+    let field = |name: &str| part.get(name).and_then(BodyJson::as_body_str).filter(|value| !value.is_empty());
     if let Some(file_data) = field("file_data") {
         if has_prefix_ignoring_ascii_case(file_data, "data:") {
-            let (mime_type, data) =
-                decode_data_url_str(file_data).map_err(|detail| bad_request_at(location, detail))?;
+            let (mime_type, data) = decode_data_url(file_data).map_err(|detail| bad_request_at(location, detail))?;
             return Ok(inline_data_part(mime_type, data));
         }
-        let data = validated_base64(file_data.into())
+        let data = validated_base64(file_data.clone())
             .ok_or_else(|| bad_request_at(&format!("{location}.file_data"), "not valid base64"))?;
-        let mime_type = field("filename").and_then(guess_mime_type_from_file_name).unwrap_or("application/pdf");
+        let mime_type =
+            field("filename").and_then(|name| guess_mime_type_from_file_name(name)).unwrap_or("application/pdf");
         return Ok(inline_data_part(mime_type.to_owned(), data));
     }
     if let Some(url) = field("file_url") {

@@ -2,6 +2,7 @@
 //! and what of the Gemini request it must give (or the error's parameter).
 
 use super::*;
+use crate::bodyshare::BodyJson;
 
 const KNOWN: &str = "sig-issued-by-gemini";
 const FOREIGN: &str = "gAAAAB-openai-encrypted";
@@ -31,7 +32,8 @@ fn convert_with(setup: &Setup, history: &[Value], request: Value) -> Result<Valu
         thought_signature_for: &lookup,
         known_signature: &|signature: &str| signature != FOREIGN && signature != SKIP_THOUGHT_SIGNATURE_VALIDATOR,
     };
-    let converted = to_gemini(&request, &located_items(history, &input), &options)?;
+    let history: Vec<BodyJson> = history.iter().cloned().map(BodyJson::from).collect();
+    let converted = to_gemini(&request, &located_items(&history, &input), &options)?;
     Ok(serde_json::to_value(converted).unwrap())
 }
 
@@ -85,12 +87,12 @@ fn messages_instructions_and_content_parts() {
 
 #[test]
 fn remote_media_is_fetched_by_the_caller_and_listed_once() {
-    let items = vec![json!({"role": "user", "content": [
+    let items = vec![BodyJson::from(json!({"role": "user", "content": [
         {"type": "input_image", "image_url": "https://example.com/a.png"},
         {"type": "input_image", "image_url": {"url": "https://example.com/a.png"}},
         {"type": "input_file", "file_url": "https://example.com/b.pdf"},
         {"type": "input_image", "image_url": "gs://bucket/c.png"}
-    ]})];
+    ]}))];
     assert_eq!(remote_media_urls(&items), vec!["https://example.com/a.png", "https://example.com/b.pdf"]);
     let mut with_media = setup("gemini-2.5-flash");
     let blob = Blob { mime_type: "image/png".into(), data: PNG.into() };
@@ -381,5 +383,42 @@ fn response_ids_are_checked_before_any_lookup() {
     assert!(super::super::is_response_id(&id), "{id}");
     for bad in ["", "resp_", "resp_a/b", "msg_abc", &format!("resp_{}", "a".repeat(65))] {
         assert!(!super::super::is_response_id(bad), "{bad}");
+    }
+}
+
+/// Parsed from the wire, long texts, data-URL images and base64 files
+/// reach the Gemini request as slices of the body.
+#[test]
+fn long_texts_and_media_stay_in_the_body() {
+    let long = "A".repeat(crate::bodyshare::SHARED_FROM_BYTES);
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&json!({"model": "m", "input": [
+            {"role": "user", "content": [
+                {"type": "input_text", "text": long},
+                {"type": "input_image", "image_url": format!("data:image/png;base64,{long}")},
+                {"type": "input_file", "file_data": long, "filename": "a.pdf"}
+            ]}
+        ]}))
+        .unwrap(),
+    );
+    let mut request: ResponsesRequest = crate::bodyshare::parse_shared(&body).unwrap();
+    let input = request.take_input_items().unwrap();
+    let spec = ModelSpec::parse("gemini-2.5-flash", false);
+    let options = ConvertOptions {
+        model: &spec,
+        enable_thinking: true,
+        show_thinking: false,
+        safety_threshold: "OFF",
+        remote_media: &HashMap::new(),
+        thought_signature_for: &|_: &str| None,
+        known_signature: &|_: &str| false,
+    };
+    let converted = to_gemini(&request, &located_items(&[], &input), &options).unwrap();
+    let parts = &converted.contents[0].parts;
+    assert_eq!(parts.len(), 3);
+    for part in parts {
+        let text = part.text.as_ref().or(part.inline_data.as_ref().map(|blob| &blob.data)).unwrap();
+        assert_eq!(*text, long.as_str());
+        assert!(text.is_shared());
     }
 }

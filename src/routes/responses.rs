@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::auth::ClientAuthorized;
 use crate::bodylimit::BodyReservation;
-use crate::bodyshare::{parse_shared, Rope};
+use crate::bodyshare::{parse_shared, BodyJson, Rope};
 use crate::cache::{native_cache_key, CacheKey};
 use crate::config::Config;
 use crate::delivery::admission::{busy, check_rate_limit, read_body};
@@ -193,7 +193,7 @@ fn not_found(id: &str) -> ApiError {
 /// stored outputs carry (issued by Gemini to this client: trusted).
 #[derive(Default)]
 struct Conversation {
-    items: Vec<Value>,
+    items: Vec<BodyJson>,
     signatures: HashSet<String>,
     bytes: usize,
 }
@@ -275,9 +275,9 @@ async fn conversation_before(
                 }
             }
             if let Value::Array(items) = input {
-                conversation.items.extend(items);
+                conversation.items.extend(items.into_iter().map(BodyJson::from));
             }
-            conversation.items.extend(output);
+            conversation.items.extend(output.into_iter().map(BodyJson::from));
         }
         Ok(Some(conversation))
     })
@@ -288,7 +288,7 @@ async fn conversation_before(
 #[allow(clippy::too_many_arguments)]
 async fn prepare(
     request: &ResponsesRequest,
-    input: Vec<Value>,
+    input: Vec<BodyJson>,
     history: Conversation,
     admitted: Admitted,
     scope: String,

@@ -293,7 +293,16 @@ async fn large_media_and_texts_reach_google_as_sent_on_every_attempt() {
             {"type": "text", "text": text}
         ]}
     ]});
-    for (path, body) in [("/v1/chat/completions", chat.clone()), ("/v1/messages", messages)] {
+    let responses = json!({"model": "gemini-2.5-flash", "store": false, "input": [
+        {"role": "user", "content": [
+            {"type": "input_image", "image_url": format!("data:image/png;base64,{image}")},
+            {"type": "input_file", "file_data": wrapped, "filename": "a.pdf"},
+            {"type": "input_text", "text": text}
+        ]}
+    ]});
+    for (path, body) in
+        [("/v1/chat/completions", chat.clone()), ("/v1/messages", messages), ("/v1/responses", responses)]
+    {
         let before = app.upstream.generation_calls().len();
         let answer = app.post(path, &body).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.body);
@@ -311,7 +320,8 @@ async fn large_media_and_texts_reach_google_as_sent_on_every_attempt() {
                 assert_eq!(texts, [escaped_text.as_str()], "{path}");
                 assert_eq!(call.body["systemInstruction"]["parts"][0]["text"], text, "{path}");
             } else {
-                assert_eq!((inline.len(), texts), (1, vec![text.as_str()]), "{path}");
+                let images = if path == "/v1/messages" { 1 } else { 2 };
+                assert_eq!((inline.len(), texts), (images, vec![text.as_str()]), "{path}");
             }
         }
     }
