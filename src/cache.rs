@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use crate::bodyshare::{BodyJson, Rope};
 
@@ -101,6 +101,53 @@ impl Default for KeyDigest {
     }
 }
 
+/// One node of a JSON tree, borrowed, for [`KeyDigest::write_json`].
+pub enum JsonNode<'a, J> {
+    Null,
+    Bool(bool),
+    Number(&'a Number),
+    String(&'a str),
+    Array(&'a [J]),
+    /// Members in the tree's order.
+    Object(Vec<(&'a str, &'a J)>),
+}
+
+/// A JSON tree the key digest can walk: `serde_json`'s, or a request's
+/// [`BodyJson`] (whose long strings share the body).
+pub trait JsonTree: Sized {
+    fn node(&self) -> JsonNode<'_, Self>;
+}
+
+impl JsonTree for Value {
+    fn node(&self) -> JsonNode<'_, Value> {
+        match self {
+            Value::Null => JsonNode::Null,
+            Value::Bool(flag) => JsonNode::Bool(*flag),
+            Value::Number(number) => JsonNode::Number(number),
+            Value::String(text) => JsonNode::String(text),
+            Value::Array(values) => JsonNode::Array(values),
+            Value::Object(members) => {
+                JsonNode::Object(members.iter().map(|(name, value)| (name.as_str(), value)).collect())
+            }
+        }
+    }
+}
+
+impl JsonTree for BodyJson {
+    fn node(&self) -> JsonNode<'_, BodyJson> {
+        match self {
+            BodyJson::Null => JsonNode::Null,
+            BodyJson::Bool(flag) => JsonNode::Bool(*flag),
+            BodyJson::Number(number) => JsonNode::Number(number),
+            BodyJson::String(text) => JsonNode::String(text),
+            BodyJson::Array(values) => JsonNode::Array(values),
+            BodyJson::Object(members) => {
+                JsonNode::Object(members.iter().map(|(name, value)| (name.as_str(), value)).collect())
+            }
+        }
+    }
+}
+
 impl KeyDigest {
     pub fn new() -> KeyDigest {
         let (high_seed, low_seed) = key_hasher_seeds();
@@ -166,7 +213,7 @@ impl KeyDigest {
         }
     }
 
-    pub fn write_json_list(&mut self, values: &[Value]) {
+    pub fn write_json_list<J: JsonTree>(&mut self, values: &[J]) {
         self.write_tag(tag::JSON_ARRAY);
         self.write_length(values.len());
         for value in values {
@@ -175,64 +222,29 @@ impl KeyDigest {
     }
 
     /// Canonical walk: object members in sorted key order, every string in
-    /// full (so a data URL's whole base64 payload is covered).
-    pub fn write_json(&mut self, value: &Value) {
-        match value {
-            Value::Null => self.write_tag(tag::JSON_NULL),
-            Value::Bool(false) => self.write_tag(tag::JSON_FALSE),
-            Value::Bool(true) => self.write_tag(tag::JSON_TRUE),
-            Value::Number(number) => {
+    /// full (so a data URL's whole base64 payload is covered). The same
+    /// value gives the same bytes whichever tree holds it.
+    pub fn write_json<J: JsonTree>(&mut self, value: &J) {
+        match value.node() {
+            JsonNode::Null => self.write_tag(tag::JSON_NULL),
+            JsonNode::Bool(false) => self.write_tag(tag::JSON_FALSE),
+            JsonNode::Bool(true) => self.write_tag(tag::JSON_TRUE),
+            JsonNode::Number(number) => {
                 self.write_tag(tag::JSON_NUMBER);
                 self.write_text(&number.to_string());
             }
-            Value::String(text) => {
+            JsonNode::String(text) => {
                 self.write_tag(tag::JSON_STRING);
                 self.write_text(text);
             }
-            Value::Array(values) => self.write_json_list(values),
-            Value::Object(members) => {
-                let mut sorted_members: Vec<(&String, &Value)> = members.iter().collect();
-                sorted_members.sort_unstable_by(|left, right| left.0.cmp(right.0));
+            JsonNode::Array(values) => self.write_json_list(values),
+            JsonNode::Object(mut members) => {
+                members.sort_by(|left, right| left.0.cmp(right.0));
                 self.write_tag(tag::JSON_OBJECT);
-                self.write_length(sorted_members.len());
-                for (member_name, member_value) in sorted_members {
+                self.write_length(members.len());
+                for (member_name, member_value) in members {
                     self.write_text(member_name);
                     self.write_json(member_value);
-                }
-            }
-        }
-    }
-
-    /// [`write_json`](KeyDigest::write_json) for a [`BodyJson`]: the same
-    /// walk and tags, so a value gives the same key whichever type holds it.
-    pub fn write_body_json(&mut self, value: &BodyJson) {
-        match value {
-            BodyJson::Null => self.write_tag(tag::JSON_NULL),
-            BodyJson::Bool(false) => self.write_tag(tag::JSON_FALSE),
-            BodyJson::Bool(true) => self.write_tag(tag::JSON_TRUE),
-            BodyJson::Number(number) => {
-                self.write_tag(tag::JSON_NUMBER);
-                self.write_text(&number.to_string());
-            }
-            BodyJson::String(text) => {
-                self.write_tag(tag::JSON_STRING);
-                self.write_text(text);
-            }
-            BodyJson::Array(values) => {
-                self.write_tag(tag::JSON_ARRAY);
-                self.write_length(values.len());
-                for value in values {
-                    self.write_body_json(value);
-                }
-            }
-            BodyJson::Object(members) => {
-                let mut sorted_members: Vec<&(String, BodyJson)> = members.iter().collect();
-                sorted_members.sort_by(|left, right| left.0.cmp(&right.0));
-                self.write_tag(tag::JSON_OBJECT);
-                self.write_length(sorted_members.len());
-                for (member_name, member_value) in sorted_members {
-                    self.write_text(member_name);
-                    self.write_body_json(member_value);
                 }
             }
         }
@@ -495,6 +507,26 @@ mod tests {
             "tools":[{"function":{"parameters":{"b":[{"y":2,"x":1}],"a":1},"name":"f"},"type":"function"}],
             "temperature":0.5,"model":"m"}"#;
         assert_eq!(key_of_json_text(first, ALICE), key_of_json_text(second, ALICE));
+    }
+
+    /// A request's content (a `BodyJson`, its long strings shared or not)
+    /// and the same JSON as a `serde_json` tree give the same bytes.
+    #[test]
+    fn either_json_tree_gives_the_same_key() {
+        let long = "x".repeat(crate::bodyshare::SHARED_FROM_BYTES);
+        let value = json!({"b": [1, 2.5, null, true, {"d": "e", "c": long}], "a": "hi"});
+        let body = Bytes::from(serde_json::to_vec(&value).unwrap());
+        let shared: BodyJson = crate::bodyshare::parse_shared(&body).unwrap();
+        let key_of = |write: &dyn Fn(&mut KeyDigest)| {
+            let mut digest = KeyDigest::new();
+            write(&mut digest);
+            digest.finish()
+        };
+        let of_value = key_of(&|digest| digest.write_json(&value));
+        assert_eq!(key_of(&|digest| digest.write_json(&shared)), of_value);
+        assert_eq!(key_of(&|digest| digest.write_json(&BodyJson::from(value.clone()))), of_value);
+        let changed = json!({"b": [1, 2.5, null, true, {"d": "e", "c": "x"}], "a": "hi"});
+        assert_ne!(key_of(&|digest| digest.write_json(&changed)), of_value);
     }
 
     type RequestEdit = fn(&mut Value);

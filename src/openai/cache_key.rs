@@ -75,7 +75,7 @@ fn write_message(digest: &mut KeyDigest, message: &Message) {
     digest.write_field("role");
     digest.write_text(&message.role);
     digest.write_field("content");
-    digest.write_optional(message.content.as_ref(), KeyDigest::write_body_json);
+    digest.write_optional(message.content.as_ref(), KeyDigest::write_json);
     digest.write_field("name");
     digest.write_optional(message.name.as_deref(), KeyDigest::write_text);
     digest.write_field("tool_calls");
