@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::ops::{Deref, Range};
+use std::thread::LocalKey;
 
 use bytes::Bytes;
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -78,13 +79,6 @@ impl BodyStr {
         }
     }
 
-    pub fn into_string(self) -> String {
-        match self.0 {
-            Repr::Owned(text) => text,
-            Repr::Shared(_) => self.as_str().to_owned(),
-        }
-    }
-
     /// `text` as lent by the JSON parser: a slice of the body being
     /// parsed when it is long and lies in that body, else a copy.
     fn lent(text: &str) -> BodyStr {
@@ -113,12 +107,6 @@ impl Deref for BodyStr {
     }
 }
 
-impl AsRef<str> for BodyStr {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl From<String> for BodyStr {
     fn from(text: String) -> BodyStr {
         BodyStr(Repr::Owned(text))
@@ -139,12 +127,6 @@ impl PartialEq for BodyStr {
 
 impl Eq for BodyStr {}
 
-impl PartialEq<str> for BodyStr {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
 impl PartialEq<&str> for BodyStr {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
@@ -154,12 +136,6 @@ impl PartialEq<&str> for BodyStr {
 impl fmt::Debug for BodyStr {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), formatter)
-    }
-}
-
-impl fmt::Display for BodyStr {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
     }
 }
 
@@ -209,20 +185,41 @@ impl<'de> Deserialize<'de> for BodyStr {
 /// `T` parsed from `body`, its long strings sharing `body` (see the
 /// module documentation).
 pub fn parse_shared<T: DeserializeOwned>(body: &Bytes) -> serde_json::Result<T> {
-    struct Parsing;
-    impl Drop for Parsing {
+    while_holding(&PARSED_BODY, body.clone(), || serde_json::from_slice(body)).0
+}
+
+/// `value` written as a request body and parsed from it with
+/// [`parse_shared`] (tests of the doors' conversions).
+#[cfg(test)]
+pub fn parse_shared_json<T: DeserializeOwned>(value: &serde_json::Value) -> T {
+    parse_shared(&Bytes::from(serde_json::to_vec(value).unwrap())).unwrap()
+}
+
+/// Runs `work` while this thread's `cell` holds `value`, then takes the
+/// value back; the cell is emptied even if `work` panics.
+fn while_holding<T: 'static, R>(
+    cell: &'static LocalKey<RefCell<Option<T>>>,
+    value: T,
+    work: impl FnOnce() -> R,
+) -> (R, Option<T>) {
+    struct Emptied<T: 'static>(&'static LocalKey<RefCell<Option<T>>>);
+    impl<T: 'static> Drop for Emptied<T> {
         fn drop(&mut self) {
-            PARSED_BODY.with(|parsed| parsed.borrow_mut().take());
+            self.0.with(|held| held.borrow_mut().take());
         }
     }
-    PARSED_BODY.with(|parsed| *parsed.borrow_mut() = Some(body.clone()));
-    let _parsing = Parsing;
-    serde_json::from_slice(body)
+    cell.with(|held| *held.borrow_mut() = Some(value));
+    let emptied = Emptied(cell);
+    let result = work();
+    let value = cell.with(|held| held.borrow_mut().take());
+    drop(emptied);
+    (result, value)
 }
 
 /// A JSON value whose strings are [`BodyStr`]s, for request fields read
-/// by hand (chat message content, Responses input items). Members keep their order; a repeated
-/// name is found as its last occurrence, as `serde_json` would keep it.
+/// by hand (chat message content, Responses input items). Members keep
+/// their order; a repeated name is found as its last occurrence, as
+/// `serde_json` would keep it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum BodyJson {
     #[default]
@@ -245,13 +242,6 @@ impl BodyJson {
     pub fn as_body_str(&self) -> Option<&BodyStr> {
         match self {
             BodyJson::String(text) => Some(text),
-            _ => None,
-        }
-    }
-
-    pub fn as_array(&self) -> Option<&[BodyJson]> {
-        match self {
-            BodyJson::Array(values) => Some(values),
             _ => None,
         }
     }
@@ -403,17 +393,17 @@ impl<'de> Deserialize<'de> for BodyJson {
 /// slices in between. Cloning it copies no text.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Rope {
+    /// Never an empty piece.
     pieces: Vec<Bytes>,
-    len: usize,
 }
 
 impl Rope {
     pub fn len(&self) -> usize {
-        self.len
+        self.pieces.iter().map(Bytes::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.pieces.is_empty()
     }
 
     pub fn pieces(&self) -> &[Bytes] {
@@ -434,7 +424,6 @@ impl Rope {
     pub fn as_small(&self) -> Option<&Bytes> {
         match self.pieces.as_slice() {
             [only] if only.len() <= SEND_PIECE_BYTES => Some(only),
-            [] => None,
             _ => None,
         }
     }
@@ -442,7 +431,7 @@ impl Rope {
     /// The body in pieces of at most [`SEND_PIECE_BYTES`] (slices, no
     /// copies), as an HTTP client sends it.
     pub fn send_pieces(&self) -> Vec<Bytes> {
-        let mut cut = Vec::with_capacity(self.len / SEND_PIECE_BYTES + self.pieces.len());
+        let mut cut = Vec::with_capacity(self.len() / SEND_PIECE_BYTES + self.pieces.len());
         for piece in &self.pieces {
             let mut start = 0;
             while start < piece.len() {
@@ -457,8 +446,7 @@ impl Rope {
 
 impl From<Bytes> for Rope {
     fn from(bytes: Bytes) -> Rope {
-        let len = bytes.len();
-        Rope { pieces: if bytes.is_empty() { Vec::new() } else { vec![bytes] }, len }
+        Rope { pieces: if bytes.is_empty() { Vec::new() } else { vec![bytes] } }
     }
 }
 
@@ -494,19 +482,11 @@ impl SetAside {
 /// marker's place becomes the slice. `capacity` sizes the buffer the rest
 /// is written to.
 pub fn write_rope<T: Serialize + ?Sized>(value: &T, capacity: usize) -> serde_json::Result<Rope> {
-    struct Writing;
-    impl Drop for Writing {
-        fn drop(&mut self) {
-            ROPE_SLICES.with(|slices| slices.borrow_mut().take());
-        }
-    }
-    ROPE_SLICES.with(|slices| *slices.borrow_mut() = Some(SetAside::default()));
-    let writing = Writing;
     let mut written = Vec::with_capacity(capacity);
-    let result = serde_json::to_writer(&mut written, value);
-    let set_aside = ROPE_SLICES.with(|slices| slices.borrow_mut().take()).unwrap_or_default();
-    drop(writing);
+    let (result, set_aside) =
+        while_holding(&ROPE_SLICES, SetAside::default(), || serde_json::to_writer(&mut written, value));
     result?;
+    let set_aside = set_aside.unwrap_or_default();
     let (Some(marker), slices) = (set_aside.marker, set_aside.slices) else {
         return Ok(Rope::from(written));
     };
@@ -528,8 +508,7 @@ pub fn write_rope<T: Serialize + ?Sized>(value: &T, capacity: usize) -> serde_js
     }
     pieces.push(written.slice(rest..));
     pieces.retain(|piece| !piece.is_empty());
-    let len = pieces.iter().map(Bytes::len).sum();
-    Ok(Rope { pieces, len })
+    Ok(Rope { pieces })
 }
 
 #[cfg(test)]

@@ -49,15 +49,6 @@ pub fn gemini_file_reference(url: &str) -> Option<FileData> {
 /// Splits `data:<mime>[;params];base64,<data>` into the lower-cased MIME type
 /// and the validated base64 data (a slice of `url` when it is shared).
 pub fn decode_data_url(url: &BodyStr) -> Result<(String, BodyStr), &'static str> {
-    let (mime_type, data_start) = split_data_url(url)?;
-    let base64_data = validated_base64(url.slice(data_start..url.len())).ok_or(NOT_BASE64)?;
-    Ok((mime_type, base64_data))
-}
-
-const NOT_BASE64: &str = "data URL content is not valid base64";
-
-/// A base64 data URL's lower-cased MIME type and where its data starts.
-fn split_data_url(url: &str) -> Result<(String, usize), &'static str> {
     let malformed = || "malformed data URL";
     let after_scheme = url.get("data:".len()..).ok_or_else(malformed)?;
     let (header, _) = after_scheme.split_once(',').ok_or_else(malformed)?;
@@ -67,7 +58,9 @@ fn split_data_url(url: &str) -> Result<(String, usize), &'static str> {
     if !is_base64 || !mime_type.contains('/') {
         return Err(malformed());
     }
-    Ok((mime_type.to_ascii_lowercase(), "data:".len() + header.len() + 1))
+    let data = url.slice("data:".len() + header.len() + 1..url.len());
+    let base64_data = validated_base64(data).ok_or("data URL content is not valid base64")?;
+    Ok((mime_type.to_ascii_lowercase(), base64_data))
 }
 
 /// The base64 text without whitespace (itself when it has none), if it

@@ -17,10 +17,9 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use bytes::Bytes;
-
-use crate::bodyshare::Rope;
 use tokio::sync::mpsc;
 
+use crate::bodyshare::Rope;
 use crate::convert::answer::is_empty_answer;
 use crate::error::ApiError;
 use crate::gemini::client::{CallCredential, GeminiClient, OpenStream, Service, Target};

@@ -13,7 +13,6 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::bodyshare::Rope;
-
 use crate::gemini::error::UpstreamFailure;
 use crate::gemini::native::Action;
 use crate::secret::ApiKey;

@@ -565,8 +565,8 @@ fn file_part(part: &BodyJson, location: &str, options: &ConvertOptions) -> Resul
         }
         let data = validated_base64(file_data.clone())
             .ok_or_else(|| bad_request_at(&format!("{location}.file_data"), "not valid base64"))?;
-        let mime_type =
-            field("filename").and_then(|name| guess_mime_type_from_file_name(name)).unwrap_or("application/pdf");
+        let file_name = field("filename").map(BodyStr::as_str);
+        let mime_type = file_name.and_then(guess_mime_type_from_file_name).unwrap_or("application/pdf");
         return Ok(inline_data_part(mime_type.to_owned(), data));
     }
     if let Some(url) = field("file_url") {
