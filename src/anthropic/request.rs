@@ -521,6 +521,14 @@ mod tests {
 
     fn convert_with(body: Value, model: &str, remembered: &[(&str, &str)]) -> Result<Value, ConvertError> {
         let request: MessagesRequest = serde_json::from_value(body).unwrap();
+        convert_parsed(&request, model, remembered).map(|converted| serde_json::to_value(converted).unwrap())
+    }
+
+    fn convert_parsed(
+        request: &MessagesRequest,
+        model: &str,
+        remembered: &[(&str, &str)],
+    ) -> Result<GenerateContentRequest, ConvertError> {
         let spec = ModelSpec::parse(model, false);
         let mut remote_media = HashMap::new();
         remote_media.insert(
@@ -540,7 +548,7 @@ mod tests {
             signature_for_tool_use: &lookup,
             known_signature: &known,
         };
-        to_gemini(&request, &options).map(|converted| serde_json::to_value(converted).unwrap())
+        to_gemini(request, &options)
     }
 
     fn convert(body: Value) -> Value {
@@ -552,38 +560,20 @@ mod tests {
     #[test]
     fn long_texts_and_images_stay_in_the_body() {
         let long = "a".repeat(crate::bodyshare::SHARED_FROM_BYTES);
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&json!({"model": "m", "max_tokens": 10, "messages": [
+        let request: MessagesRequest =
+            crate::bodyshare::parse_shared_json(&json!({"model": "m", "max_tokens": 10, "messages": [
                 {"role": "user", "content": long},
                 {"role": "assistant", "content": "ok"},
                 {"role": "user", "content": [
                     {"type": "text", "text": long},
                     {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": long}}
                 ]}
-            ]}))
-            .unwrap(),
-        );
-        let request: MessagesRequest = crate::bodyshare::parse_shared(&body).unwrap();
-        let spec = ModelSpec::parse("gemini-2.5-flash", false);
-        let (remote_media, lookup, known) = (HashMap::new(), |_: &str| None, |_: &str| false);
-        let options = ConvertOptions {
-            model: &spec,
-            enable_thinking: true,
-            show_thinking: true,
-            safety_threshold: "OFF",
-            remote_media: &remote_media,
-            signature_for_tool_use: &lookup,
-            known_signature: &known,
-        };
-        let converted = to_gemini(&request, &options).unwrap();
+            ]}));
+        let converted = convert_parsed(&request, "gemini-2.5-flash", &[]).unwrap();
         let parts: Vec<&Part> =
             [&converted.contents[0], &converted.contents[2]].iter().flat_map(|turn| &turn.parts).collect();
         assert_eq!(parts.len(), 3);
-        for part in parts {
-            let text = part.text.as_ref().or(part.inline_data.as_ref().map(|blob| &blob.data)).unwrap();
-            assert_eq!(*text, long.as_str());
-            assert!(text.is_shared(), "text {}, inline {}", part.text.is_some(), part.inline_data.is_some());
-        }
+        assert!(parts.iter().all(|part| part.payload().is_some_and(|text| text.is_shared() && *text == long.as_str())));
     }
 
     fn error(body: Value) -> String {

@@ -4,9 +4,9 @@
 //! ask for reaches the upstream.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::bodyshare::BodyStr;
-use serde_json::Value;
 
 /// One turn of a conversation, or the system instruction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,12 @@ pub struct Part {
 impl Part {
     pub fn text(text: impl Into<BodyStr>) -> Part {
         Part { text: Some(text.into()), ..Part::default() }
+    }
+
+    /// The text or inline data a part carries (tests of `bodyshare`).
+    #[cfg(test)]
+    pub fn payload(&self) -> Option<&BodyStr> {
+        self.text.as_ref().or(self.inline_data.as_ref().map(|blob| &blob.data))
     }
 }
 

@@ -19,7 +19,16 @@ fn setup(model: &'static str) -> Setup {
 }
 
 fn convert_with(setup: &Setup, history: &[Value], request: Value) -> Result<Value, ConvertError> {
-    let mut request: ResponsesRequest = serde_json::from_value(request).expect("test request deserializes");
+    let request: ResponsesRequest = serde_json::from_value(request).expect("test request deserializes");
+    let history: Vec<BodyJson> = history.iter().cloned().map(BodyJson::from).collect();
+    convert_parsed(setup, &history, request).map(|converted| serde_json::to_value(converted).unwrap())
+}
+
+fn convert_parsed(
+    setup: &Setup,
+    history: &[BodyJson],
+    mut request: ResponsesRequest,
+) -> Result<GenerateContentRequest, ConvertError> {
     let input = request.take_input_items()?;
     let spec = ModelSpec::parse(setup.model, true);
     let lookup = |call_id: &str| setup.remembered.get(call_id).cloned();
@@ -32,9 +41,7 @@ fn convert_with(setup: &Setup, history: &[Value], request: Value) -> Result<Valu
         thought_signature_for: &lookup,
         known_signature: &|signature: &str| signature != FOREIGN && signature != SKIP_THOUGHT_SIGNATURE_VALIDATOR,
     };
-    let history: Vec<BodyJson> = history.iter().cloned().map(BodyJson::from).collect();
-    let converted = to_gemini(&request, &located_items(&history, &input), &options)?;
-    Ok(serde_json::to_value(converted).unwrap())
+    to_gemini(&request, &located_items(history, &input), &options)
 }
 
 fn convert(request: Value) -> Result<Value, ConvertError> {
@@ -391,34 +398,15 @@ fn response_ids_are_checked_before_any_lookup() {
 #[test]
 fn long_texts_and_media_stay_in_the_body() {
     let long = "A".repeat(crate::bodyshare::SHARED_FROM_BYTES);
-    let body = bytes::Bytes::from(
-        serde_json::to_vec(&json!({"model": "m", "input": [
-            {"role": "user", "content": [
-                {"type": "input_text", "text": long},
-                {"type": "input_image", "image_url": format!("data:image/png;base64,{long}")},
-                {"type": "input_file", "file_data": long, "filename": "a.pdf"}
-            ]}
-        ]}))
-        .unwrap(),
-    );
-    let mut request: ResponsesRequest = crate::bodyshare::parse_shared(&body).unwrap();
-    let input = request.take_input_items().unwrap();
-    let spec = ModelSpec::parse("gemini-2.5-flash", false);
-    let options = ConvertOptions {
-        model: &spec,
-        enable_thinking: true,
-        show_thinking: false,
-        safety_threshold: "OFF",
-        remote_media: &HashMap::new(),
-        thought_signature_for: &|_: &str| None,
-        known_signature: &|_: &str| false,
-    };
-    let converted = to_gemini(&request, &located_items(&[], &input), &options).unwrap();
+    let request: ResponsesRequest = crate::bodyshare::parse_shared_json(&json!({"model": "m", "input": [
+        {"role": "user", "content": [
+            {"type": "input_text", "text": long},
+            {"type": "input_image", "image_url": format!("data:image/png;base64,{long}")},
+            {"type": "input_file", "file_data": long, "filename": "a.pdf"}
+        ]}
+    ]}));
+    let converted = convert_parsed(&setup("gemini-2.5-flash"), &[], request).unwrap();
     let parts = &converted.contents[0].parts;
     assert_eq!(parts.len(), 3);
-    for part in parts {
-        let text = part.text.as_ref().or(part.inline_data.as_ref().map(|blob| &blob.data)).unwrap();
-        assert_eq!(*text, long.as_str());
-        assert!(text.is_shared());
-    }
+    assert!(parts.iter().all(|part| part.payload().is_some_and(|text| text.is_shared() && *text == long.as_str())));
 }

@@ -311,6 +311,7 @@ async fn large_media_and_texts_reach_google_as_sent_on_every_attempt() {
         assert!(calls.len() >= 2, "{path}: retried on the other key");
         for call in calls {
             assert_eq!(call.raw, calls[0].raw, "{path}: every attempt sends the same bytes");
+            assert_eq!(call.content_length, Some(call.raw.len()), "{path}: a length, not chunks");
             let parts = call.body["contents"][0]["parts"].as_array().unwrap();
             let inline: Vec<&str> = parts.iter().filter_map(|part| part["inlineData"]["data"].as_str()).collect();
             assert!(inline.iter().all(|data| *data == image), "{path}: base64 as sent (line breaks dropped)");

@@ -39,6 +39,8 @@ pub struct Seen {
     pub raw: Bytes,
     /// `Authorization` (Vertex service accounts).
     pub authorization: Option<String>,
+    /// `Content-Length` as announced (`None`: chunked).
+    pub content_length: Option<usize>,
 }
 
 /// What the fake upstream answers.
@@ -163,6 +165,11 @@ async fn handle(request: HttpRequest, body: Bytes, state: web::Data<UpstreamStat
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         raw: body.clone(),
         authorization: request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        content_length: request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
     };
     let index = {
         let mut all = state.0.lock();

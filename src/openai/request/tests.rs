@@ -45,6 +45,10 @@ fn model(model: &'static str) -> Settings {
 
 fn convert(settings: &Settings, request: Value) -> Result<Value, ConvertError> {
     let chat_request: ChatRequest = serde_json::from_value(request).expect("test request must deserialize");
+    convert_parsed(settings, &chat_request).map(|request| serde_json::to_value(request).expect("request serializes"))
+}
+
+fn convert_parsed(settings: &Settings, chat_request: &ChatRequest) -> Result<GenerateContentRequest, ConvertError> {
     let model_spec = ModelSpec::parse(settings.model, settings.search_mode);
     let remembered_signature = |tool_call_id: &str| settings.remembered_signatures.get(tool_call_id).cloned();
     let opts = ConvertOptions {
@@ -60,7 +64,7 @@ fn convert(settings: &Settings, request: Value) -> Result<Value, ConvertError> {
         known_signature: &|signature: &str| signature != FOREIGN_SIGNATURE,
     };
     let mut rng = StdRng::seed_from_u64(TEST_RNG_SEED);
-    to_gemini(&chat_request, &opts, &mut rng).map(|request| serde_json::to_value(request).expect("request serializes"))
+    to_gemini(chat_request, &opts, &mut rng)
 }
 
 /// Converts and compares the top-level fields named in `expected`
@@ -940,39 +944,19 @@ fn remote_media_urls_are_listed_once_in_order() {
 #[test]
 fn long_texts_and_media_stay_in_the_body() {
     let long = "A".repeat(crate::bodyshare::SHARED_FROM_BYTES);
-    let body = bytes::Bytes::from(
-        serde_json::to_vec(&json!({"model": "m", "messages": [
-            {"role": "system", "content": long},
-            {"role": "user", "content": [
-                {"type": "text", "text": long},
-                {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{long}")}},
-                {"type": "input_audio", "input_audio": {"data": long, "format": "wav"}},
-                {"type": "file", "file": {"file_data": long, "filename": "a.pdf"}}
-            ]},
-            {"role": "assistant", "content": long}
-        ]}))
-        .unwrap(),
-    );
-    let request: ChatRequest = crate::bodyshare::parse_shared(&body).unwrap();
-    let model_spec = ModelSpec::parse("gemini-2.5-flash", false);
-    let opts = ConvertOptions {
-        model: &model_spec,
-        random_string_length: None,
-        search_prompt: None,
-        enable_thinking: true,
-        show_thinking: false,
-        safety_threshold: "OFF",
-        remote_media: &HashMap::new(),
-        thought_signature_for: &|_: &str| None,
-        known_signature: &|_: &str| false,
-    };
-    let converted = to_gemini(&request, &opts, &mut StdRng::seed_from_u64(1)).unwrap();
+    let request: ChatRequest = crate::bodyshare::parse_shared_json(&json!({"model": "m", "messages": [
+        {"role": "system", "content": long},
+        {"role": "user", "content": [
+            {"type": "text", "text": long},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{long}")}},
+            {"type": "input_audio", "input_audio": {"data": long, "format": "wav"}},
+            {"type": "file", "file": {"file_data": long, "filename": "a.pdf"}}
+        ]},
+        {"role": "assistant", "content": long}
+    ]}));
+    let converted = convert_parsed(&settings(), &request).unwrap();
     let system = converted.system_instruction.as_ref().unwrap();
     let parts: Vec<&Part> = system.parts.iter().chain(converted.contents.iter().flat_map(|turn| &turn.parts)).collect();
     assert_eq!(parts.len(), 6);
-    for part in parts {
-        let text = part.text.as_ref().or(part.inline_data.as_ref().map(|blob| &blob.data)).unwrap();
-        assert_eq!(*text, long.as_str());
-        assert!(text.is_shared());
-    }
+    assert!(parts.iter().all(|part| part.payload().is_some_and(|text| text.is_shared() && *text == long.as_str())));
 }
