@@ -12,7 +12,9 @@
 //!   content, keep-alives while the upstream is silent, never a silent end)
 //!   and "headers now, answer later" deliveries (fake streaming, non-stream
 //!   keep-alive), generic over the client's wire format
-//!   ([`stream::EventFormat`]: [`openai`] chunks or [`google`] events).
+//!   ([`stream::EventFormat`]: [`openai`] chunks or [`google`] events);
+//! - [`outbox`]: the body those deliveries stream, which runs its producer
+//!   inside its own polls (no task, no channel).
 //!
 //! The contract (SPEC §5.2, §5.5): real HTTP statuses until the first byte;
 //! after it, never a restart and never a silent end — an error event in
@@ -23,6 +25,7 @@ pub mod door;
 pub mod failure;
 pub mod google;
 pub mod openai;
+pub mod outbox;
 pub mod quota;
 pub mod relay;
 pub mod responses;

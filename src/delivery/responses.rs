@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::convert::stream::StreamEnd;
-use crate::delivery::stream::{channel_body, sse_headers, with_keepalive, EventFormat};
+use crate::delivery::outbox::produced_body;
+use crate::delivery::stream::{sse_headers, with_keepalive, EventFormat};
 use crate::error::ApiError;
 use crate::gemini::types::{Answer, GenerateContentResponse};
 use crate::keys::KeyId;
@@ -187,15 +187,12 @@ pub fn fake_stream(
     state: web::Data<AppState>,
     keeper: Option<Keeper>,
 ) -> HttpResponse {
-    let (sender, receiver) = mpsc::channel::<Bytes>(16);
-    actix_web::rt::spawn(async move {
+    sse_headers().streaming(produced_body(move |outbox| async move {
         let mut opening = Vec::new();
         builder.opening(&mut opening);
-        if sender.send(Bytes::from(opening)).await.is_err() {
-            return;
-        }
+        outbox.send(Bytes::from(opening)).await;
         let keepalive = Bytes::from_static(SSE_KEEPALIVE);
-        let Some((outcome, key)) = with_keepalive(work, &sender, keepalive, interval).await else { return };
+        let (outcome, key) = with_keepalive(work, &outbox, keepalive, interval).await;
         let model = builder.meta().model.clone();
         let mut out = Vec::new();
         let result =
@@ -209,7 +206,6 @@ pub fn fake_stream(
                 builder.fail(failure_code(&error), &error.to_string(), &mut out);
             }
         }
-        let _ = sender.send(Bytes::from(out)).await;
-    });
-    sse_headers().streaming(channel_body(receiver))
+        outbox.send(Bytes::from(out)).await;
+    }))
 }

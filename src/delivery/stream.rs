@@ -20,10 +20,10 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 use crate::bodyshare::Rope;
 use crate::convert::stream::StreamEnd;
+use crate::delivery::outbox::{produced_body, Outbox};
 use crate::delivery::relay::{Attempts, Relay};
 use crate::error::ApiError;
 use crate::gemini::client::OpenStream;
@@ -56,30 +56,19 @@ fn streamed_headers(content_type: &'static str) -> actix_web::HttpResponseBuilde
     builder
 }
 
-/// The response body fed by `receiver`; ends when the sender is dropped.
-pub fn channel_body(
-    receiver: mpsc::Receiver<Bytes>,
-) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|bytes| (Ok(bytes), receiver))
-    })
-}
-
-/// Awaits `work`, sending `keepalive` every `interval` meanwhile. `None`
-/// when the client has left.
+/// Awaits `work`, sending `keepalive` every `interval` meanwhile.
 pub async fn with_keepalive<T>(
     work: impl std::future::Future<Output = T>,
-    sender: &mpsc::Sender<Bytes>,
+    outbox: &Outbox,
     keepalive: Bytes,
     interval: Duration,
-) -> Option<T> {
+) -> T {
     tokio::pin!(work);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     loop {
         tokio::select! {
-            outcome = &mut work => return Some(outcome),
-            _ = ticker.tick() => sender.send(keepalive.clone()).await.ok()?,
-            _ = sender.closed() => return None,
+            outcome = &mut work => return outcome,
+            _ = ticker.tick() => outbox.send(keepalive.clone()).await,
         }
     }
 }
@@ -95,25 +84,18 @@ pub fn deliver_later<T: 'static>(
     interval: Duration,
     render: impl FnOnce(T) -> Vec<Bytes> + 'static,
 ) -> HttpResponse {
-    let (sender, receiver) = mpsc::channel::<Bytes>(16);
-    actix_web::rt::spawn(async move {
-        let Some(outcome) = with_keepalive(work, &sender, keepalive, interval).await else {
-            return;
-        };
+    headers.streaming(produced_body(move |outbox| async move {
+        let outcome = with_keepalive(work, &outbox, keepalive, interval).await;
         for piece in render(outcome) {
-            if sender.send(piece).await.is_err() {
-                return;
-            }
+            outbox.send(piece).await;
         }
-    });
-    headers.streaming(channel_body(receiver))
+    }))
 }
 
 /// How one upstream stream ended, when it did not end well.
 enum StreamProblem {
     Failed(UpstreamFailure),
     Empty,
-    ClientGone,
 }
 
 /// Timing of a pumped stream.
@@ -132,60 +114,62 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
     relay: Relay,
     body: Rope,
     format: F,
-    headers: actix_web::HttpResponseBuilder,
+    mut headers: actix_web::HttpResponseBuilder,
     timing: PumpTiming,
 ) -> Result<(HttpResponse, KeyId), ApiError> {
     let started = std::time::Instant::now();
     let mut attempts = Attempts::default();
     let (upstream, key) = relay.open_stream(&body, &mut attempts).await?;
-    let (sender, receiver) = mpsc::channel::<Bytes>(32);
-    let mut headers = headers;
-    actix_web::rt::spawn(async move {
-        let mut format = format;
-        if let Some(opening) = format.opening() {
-            if sender.send(opening).await.is_err() {
-                return;
-            }
+    let response = headers.streaming(produced_body(move |outbox| async move {
+        let mut pumping = Pumping { format, relay, key, finished: false };
+        if let Some(opening) = pumping.format.opening() {
+            outbox.send(opening).await;
         }
-        let opened = Opened { upstream, key, attempts, started };
-        pump(&mut format, &relay, &body, opened, &sender, timing).await;
-    });
-    Ok((headers.streaming(channel_body(receiver)), key))
+        pump(&mut pumping, &body, upstream, attempts, started, &outbox, timing).await;
+        pumping.finished = true;
+    }));
+    Ok((response, key))
 }
 
-/// An upstream stream that answered 200, and what it took to get it.
-struct Opened {
-    upstream: OpenStream,
+/// A pumped stream's format, relay and current key. Dropped before the
+/// pump finished, the client left (actix dropped the body): what the
+/// answer used so far still counts against the key.
+struct Pumping<F: EventFormat> {
+    format: F,
+    relay: Relay,
     key: KeyId,
-    attempts: Attempts,
-    /// When `open_and_pump` began (for the time to first token).
-    started: std::time::Instant,
+    finished: bool,
+}
+
+impl<F: EventFormat> Drop for Pumping<F> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        log::info!("client left during the stream model={} key={}", LogSafe(&self.relay.pool_model), self.key);
+        if self.format.has_output() {
+            let (prompt, completion) = self.format.usage();
+            self.relay.record_success(self.key, prompt, completion);
+        }
+    }
 }
 
 async fn pump<F: EventFormat>(
-    format: &mut F,
-    relay: &Relay,
+    pumping: &mut Pumping<F>,
     body: &Rope,
-    opened: Opened,
-    sender: &mpsc::Sender<Bytes>,
+    mut upstream: OpenStream,
+    mut attempts: Attempts,
+    started: std::time::Instant,
+    outbox: &Outbox,
     timing: PumpTiming,
 ) {
-    let Opened { mut upstream, mut key, mut attempts, started } = opened;
-    let model = relay.pool_model.clone();
+    let model = pumping.relay.pool_model.clone();
     loop {
-        let problem = match forward_events(format, &mut upstream, sender, timing, relay, key, started).await {
+        let Pumping { format, relay, key, .. } = pumping;
+        let problem = match forward_events(format, &mut upstream, outbox, timing, relay, *key, started).await {
             Ok(()) => {
                 let (prompt, completion) = format.usage();
-                relay.record_success(key, prompt, completion);
-                return;
-            }
-            Err(StreamProblem::ClientGone) => {
-                log::info!("client left during the stream model={} key={key}", LogSafe(&model));
-                if format.has_output() {
-                    // The quota was used all the same.
-                    let (prompt, completion) = format.usage();
-                    relay.record_success(key, prompt, completion);
-                }
+                relay.record_success(*key, prompt, completion);
                 return;
             }
             Err(problem) => problem,
@@ -194,27 +178,26 @@ async fn pump<F: EventFormat>(
             // Part of the answer is out: never restart it, never end silently.
             let reason = match &problem {
                 StreamProblem::Failed(failure) => failure.message.clone(),
-                _ => "the stream ended early".to_owned(),
+                StreamProblem::Empty => "the stream ended early".to_owned(),
             };
             log::warn!("stream truncated model={} key={key}: {}", LogSafe(&model), LogSafe(&reason));
             relay.state.metrics.truncated_stream();
             if let StreamProblem::Failed(failure) = problem {
                 // The key still answers for what happened (a 429 mid-stream cools it).
-                let _ = relay.after_stream_failure(&mut attempts, key, failure);
+                let _ = relay.after_stream_failure(&mut attempts, *key, failure);
             }
             let error = ApiError::UpstreamFailed {
                 status: actix_web::http::StatusCode::BAD_GATEWAY,
                 message: "The Gemini stream was cut off before the answer finished / 上游流式响应中断".to_owned(),
             };
-            let _ = sender.send(format.error_end(&error, true)).await;
+            outbox.send(format.error_end(&error, true)).await;
             return;
         }
         // Nothing sent yet but keep-alives: another key may do better.
         let empty = matches!(problem, StreamProblem::Empty);
         let retry = match problem {
-            StreamProblem::Empty => relay.after_empty(&mut attempts, key),
-            StreamProblem::Failed(failure) => relay.after_stream_failure(&mut attempts, key, failure),
-            StreamProblem::ClientGone => return,
+            StreamProblem::Empty => relay.after_empty(&mut attempts, *key),
+            StreamProblem::Failed(failure) => relay.after_stream_failure(&mut attempts, *key, failure),
         };
         let reopened = match retry {
             Ok(()) => relay.open_stream(body, &mut attempts).await,
@@ -223,15 +206,15 @@ async fn pump<F: EventFormat>(
         match reopened {
             Ok((next_upstream, next_key)) => {
                 upstream = next_upstream;
-                key = next_key;
+                *key = next_key;
                 format.restart();
             }
             Err(error) => {
                 let mut out = Vec::new();
                 if empty && format.give_up_empty(&mut out) {
-                    let _ = sender.send(Bytes::from(out)).await;
+                    outbox.send(Bytes::from(out)).await;
                 } else {
-                    let _ = sender.send(format.error_end(&error, false)).await;
+                    outbox.send(format.error_end(&error, false)).await;
                 }
                 return;
             }
@@ -244,7 +227,7 @@ async fn pump<F: EventFormat>(
 async fn forward_events<F: EventFormat>(
     format: &mut F,
     upstream: &mut OpenStream,
-    sender: &mpsc::Sender<Bytes>,
+    outbox: &Outbox,
     timing: PumpTiming,
     relay: &Relay,
     key: KeyId,
@@ -253,34 +236,38 @@ async fn forward_events<F: EventFormat>(
     let mut decoder = SseDecoder::default();
     let mut silent_for = Duration::ZERO;
     let interval = timing.keepalive_every;
+    // One timer for the whole stream, pushed back after each read (a
+    // later deadline only updates the entry; a new timer per read cost a
+    // timer-wheel insert and removal each time).
+    let silence = tokio::time::sleep(interval);
+    tokio::pin!(silence);
     loop {
         let next = tokio::select! {
-            next = tokio::time::timeout(interval, upstream.next()) => next,
-            _ = sender.closed() => return Err(StreamProblem::ClientGone),
-        };
-        let payloads = match next {
-            Err(_elapsed) => {
+            biased;
+            next = upstream.next() => next,
+            () = &mut silence => {
                 silent_for += interval;
                 if silent_for >= timing.idle_timeout {
                     return Err(StreamProblem::Failed(UpstreamFailure::timed_out("the upstream stream went silent")));
                 }
-                if sender.send(format.keepalive()).await.is_err() {
-                    return Err(StreamProblem::ClientGone);
-                }
+                outbox.send(format.keepalive()).await;
+                silence.as_mut().reset(tokio::time::Instant::now() + interval);
                 continue;
             }
-            Ok(Some(Ok(bytes))) => {
-                silent_for = Duration::ZERO;
+        };
+        silent_for = Duration::ZERO;
+        let payloads = match next {
+            Some(Ok(bytes)) => {
                 let payloads = decoder.feed(&bytes);
                 if decoder.is_oversized() {
                     return Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")));
                 }
                 payloads
             }
-            Ok(Some(Err(error))) => {
+            Some(Err(error)) => {
                 return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
             }
-            Ok(None) => {
+            None => {
                 let mut out = Vec::new();
                 let converted = match decoder.finish() {
                     Some(last) => push_payload(format, &last, &mut out, relay, key),
@@ -293,27 +280,27 @@ async fn forward_events<F: EventFormat>(
                         "the upstream stream ended without a finish reason",
                     ))),
                 });
-                send_batch(sender, out).await?;
+                send_batch(outbox, out).await;
                 return finished;
             }
         };
-        // Everything one upstream read produced goes out as one write.
+        // Everything one upstream read produced goes out as one piece.
         let had_output = format.has_output();
         let mut out = Vec::new();
         let converted = payloads.iter().try_for_each(|payload| push_payload(format, payload, &mut out, relay, key));
-        send_batch(sender, out).await?;
+        send_batch(outbox, out).await;
         if !had_output && format.has_output() {
             relay.state.metrics.observe_first_token(relay.target.service, started.elapsed().as_secs_f64());
         }
         converted?;
+        silence.as_mut().reset(tokio::time::Instant::now() + interval);
     }
 }
 
-async fn send_batch(sender: &mpsc::Sender<Bytes>, out: Vec<u8>) -> Result<(), StreamProblem> {
-    if out.is_empty() {
-        return Ok(());
+async fn send_batch(outbox: &Outbox, out: Vec<u8>) {
+    if !out.is_empty() {
+        outbox.send(Bytes::from(out)).await;
     }
-    sender.send(Bytes::from(out)).await.map_err(|_| StreamProblem::ClientGone)
 }
 
 /// Parses one upstream event and hands it to the format. An error object

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hajimi::keys::KeyId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -246,6 +247,14 @@ async fn a_client_that_leaves_mid_stream_drops_the_upstream_request() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(hung_up.load(Ordering::SeqCst), 1, "the upstream connection was closed after the client left");
+    // Content had gone out: the call counts against its key all the same.
+    let now = app.app.now_ms();
+    let successes: u64 = (0..2)
+        .filter_map(|key| app.app.pool.key_view(KeyId(key), now))
+        .flat_map(|view| view.models)
+        .map(|model| model.usage_today.successes)
+        .sum();
+    assert_eq!(successes, 1, "the left stream was booked once");
 }
 
 #[actix_rt::test]
