@@ -183,7 +183,18 @@ pub fn redact_keys(text: &str) -> String {
 pub fn random_token(rng: &mut impl rand::RngCore) -> String {
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&bytes)
+}
+
+/// `bytes` as lowercase hex, two characters each.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// Untrusted text (client input such as model names and paths, upstream
@@ -261,6 +272,15 @@ mod tests {
 
     const KEY_A: &str = "AIzaSyA-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const KEY_B: &str = "AIzaSyB_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn hex_is_two_lowercase_digits_per_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: String = all.iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(hex(&all), expected);
+    }
 
     #[test]
     fn extracts_keys_whatever_separates_them() {

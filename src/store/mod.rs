@@ -155,7 +155,7 @@ impl StoredResponse {
 /// how a stored response names the client it belongs to.
 pub fn scope_digest(scope: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(scope).iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::secret::hex(&sha2::Sha256::digest(scope))
 }
 
 /// Everything durable, read once at startup.
@@ -333,7 +333,7 @@ impl Change {
 /// replica that issued them.
 pub fn session_digest(id: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(id.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::secret::hex(&sha2::Sha256::digest(id.as_bytes()))
 }
 
 #[derive(Debug, thiserror::Error)]
