@@ -11,7 +11,8 @@
 #
 #   scripts/bench.sh --compare BIN_A BIN_B
 # instead runs two builds (e.g. glibc and static musl) in one run, taking
-# turns, and prints B's throughput as a ratio of A's, plus their memory
+# turns, and prints B's throughput as a ratio of A's (chat non-stream and
+# stream, Messages and Responses streams), plus their memory
 # (at RUST_LOG=info, the default, so the access log is part of the cost).
 #
 #   scripts/bench.sh --replicas
@@ -202,10 +203,14 @@ compare_builds() { # bin_a bin_b
       wait_for "http://127.0.0.1:$PROXY_PORT/health"
       sleep 0.5
       echo "${names[$index]} round $round: idle RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
-      for label in non-stream stream; do
-        local body="$work/openai.json"
-        [[ $label == stream ]] && body="$work/openai-stream.json"
-        line=$(run "$proxy_url" "$body" "${names[$index]} proxy $label" 32 bench)
+      for label in non-stream stream messages-stream responses-stream; do
+        local body="$work/openai.json" url="$proxy_url"
+        case $label in
+          stream) body="$work/openai-stream.json" ;;
+          messages-stream) body="$work/messages-stream.json" url="$messages_url" ;;
+          responses-stream) body="$work/responses-stream.json" url="$responses_url" ;;
+        esac
+        line=$(run "$url" "$body" "${names[$index]} proxy $label" 32 bench)
         echo "$line"
         rps=$(awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$line")
         total["${names[$index]} $label"]=$(( ${total["${names[$index]} $label"]:-0} + ${rps%.*} ))
@@ -214,8 +219,8 @@ compare_builds() { # bin_a bin_b
       kill "$pid"; wait "$pid" 2>/dev/null || true
     done
   done
-  for label in non-stream stream; do
-    python3 -c "import sys; a, b = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]:<10} 32 conn: A {a // 2} req/s, B {b // 2} req/s, B/A = {b / a:.2f}')" \
+  for label in non-stream stream messages-stream responses-stream; do
+    python3 -c "import sys; a, b = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]:<16} 32 conn: A {a // 2} req/s, B {b // 2} req/s, B/A = {b / a:.2f}')" \
       "$label" "${total["A $label"]}" "${total["B $label"]}"
   done
 }

@@ -22,9 +22,7 @@
 //! Thought signatures: see the module doc of [`super`].
 
 use rand::rngs::StdRng;
-use serde::ser::SerializeMap;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
 
 use super::random_id;
 use crate::convert::stream::StreamEnd;
@@ -42,7 +40,29 @@ pub struct ResponseMeta {
     /// `SHOW_THINKING`: thoughts become reasoning summaries.
     pub show_thinking: bool,
     /// The request's fields a response echoes (`ResponsesRequest::echoed_fields`).
-    pub echoed: Map<String, Value>,
+    pub echoed: EchoedFields,
+}
+
+/// The request's fields a response object echoes, serialized once as the
+/// members of a JSON object (`"name":value,…`): every event that carries
+/// the whole response splices them in. None is one the response writes
+/// itself (`id`, `status`, `output`, …).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EchoedFields(String);
+
+impl EchoedFields {
+    /// The members of `object`, a serialized JSON object.
+    pub fn of_object(mut object: String) -> EchoedFields {
+        debug_assert!(object.starts_with('{') && object.ends_with('}'), "a JSON object");
+        object.pop();
+        object.remove(0);
+        EchoedFields(object)
+    }
+
+    /// The members, `"name":value,…`.
+    pub fn members(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The item being streamed, if any.
@@ -60,7 +80,7 @@ pub struct OutputBuilder {
     /// Events are not written (a JSON body): only the items are wanted.
     silent: bool,
     sequence: u64,
-    items: Vec<Value>,
+    items: Vec<Item>,
     open: Option<Open>,
     /// Signatures of the open message's text, for reasoning items after it.
     trailing_signatures: Vec<String>,
@@ -127,7 +147,7 @@ impl OutputBuilder {
     /// `response.created` and `response.in_progress`.
     pub fn opening(&mut self, out: &mut Vec<u8>) {
         // The same object twice: serialized once.
-        let response = serde_json::to_string(&self.response_view("in_progress", None)).unwrap_or_default();
+        let response = self.response_json("in_progress", None, None);
         self.emit_response(out, "response.created", &response);
         self.emit_response(out, "response.in_progress", &response);
     }
@@ -227,13 +247,11 @@ impl OutputBuilder {
             self.close_open(out);
             let id = random_id("rs_", &mut self.rng);
             let index = self.items.len();
-            let item = reasoning_item(&id, "", None);
-            self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
-            self.emit(
-                out,
-                "response.reasoning_summary_part.added",
-                &json!({"item_id": id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
-            );
+            let item = Item::Reasoning { id: id.clone(), summary: String::new(), encrypted_content: None };
+            self.emit(out, "response.output_item.added", &ItemEvent { output_index: index, item: &item });
+            let part = SummaryText::of("");
+            let body = SummaryPartEvent { item_id: &id, output_index: index, summary_index: 0, part };
+            self.emit(out, "response.reasoning_summary_part.added", &body);
             self.open = Some(Open::Reasoning { id, index, text: String::new(), signature: None });
         }
         let Some(Open::Reasoning { id, index, text: so_far, .. }) = &mut self.open else { return };
@@ -247,14 +265,10 @@ impl OutputBuilder {
             self.close_open(out);
             let id = random_id("msg_", &mut self.rng);
             let index = self.items.len();
-            let item =
-                json!({"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []});
-            self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
-            self.emit(
-                out,
-                "response.content_part.added",
-                &json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text("")}),
-            );
+            let item = Item::message(id.clone(), IN_PROGRESS, None);
+            self.emit(out, "response.output_item.added", &ItemEvent { output_index: index, item: &item });
+            let body = PartEvent { item_id: &id, output_index: index, content_index: 0, part: OutputText::of("") };
+            self.emit(out, "response.content_part.added", &body);
             self.open = Some(Open::Message { id, index, text: String::new() });
         }
         let Some(Open::Message { id, index, text: so_far }) = &mut self.open else { return };
@@ -267,9 +281,9 @@ impl OutputBuilder {
     fn signature_item(&mut self, signature: String, out: &mut Vec<u8>) {
         let id = random_id("rs_", &mut self.rng);
         let index = self.items.len();
-        let item = reasoning_item(&id, "", Some(&signature));
-        self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
-        self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
+        let item = Item::Reasoning { id, summary: String::new(), encrypted_content: Some(signature) };
+        self.emit(out, "response.output_item.added", &ItemEvent { output_index: index, item: &item });
+        self.emit(out, "response.output_item.done", &ItemEvent { output_index: index, item: &item });
         self.items.push(item);
         self.emitted_any = true;
     }
@@ -277,18 +291,23 @@ impl OutputBuilder {
     fn function_call_item(&mut self, call_id: String, name: &str, arguments: String, out: &mut Vec<u8>) {
         let id = random_id("fc_", &mut self.rng);
         let index = self.items.len();
-        let mut item = json!({
-            "id": id, "type": "function_call", "status": "in_progress",
-            "call_id": call_id, "name": name, "arguments": "",
-        });
-        self.emit(out, "response.output_item.added", &json!({"output_index": index, "item": item}));
-        let body = json!({"item_id": id, "output_index": index, "delta": arguments});
+        let mut item = Item::FunctionCall {
+            id: id.clone(),
+            status: IN_PROGRESS,
+            call_id,
+            name: name.to_owned(),
+            arguments: String::new(),
+        };
+        self.emit(out, "response.output_item.added", &ItemEvent { output_index: index, item: &item });
+        let body = ArgumentsDelta { item_id: &id, output_index: index, delta: &arguments };
         self.emit(out, "response.function_call_arguments.delta", &body);
-        let body = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
+        let body = ArgumentsDone { item_id: &id, output_index: index, name, arguments: &arguments };
         self.emit(out, "response.function_call_arguments.done", &body);
-        item["status"] = json!("completed");
-        item["arguments"] = json!(arguments);
-        self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
+        if let Item::FunctionCall { status, arguments: whole, .. } = &mut item {
+            *status = COMPLETED;
+            *whole = arguments;
+        }
+        self.emit(out, "response.output_item.done", &ItemEvent { output_index: index, item: &item });
         self.items.push(item);
     }
 
@@ -298,32 +317,26 @@ impl OutputBuilder {
         match self.open.take() {
             None => {}
             Some(Open::Message { id, index, text }) => {
-                let body =
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []});
+                let body = TextDone { item_id: &id, output_index: index, content_index: 0, text: &text, logprobs: [] };
                 self.emit(out, "response.output_text.done", &body);
                 let body =
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text(&text)});
+                    PartEvent { item_id: &id, output_index: index, content_index: 0, part: OutputText::of(&text) };
                 self.emit(out, "response.content_part.done", &body);
-                let item = json!({
-                    "id": id, "type": "message", "status": "completed", "role": "assistant",
-                    "content": [output_text(&text)],
-                });
-                self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
+                let item = Item::message(id, COMPLETED, Some(text));
+                self.emit(out, "response.output_item.done", &ItemEvent { output_index: index, item: &item });
                 self.items.push(item);
                 for signature in std::mem::take(&mut self.trailing_signatures) {
                     self.signature_item(signature, out);
                 }
             }
             Some(Open::Reasoning { id, index, text, signature }) => {
-                let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text});
+                let body = SummaryTextDone { item_id: &id, output_index: index, summary_index: 0, text: &text };
                 self.emit(out, "response.reasoning_summary_text.done", &body);
-                let body = json!({
-                    "item_id": id, "output_index": index, "summary_index": 0,
-                    "part": {"type": "summary_text", "text": text},
-                });
+                let part = SummaryText::of(&text);
+                let body = SummaryPartEvent { item_id: &id, output_index: index, summary_index: 0, part };
                 self.emit(out, "response.reasoning_summary_part.done", &body);
-                let item = reasoning_item(&id, &text, signature.as_deref());
-                self.emit(out, "response.output_item.done", &json!({"output_index": index, "item": item}));
+                let item = Item::Reasoning { id, summary: text, encrypted_content: signature };
+                self.emit(out, "response.output_item.done", &ItemEvent { output_index: index, item: &item });
                 self.items.push(item);
             }
         }
@@ -348,7 +361,7 @@ impl OutputBuilder {
         } else {
             ("completed", None, "response.completed")
         };
-        let response = serde_json::to_string(&self.response_view(status, incomplete)).unwrap_or_default();
+        let response = self.response_json(status, incomplete, None);
         self.emit_response(out, event, &response);
         Ok(response)
     }
@@ -356,13 +369,40 @@ impl OutputBuilder {
     /// The answer failed after the stream began: `response.failed`, with
     /// the items finished so far.
     pub fn fail(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
-        let view = ResponseView { error: Some((code, message)), ..self.response_view("failed", None) };
-        let response = serde_json::to_string(&view).unwrap_or_default();
+        let response = self.response_json("failed", None, Some(ErrorBody { code, message }));
         self.emit_response(out, "response.failed", &response);
     }
 
-    fn response_view(&self, status: &'static str, incomplete: Option<&'static str>) -> ResponseView<'_> {
-        ResponseView { builder: self, status, incomplete, error: None }
+    /// The response object: hajimi's fields (its items serialized in
+    /// place, not copied), then the request's echoed ones spliced in.
+    fn response_json(
+        &self,
+        status: &'static str,
+        incomplete: Option<&'static str>,
+        error: Option<ErrorBody>,
+    ) -> String {
+        let meta = &self.meta;
+        let usage = if status == IN_PROGRESS { None } else { self.usage.as_ref().map(Usage::of) };
+        let core = ResponseCore {
+            id: &meta.id,
+            object: "response",
+            created_at: meta.created_at,
+            status,
+            error,
+            incomplete_details: incomplete.map(|reason| Incomplete { reason }),
+            model: &meta.model,
+            output: &self.items,
+            usage,
+        };
+        // Serializing these types cannot fail.
+        let mut json = serde_json::to_string(&core).unwrap_or_default();
+        if !meta.echoed.0.is_empty() {
+            json.pop();
+            json.push(',');
+            json.push_str(&meta.echoed.0);
+            json.push('}');
+        }
+        json
     }
 
     /// Writes one event: `event: <kind>`, then `body` (a JSON object) with
@@ -421,52 +461,165 @@ fn close_event(out: &mut Vec<u8>, start: usize, sequence: u64, kind: &str) {
     out.extend_from_slice(b"}\n\n");
 }
 
-/// The response object, serialized from the builder's state without a
-/// copy of its items: hajimi's fields, then the request's echoed ones.
-struct ResponseView<'a> {
-    builder: &'a OutputBuilder,
+/// The response object's own fields (the echoed ones follow).
+#[derive(Serialize)]
+struct ResponseCore<'a> {
+    id: &'a str,
+    object: &'static str,
+    created_at: i64,
     status: &'static str,
-    /// `incomplete_details.reason`.
-    incomplete: Option<&'static str>,
-    /// `(code, message)`.
-    error: Option<(&'a str, &'a str)>,
+    error: Option<ErrorBody<'a>>,
+    incomplete_details: Option<Incomplete>,
+    model: &'a str,
+    output: &'a [Item],
+    usage: Option<Usage>,
 }
 
-/// The fields [`ResponseView`] writes itself; an echoed field never
-/// repeats one.
-const RESPONSE_FIELDS: [&str; 9] =
-    ["id", "object", "created_at", "status", "error", "incomplete_details", "model", "output", "usage"];
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
 
-impl Serialize for ResponseView<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Error<'a> {
-            code: &'a str,
-            message: &'a str,
-        }
-        #[derive(Serialize)]
-        struct Incomplete {
-            reason: &'static str,
-        }
-        let meta = &self.builder.meta;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", &meta.id)?;
-        map.serialize_entry("object", "response")?;
-        map.serialize_entry("created_at", &meta.created_at)?;
-        map.serialize_entry("status", self.status)?;
-        map.serialize_entry("error", &self.error.map(|(code, message)| Error { code, message }))?;
-        map.serialize_entry("incomplete_details", &self.incomplete.map(|reason| Incomplete { reason }))?;
-        map.serialize_entry("model", &meta.model)?;
-        map.serialize_entry("output", &self.builder.items)?;
-        let usage = if self.status == "in_progress" { None } else { self.builder.usage.as_ref() };
-        map.serialize_entry("usage", &usage.map(Usage::of))?;
-        for (name, value) in &meta.echoed {
-            if !RESPONSE_FIELDS.contains(&name.as_str()) {
-                map.serialize_entry(name, value)?;
-            }
-        }
-        map.end()
+#[derive(Serialize)]
+struct Incomplete {
+    reason: &'static str,
+}
+
+const IN_PROGRESS: &str = "in_progress";
+const COMPLETED: &str = "completed";
+
+/// One output item, as the response object and the events carry it.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Item {
+    Message {
+        id: String,
+        status: &'static str,
+        role: &'static str,
+        /// One `output_text` part once the text is whole; none before.
+        #[serde(serialize_with = "output_texts")]
+        content: Option<String>,
+    },
+    FunctionCall {
+        id: String,
+        status: &'static str,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    Reasoning {
+        id: String,
+        /// One `summary_text` when not empty.
+        #[serde(serialize_with = "summary_texts")]
+        summary: String,
+        encrypted_content: Option<String>,
+    },
+}
+
+impl Item {
+    fn message(id: String, status: &'static str, text: Option<String>) -> Item {
+        Item::Message { id, status, role: "assistant", content: text }
     }
+}
+
+fn output_texts<S: serde::Serializer>(text: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(text.as_deref().map(OutputText::of))
+}
+
+fn summary_texts<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(Some(text).filter(|text| !text.is_empty()).map(SummaryText::of))
+}
+
+/// An `output_text` content part.
+#[derive(Serialize)]
+struct OutputText<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+    annotations: [u8; 0],
+    logprobs: [u8; 0],
+}
+
+impl OutputText<'_> {
+    fn of(text: &str) -> OutputText<'_> {
+        OutputText { kind: "output_text", text, annotations: [], logprobs: [] }
+    }
+}
+
+/// A `summary_text` part of a reasoning item.
+#[derive(Serialize)]
+struct SummaryText<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+impl SummaryText<'_> {
+    fn of(text: &str) -> SummaryText<'_> {
+        SummaryText { kind: "summary_text", text }
+    }
+}
+
+/// `response.output_item.added` and `.done`.
+#[derive(Serialize)]
+struct ItemEvent<'a> {
+    output_index: usize,
+    item: &'a Item,
+}
+
+/// `response.content_part.added` and `.done`.
+#[derive(Serialize)]
+struct PartEvent<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: u8,
+    part: OutputText<'a>,
+}
+
+/// `response.output_text.done`.
+#[derive(Serialize)]
+struct TextDone<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: u8,
+    text: &'a str,
+    logprobs: [u8; 0],
+}
+
+/// `response.reasoning_summary_part.added` and `.done`.
+#[derive(Serialize)]
+struct SummaryPartEvent<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    summary_index: u8,
+    part: SummaryText<'a>,
+}
+
+/// `response.reasoning_summary_text.done`.
+#[derive(Serialize)]
+struct SummaryTextDone<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    summary_index: u8,
+    text: &'a str,
+}
+
+/// `response.function_call_arguments.delta`.
+#[derive(Serialize)]
+struct ArgumentsDelta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    delta: &'a str,
+}
+
+/// `response.function_call_arguments.done`.
+#[derive(Serialize)]
+struct ArgumentsDone<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    name: &'a str,
+    arguments: &'a str,
 }
 
 /// `response.output_text.delta`'s body (the most frequent event).
@@ -486,15 +639,6 @@ struct SummaryDelta<'a> {
     output_index: usize,
     summary_index: u8,
     delta: &'a str,
-}
-
-fn output_text(text: &str) -> Value {
-    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
-}
-
-fn reasoning_item(id: &str, summary: &str, signature: Option<&str>) -> Value {
-    let summary = if summary.is_empty() { json!([]) } else { json!([{"type": "summary_text", "text": summary}]) };
-    json!({"id": id, "type": "reasoning", "summary": summary, "encrypted_content": signature})
 }
 
 /// The Responses API's usage: output tokens include thoughts.

@@ -1,6 +1,7 @@
 //! Answers and stream events from recorded Gemini bodies.
 
 use rand::SeedableRng;
+use serde_json::{json, Value};
 
 use super::*;
 use crate::gemini::sse::SseDecoder;
@@ -12,8 +13,7 @@ macro_rules! fixture {
 }
 
 fn meta(show_thinking: bool) -> ResponseMeta {
-    let mut echoed = Map::new();
-    echoed.insert("store".into(), json!(true));
+    let echoed = EchoedFields::of_object(r#"{"store":true}"#.to_owned());
     ResponseMeta { id: "resp_test".into(), created_at: 42, model: "gpt-5".into(), show_thinking, echoed }
 }
 

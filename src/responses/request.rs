@@ -28,9 +28,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::output::EchoedFields;
 use super::{bad_request_at, ConvertError};
 use crate::bodyshare::{member, BodyJson, BodyStr};
 use crate::convert::media::{
@@ -106,34 +107,75 @@ impl ResponsesRequest {
         }
     }
 
-    /// The request's fields a response object echoes.
-    pub fn echoed_fields(&self) -> serde_json::Map<String, Value> {
+    /// The request's fields a response object echoes, with the API's
+    /// defaults, serialized once for every event that carries the response.
+    pub fn echoed_fields(&self) -> EchoedFields {
+        #[derive(Serialize)]
+        struct Echoed<'a> {
+            instructions: Option<&'a Value>,
+            max_output_tokens: Option<u32>,
+            metadata: Or<'a, EmptyObject>,
+            parallel_tool_calls: bool,
+            previous_response_id: Option<&'a str>,
+            reasoning: Reasoning<'a>,
+            store: bool,
+            temperature: f64,
+            text: Or<'a, TextFormat>,
+            tool_choice: Or<'a, &'static str>,
+            tools: &'a [Value],
+            top_p: f64,
+            truncation: &'static str,
+            user: Option<&'a str>,
+        }
+        /// What the client gave, or the API's default.
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Or<'a, T> {
+            Given(&'a Value),
+            Default(T),
+        }
+        #[derive(Serialize)]
+        struct EmptyObject {}
+        #[derive(Serialize)]
+        struct Reasoning<'a> {
+            effort: Option<&'a Value>,
+            summary: Option<&'a Value>,
+        }
+        /// `{"format": {"type": "text"}}`.
+        #[derive(Serialize)]
+        struct TextFormat {
+            format: FormatType,
+        }
+        #[derive(Serialize)]
+        struct FormatType {
+            #[serde(rename = "type")]
+            kind: &'static str,
+        }
+        fn object_or<T>(given: Option<&Value>, default: T) -> Or<'_, T> {
+            given.filter(|value| value.is_object()).map_or(Or::Default(default), Or::Given)
+        }
         let reasoning = self.reasoning.as_ref().filter(|reasoning| reasoning.is_object());
-        let mut fields = serde_json::Map::new();
-        fields.insert("instructions".into(), self.instructions.clone().unwrap_or(Value::Null));
-        fields.insert("max_output_tokens".into(), json!(self.max_output_tokens));
-        fields.insert("metadata".into(), self.metadata.clone().filter(Value::is_object).unwrap_or_else(|| json!({})));
-        fields.insert("parallel_tool_calls".into(), json!(self.parallel_tool_calls.unwrap_or(true)));
-        fields.insert("previous_response_id".into(), json!(self.previous_response_id));
-        fields.insert(
-            "reasoning".into(),
-            json!({
-                "effort": reasoning.and_then(|r| r.get("effort")).cloned().unwrap_or(Value::Null),
-                "summary": reasoning.and_then(|r| r.get("summary")).cloned().unwrap_or(Value::Null),
-            }),
-        );
-        fields.insert("store".into(), json!(self.store.unwrap_or(true)));
-        fields.insert("temperature".into(), json!(self.temperature.unwrap_or(1.0)));
-        fields.insert(
-            "text".into(),
-            self.text.clone().filter(Value::is_object).unwrap_or_else(|| json!({"format": {"type": "text"}})),
-        );
-        fields.insert("tool_choice".into(), self.tool_choice.clone().unwrap_or_else(|| json!("auto")));
-        fields.insert("tools".into(), json!(self.tools.clone().unwrap_or_default()));
-        fields.insert("top_p".into(), json!(self.top_p.unwrap_or(1.0)));
-        fields.insert("truncation".into(), json!("disabled"));
-        fields.insert("user".into(), json!(self.user));
-        fields
+        let echoed = Echoed {
+            instructions: self.instructions.as_ref(),
+            max_output_tokens: self.max_output_tokens,
+            metadata: object_or(self.metadata.as_ref(), EmptyObject {}),
+            parallel_tool_calls: self.parallel_tool_calls.unwrap_or(true),
+            previous_response_id: self.previous_response_id.as_deref(),
+            reasoning: Reasoning {
+                effort: reasoning.and_then(|reasoning| reasoning.get("effort")),
+                summary: reasoning.and_then(|reasoning| reasoning.get("summary")),
+            },
+            store: self.store.unwrap_or(true),
+            temperature: self.temperature.unwrap_or(1.0),
+            text: object_or(self.text.as_ref(), TextFormat { format: FormatType { kind: "text" } }),
+            tool_choice: self.tool_choice.as_ref().map_or(Or::Default("auto"), Or::Given),
+            tools: self.tools.as_deref().unwrap_or_default(),
+            top_p: self.top_p.unwrap_or(1.0),
+            truncation: "disabled",
+            user: self.user.as_deref(),
+        };
+        // Serializing these types cannot fail.
+        EchoedFields::of_object(serde_json::to_string(&echoed).unwrap_or_else(|_| "{}".to_owned()))
     }
 }
 

@@ -374,13 +374,42 @@ fn a_search_model_gets_google_search_unless_it_has_function_tools() {
 #[test]
 fn echoed_fields_have_the_apis_defaults() {
     let request: ResponsesRequest = serde_json::from_value(json!({"model": "m", "unknown_field": 1})).unwrap();
-    let echoed = Value::Object(request.echoed_fields());
+    let echoed: Value = serde_json::from_str(&format!("{{{}}}", request.echoed_fields().members())).unwrap();
     assert_eq!(echoed["parallel_tool_calls"], true);
     assert_eq!(echoed["store"], true);
     assert_eq!(echoed["tool_choice"], "auto");
     assert_eq!(echoed["tools"], json!([]));
     assert_eq!(echoed["text"], json!({"format": {"type": "text"}}));
     assert_eq!(echoed["reasoning"], json!({"effort": null, "summary": null}));
+    assert_eq!(echoed["metadata"], json!({}));
+    assert_eq!(echoed["instructions"], Value::Null);
+    assert_eq!(echoed["temperature"], 1.0);
+    // Never one of the fields the response writes itself.
+    for own in ["id", "object", "created_at", "status", "error", "incomplete_details", "model", "output", "usage"] {
+        assert!(echoed.get(own).is_none(), "{own}");
+    }
+}
+
+#[test]
+fn echoed_fields_carry_what_the_client_gave() {
+    let request: ResponsesRequest = serde_json::from_value(json!({
+        "model": "m", "instructions": "Be brief.", "metadata": {"a": "b"}, "tool_choice": "required",
+        "tools": [{"type": "function", "name": "f"}], "text": {"format": {"type": "json_object"}},
+        "reasoning": {"effort": "high"}, "store": false, "temperature": 0.5, "top_p": 0.9,
+        "max_output_tokens": 100, "user": "u", "previous_response_id": "resp_x", "parallel_tool_calls": false,
+    }))
+    .unwrap();
+    let echoed: Value = serde_json::from_str(&format!("{{{}}}", request.echoed_fields().members())).unwrap();
+    assert_eq!(
+        echoed,
+        json!({
+            "instructions": "Be brief.", "max_output_tokens": 100, "metadata": {"a": "b"},
+            "parallel_tool_calls": false, "previous_response_id": "resp_x",
+            "reasoning": {"effort": "high", "summary": null}, "store": false, "temperature": 0.5,
+            "text": {"format": {"type": "json_object"}}, "tool_choice": "required",
+            "tools": [{"type": "function", "name": "f"}], "top_p": 0.9, "truncation": "disabled", "user": "u",
+        })
+    );
 }
 
 #[test]
