@@ -292,43 +292,114 @@ pub fn append_event(out: &mut Vec<u8>, event: &Value) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// `event: <kind>\ndata: {"type":"<kind>",…body}\n\n`, the body
+/// serialized in place (no JSON tree is built for an event).
+fn append_typed(out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
+    #[derive(Serialize)]
+    struct Typed<'a, B> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(flatten)]
+        body: B,
+    }
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    // Serializing these types cannot fail.
+    serde_json::to_writer(&mut *out, &Typed { kind, body }).ok();
+    out.extend_from_slice(b"\n\n");
+}
+
 /// `message_start`, with no content yet.
-pub fn message_start(meta: &MessageMeta, usage: Usage) -> Value {
-    json!({"type": "message_start", "message": {
-        "id": meta.id, "type": "message", "role": "assistant", "model": meta.model, "content": [],
-        "stop_reason": null, "stop_sequence": null, "usage": usage,
-    }})
+pub fn append_message_start(out: &mut Vec<u8>, meta: &MessageMeta, usage: Usage) {
+    #[derive(Serialize)]
+    struct Start<'a> {
+        message: StartMessage<'a>,
+    }
+    #[derive(Serialize)]
+    struct StartMessage<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        role: &'static str,
+        model: &'a str,
+        content: [u8; 0],
+        stop_reason: Option<StopReason>,
+        stop_sequence: Option<&'static str>,
+        usage: Usage,
+    }
+    let message = StartMessage {
+        id: &meta.id,
+        kind: "message",
+        role: "assistant",
+        model: &meta.model,
+        content: [],
+        stop_reason: None,
+        stop_sequence: None,
+        usage,
+    };
+    append_typed(out, "message_start", &Start { message });
 }
 
 /// `message_delta` (the stop reason and the final usage), then `message_stop`.
 pub fn append_message_end(out: &mut Vec<u8>, stop_reason: StopReason, usage: Usage) {
-    append_event(
-        out,
-        &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null}, "usage": usage}),
-    );
-    append_event(out, &json!({"type": "message_stop"}));
+    #[derive(Serialize)]
+    struct MessageDelta {
+        delta: StopDelta,
+        usage: Usage,
+    }
+    #[derive(Serialize)]
+    struct StopDelta {
+        stop_reason: StopReason,
+        stop_sequence: Option<&'static str>,
+    }
+    append_typed(out, "message_delta", &MessageDelta { delta: StopDelta { stop_reason, stop_sequence: None }, usage });
+    out.extend_from_slice(MESSAGE_STOP);
 }
+
+const MESSAGE_STOP: &[u8] = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
 /// One block event as SSE; a `tool_use` starts with an empty input and
 /// gets it whole as one `input_json_delta`.
 pub fn append_block_event(out: &mut Vec<u8>, event: &BlockEvent) {
+    #[derive(Serialize)]
+    struct Start<B> {
+        index: usize,
+        content_block: B,
+    }
+    #[derive(Serialize)]
+    struct ToolUseStart<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: &'a str,
+        name: &'a str,
+        input: Empty,
+    }
+    #[derive(Serialize)]
+    struct Empty {}
+    #[derive(Serialize)]
+    struct BlockDelta<'a> {
+        index: usize,
+        delta: &'a Delta,
+    }
+    #[derive(Serialize)]
+    struct Stop {
+        index: usize,
+    }
     match event {
         BlockEvent::Start { index, block: OutputBlock::ToolUse { id, name, input } } => {
-            append_event(
-                out,
-                &json!({"type": "content_block_start", "index": index,
-                        "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
-            );
+            let content_block = ToolUseStart { kind: "tool_use", id, name, input: Empty {} };
+            append_typed(out, "content_block_start", &Start { index: *index, content_block });
             let delta = Delta::InputJsonDelta { partial_json: input.to_string() };
-            append_event(out, &json!({"type": "content_block_delta", "index": index, "delta": delta}));
+            append_typed(out, "content_block_delta", &BlockDelta { index: *index, delta: &delta });
         }
         BlockEvent::Start { index, block } => {
-            append_event(out, &json!({"type": "content_block_start", "index": index, "content_block": block}))
+            append_typed(out, "content_block_start", &Start { index: *index, content_block: block })
         }
         BlockEvent::Delta { index, delta } => {
-            append_event(out, &json!({"type": "content_block_delta", "index": index, "delta": delta}))
+            append_typed(out, "content_block_delta", &BlockDelta { index: *index, delta })
         }
-        BlockEvent::Stop { index } => append_event(out, &json!({"type": "content_block_stop", "index": index})),
+        BlockEvent::Stop { index } => append_typed(out, "content_block_stop", &Stop { index: *index }),
     }
 }
 
@@ -337,7 +408,7 @@ pub fn message_events(message: &Message) -> Vec<u8> {
     let mut out = Vec::new();
     let meta = MessageMeta { id: message.id.clone(), model: message.model.clone(), show_thinking: true };
     let start_usage = Usage { output_tokens: 0, ..message.usage };
-    append_event(&mut out, &message_start(&meta, start_usage));
+    append_message_start(&mut out, &meta, start_usage);
     for (index, block) in message.content.iter().enumerate() {
         let start = match block {
             OutputBlock::Text { .. } => OutputBlock::Text { text: String::new() },

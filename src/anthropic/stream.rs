@@ -19,7 +19,7 @@ use crate::gemini::types::GenerateContentResponse;
 
 use super::error::error_body;
 use super::response::{
-    append_block_event, append_event, append_message_end, is_refusal, message_start, stop_reason, usage, Blocks,
+    append_block_event, append_event, append_message_end, append_message_start, is_refusal, stop_reason, usage, Blocks,
     MessageMeta,
 };
 use super::types::{StopReason, Usage};
@@ -59,7 +59,7 @@ impl AnthropicEvents {
     fn ensure_started(&mut self, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
-            append_event(out, &message_start(&self.meta, Usage { output_tokens: 0, ..self.usage }));
+            append_message_start(out, &self.meta, Usage { output_tokens: 0, ..self.usage });
         }
     }
 
