@@ -5,7 +5,9 @@
 //! (default 9100) on 127.0.0.1.
 //!
 //! With `STAMPED_EVENTS=N` a stream is N events whose text is the time
-//! (Unix microseconds) the event was written, for `stream_latency`.
+//! (Unix microseconds) the event was written, for `stream_latency`; with
+//! no gap they are written back to back, which measures what one event
+//! costs a proxy (long answers).
 //!
 //! With `PER_KEY_RPM=R` it behaves like Google's free tier: each key may
 //! make R generation calls per clock minute; beyond that it answers 429
@@ -85,7 +87,9 @@ async fn answer(
             if index == count {
                 return None;
             }
-            tokio::time::sleep(gap).await;
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
             let now_us = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
             let finish = if index + 1 == count { r#","finishReason":"STOP""# } else { "" };
             let event = format!(
