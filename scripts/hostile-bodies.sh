@@ -6,7 +6,8 @@
 # only; every step is bounded in time. HAJIMI_BIN runs another build.
 # KIND picks the body: text (a chat message of BODY_MB, the default),
 # image (a chat data-URL image), messages (an Anthropic base64 image) or
-# responses (a Responses input_image data URL). TRICKLE=0 skips the
+# responses (a Responses input_image data URL, `store: false`) or
+# responses-stored (the same, stored as by default). TRICKLE=0 skips the
 # trickled body.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,14 +49,16 @@ def sample():
 sampler = threading.Thread(target=sample); sampler.start()
 size = body_mb * 1024 * 1024
 filler = "x" * size if kind == "text" else base64.b64encode(os.urandom(size // 4 * 3)).decode()
-path = {"messages": "/v1/messages", "responses": "/v1/responses"}.get(kind, "/v1/chat/completions")
+path = {"messages": "/v1/messages", "responses": "/v1/responses", "responses-stored": "/v1/responses"}.get(
+    kind, "/v1/chat/completions")
 def body(n):
     if kind == "messages":
         return json.dumps({"model": "gemini-2.5-flash", "max_tokens": 100, "system": f"client {n}", "messages": [
             {"role": "user", "content": [{"type": "image", "source": {
                 "type": "base64", "media_type": "image/png", "data": filler}}]}]}).encode()
-    if kind == "responses":
-        return json.dumps({"model": "gemini-2.5-flash", "store": False, "instructions": f"client {n}", "input": [
+    if kind in ("responses", "responses-stored"):
+        store = kind == "responses-stored"
+        return json.dumps({"model": "gemini-2.5-flash", "store": store, "instructions": f"client {n}", "input": [
             {"role": "user", "content": [{"type": "input_image", "image_url": "data:image/png;base64," + filler}]}]}).encode()
     content = filler if kind == "text" else [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + filler}}]
     return json.dumps({"model": "gemini-2.5-flash", "messages": [

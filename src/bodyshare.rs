@@ -270,6 +270,21 @@ impl BodyJson {
     pub fn get(&self, name: &str) -> Option<&BodyJson> {
         member(self.as_object()?, name)
     }
+
+    /// About how many bytes this value holds of its own: its strings and
+    /// names that are not slices of a request body, plus a little per node
+    /// (for a memory budget).
+    pub fn owned_len(&self) -> usize {
+        const PER_NODE: usize = 16;
+        PER_NODE
+            + match self {
+                BodyJson::Null | BodyJson::Bool(_) | BodyJson::Number(_) => 0,
+                BodyJson::String(text) if text.is_shared() => 0,
+                BodyJson::String(text) => text.len(),
+                BodyJson::Array(values) => values.iter().map(BodyJson::owned_len).sum(),
+                BodyJson::Object(members) => members.iter().map(|(name, value)| name.len() + value.owned_len()).sum(),
+            }
+    }
 }
 
 /// The member `name` of an object's members, the last if repeated.
@@ -546,6 +561,11 @@ mod tests {
         // Parsed any other way, nothing is shared.
         let copied: Holder = serde_json::from_slice(&body).unwrap();
         assert!(!copied.long.is_shared());
+
+        // What the value holds of its own: the escaped copy, not the slice.
+        let owned = parsed.any.owned_len();
+        assert!(owned > long.len() && owned < long.len() + 200, "{owned}");
+        assert!(copied.any.owned_len() > 2 * long.len());
     }
 
     #[test]

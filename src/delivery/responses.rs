@@ -9,12 +9,14 @@
 //! (`signatures`), and a completed response is kept when the client asked
 //! for it ([`Keeper`]).
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 
+use crate::bodyshare::BodyJson;
 use crate::convert::stream::StreamEnd;
 use crate::delivery::outbox::produced_body;
 use crate::delivery::stream::{sse_headers, with_keepalive, EventFormat};
@@ -34,8 +36,10 @@ pub const SSE_KEEPALIVE: &[u8] = b": keep-alive\n\n";
 pub struct Keeper {
     /// `store::scope_digest` of the client.
     pub scope: String,
-    /// The input items of this turn, as JSON (an array).
-    pub input: String,
+    /// The input items of this turn: their long strings stay slices of
+    /// the request body (already held by the upstream body) until the
+    /// response is kept, instead of a JSON copy held all along.
+    pub input: Rc<Vec<BodyJson>>,
     /// The stored form's bound (the request body limit): larger is not kept.
     pub max_bytes: usize,
     pub retention_ms: u64,
@@ -47,7 +51,15 @@ impl Keeper {
     /// sent to the store writer. A response too large to keep is logged,
     /// and the answer still goes out.
     pub fn keep(&self, id: &str, response_json: &str, state: &AppState) {
-        let size = response_json.len() + self.input.len() + 32;
+        let mut body = Vec::with_capacity(response_json.len() + 32);
+        body.extend_from_slice(b"{\"input\":");
+        if serde_json::to_writer(&mut body, &*self.input).is_err() {
+            return;
+        }
+        body.extend_from_slice(b",\"response\":");
+        body.extend_from_slice(response_json.as_bytes());
+        body.push(b'}');
+        let size = body.len();
         if size > self.max_bytes {
             log::warn!(
                 "response {} not stored: {size} bytes is more than the {} byte limit",
@@ -56,12 +68,8 @@ impl Keeper {
             );
             return;
         }
-        let mut body = String::with_capacity(size);
-        body.push_str("{\"input\":");
-        body.push_str(&self.input);
-        body.push_str(",\"response\":");
-        body.push_str(response_json);
-        body.push('}');
+        // Written from a `&str` and `serde_json`'s output: UTF-8.
+        let Ok(body) = String::from_utf8(body) else { return };
         let now_ms = state.now_ms();
         let stored = StoredResponse {
             id: id.to_owned(),
@@ -71,8 +79,9 @@ impl Keeper {
             body,
         };
         let stored = Arc::new(stored);
+        // One copy, shared by the recent responses and the store's writer.
         state.recent_responses.saved(stored.clone(), now_ms);
-        state.store.send(Change::SaveResponse(Arc::unwrap_or_clone(stored)));
+        state.store.send(Change::SaveResponse(stored));
     }
 }
 

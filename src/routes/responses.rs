@@ -316,19 +316,21 @@ async fn prepare(
     drop(history);
     let retention_ms = retention_ms(config);
     let keeper = if request.store != Some(false) && retention_ms > 0 {
-        let input = serde_json::to_string(&input).map_err(|_| ApiError::Internal)?;
+        let input = Rc::new(input);
         Some(Keeper { scope: scope.clone(), input, max_bytes: config.max_request_body_bytes, retention_ms })
     } else {
+        // This turn's input goes before the upstream body is made.
+        drop(input);
         None
     };
-    // This turn's input (as large as the body) goes before the upstream
-    // body is made.
-    drop(input);
     let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
     let body = upstream_body(&gemini_request, &reservation)?;
     drop(gemini_request);
-    // From here on the request holds the upstream body and this turn's input.
-    reservation.shrink_to(body.len() + keeper.as_ref().map_or(0, |keeper| keeper.input.len()));
+    // From here on the request holds the upstream body and, when it is to
+    // be kept, what this turn's input has of its own (its long strings
+    // are slices of the body the upstream body shares).
+    let input_held = keeper.as_ref().map_or(0, |keeper| keeper.input.iter().map(BodyJson::owned_len).sum());
+    reservation.shrink_to(body.len() + input_held);
     let mut rng = rand::rng();
     let meta = ResponseMeta {
         id: response_id(&mut rng),

@@ -5,6 +5,7 @@
 //! the most recent Pacific day (the only one `load` ever returns).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -46,7 +47,7 @@ struct MemoryState {
     requests: VecDeque<RequestRecord>,
     /// Stored responses by id, their ids in the order saved, and their
     /// bytes (at most [`MAX_RESPONSE_BYTES`]).
-    responses: HashMap<String, StoredResponse>,
+    responses: HashMap<String, Arc<StoredResponse>>,
     response_order: VecDeque<String>,
     response_bytes: usize,
 }
@@ -149,11 +150,11 @@ impl MemoryState {
         }
     }
 
-    fn save_response(&mut self, response: &StoredResponse) {
+    fn save_response(&mut self, response: &Arc<StoredResponse>) {
         self.forget_response(&response.id);
         self.response_bytes += response.size();
         self.response_order.push_back(response.id.clone());
-        self.responses.insert(response.id.clone(), response.clone());
+        self.responses.insert(response.id.clone(), Arc::clone(response));
         while self.response_bytes > MAX_RESPONSE_BYTES {
             let Some(oldest) = self.response_order.front().cloned() else { break };
             self.forget_response(&oldest);
@@ -221,7 +222,12 @@ impl Store for MemoryStore {
     }
 
     fn response(&self, id: &str, scope: &str) -> Result<Option<StoredResponse>, StoreError> {
-        Ok(self.state.lock().responses.get(id).filter(|response| response.scope == scope).cloned())
+        let state = self.state.lock();
+        Ok(state
+            .responses
+            .get(id)
+            .filter(|response| response.scope == scope)
+            .map(|response| StoredResponse::clone(response)))
     }
 }
 
@@ -547,18 +553,20 @@ pub(crate) mod tests {
         let (alice, bob) = (crate::store::scope_digest(b"alice"), crate::store::scope_digest(b"bob"));
         let first = stored_response("resp_1", &alice, 1_000, r#"{"n":1}"#);
         let second = stored_response("resp_2", &bob, 2_000, r#"{"n":2}"#);
-        store.apply(&[Change::SaveResponse(first.clone()), Change::SaveResponse(second.clone())]).unwrap();
+        store
+            .apply(&[Change::SaveResponse(first.clone().into()), Change::SaveResponse(second.clone().into())])
+            .unwrap();
         assert_eq!(store.response("resp_1", &alice).unwrap(), Some(first.clone()));
         assert_eq!(store.response("resp_1", &bob).unwrap(), None, "another client's response is not found");
         assert_eq!(store.response("resp_9", &alice).unwrap(), None);
         let replaced = stored_response("resp_1", &alice, 1_500, r#"{"n":"again"}"#);
-        store.apply(&[Change::SaveResponse(replaced.clone())]).unwrap();
+        store.apply(&[Change::SaveResponse(replaced.clone().into())]).unwrap();
         assert_eq!(store.response("resp_1", &alice).unwrap(), Some(replaced));
         store.apply(&[Change::DeleteResponse { id: "resp_2".into(), scope: alice.clone() }]).unwrap();
         assert_eq!(store.response("resp_2", &bob).unwrap(), Some(second), "only its own client deletes it");
         store.apply(&[Change::DeleteResponse { id: "resp_2".into(), scope: bob.clone() }]).unwrap();
         assert_eq!(store.response("resp_2", &bob).unwrap(), None);
-        store.apply(&[Change::SaveResponse(stored_response("resp_3", &bob, 3_000, "{}"))]).unwrap();
+        store.apply(&[Change::SaveResponse(stored_response("resp_3", &bob, 3_000, "{}").into())]).unwrap();
         store.apply(&[Change::PruneResponses { before_ms: 2_000 }]).unwrap();
         assert_eq!(store.response("resp_1", &alice).unwrap(), None, "pruned");
         assert!(store.response("resp_3", &bob).unwrap().is_some(), "newer ones stay");
@@ -576,7 +584,7 @@ pub(crate) mod tests {
         let store = MemoryStore::new();
         let body = "x".repeat(MAX_RESPONSE_BYTES / 4);
         for n in 0..6u64 {
-            store.apply(&[Change::SaveResponse(stored_response(&format!("resp_{n}"), "s", n, &body))]).unwrap();
+            store.apply(&[Change::SaveResponse(stored_response(&format!("resp_{n}"), "s", n, &body).into())]).unwrap();
         }
         assert!(store.response("resp_0", "s").unwrap().is_none());
         assert!(store.response("resp_2", "s").unwrap().is_none());

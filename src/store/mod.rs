@@ -252,7 +252,8 @@ pub enum Change {
         requests_before_ms: u64,
     },
     /// Keeps a response of the Responses door (replaces one of the same id).
-    SaveResponse(StoredResponse),
+    /// Shared with the recent responses until the writer has stored it.
+    SaveResponse(std::sync::Arc<StoredResponse>),
     /// Forgets a stored response, if it is `scope`'s.
     DeleteResponse {
         id: String,

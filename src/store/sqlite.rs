@@ -778,7 +778,7 @@ mod tests {
         let store = SqliteStore::open(directory.path()).expect("open");
         check_responses_round_trip(&store);
         let kept = stored_response("resp_kept", "scope", 9_000, r#"{"output":[]}"#);
-        store.apply(&[Change::SaveResponse(kept.clone())]).expect("apply");
+        store.apply(&[Change::SaveResponse(kept.clone().into())]).expect("apply");
         drop(store);
         let store = SqliteStore::open(directory.path()).expect("reopen");
         assert_eq!(store.response("resp_kept", "scope").expect("read"), Some(kept));

@@ -482,6 +482,31 @@ async fn a_stored_response_is_its_clients_only_and_can_be_deleted() {
 }
 
 #[actix_web::test]
+async fn long_inputs_are_stored_as_sent_and_one_over_the_body_limit_is_answered_but_not_kept() {
+    let app = spawn_app_with(1, |config| config.max_request_body_bytes = 1024 * 1024).await;
+    // Long enough to stay a slice of the request body until it is kept.
+    let long = format!("line one é {}", "abc ".repeat(75_000));
+    let created = app.post("/v1/responses", &request("gemini-2.5-flash", json!(long), false)).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let path = format!("/v1/responses/{}", created.json()["id"].as_str().unwrap());
+    for flushed in [false, true] {
+        if flushed {
+            app.app.store.flush();
+        }
+        let items = app.get(&format!("{path}/input_items")).await.json();
+        assert_eq!(items["data"][0]["content"], json!(long), "flushed: {flushed}");
+        assert_eq!(app.get(&path).await.json(), created.json());
+    }
+    // Within the body limit, but the input and the response together are not.
+    let too_long = "x".repeat(1024 * 1024 - 400);
+    let answered = app.post("/v1/responses", &request("gemini-2.5-flash", json!(too_long), false)).await;
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    let id = answered.json()["id"].as_str().unwrap().to_owned();
+    app.app.store.flush();
+    assert_eq!(app.get(&format!("/v1/responses/{id}")).await.status, 404, "not kept");
+}
+
+#[actix_web::test]
 async fn nothing_is_stored_with_store_false_or_a_retention_of_zero() {
     for (retention, store) in [(0, true), (24, false)] {
         let app = spawn_app_with(1, |config| config.responses_retention_hours = retention).await;
