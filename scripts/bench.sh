@@ -4,10 +4,14 @@
 # latency for the upstream directly, through an nginx proxy hop (the
 # baseline for "what does any proxy cost") and through hajimi, non-stream
 # and stream, at 1 and 32 connections (streams also at the Messages and
-# Responses doors); then a summary (hajimi's throughput as a ratio of
-# nginx's and the upstream's, each new door's stream as a ratio of chat's,
-# added p50), memory and startup time. nginx is Debian's, installed when missing, run as the current user
-# with its own config in a temp dir.
+# Responses doors). Two more hops do nothing but forward
+# (examples/bare_proxy.rs): one on hajimi's own stack (actix-web + awc)
+# and one on hyper's; they show what the HTTP layer alone costs, apart
+# from hajimi's own work. Then a summary (hajimi's throughput as a ratio
+# of nginx's, the bare stack's and the upstream's, each new door's stream
+# as a ratio of chat's, added p50), memory and startup time. nginx is
+# Debian's, installed when missing, run as the current user with its own
+# config in a temp dir.
 #
 #   scripts/bench.sh --compare BIN_A BIN_B
 # instead runs two builds (e.g. glibc and static musl) in one run, taking
@@ -52,7 +56,7 @@ elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
   echo "installing nginx (Debian package)"; apt-get update -qq
   apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null
 fi
-cargo build --release --locked --bin hajimi --example static_upstream --example stream_latency 2>&1 | tail -1
+cargo build --release --locked --bin hajimi --example static_upstream --example stream_latency --example bare_proxy 2>&1 | tail -1
 
 work=$(mktemp -d)
 pids=()
@@ -94,6 +98,7 @@ export MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 API_KEY_DAILY_LIM
 
 PORT=$UPSTREAM_PORT WORKERS=$WORKERS "$bin"/examples/static_upstream & pids+=($!)
 wait_for "http://127.0.0.1:$UPSTREAM_PORT/v1beta/models"
+ACTIX_HOP_PORT=$((NGINX_PORT + 1)) HYPER_HOP_PORT=$((NGINX_PORT + 2))
 
 # An nginx proxy hop in front of the same upstream: what a plain reverse
 # proxy costs, to set hajimi's overhead against. Keep-alive to the upstream
@@ -286,19 +291,33 @@ sleep 1
 idle_rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)
 echo "idle RSS with 20 keys: $idle_rss"
 start_nginx
+# The bare hops (one thread each, like WORKERS=1).
+for stack in actix hyper; do
+  port=$ACTIX_HOP_PORT; [[ $stack == hyper ]] && port=$HYPER_HOP_PORT
+  STACK=$stack PORT=$port UPSTREAM="http://127.0.0.1:$UPSTREAM_PORT" "$bin"/examples/bare_proxy & pids+=($!)
+  wait_for "http://127.0.0.1:$port/v1beta/models"
+done
 
 gemini_path="/v1beta/models/gemini-2.5-flash"
 direct="http://127.0.0.1:$UPSTREAM_PORT$gemini_path:generateContent"
 direct_stream="http://127.0.0.1:$UPSTREAM_PORT$gemini_path:streamGenerateContent?alt=sse"
 hop="http://127.0.0.1:$NGINX_PORT$gemini_path:generateContent"
 hop_stream="http://127.0.0.1:$NGINX_PORT$gemini_path:streamGenerateContent?alt=sse"
+actix_hop="http://127.0.0.1:$ACTIX_HOP_PORT$gemini_path:generateContent"
+actix_hop_stream="http://127.0.0.1:$ACTIX_HOP_PORT$gemini_path:streamGenerateContent?alt=sse"
+hyper_hop="http://127.0.0.1:$HYPER_HOP_PORT$gemini_path:generateContent"
+hyper_hop_stream="http://127.0.0.1:$HYPER_HOP_PORT$gemini_path:streamGenerateContent?alt=sse"
 key=AIzaBench000000000000000000000000000000
 for conns in 1 32; do
   run "$direct" "$work/gemini.json" "direct non-stream" "$conns" "$key"
   run "$hop" "$work/gemini.json" "nginx hop non-stream" "$conns" "$key"
+  run "$actix_hop" "$work/gemini.json" "bare actix-web+awc hop non-stream" "$conns" "$key"
+  run "$hyper_hop" "$work/gemini.json" "bare hyper hop non-stream" "$conns" "$key"
   run "$proxy_url" "$work/openai.json" "proxy non-stream" "$conns" bench
   run "$direct_stream" "$work/gemini.json" "direct stream" "$conns" "$key"
   run "$hop_stream" "$work/gemini.json" "nginx hop stream" "$conns" "$key"
+  run "$actix_hop_stream" "$work/gemini.json" "bare actix-web+awc hop stream" "$conns" "$key"
+  run "$hyper_hop_stream" "$work/gemini.json" "bare hyper hop stream" "$conns" "$key"
   run "$proxy_url" "$work/openai-stream.json" "proxy stream (real)" "$conns" bench
   run "$messages_url" "$work/messages-stream.json" "proxy Messages stream" "$conns" bench
   run "$responses_url" "$work/responses-stream.json" "proxy Responses stream" "$conns" bench
@@ -308,12 +327,21 @@ echo "RSS after load: $load_rss"
 kill $proxy; wait $proxy 2>/dev/null || true
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+own_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", 1e6 / a - 1e6 / b; else print "n/a" }'; }
 added_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a - b) * 1000 }'; }
 echo "--- summary (proxy = hajimi, WORKERS=$WORKERS, $DURATION per run) ---"
 echo "hajimi / nginx hop (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]}" "${RPS[nginx hop non-stream 32]}")"
 echo "hajimi / direct (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]}" "${RPS[direct non-stream 32]}")"
 echo "hajimi / nginx hop (stream, c=32): $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[nginx hop stream 32]}")"
 echo "hajimi / direct (stream, c=32): $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[direct stream 32]}")"
+echo "bare actix-web+awc hop / nginx hop (c=32): non-stream $(ratio "${RPS[bare actix-web+awc hop non-stream 32]}" "${RPS[nginx hop non-stream 32]}")," \
+  "stream $(ratio "${RPS[bare actix-web+awc hop stream 32]}" "${RPS[nginx hop stream 32]}")" \
+  "(hyper: $(ratio "${RPS[bare hyper hop non-stream 32]}" "${RPS[nginx hop non-stream 32]}"), $(ratio "${RPS[bare hyper hop stream 32]}" "${RPS[nginx hop stream 32]}"))"
+echo "hajimi / bare actix-web+awc hop (c=32): non-stream $(ratio "${RPS[proxy non-stream 32]}" "${RPS[bare actix-web+awc hop non-stream 32]}")," \
+  "stream $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[bare actix-web+awc hop stream 32]}")"
+echo "hajimi's own work per request (c=32, 1/hajimi - 1/bare actix-web+awc hop): non-stream" \
+  "$(own_us "${RPS[proxy non-stream 32]}" "${RPS[bare actix-web+awc hop non-stream 32]}") µs," \
+  "stream $(own_us "${RPS[proxy stream (real) 32]}" "${RPS[bare actix-web+awc hop stream 32]}") µs"
 echo "Messages stream / chat stream (c=32): $(ratio "${RPS[proxy Messages stream 32]}" "${RPS[proxy stream (real) 32]}")"
 echo "Responses stream / chat stream (c=32): $(ratio "${RPS[proxy Responses stream 32]}" "${RPS[proxy stream (real) 32]}")"
 echo "added p50 at c=1: hajimi - direct = $(added_us "${P50[proxy non-stream 1]}" "${P50[direct non-stream 1]}") µs" \
