@@ -6,9 +6,10 @@
 //! characters escaped (as [`crate::secret::LogSafe`] does) and is cut to
 //! [`MAX_MESSAGE_CHARS`], so a record is safe to show on a page as text.
 //!
-//! [`RingLogger`] is the process's `log::Log`: it hands every record to
-//! env_logger unchanged (stderr and journald see what they always saw) and
-//! copies hajimi's records into the process-wide ring ([`global`]).
+//! [`RingLogger`] is the process's `log::Log`: it writes every record
+//! `RUST_LOG` lets through as one stderr line, in env_logger's default
+//! layout (stderr and journald see what they always saw), and copies
+//! hajimi's records into the process-wide ring ([`global`]).
 //! Memory is bounded: the ring holds at most its capacity (settable at
 //! runtime), and a subscriber that falls behind loses the oldest records
 //! instead of holding them.
@@ -206,46 +207,153 @@ fn belongs_in_ring(metadata: &log::Metadata<'_>) -> bool {
     metadata.level() <= log::Level::Info && target_is_in_module(metadata.target(), "hajimi")
 }
 
-/// The process's logger: env_logger for stderr, plus a copy of hajimi's
-/// `info`-or-more-severe records in a [`LogRing`].
+/// Longest message one stderr line carries (characters).
+pub const MAX_LINE_CHARS: usize = 4000;
+
+/// Where stderr lines go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// The process's stderr, one `write` per line.
+    Stderr,
+    /// Through `eprint!`, which a test harness captures.
+    TestCapture,
+}
+
+/// The process's logger: one stderr line per record `RUST_LOG` lets
+/// through (env_logger's filter), plus a copy of hajimi's
+/// `info`-or-more-severe records in a [`LogRing`]. A record's message is
+/// formatted once, in a per-thread buffer, for both.
 pub struct RingLogger {
-    inner: env_logger::Logger,
+    filter: env_logger::Logger,
     ring: Arc<LogRing>,
+    sink: Sink,
 }
 
 impl RingLogger {
-    pub fn new(inner: env_logger::Logger, ring: Arc<LogRing>) -> RingLogger {
-        RingLogger { inner, ring }
+    /// `filter` decides which records reach stderr (its own format and
+    /// writer are not used).
+    pub fn new(filter: env_logger::Logger, ring: Arc<LogRing>, sink: Sink) -> RingLogger {
+        RingLogger { filter, ring, sink }
     }
 
     /// The level filter of the env_logger inside (for `log::set_max_level`).
     pub fn filter(&self) -> log::LevelFilter {
-        self.inner.filter()
+        self.filter.filter()
     }
 }
 
+/// Per-thread buffers for formatting records: no allocation per line.
+struct Scratch {
+    message: String,
+    line: String,
+    /// Seconds since the epoch and their `YYYY-MM-DDTHH:MM:SS`, reused
+    /// for every line within the same second.
+    second: Option<(u64, String)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> =
+        const { std::cell::RefCell::new(Scratch { message: String::new(), line: String::new(), second: None }) };
+}
+
+/// Buffers that grew past this (a huge message) are let go after use.
+const KEPT_SCRATCH_BYTES: usize = 64 * 1024;
+
 impl log::Log for RingLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        self.inner.enabled(metadata) || belongs_in_ring(metadata)
+        self.filter.enabled(metadata) || belongs_in_ring(metadata)
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        self.inner.log(record);
-        if belongs_in_ring(record.metadata()) {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since_epoch| u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX));
-            let message = match record.args().as_str() {
-                Some(text) => std::borrow::Cow::Borrowed(text),
-                None => std::borrow::Cow::Owned(record.args().to_string()),
+        let to_stderr = self.filter.matches(record);
+        let to_ring = belongs_in_ring(record.metadata());
+        if !to_stderr && !to_ring {
+            return;
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since_epoch| u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX));
+        let emit = |scratch: &mut Scratch| {
+            let Scratch { message, line, second } = scratch;
+            let message: &str = match record.args().as_str() {
+                Some(text) => text,
+                None => {
+                    message.clear();
+                    let _ = std::fmt::Write::write_fmt(message, *record.args());
+                    message
+                }
             };
-            self.ring.push(record.level(), record.target(), &message, now_ms);
+            if to_stderr {
+                line.clear();
+                format_line(line, second, now_ms, record.level(), record.target(), message);
+                match self.sink {
+                    Sink::Stderr => {
+                        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+                    }
+                    Sink::TestCapture => eprint!("{line}"),
+                }
+            }
+            if to_ring {
+                self.ring.push(record.level(), record.target(), message, now_ms);
+            }
+        };
+        // A message whose formatting logs (re-entry) gets buffers of its own.
+        let done = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                emit(&mut scratch);
+                if scratch.message.capacity() > KEPT_SCRATCH_BYTES {
+                    scratch.message = String::new();
+                }
+                true
+            }
+            Err(_) => false,
+        });
+        if !done {
+            emit(&mut Scratch { message: String::new(), line: String::new(), second: None });
         }
     }
 
-    fn flush(&self) {
-        self.inner.flush();
+    fn flush(&self) {}
+}
+
+/// One stderr line, as env_logger writes one by default
+/// (`[2026-03-10T00:59:00.123Z INFO  target] message`), with the message
+/// escaped and cut like [`crate::secret::LogSafe`] text: whatever a
+/// message quotes, it stays one line of bounded length.
+fn format_line(
+    line: &mut String,
+    second: &mut Option<(u64, String)>,
+    now_ms: u64,
+    level: log::Level,
+    target: &str,
+    message: &str,
+) {
+    use std::fmt::Write;
+    let seconds = now_ms / 1000;
+    if second.as_ref().is_none_or(|(cached, _)| *cached != seconds) {
+        *second = Some((seconds, utc_second(seconds)));
     }
+    let stamp = second.as_ref().map_or("", |(_, text)| text.as_str());
+    let _ = write!(line, "[{stamp}.{:03}Z {level:<5} {target}] ", now_ms % 1000);
+    let mut escaper = Escaper::new(&mut *line, MAX_LINE_CHARS);
+    let _ = escaper.write_str(message).and_then(|()| escaper.finish());
+    line.push('\n');
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) of a Unix time in seconds.
+fn utc_second(seconds: u64) -> String {
+    // Days to a civil date: Howard Hinnant's `civil_from_days`.
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let in_day = seconds % 86_400;
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", in_day / 3600, in_day / 60 % 60, in_day % 60)
 }
 
 #[cfg(test)]
@@ -253,6 +361,54 @@ mod tests {
     use super::*;
     use log::Level;
     use log::Log;
+
+    #[test]
+    fn a_record_is_one_bounded_line_whatever_it_quotes() {
+        let (mut line, mut second) = (String::new(), None);
+        let model = "[PAY]\r\nFORGED record";
+        let message = format!("answer delivered model={model}");
+        format_line(&mut line, &mut second, 1_710_028_740_123, Level::Info, "hajimi", &message);
+        assert_eq!(line, "[2024-03-09T23:59:00.123Z INFO  hajimi] answer delivered model=[PAY]\\r\\nFORGED record\n");
+        line.clear();
+        format_line(&mut line, &mut second, 1_710_028_740_999, Level::Warn, "hajimi", &"x".repeat(100_000));
+        assert!(line.starts_with("[2024-03-09T23:59:00.999Z WARN  hajimi] xxx"), "{}", &line[..60]);
+        assert!(line.len() < MAX_LINE_CHARS + 64 && line.ends_with("…\n"));
+    }
+
+    #[test]
+    fn line_times_are_utc_dates_as_env_logger_wrote_them() {
+        assert_eq!(utc_second(0), "1970-01-01T00:00:00");
+        assert_eq!(utc_second(951_782_400), "2000-02-29T00:00:00");
+        assert_eq!(utc_second(1_709_251_199), "2024-02-29T23:59:59");
+        assert_eq!(utc_second(1_798_761_599), "2026-12-31T23:59:59");
+        assert_eq!(utc_second(4_102_444_800), "2100-01-01T00:00:00");
+        // The same second is formatted once and reused.
+        let (mut line, mut second) = (String::new(), None);
+        format_line(&mut line, &mut second, 86_400_500, Level::Error, "t", "m");
+        assert_eq!(second.as_ref().map(|(s, _)| *s), Some(86_400));
+        assert_eq!(line, "[1970-01-02T00:00:00.500Z ERROR t] m\n");
+    }
+
+    #[test]
+    fn a_message_that_logs_while_it_is_formatted_is_written_all_the_same() {
+        /// Logs through the same logger while it is formatted.
+        struct Noisy<'a>(&'a RingLogger);
+        impl std::fmt::Display for Noisy<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let inner = format_args!("inner record");
+                self.0.log(&log::Record::builder().level(Level::Info).target("hajimi::keys").args(inner).build());
+                f.write_str("outer")
+            }
+        }
+        let ring = Arc::new(LogRing::new(MIN_CAPACITY));
+        let filter = env_logger::Builder::new().parse_filters("info").build();
+        let logger = RingLogger::new(filter, Arc::clone(&ring), Sink::TestCapture);
+        let noisy = Noisy(&logger);
+        logger.log(
+            &log::Record::builder().level(Level::Info).target("hajimi::keys").args(format_args!("{noisy}")).build(),
+        );
+        assert_eq!(messages(&ring.records(None, None)), ["inner record", "outer"]);
+    }
 
     const KEY: &str = "AIzaSyA-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const T0: u64 = 1_710_028_740_000;
@@ -406,7 +562,7 @@ mod tests {
     fn the_logger_copies_hajimis_info_and_more_severe_records() {
         let inner = env_logger::Builder::new().filter_level(log::LevelFilter::Off).build();
         let ring = Arc::new(LogRing::new(100));
-        let logger = RingLogger::new(inner, Arc::clone(&ring));
+        let logger = RingLogger::new(inner, Arc::clone(&ring), Sink::TestCapture);
         assert_eq!(logger.filter(), log::LevelFilter::Off);
         let cases: &[(Level, &str, bool)] = &[
             (Level::Error, "hajimi::relay", true),

@@ -240,29 +240,38 @@ impl<W: fmt::Write> Escaper<W> {
 }
 
 impl<W: fmt::Write> fmt::Write for Escaper<W> {
+    /// Characters that need no escaping go through as whole runs.
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        for character in text.chars() {
+        let mut run_start = 0;
+        for (index, character) in text.char_indices() {
             if self.chars_left == 0 {
                 self.cut = true;
-                return Ok(());
+                return self.inner.write_str(&text[run_start..index]);
             }
             self.chars_left -= 1;
-            match character {
-                '\n' => self.inner.write_str("\\n")?,
-                '\r' => self.inner.write_str("\\r")?,
-                '\t' => self.inner.write_str("\\t")?,
+            let escape = match character {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
                 // Bidirectional overrides can make a line read differently.
                 character
                     if character.is_control()
                         || ('\u{202a}'..='\u{202e}').contains(&character)
                         || ('\u{2066}'..='\u{2069}').contains(&character) =>
                 {
-                    write!(self.inner, "\\u{{{:x}}}", u32::from(character))?
+                    ""
                 }
-                character => self.inner.write_char(character)?,
+                _ => continue,
+            };
+            self.inner.write_str(&text[run_start..index])?;
+            run_start = index + character.len_utf8();
+            if escape.is_empty() {
+                write!(self.inner, "\\u{{{:x}}}", u32::from(character))?;
+            } else {
+                self.inner.write_str(escape)?;
             }
         }
-        Ok(())
+        self.inner.write_str(&text[run_start..])
     }
 }
 
@@ -360,5 +369,44 @@ mod tests {
         assert_eq!(logged.chars().count(), MAX_LOGGED_CHARS + 1);
         assert!(logged.ends_with('…'));
         assert_eq!(LogSafe(&"é".repeat(MAX_LOGGED_CHARS)).to_string().chars().count(), MAX_LOGGED_CHARS);
+    }
+
+    /// The escaper writes runs of plain characters whole; what comes out
+    /// is what one character at a time gives, at every cut.
+    #[test]
+    fn escaping_in_runs_is_escaping_one_character_at_a_time() {
+        fn one_at_a_time(text: &str, max_chars: usize) -> String {
+            let mut out = String::new();
+            for (count, character) in text.chars().enumerate() {
+                if count == max_chars {
+                    out.push('…');
+                    break;
+                }
+                match character {
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c.is_control()
+                        || ('\u{202a}'..='\u{202e}').contains(&c)
+                        || ('\u{2066}'..='\u{2069}').contains(&c) =>
+                    {
+                        out.push_str(&format!("\\u{{{:x}}}", u32::from(c)))
+                    }
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        let text = "ab\ncd\t中文\u{1b}[0m\u{202e}x\r\u{0}end é";
+        for max_chars in 0..=text.chars().count() + 1 {
+            let mut out = String::new();
+            let mut escaper = Escaper::new(&mut out, max_chars);
+            // Fed in two pieces: the count carries over.
+            let (head, tail) = text.split_at(text.char_indices().nth(5).unwrap().0);
+            fmt::Write::write_str(&mut escaper, head).unwrap();
+            fmt::Write::write_str(&mut escaper, tail).unwrap();
+            escaper.finish().unwrap();
+            assert_eq!(out, one_at_a_time(text, max_chars), "cut at {max_chars}");
+        }
     }
 }

@@ -21,60 +21,23 @@ use crate::state::AppState;
 use crate::stats::Outcome;
 
 /// Logging for tests: the same ring, with stderr output captured by the
-/// test harness (`is_test`).
+/// test harness.
 pub fn init_logging_for_tests() {
-    let env = env_logger::Env::default().filter_or("RUST_LOG", "info");
-    let inner = env_logger::Builder::from_env(env).is_test(true).format(write_line).build();
-    let max_level = inner.filter();
-    let logger = crate::log_ring::RingLogger::new(inner, std::sync::Arc::clone(crate::log_ring::global()));
-    if log::set_boxed_logger(Box::new(logger)).is_ok() {
-        log::set_max_level(max_level);
-    }
+    install_logger(crate::log_ring::Sink::TestCapture);
 }
 
 pub fn init_logging() {
+    install_logger(crate::log_ring::Sink::Stderr);
+}
+
+fn install_logger(sink: crate::log_ring::Sink) {
     let env = env_logger::Env::default().filter_or("RUST_LOG", "info");
-    let inner = env_logger::Builder::from_env(env).format(write_line).build();
-    let max_level = inner.filter();
-    let logger = crate::log_ring::RingLogger::new(inner, std::sync::Arc::clone(crate::log_ring::global()));
+    let filter = env_logger::Builder::from_env(env).build();
+    let max_level = filter.filter();
+    let logger = crate::log_ring::RingLogger::new(filter, std::sync::Arc::clone(crate::log_ring::global()), sink);
     // Already set (a second app in the same process): keep the first.
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(max_level);
-    }
-}
-
-/// Longest message one stderr line carries (characters).
-pub const MAX_LINE_CHARS: usize = 4000;
-
-/// One stderr line per record, as env_logger writes it by default
-/// (`[time LEVEL target] message`), with the message escaped and cut like
-/// [`LogSafe`] text: whatever a message quotes, it stays one line of
-/// bounded length. Written straight into the logger's buffer.
-fn write_line(buf: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) -> std::io::Result<()> {
-    let timestamp = buf.timestamp_millis();
-    format_line(buf, &timestamp, record.level(), record.target(), *record.args())
-}
-
-fn format_line(
-    out: &mut impl std::io::Write,
-    timestamp: &dyn std::fmt::Display,
-    level: log::Level,
-    target: &str,
-    message: std::fmt::Arguments<'_>,
-) -> std::io::Result<()> {
-    write!(out, "[{timestamp} {level:<5} {target}] ")?;
-    let mut escaper = crate::secret::Escaper::new(IoText(out), MAX_LINE_CHARS);
-    let written = std::fmt::Write::write_fmt(&mut escaper, message).and_then(|()| escaper.finish());
-    written.map_err(|_| std::io::Error::other("log line not written"))?;
-    writeln!(out)
-}
-
-/// `fmt::Write` over an `io::Write`.
-struct IoText<'a, W: std::io::Write>(&'a mut W);
-
-impl<W: std::io::Write> std::fmt::Write for IoText<'_, W> {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0.write_all(text.as_bytes()).map_err(|_| std::fmt::Error)
     }
 }
 
@@ -240,21 +203,4 @@ fn record_generation(
         completion_tokens: 0,
         error_kind: error_kind.map(str::to_owned),
     }));
-}
-
-#[cfg(test)]
-mod line_tests {
-    #[test]
-    fn a_record_is_one_bounded_line_whatever_it_quotes() {
-        let mut out = Vec::new();
-        let model = "[PAY]\r\nFORGED record";
-        super::format_line(&mut out, &"T", log::Level::Info, "hajimi", format_args!("answer delivered model={model}"))
-            .unwrap();
-        let line = String::from_utf8(out).unwrap();
-        assert_eq!(line, "[T INFO  hajimi] answer delivered model=[PAY]\\r\\nFORGED record\n");
-        let mut out = Vec::new();
-        let huge = "x".repeat(100_000);
-        super::format_line(&mut out, &"T", log::Level::Warn, "hajimi", format_args!("{huge}")).unwrap();
-        assert!(out.len() < super::MAX_LINE_CHARS + 64 && out.ends_with("…\n".as_bytes()));
-    }
 }
