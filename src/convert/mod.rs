@@ -31,10 +31,10 @@ pub const SAFETY_CATEGORIES: [&str; 5] = [
 /// Every category at the configured threshold (`SAFETY_THRESHOLD`, as the
 /// model accepts it).
 pub fn safety_settings(base_model: &str, configured_threshold: &str) -> Vec<SafetySetting> {
-    let threshold = safety_threshold_for(base_model, configured_threshold);
+    let threshold: std::sync::Arc<str> = safety_threshold_for(base_model, configured_threshold).into();
     SAFETY_CATEGORIES
         .iter()
-        .map(|category| SafetySetting { category: (*category).to_string(), threshold: threshold.clone() })
+        .map(|category| SafetySetting { category: std::borrow::Cow::Borrowed(category), threshold: threshold.clone() })
         .collect()
 }
 

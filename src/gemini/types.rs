@@ -150,8 +150,10 @@ pub struct FunctionCallingConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SafetySetting {
-    pub category: String,
-    pub threshold: String,
+    /// One of `convert::SAFETY_CATEGORIES` when hajimi writes it.
+    pub category: std::borrow::Cow<'static, str>,
+    /// The same threshold for every category: shared, not copied.
+    pub threshold: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

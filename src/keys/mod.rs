@@ -469,7 +469,7 @@ impl PoolInner {
         let day = self.current_day;
         let limit = u64::from(self.limits.limit_for(model));
         let allow_over_limit = self.limits.allow_over_limit;
-        let midnight_ms = next_pacific_midnight((now_ms / 1000) as i64) as u64 * 1000;
+        let midnight_ms = pacific::next_pacific_midnight_cached((now_ms / 1000) as i64) as u64 * 1000;
         self.queue(model);
         // Disjoint field borrows: the queue is mutated while key states are read.
         let keys = &self.keys;

@@ -36,6 +36,17 @@ pub fn next_pacific_midnight(unix_seconds: i64) -> i64 {
 /// current day's bounds are remembered per thread, so most calls compare
 /// two numbers.
 pub fn pacific_day(unix_seconds: i64) -> i64 {
+    pacific_day_and_end(unix_seconds).0
+}
+
+/// [`next_pacific_midnight`] for the request path: from the same per-thread
+/// memory of the current day as [`pacific_day`].
+pub fn next_pacific_midnight_cached(unix_seconds: i64) -> i64 {
+    pacific_day_and_end(unix_seconds).1
+}
+
+/// The Pacific day of `unix_seconds` and the first second of the next.
+fn pacific_day_and_end(unix_seconds: i64) -> (i64, i64) {
     thread_local! {
         /// (first second, first second of the next day, day) last seen.
         static TODAY: std::cell::Cell<(i64, i64, i64)> = const { std::cell::Cell::new((1, 0, 0)) };
@@ -43,13 +54,14 @@ pub fn pacific_day(unix_seconds: i64) -> i64 {
     TODAY.with(|today| {
         let (start, end, day) = today.get();
         if (start..end).contains(&unix_seconds) {
-            return day;
+            return (day, end);
         }
         let local = pacific(unix_seconds);
         let day = unix_seconds.saturating_add(i64::from(local.offset().seconds())).div_euclid(SECONDS_PER_DAY);
         let start = local.start_of_day().map_or(unix_seconds, |start| start.timestamp().as_second());
-        today.set((start, next_pacific_midnight(unix_seconds), day));
-        day
+        let end = next_pacific_midnight(unix_seconds);
+        today.set((start, end, day));
+        (day, end)
     })
 }
 
@@ -84,6 +96,9 @@ mod tests {
         ];
         for (now, expected) in cases {
             assert_eq!(next_pacific_midnight(now), expected, "now={now}");
+            // The remembered day agrees, asked twice (the second from memory).
+            assert_eq!(next_pacific_midnight_cached(now), expected, "now={now}");
+            assert_eq!(next_pacific_midnight_cached(now), expected, "now={now}");
         }
     }
 
