@@ -8,7 +8,7 @@
 //!
 //! [`RingLogger`] is the process's `log::Log`: it writes every record
 //! `RUST_LOG` lets through as one stderr line, in env_logger's default
-//! layout (stderr and journald see what they always saw), and copies
+//! layout, redacted like the ring's records, and copies
 //! hajimi's records into the process-wide ring ([`global`]).
 //! Memory is bounded: the ring holds at most its capacity (settable at
 //! runtime), and a subscriber that falls behind loses the oldest records
@@ -99,10 +99,10 @@ impl Default for LogRing {
     }
 }
 
-/// Redacts, escapes and cuts a message for the ring.
-fn safe_message(message: &str) -> String {
+/// Escapes and cuts an already redacted message for the ring.
+fn escaped_and_cut(redacted: &str) -> String {
     let mut escaped = String::new();
-    let _ = std::fmt::Write::write_str(&mut Escaper::new(&mut escaped, usize::MAX), &redact_keys(message));
+    let _ = std::fmt::Write::write_str(&mut Escaper::new(&mut escaped, usize::MAX), redacted);
     // Characters are at most 4 bytes: a short text needs no counting.
     if escaped.len() <= MAX_MESSAGE_CHARS || escaped.chars().count() <= MAX_MESSAGE_CHARS {
         return escaped;
@@ -157,7 +157,12 @@ impl LogRing {
     /// Adds a record (made safe, see the module doc), dropping the oldest
     /// when full, and sends it to the live-tail subscribers.
     pub fn push(&self, level: log::Level, target: &str, message: &str, time_ms: u64) {
-        let message = safe_message(message);
+        self.push_redacted(level, target, &redact_keys(message), time_ms);
+    }
+
+    /// [`LogRing::push`] for a message already through [`redact_keys`].
+    fn push_redacted(&self, level: log::Level, target: &str, redacted: &str, time_ms: u64) {
+        let message = escaped_and_cut(redacted);
         let source = source_of(target);
         let mut records = self.records.lock();
         let record = Arc::new(LogRecord { seq: records.next_seq, time_ms, level, source, message });
@@ -211,18 +216,21 @@ fn belongs_in_ring(metadata: &log::Metadata<'_>) -> bool {
 pub const MAX_LINE_CHARS: usize = 4000;
 
 /// Where stderr lines go.
-#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Sink {
     /// The process's stderr, one `write` per line.
     Stderr,
     /// Through `eprint!`, which a test harness captures.
     TestCapture,
+    /// Kept, for this module's tests to read.
+    #[cfg(test)]
+    Collect(Arc<Mutex<Vec<String>>>),
 }
 
 /// The process's logger: one stderr line per record `RUST_LOG` lets
 /// through (env_logger's filter), plus a copy of hajimi's
 /// `info`-or-more-severe records in a [`LogRing`]. A record's message is
-/// formatted once, in a per-thread buffer, for both.
+/// formatted once, in a per-thread buffer, and redacted once
+/// ([`redact_keys`]), for both.
 pub struct RingLogger {
     filter: env_logger::Logger,
     ring: Arc<LogRing>,
@@ -283,18 +291,21 @@ impl log::Log for RingLogger {
                     message
                 }
             };
+            let redacted = redact_keys(message);
             if to_stderr {
                 line.clear();
-                format_line(line, second, now_ms, record.level(), record.target(), message);
-                match self.sink {
+                format_line(line, second, now_ms, record.level(), record.target(), &redacted);
+                match &self.sink {
                     Sink::Stderr => {
                         let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
                     }
                     Sink::TestCapture => eprint!("{line}"),
+                    #[cfg(test)]
+                    Sink::Collect(lines) => lines.lock().push(line.clone()),
                 }
             }
             if to_ring {
-                self.ring.push(record.level(), record.target(), message, now_ms);
+                self.ring.push_redacted(record.level(), record.target(), &redacted, now_ms);
             }
         };
         // A message whose formatting logs (re-entry) gets buffers of its own.
@@ -373,6 +384,33 @@ mod tests {
         format_line(&mut line, &mut second, 1_710_028_740_999, Level::Warn, "hajimi", &"x".repeat(100_000));
         assert!(line.starts_with("[2024-03-09T23:59:00.999Z WARN  hajimi] xxx"), "{}", &line[..60]);
         assert!(line.len() < MAX_LINE_CHARS + 64 && line.ends_with("…\n"));
+    }
+
+    #[test]
+    fn keys_and_secrets_are_masked_on_stderr_as_in_the_ring() {
+        let secret = "stderr-line-secret-7f3a";
+        crate::secret::register_secret(secret);
+        let ring = Arc::new(LogRing::new(MIN_CAPACITY));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let filter = env_logger::Builder::new().parse_filters("info").build();
+        let logger = RingLogger::new(filter, Arc::clone(&ring), Sink::Collect(Arc::clone(&lines)));
+        let (key, multiline) = (KEY, "a\nb");
+        let args = format_args!("upstream said {key} with {secret} then {multiline}");
+        logger.log(&log::Record::builder().level(Level::Warn).target("hajimi::gemini").args(args).build());
+        // A record outside the ring's targets is still masked on stderr.
+        let args = format_args!("from a library: {key}");
+        logger.log(&log::Record::builder().level(Level::Warn).target("awc::client").args(args).build());
+        let lines = lines.lock();
+        assert_eq!(lines.len(), 2);
+        let masked = crate::secret::ApiKey::new(KEY).masked();
+        assert!(
+            lines[0].ends_with(&format!("WARN  hajimi::gemini] upstream said {masked} with *** then a\\nb\n")),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(&format!("WARN  awc::client] from a library: {masked}\n")), "{}", lines[1]);
+        assert!(!lines.iter().any(|line| line.contains(KEY) || line.contains(secret)));
+        assert_eq!(messages(&ring.records(None, None)), [format!("upstream said {masked} with *** then a\\nb")]);
     }
 
     #[test]
