@@ -121,29 +121,30 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
     let mut attempts = Attempts::default();
     let (upstream, key) = relay.open_stream(&body, &mut attempts).await?;
     let response = headers.streaming(produced_body(move |outbox| async move {
-        let mut pumping = Pumping { format, relay, key, finished: false };
+        let mut pumping = Pumping { format, relay, key, booked: false };
         if let Some(opening) = pumping.format.opening() {
             outbox.send(opening).await;
         }
         pump(&mut pumping, &body, upstream, attempts, started, &outbox, timing).await;
-        pumping.finished = true;
     }));
     Ok((response, key))
 }
 
 /// A pumped stream's format, relay and current key. Dropped before the
-/// pump finished, the client left (actix dropped the body): what the
-/// answer used so far still counts against the key.
+/// stream's outcome was booked, the client left (actix dropped the body):
+/// what the answer used so far still counts against the key.
 struct Pumping<F: EventFormat> {
     format: F,
     relay: Relay,
     key: KeyId,
-    finished: bool,
+    /// The key's success or failure is booked: the client leaving during
+    /// the last sends (an error event) books nothing more.
+    booked: bool,
 }
 
 impl<F: EventFormat> Drop for Pumping<F> {
     fn drop(&mut self) {
-        if self.finished {
+        if self.booked {
             return;
         }
         log::info!("client left during the stream model={} key={}", LogSafe(&self.relay.pool_model), self.key);
@@ -165,11 +166,12 @@ async fn pump<F: EventFormat>(
 ) {
     let model = pumping.relay.pool_model.clone();
     loop {
-        let Pumping { format, relay, key, .. } = pumping;
+        let Pumping { format, relay, key, booked } = pumping;
         let problem = match forward_events(format, &mut upstream, outbox, timing, relay, *key, started).await {
             Ok(()) => {
                 let (prompt, completion) = format.usage();
                 relay.record_success(*key, prompt, completion);
+                *booked = true;
                 return;
             }
             Err(problem) => problem,
@@ -186,6 +188,7 @@ async fn pump<F: EventFormat>(
                 // The key still answers for what happened (a 429 mid-stream cools it).
                 let _ = relay.after_stream_failure(&mut attempts, *key, failure);
             }
+            *booked = true;
             let error = ApiError::UpstreamFailed {
                 status: actix_web::http::StatusCode::BAD_GATEWAY,
                 message: "The Gemini stream was cut off before the answer finished / 上游流式响应中断".to_owned(),
@@ -210,6 +213,7 @@ async fn pump<F: EventFormat>(
                 format.restart();
             }
             Err(error) => {
+                *booked = true;
                 let mut out = Vec::new();
                 if empty && format.give_up_empty(&mut out) {
                     outbox.send(Bytes::from(out)).await;
