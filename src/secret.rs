@@ -249,26 +249,26 @@ impl<W: fmt::Write> fmt::Write for Escaper<W> {
                 return self.inner.write_str(&text[run_start..index]);
             }
             self.chars_left -= 1;
+            // `Some(name)`: a named escape; `None`: the code point in hex.
             let escape = match character {
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
+                '\n' => Some("\\n"),
+                '\r' => Some("\\r"),
+                '\t' => Some("\\t"),
                 // Bidirectional overrides can make a line read differently.
                 character
                     if character.is_control()
                         || ('\u{202a}'..='\u{202e}').contains(&character)
                         || ('\u{2066}'..='\u{2069}').contains(&character) =>
                 {
-                    ""
+                    None
                 }
                 _ => continue,
             };
             self.inner.write_str(&text[run_start..index])?;
             run_start = index + character.len_utf8();
-            if escape.is_empty() {
-                write!(self.inner, "\\u{{{:x}}}", u32::from(character))?;
-            } else {
-                self.inner.write_str(escape)?;
+            match escape {
+                Some(named) => self.inner.write_str(named)?,
+                None => write!(self.inner, "\\u{{{:x}}}", u32::from(character))?,
             }
         }
         self.inner.write_str(&text[run_start..])

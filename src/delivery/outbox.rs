@@ -35,16 +35,22 @@ impl Outbox {
     pub fn send(&self, bytes: Bytes) -> impl Future<Output = ()> + '_ {
         let mut bytes = Some(bytes);
         std::future::poll_fn(move |_| {
-            let waiting = self.slot.take();
-            if waiting.is_some() {
+            if self.is_full() {
                 // Taken by the body's next poll, which then polls the
                 // producer again: no waker is needed.
-                self.slot.set(waiting);
                 return Poll::Pending;
             }
             self.slot.set(bytes.take());
             Poll::Ready(())
         })
+    }
+
+    /// Whether a piece waits to be taken.
+    fn is_full(&self) -> bool {
+        let piece = self.slot.take();
+        let full = piece.is_some();
+        self.slot.set(piece);
+        full
     }
 }
 
@@ -80,18 +86,11 @@ impl<Fut: Future<Output = ()>> Stream for ProducedBody<Fut> {
                 Poll::Ready(()) => this.producer = None,
                 // Pending on a full outbox: the piece goes out first (the
                 // loop). Pending otherwise: its own waker wakes this task.
-                Poll::Pending if is_full(&this.outbox) => {}
+                Poll::Pending if this.outbox.is_full() => {}
                 Poll::Pending => return Poll::Pending,
             }
         }
     }
-}
-
-fn is_full(outbox: &Outbox) -> bool {
-    let piece = outbox.slot.take();
-    let full = piece.is_some();
-    outbox.slot.set(piece);
-    full
 }
 
 #[cfg(test)]

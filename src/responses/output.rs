@@ -396,10 +396,10 @@ impl OutputBuilder {
         };
         // Serializing these types cannot fail.
         let mut json = serde_json::to_string(&core).unwrap_or_default();
-        if !meta.echoed.0.is_empty() {
+        if !meta.echoed.members().is_empty() {
             json.pop();
             json.push(',');
-            json.push_str(&meta.echoed.0);
+            json.push_str(meta.echoed.members());
             json.push('}');
         }
         json
