@@ -11,8 +11,6 @@
 //! `x-goog-api-key` to `UPSTREAM` (default `http://127.0.0.1:9100`),
 //! streaming the answer back as it arrives.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 
 fn main() -> std::io::Result<()> {
@@ -84,34 +82,26 @@ fn hyper(port: u16, upstream: String) -> std::io::Result<()> {
         request: Request<Incoming>,
         upstream: &str,
         client: Upstream,
-    ) -> Result<Response<Incoming>, Infallible> {
+    ) -> Result<Response<Incoming>, Box<dyn std::error::Error + Send + Sync>> {
+        // An error (the client's body, the upstream) closes the connection.
         let (head, body) = request.into_parts();
         let target = format!("{upstream}{}", head.uri.path_and_query().map_or("/", |p| p.as_str()));
-        let body = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => Bytes::new(),
-        };
+        let body = body.collect().await?.to_bytes();
         let mut outgoing = Request::builder().method(head.method).uri(target);
         for name in FORWARDED {
             if let Some(value) = head.headers.get(name) {
                 outgoing = outgoing.header(name, value.clone());
             }
         }
-        let outgoing = outgoing.body(Full::new(body)).expect("a request built from a valid one");
-        match client.request(outgoing).await {
-            Ok(answer) => {
-                let (head, body) = answer.into_parts();
-                let mut response = Response::new(body);
-                *response.status_mut() = head.status;
-                for name in ["content-type", "content-length"] {
-                    if let Some(value) = head.headers.get(name) {
-                        response.headers_mut().insert(name, value.clone());
-                    }
-                }
-                Ok(response)
+        let (head, body) = client.request(outgoing.body(Full::new(body))?).await?.into_parts();
+        let mut response = Response::new(body);
+        *response.status_mut() = head.status;
+        for name in ["content-type", "content-length"] {
+            if let Some(value) = head.headers.get(name) {
+                response.headers_mut().insert(name, value.clone());
             }
-            Err(_) => panic!("upstream unreachable"),
         }
+        Ok(response)
     }
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
