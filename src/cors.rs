@@ -10,11 +10,12 @@
 //! before routing, with 204; one from another origin gets 403 with no
 //! CORS header.
 
-use actix_web::body::{BoxBody, MessageBody};
+use std::future::Future;
+
+use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 
 use crate::state::AppState;
@@ -37,10 +38,15 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
         && allowed.iter().any(|entry| entry == "*" || entry.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
-pub async fn cors(
+/// Around `call` (the rest of the request's way): answers an API
+/// preflight itself, and adds the CORS headers to an API answer.
+pub async fn cors<Fut>(
     request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
+    call: impl FnOnce(ServiceRequest) -> Fut,
+) -> Result<ServiceResponse<BoxBody>, Error>
+where
+    Fut: Future<Output = Result<ServiceResponse<BoxBody>, Error>>,
+{
     let allowed_origin = request
         .headers()
         .get(header::ORIGIN)
@@ -55,7 +61,7 @@ pub async fn cors(
             Some((origin.to_owned(), origin_allowed(origin, &config.allowed_origins)))
         });
     let Some((origin, allowed)) = allowed_origin else {
-        return next.call(request).await.map(ServiceResponse::map_into_boxed_body);
+        return call(request).await;
     };
     let is_preflight =
         request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
@@ -73,7 +79,7 @@ pub async fn cors(
         };
         return Ok(request.into_response(response));
     }
-    let mut response = next.call(request).await?.map_into_boxed_body();
+    let mut response = call(request).await?;
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
     if allowed {

@@ -101,7 +101,7 @@ impl ModelCatalog {
             .iter()
             .find_map(|prefix| requested.strip_prefix(prefix))
             .map_or(requested, str::trim_start);
-        let base = ModelSpec::parse(unprefixed, config.search_mode).base;
+        let base = ModelSpec::base_of(unprefixed, config.search_mode);
         match &*self.upstream.read() {
             Some(list) => list.entries.iter().any(|entry| entry_name(entry) == base),
             None => BUNDLED_MODELS.iter().chain(BUNDLED_EMBEDDING_MODELS).any(|known| *known == base),

@@ -8,9 +8,10 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
+use std::future::Future;
+
+use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use futures_util::FutureExt;
 
@@ -41,10 +42,15 @@ fn install_logger(sink: crate::log_ring::Sink) {
     }
 }
 
-pub async fn access_log(
+/// Around `call` (the rest of the request's way): the access line, the
+/// metrics and the request log, and a panic on the way as a 500.
+pub async fn access_log<Fut>(
     request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
+    call: impl FnOnce(ServiceRequest) -> Fut,
+) -> Result<ServiceResponse<BoxBody>, Error>
+where
+    Fut: Future<Output = Result<ServiceResponse<BoxBody>, Error>>,
+{
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.path().to_owned();
@@ -52,7 +58,7 @@ pub async fn access_log(
     let is_generation = calls_upstream(&method, &path);
     let _active = is_generation.then(|| state.as_ref().map(|state| state.stats.track_active()));
     // No clone of the request may be held here: routing needs it unique.
-    let outcome = AssertUnwindSafe(next.call(request)).catch_unwind().await;
+    let outcome = AssertUnwindSafe(call(request)).catch_unwind().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (status, note, route, authenticated) = match &outcome {
         Ok(Ok(response)) => (
@@ -111,8 +117,7 @@ pub async fn access_log(
         }
     }
     match outcome {
-        Ok(Ok(response)) => Ok(response.map_into_boxed_body()),
-        Ok(Err(error)) => Err(error),
+        Ok(result) => result,
         Err(_panic) => Err(ApiError::Internal.into()),
     }
 }

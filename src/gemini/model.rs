@@ -49,6 +49,17 @@ impl ModelSpec {
     /// suffix is never stripped if that would leave an empty base name, and a
     /// `-thinking-<N>` whose N does not parse stays in the name.
     pub fn parse(requested: &str, search_mode: bool) -> ModelSpec {
+        let (base, search, thinking) = ModelSpec::split(requested, search_mode);
+        ModelSpec { requested: requested.to_string(), base: base.to_string(), search, thinking }
+    }
+
+    /// The upstream model name [`ModelSpec::parse`] finds in `requested`,
+    /// without copying it.
+    pub fn base_of(requested: &str, search_mode: bool) -> &str {
+        ModelSpec::split(requested, search_mode).0
+    }
+
+    fn split(requested: &str, search_mode: bool) -> (&str, bool, ThinkingOverride) {
         let mut remaining_name = requested.strip_prefix(MODELS_PATH_PREFIX).unwrap_or(requested);
         let mut search = false;
         let mut thinking = ThinkingOverride::None;
@@ -71,7 +82,7 @@ impl ModelSpec {
             break;
         }
 
-        ModelSpec { requested: requested.to_string(), base: remaining_name.to_string(), search, thinking }
+        (remaining_name, search, thinking)
     }
 }
 

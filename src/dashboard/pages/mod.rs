@@ -228,14 +228,12 @@ const NO_FRAMES: &str = "frame-ancestors 'none'";
 /// carry [`NO_FRAMES`]): while `FRAME_ANCESTORS` lists origins, the CSP
 /// names them instead and no `X-Frame-Options` is sent, so a Hugging Face
 /// Space page can show the dashboard in its frame.
-pub async fn allow_framing(
-    request: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let state = request.app_data::<web::Data<AppState>>().cloned();
-    let mut response = next.call(request).await?;
+pub fn allow_framing(
+    mut response: actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+) -> actix_web::dev::ServiceResponse<actix_web::body::BoxBody> {
     let policy = response.headers().get(header::CONTENT_SECURITY_POLICY).and_then(|value| value.to_str().ok());
-    let Some(policy) = policy.filter(|policy| policy.contains(NO_FRAMES)) else { return Ok(response) };
+    let Some(policy) = policy.filter(|policy| policy.contains(NO_FRAMES)) else { return response };
+    let state = response.request().app_data::<web::Data<AppState>>();
     let ancestors = state.map(|state| state.config().frame_ancestors.join(" ")).unwrap_or_default();
     if !ancestors.is_empty() {
         let framed = policy.replace(NO_FRAMES, &format!("frame-ancestors {ancestors}"));
@@ -245,7 +243,7 @@ pub async fn allow_framing(
             headers.remove(header::X_FRAME_OPTIONS);
         }
     }
-    Ok(response)
+    response
 }
 
 fn html(template: &impl Template, status: StatusCode) -> Result<HttpResponse, DashboardError> {
