@@ -6,48 +6,46 @@
 
 use std::path::{Path, PathBuf};
 
-/// Static (musl) builds: mimalloc, as fast as glibc's allocator under load.
-#[cfg(target_env = "musl")]
+/// Every build: mimalloc. Measured against glibc's allocator in one run
+/// (bench.sh --compare, builds taking turns): 1.10× non-stream chat,
+/// 1.19× stream, 1.25× Messages and 1.14× Responses streams; a request
+/// makes ~120 small allocations, and glibc's bins (unlink, consolidate)
+/// took ~15% of a request's CPU. musl's allocator is slower still. Built
+/// without transparent huge pages (the `no_thp` feature): with them,
+/// idle RSS was 27 MB instead of 12.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc commits its arenas eagerly on Linux, which costs ~11 MB of
-/// idle RSS; committing on demand keeps a static build under the idle
-/// memory target at no measurable cost in throughput.
-#[cfg(target_env = "musl")]
+/// idle RSS; committing on demand keeps the idle memory target at no
+/// measurable cost in throughput.
+///
+/// Freed memory goes back to the system after mimalloc's purge delay, but
+/// a delay only ends on some later allocator call: a server gone idle
+/// after a burst of large bodies kept it (measured with hostile-bodies.sh,
+/// 8 × 20 MB images at once: 182 MB afterwards). A thread asks for the
+/// expired purges every second (18 MB afterwards). Purging at once
+/// instead (a purge delay of 0) cost the whole speed-up of mimalloc.
 fn tune_allocator() {
-    // `mi_option_arena_eager_commit` in mimalloc.h's `mi_option_e`.
+    // In mimalloc.h's `mi_option_e` (the same in mimalloc 2 and 3).
     const ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
     extern "C" {
         fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+        fn mi_collect(force: bool);
     }
     // SAFETY: mimalloc is linked in (it is the global allocator); setting an
     // option is a plain store, valid at any time.
     unsafe { mi_option_set(ARENA_EAGER_COMMIT, 0) };
-}
-
-/// glibc builds: blocks of 1 MiB and more always come from `mmap`, so the
-/// memory of a large request goes back to the system when it is freed.
-/// glibc's default threshold rises to the size of each large block freed
-/// (up to 32 MiB), after which a 20 MB request's copies come from the heap
-/// and stay there: measured, RSS stayed at 33–54 MB after one 20 MB
-/// request instead of returning to 13 MB, and its peak was 74 MB instead
-/// of 54 MB for a Responses request. Smaller blocks are unaffected.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    // `M_MMAP_THRESHOLD` in glibc's malloc.h; setting it also turns off
-    // the dynamic adjustment.
-    const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
-    extern "C" {
-        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+    let purger = std::thread::Builder::new().name("purge-memory".into()).spawn(|| loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        // SAFETY: mimalloc's collection may run on any thread at any time;
+        // not forced, it only purges what is due and this thread's heap.
+        unsafe { mi_collect(false) };
+    });
+    if purger.is_err() {
+        eprintln!("hajimi: no thread to return freed memory to the system; it is returned as the allocator runs");
     }
-    // SAFETY: glibc's mallopt may be called at any time; it only sets a
-    // parameter of the allocator.
-    unsafe { mallopt(M_MMAP_THRESHOLD, 1 << 20) };
 }
-
-#[cfg(not(any(target_env = "musl", all(target_os = "linux", target_env = "gnu"))))]
-fn tune_allocator() {}
 
 use hajimi::config::{Config, RawSettings, Source};
 use hajimi::startup::Application;
