@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Hostile request bodies against the release binary (issue: bounded memory
-# and connections). Sends N concurrent large chat bodies (default 8 × 60 MB)
+# and connections). Sends BODIES concurrent large chat bodies (default 8 × BODY_MB=60)
 # and reports each status and hajimi's peak RSS; then trickles a body one
 # byte every 200 ms and reports when the connection is answered. Loopback
 # only; every step is bounded in time. HAJIMI_BIN runs another build.
