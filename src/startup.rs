@@ -557,4 +557,29 @@ mod tests {
         assert_eq!(studio_key_counts(&configured, &snapshot), (1, 1));
         assert_eq!(studio_key_counts(&[], &Snapshot::default()), (0, 0));
     }
+
+    /// The one middleware still turns a handler's panic into a 500, for
+    /// many requests at once, and the worker goes on serving.
+    #[actix_web::test]
+    async fn a_panicking_handler_answers_500_through_the_middleware_and_the_worker_serves_on() {
+        use actix_web::{test, App};
+        let app = test::init_service(
+            App::new()
+                .wrap(middleware::from_fn(around_every_request))
+                .route("/boom", web::get().to(|| async { panic!("a bug in a handler") as &'static str }))
+                .route("/fine", web::get().to(|| async { "fine" })),
+        )
+        .await;
+        let status = |answer: Result<actix_web::dev::ServiceResponse, actix_web::Error>| match answer {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        let answers = futures_util::future::join_all(
+            (0..64).map(|_| actix_web::dev::Service::call(&app, test::TestRequest::get().uri("/boom").to_request())),
+        )
+        .await;
+        assert!(answers.into_iter().all(|answer| status(answer) == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR));
+        let fine = test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
+        assert_eq!(fine.status(), actix_web::http::StatusCode::OK);
+    }
 }

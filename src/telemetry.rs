@@ -2,13 +2,13 @@
 //! request with method, path without the query string (it may carry a
 //! key), status, latency and — for generations — the door, the model
 //! (and the alias target), the delivery mode and the key id. The same
-//! middleware turns a panic inside a handler into a 500 answer, so one bad
-//! request never takes a worker down.
-
-use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+//! wrapper (part of `startup`'s one middleware) turns a panic inside a
+//! handler into a 500 answer, so one bad request never takes a worker
+//! down.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

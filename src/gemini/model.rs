@@ -251,6 +251,7 @@ mod tests {
         expected_thinking: ThinkingOverride,
     ) {
         let spec = ModelSpec::parse(requested, search_mode);
+        assert_eq!(ModelSpec::base_of(requested, search_mode), expected_base, "base_of({requested:?})");
         assert_eq!(
             spec,
             ModelSpec {
