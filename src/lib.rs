@@ -40,6 +40,7 @@ pub mod signatures;
 pub mod startup;
 pub mod state;
 pub mod stats;
+pub mod stderr_batch;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;

@@ -7,8 +7,8 @@
 //! [`MAX_MESSAGE_CHARS`], so a record is safe to show on a page as text.
 //!
 //! [`RingLogger`] is the process's `log::Log`: it writes every record
-//! `RUST_LOG` lets through as one stderr line, in env_logger's default
-//! layout, redacted like the ring's records, and copies
+//! `RUST_LOG` lets through as one stderr line (written in batches:
+//! [`crate::stderr_batch`]), in env_logger's default layout, redacted like the ring's records, and copies
 //! hajimi's records into the process-wide ring ([`global`]).
 //! Memory is bounded: the ring holds at most its capacity (settable at
 //! runtime), and a subscriber that falls behind loses the oldest records
@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use crate::secret::{redact_keys, Escaper};
+use crate::stderr_batch::StderrBatch;
 
 pub const DEFAULT_CAPACITY: usize = 1000;
 pub const MIN_CAPACITY: usize = 10;
@@ -217,7 +218,8 @@ pub const MAX_LINE_CHARS: usize = 4000;
 
 /// Where stderr lines go.
 pub enum Sink {
-    /// The process's stderr, one `write` per line.
+    /// The process's stderr, in batches ([`crate::stderr_batch`]):
+    /// warnings and errors at once, other lines within a few milliseconds.
     Stderr,
     /// Through `eprint!`, which a test harness captures.
     TestCapture,
@@ -297,7 +299,7 @@ impl log::Log for RingLogger {
                 format_line(line, second, now_ms, record.level(), record.target(), &redacted);
                 match &self.sink {
                     Sink::Stderr => {
-                        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+                        StderrBatch::stderr().push(line.as_bytes(), record.level() <= log::Level::Warn);
                     }
                     Sink::TestCapture => eprint!("{line}"),
                     #[cfg(test)]
@@ -324,7 +326,11 @@ impl log::Log for RingLogger {
         }
     }
 
-    fn flush(&self) {}
+    fn flush(&self) {
+        if matches!(self.sink, Sink::Stderr) {
+            StderrBatch::stderr().flush();
+        }
+    }
 }
 
 /// One stderr line, as env_logger writes one by default

@@ -358,10 +358,10 @@ fn main() -> std::io::Result<()> {
     }
     hajimi::telemetry::init_logging();
     if let Some(settings_path) = &arguments.import_settings {
-        std::process::exit(import_settings(settings_path, arguments.config_file.as_deref()));
+        exit(import_settings(settings_path, arguments.config_file.as_deref()));
     }
     if arguments.migrate_to_redis {
-        std::process::exit(migrate_to_redis(arguments.config_file.as_deref()));
+        exit(migrate_to_redis(arguments.config_file.as_deref()));
     }
     let loaded = RawSettings::load(arguments.config_file.as_deref(), &|name| std::env::var(name).ok())
         .map(|mut raw| {
@@ -380,8 +380,9 @@ fn main() -> std::io::Result<()> {
     let (config, sources) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => {
+            hajimi::telemetry::flush_logs();
             eprintln!("hajimi: {error}");
-            std::process::exit(2);
+            exit(2);
         }
     };
     let malformed_keys = hajimi::secret::ApiKey::count_malformed(sources.get("GEMINI_API_KEYS"));
@@ -418,8 +419,9 @@ fn main() -> std::io::Result<()> {
         let application = match Application::build_with_sources(config, Some(sources), clock) {
             Ok(application) => application,
             Err(error) => {
+                hajimi::telemetry::flush_logs();
                 eprintln!("hajimi: cannot start: {error} / 无法启动：{error}");
-                std::process::exit(1);
+                exit(1);
             }
         };
         log::info!("listening on port {}", application.port());
@@ -428,6 +430,14 @@ fn main() -> std::io::Result<()> {
         // Stopped (SIGTERM/SIGINT): the last seconds of counters go to disk.
         hajimi::startup::persist_before_exit(&state);
         log::info!("stopped; state saved");
+        hajimi::telemetry::flush_logs();
         served
     })
+}
+
+/// Exits with `code` once the log lines still waiting for their batch
+/// are written.
+fn exit(code: i32) -> ! {
+    hajimi::telemetry::flush_logs();
+    std::process::exit(code)
 }

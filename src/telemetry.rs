@@ -27,8 +27,22 @@ pub fn init_logging_for_tests() {
     install_logger(crate::log_ring::Sink::TestCapture);
 }
 
+/// The process's logging: stderr lines in batches, so a panic's message
+/// (written by the panic hook straight to stderr) first lets the lines
+/// logged before it out, and [`flush_logs`] does at exit.
 pub fn init_logging() {
     install_logger(crate::log_ring::Sink::Stderr);
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        log::logger().flush();
+        report(info);
+    }));
+}
+
+/// Writes the log lines still waiting for their batch (before the
+/// process exits).
+pub fn flush_logs() {
+    log::logger().flush();
 }
 
 fn install_logger(sink: crate::log_ring::Sink) {

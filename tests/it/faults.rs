@@ -304,9 +304,16 @@ async fn timeouts_do_not_add_up_across_retries() {
 
 #[actix_rt::test]
 async fn a_failing_answer_nobody_waits_for_any_more_is_not_retried_on_and_on() {
+    for public_mode in [false, true] {
+        failing_answer_nobody_waits_for(public_mode).await;
+    }
+}
+
+async fn failing_answer_nobody_waits_for(public_mode: bool) {
     let app = spawn_app_with(3, |config| {
         config.max_retry_num = 15;
         config.fake_streaming = false;
+        config.public_mode = public_mode;
     })
     .await;
     app.upstream.answer(|_, _| {
@@ -321,5 +328,5 @@ async fn a_failing_answer_nobody_waits_for_any_more_is_not_retried_on_and_on() {
     assert!(left.is_err(), "the client gave up");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let calls = app.upstream.generation_calls().len();
-    assert!(calls <= 3, "{calls} upstream attempts after the client left (15 allowed)");
+    assert!(calls <= 3, "{calls} upstream attempts after the client left (15 allowed), public_mode={public_mode}");
 }

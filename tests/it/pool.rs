@@ -241,13 +241,14 @@ async fn identical_requests_in_flight_share_one_upstream_call_unless_public_mode
 
 #[actix_web::test]
 async fn an_answer_whose_client_left_serves_the_next_swipe() {
-    for stream in [true, false] {
-        answer_of_a_client_that_left_is_kept(stream).await;
+    // Shared or not (PUBLIC_MODE), a generation outlives its client.
+    for (stream, public_mode) in [(true, false), (false, false), (false, true)] {
+        answer_of_a_client_that_left_is_kept(stream, public_mode).await;
     }
 }
 
-async fn answer_of_a_client_that_left_is_kept(stream: bool) {
-    let app = spawn_app_with(1, |_| {}).await;
+async fn answer_of_a_client_that_left_is_kept(stream: bool, public_mode: bool) {
+    let app = spawn_app_with(1, |config| config.public_mode = public_mode).await;
     app.upstream
         .answer(|_, _| Reply::After(Duration::from_millis(400), Box::new(Reply::fixture("response-text.json"))));
     // The client waits (reading keep-alive chunks if streaming), then hangs up.
@@ -269,7 +270,7 @@ async fn answer_of_a_client_that_left_is_kept(stream: bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let swipe = app.post("/v1/chat/completions", &chat_body(false)).await;
-    assert_eq!(swipe.json()["choices"][0]["message"]["content"], "Hello! How can I help you today?");
+    assert_eq!(swipe.json()["choices"][0]["message"]["content"], "Hello! How can I help you today?", "{public_mode}");
     assert_eq!(app.upstream.generation_calls().len(), 1, "the first call was not cancelled, nor repeated");
 }
 
