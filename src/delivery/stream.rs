@@ -260,14 +260,8 @@ async fn forward_events<F: EventFormat>(
             }
         };
         silent_for = Duration::ZERO;
-        let payloads = match next {
-            Some(Ok(bytes)) => {
-                let payloads = decoder.feed(&bytes);
-                if decoder.is_oversized() {
-                    return Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")));
-                }
-                payloads
-            }
+        let bytes = match next {
+            Some(Ok(bytes)) => bytes,
             Some(Err(error)) => {
                 return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
             }
@@ -288,15 +282,20 @@ async fn forward_events<F: EventFormat>(
                 return finished;
             }
         };
-        // Everything one upstream read produced goes out as one piece.
+        // Everything one upstream read produced goes out as one piece
+        // (converted events are about as long as the upstream's).
         let had_output = format.has_output();
-        let mut out = Vec::new();
-        let converted = payloads.iter().try_for_each(|payload| push_payload(format, payload, &mut out, relay, key));
+        let mut out = Vec::with_capacity(bytes.len() + 256);
+        let converted = decoder.feed_each(&bytes, |payload| push_payload(format, payload, &mut out, relay, key));
+        drop(bytes);
         send_batch(outbox, out).await;
         if !had_output && format.has_output() {
             relay.state.metrics.observe_first_token(relay.target.service, started.elapsed().as_secs_f64());
         }
         converted?;
+        if decoder.is_oversized() {
+            return Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")));
+        }
         silence.as_mut().reset(tokio::time::Instant::now() + interval);
     }
 }

@@ -4,17 +4,23 @@
 //! a `\r\n` pair is split across two network chunks), a blank line dispatches
 //! the event, `data:` lines are joined with `\n`, comments and other fields are
 //! ignored. It works on bytes so that UTF-8 sequences split across chunks are
-//! reassembled before decoding, and it only allocates for partial lines and
-//! for the payloads it returns. It does no I/O: the caller feeds the bytes.
+//! reassembled before decoding. It does no I/O: the caller feeds the bytes.
+//!
+//! [`SseDecoder::feed_each`] copies nothing in the usual case: an event whose
+//! one `data` line arrived whole in the bytes fed is handed over as a slice of
+//! them. Only a line split across reads, or an event of several `data` lines,
+//! is gathered in the decoder's buffers (kept from event to event).
 
-/// State carried between calls to [`SseDecoder::feed`].
+use std::borrow::Cow;
+
+/// State carried between calls to [`SseDecoder::feed_each`].
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     /// Bytes of a line whose terminator has not arrived yet.
     partial_line: Vec<u8>,
     /// `data` values of the event being built, each followed by `\n`.
     data_buffer: Vec<u8>,
-    /// Whether at least one `data` field was seen in the event being built.
+    /// Whether at least one `data` field was gathered in `data_buffer`.
     event_has_data: bool,
     /// The last byte seen was a `\r`; a `\n` right after it belongs to the
     /// same line ending.
@@ -30,7 +36,46 @@ pub struct SseDecoder {
 /// base64); a stream sending more without a line end is broken or hostile.
 pub const MAX_EVENT_BYTES: usize = 32 * 1024 * 1024;
 
+/// A gathering buffer that grew past this (a large event) is let go after
+/// its event.
+const KEPT_BUFFER_BYTES: usize = 64 * 1024;
+
 const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+/// What one line of the stream is.
+enum Line<'a> {
+    /// Dispatches the event.
+    Blank,
+    /// A `data` field's value.
+    Data(&'a [u8]),
+    /// A comment or another field.
+    Ignored,
+}
+
+impl<'a> Line<'a> {
+    fn of(line: &'a [u8]) -> Line<'a> {
+        if line.is_empty() {
+            return Line::Blank;
+        }
+        if line[0] == b':' {
+            return Line::Ignored;
+        }
+        let (field_name, field_value) = match line.iter().position(|&byte| byte == b':') {
+            Some(colon_position) => {
+                let value = &line[colon_position + 1..];
+                (&line[..colon_position], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        // `event`, `id`, `retry` and unknown fields mean nothing to Gemini
+        // streams and are ignored.
+        if field_name == b"data" {
+            Line::Data(field_value)
+        } else {
+            Line::Ignored
+        }
+    }
+}
 
 impl SseDecoder {
     /// Feed raw bytes (arbitrary boundaries, may split UTF-8 sequences and
@@ -38,6 +83,20 @@ impl SseDecoder {
     /// these bytes.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
         let mut completed_payloads = Vec::new();
+        let _ = self.feed_each(bytes, |payload| {
+            completed_payloads.push(payload.to_owned());
+            Ok::<(), std::convert::Infallible>(())
+        });
+        completed_payloads
+    }
+
+    /// Feed raw bytes, as [`feed`](Self::feed), handing the `data` payload
+    /// of every event they complete to `each`, in order, borrowed (from
+    /// `bytes` when the event arrived whole in them). Stops at the first
+    /// error `each` returns (the stream is then given up).
+    pub fn feed_each<E>(&mut self, bytes: &[u8], mut each: impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+        // The event's one `data` value so far, still in `bytes`.
+        let mut pending: Option<&[u8]> = None;
         let mut remaining = self.skip_byte_order_mark(bytes);
         if self.last_byte_was_carriage_return && !remaining.is_empty() {
             self.last_byte_was_carriage_return = false;
@@ -48,14 +107,20 @@ impl SseDecoder {
         while let Some(terminator_position) = remaining.iter().position(|&byte| byte == b'\n' || byte == b'\r') {
             let line_tail = &remaining[..terminator_position];
             if self.partial_line.is_empty() {
-                self.process_line(line_tail, &mut completed_payloads);
+                match Line::of(line_tail) {
+                    Line::Blank => self.dispatch(&mut pending, &mut each)?,
+                    Line::Data(value) if pending.is_none() && !self.event_has_data => pending = Some(value),
+                    Line::Data(value) => self.gather(&mut pending, value),
+                    Line::Ignored => {}
+                }
             } else {
                 let mut whole_line = std::mem::take(&mut self.partial_line);
                 whole_line.extend_from_slice(line_tail);
-                self.process_line(&whole_line, &mut completed_payloads);
+                let dispatched = self.owned_line(&whole_line, &mut pending, &mut each);
                 // Keep the allocation for the next partial line.
                 whole_line.clear();
                 self.partial_line = whole_line;
+                dispatched?;
             }
             let terminator = remaining[terminator_position];
             remaining = &remaining[terminator_position + 1..];
@@ -67,13 +132,15 @@ impl SseDecoder {
                 }
             }
         }
+        // The event goes on in later bytes: its data is kept.
+        self.materialize(&mut pending);
         self.partial_line.extend_from_slice(remaining);
         if self.partial_line.len() + self.data_buffer.len() > MAX_EVENT_BYTES {
             self.oversized = true;
             self.partial_line = Vec::new();
             self.data_buffer = Vec::new();
         }
-        completed_payloads
+        Ok(())
     }
 
     /// Whether an event exceeded [`MAX_EVENT_BYTES`] (its bytes were
@@ -86,14 +153,75 @@ impl SseDecoder {
     /// if any (Gemini sometimes omits the last separator). An unterminated
     /// last line counts as a complete line. The decoder is reset afterwards.
     pub fn finish(&mut self) -> Option<String> {
-        let mut completed_payloads = Vec::new();
-        if !self.partial_line.is_empty() {
-            let last_line = std::mem::take(&mut self.partial_line);
-            self.process_line(&last_line, &mut completed_payloads);
+        let mut last = None;
+        let mut keep = |payload: &str| {
+            last = Some(payload.to_owned());
+            Ok::<(), std::convert::Infallible>(())
+        };
+        let line = std::mem::take(&mut self.partial_line);
+        if !line.is_empty() {
+            let _ = self.owned_line(&line, &mut None, &mut keep);
         }
-        self.process_line(b"", &mut completed_payloads);
+        let _ = self.owned_line(b"", &mut None, &mut keep);
         *self = SseDecoder::default();
-        completed_payloads.pop()
+        last
+    }
+
+    /// A line the decoder put together (not a slice of the bytes fed).
+    fn owned_line<E>(
+        &mut self,
+        line: &[u8],
+        pending: &mut Option<&[u8]>,
+        each: &mut impl FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match Line::of(line) {
+            Line::Blank => self.dispatch(pending, each),
+            Line::Data(value) => {
+                self.gather(pending, value);
+                Ok(())
+            }
+            Line::Ignored => Ok(()),
+        }
+    }
+
+    /// Moves a pending value into the gathered data (followed by `\n`).
+    fn materialize(&mut self, pending: &mut Option<&[u8]>) {
+        if let Some(value) = pending.take() {
+            self.data_buffer.extend_from_slice(value);
+            self.data_buffer.push(b'\n');
+            self.event_has_data = true;
+        }
+    }
+
+    /// Adds `value` (after any pending value) to the gathered data.
+    fn gather(&mut self, pending: &mut Option<&[u8]>, value: &[u8]) {
+        self.materialize(pending);
+        self.data_buffer.extend_from_slice(value);
+        self.data_buffer.push(b'\n');
+        self.event_has_data = true;
+    }
+
+    /// A blank line: the event's payload to `each`, if it had data.
+    fn dispatch<E>(
+        &mut self,
+        pending: &mut Option<&[u8]>,
+        each: &mut impl FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if let Some(value) = pending.take() {
+            return each(&utf8(value));
+        }
+        if !self.event_has_data {
+            return Ok(());
+        }
+        self.event_has_data = false;
+        let mut gathered = std::mem::take(&mut self.data_buffer);
+        gathered.pop(); // the `\n` after the last data line
+        let result = each(&utf8(&gathered));
+        if gathered.capacity() <= KEPT_BUFFER_BYTES {
+            gathered.clear();
+            self.data_buffer = gathered;
+        }
+        result
     }
 
     /// Strips a UTF-8 byte order mark at the very start of the stream, even
@@ -120,46 +248,11 @@ impl SseDecoder {
         }
         &bytes[comparable_length..]
     }
+}
 
-    fn process_line(&mut self, line: &[u8], completed_payloads: &mut Vec<String>) {
-        if line.is_empty() {
-            if let Some(payload) = self.take_event_payload() {
-                completed_payloads.push(payload);
-            }
-            return;
-        }
-        if line[0] == b':' {
-            return;
-        }
-        let (field_name, field_value) = match line.iter().position(|&byte| byte == b':') {
-            Some(colon_position) => {
-                let value = &line[colon_position + 1..];
-                let value = value.strip_prefix(b" ").unwrap_or(value);
-                (&line[..colon_position], value)
-            }
-            None => (line, &b""[..]),
-        };
-        if field_name == b"data" {
-            self.data_buffer.extend_from_slice(field_value);
-            self.data_buffer.push(b'\n');
-            self.event_has_data = true;
-        }
-        // `event`, `id`, `retry` and unknown fields mean nothing to Gemini
-        // streams and are ignored.
-    }
-
-    fn take_event_payload(&mut self) -> Option<String> {
-        if !self.event_has_data {
-            return None;
-        }
-        self.event_has_data = false;
-        let mut payload_bytes = std::mem::take(&mut self.data_buffer);
-        payload_bytes.pop(); // the `\n` after the last data line
-        Some(match String::from_utf8(payload_bytes) {
-            Ok(payload) => payload,
-            Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
-        })
-    }
+/// A payload as text (invalid UTF-8 replaced).
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
 #[cfg(test)]
@@ -195,6 +288,35 @@ mod tests {
         }
         let single_bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(decode_in_pieces(&single_bytes), expected_payloads, "fed one byte at a time");
+    }
+
+    #[test]
+    fn an_event_that_arrived_whole_is_handed_over_without_a_copy() {
+        let bytes = b"data: {\"a\":1}\n\ndata: x\ndata: y\n\ndata: split";
+        let mut decoder = SseDecoder::default();
+        let mut seen = Vec::new();
+        let fed = decoder.feed_each(bytes, |payload| {
+            seen.push((payload.to_owned(), bytes.as_ptr_range().contains(&payload.as_ptr())));
+            Ok::<(), ()>(())
+        });
+        assert_eq!(fed, Ok(()));
+        assert_eq!(seen, [("{\"a\":1}".to_owned(), true), ("x\ny".to_owned(), false)]);
+        assert_eq!(decoder.feed(b" event\n\n"), ["split event"]);
+    }
+
+    #[test]
+    fn an_error_from_the_receiver_stops_the_feed() {
+        let mut decoder = SseDecoder::default();
+        let mut seen = Vec::new();
+        let fed = decoder.feed_each(b"data: 1\n\ndata: 2\n\ndata: 3\n\n", |payload| {
+            seen.push(payload.to_owned());
+            if payload == "2" {
+                Err("unusable")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((fed, seen), (Err("unusable"), vec!["1".to_owned(), "2".to_owned()]));
     }
 
     #[test]
