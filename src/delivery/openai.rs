@@ -80,15 +80,11 @@ impl EventFormat for OpenAiEvents {
         let mut rng = rand::rng();
         let signatures = &self.state.signatures;
         let mut remember = |id: &str, signature: &str| signatures.remember(id, signature);
-        for chunk in self.converter.push(event, &mut rng, &mut remember) {
-            append_sse(out, &chunk);
-        }
+        self.converter.push(event, &mut rng, &mut remember, out);
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
-        for chunk in self.converter.finish(self.include_usage)? {
-            append_sse(out, &chunk);
-        }
+        self.converter.finish(self.include_usage, out)?;
         out.extend_from_slice(DONE);
         Ok(())
     }
@@ -123,6 +119,8 @@ impl EventFormat for OpenAiEvents {
 
     fn opening(&mut self) -> Option<Bytes> {
         self.role_announced = true;
-        Some(sse_data(&self.converter.announce_role()))
+        let mut out = Vec::with_capacity(256);
+        self.converter.announce_role(&mut out);
+        Some(Bytes::from(out))
     }
 }

@@ -1,10 +1,18 @@
 //! Stateful conversion of Gemini `streamGenerateContent` events into OpenAI
 //! `chat.completion.chunk`s (spec §5.2). The caller decodes the upstream SSE
 //! (see [`crate::gemini::sse`]), parses each event, and pushes it here; every
-//! push returns the chunks to flush at once. At upstream EOF, [`finish`]
-//! returns the closing chunks or says why the stream is unusable (truncated or
-//! empty), so the caller can retry on another key while [`has_output`] is
-//! still false, or end the client's stream with an error event otherwise.
+//! push appends the chunks to flush at once, as SSE `data:` events. At
+//! upstream EOF, [`finish`] appends the closing chunks or says why the stream
+//! is unusable (truncated or empty), so the caller can retry on another key
+//! while [`has_output`] is still false, or end the client's stream with an
+//! error event otherwise.
+//!
+//! A chunk is written straight into the caller's buffer: the part every
+//! chunk of the answer shares (`{"id":…,"object":…,"created":…,"model":…,
+//! "choices":[`) is rendered once per answer, then each chunk adds its one
+//! choice, whose text is borrowed from the upstream event (no chunk value,
+//! no copy of the id, model or text per chunk). The bytes are those
+//! serde_json writes for a [`ChatChunk`].
 //!
 //! Finish chunks are deferred to [`finish`]: an event carrying
 //! `finishReason` only has its content converted, and the reason is
@@ -16,12 +24,15 @@
 //! [`has_output`]: StreamConverter::has_output
 
 use rand::Rng;
+use serde::Serialize;
 
 use crate::gemini::types::{Candidate, GenerateContentResponse, UsageMetadata};
 use crate::openai::response::{
-    finish_reason, single_choice_chunk, tool_call_from_function_call, usage, usage_chunk, AnswerMeta, ASSISTANT_ROLE,
+    finish_reason, tool_call_from_function_call, usage, AnswerMeta, ASSISTANT_ROLE, CHUNK_OBJECT,
 };
-use crate::openai::types::{ChatChunk, Delta, Usage};
+#[cfg(doc)]
+use crate::openai::types::ChatChunk;
+use crate::openai::types::{ToolCall, Usage};
 
 pub use crate::convert::stream::StreamEnd;
 
@@ -52,6 +63,9 @@ impl ChoiceProgress {
 #[derive(Debug)]
 pub struct StreamConverter {
     meta: AnswerMeta,
+    /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[`: the
+    /// start every chunk of this answer shares.
+    chunk_start: Vec<u8>,
     /// In order of first appearance; answers have very few candidates.
     choices: Vec<ChoiceProgress>,
     latest_usage_metadata: Option<UsageMetadata>,
@@ -65,8 +79,17 @@ pub struct StreamConverter {
 
 impl StreamConverter {
     pub fn new(meta: AnswerMeta) -> Self {
+        let mut chunk_start = b"data: {\"id\":".to_vec();
+        // Serializing strings cannot fail.
+        serde_json::to_writer(&mut chunk_start, &meta.id).ok();
+        chunk_start.extend_from_slice(
+            format!(",\"object\":\"{CHUNK_OBJECT}\",\"created\":{},\"model\":", meta.created).as_bytes(),
+        );
+        serde_json::to_writer(&mut chunk_start, &meta.model).ok();
+        chunk_start.extend_from_slice(b",\"choices\":[");
         StreamConverter {
             meta,
+            chunk_start,
             choices: Vec::new(),
             latest_usage_metadata: None,
             emitted_any_delta: false,
@@ -75,24 +98,24 @@ impl StreamConverter {
         }
     }
 
-    /// Convert one upstream event into zero or more chunks: one chunk per
-    /// non-empty text part (`content`, or `reasoning_content` for thoughts
-    /// when `show_thinking`) and per function call. The first chunk of each
-    /// choice carries the role. Never returns an empty delta.
+    /// Converts one upstream event into zero or more chunks appended to
+    /// `out`: one chunk per non-empty text part (`content`, or
+    /// `reasoning_content` for thoughts when `show_thinking`) and per
+    /// function call. The first chunk of each choice carries the role.
+    /// Never writes an empty delta.
     pub fn push(
         &mut self,
         event: &GenerateContentResponse,
         rng: &mut impl Rng,
         remember_signature: &mut dyn FnMut(&str, &str),
-    ) -> Vec<ChatChunk> {
+        out: &mut Vec<u8>,
+    ) {
         if let Some(usage_metadata) = event.usage_metadata {
             self.latest_usage_metadata = Some(usage_metadata);
         }
-        let mut chunks = Vec::new();
         for candidate in &event.candidates {
-            self.push_candidate(candidate, rng, remember_signature, &mut chunks);
+            self.push_candidate(candidate, rng, remember_signature, out);
         }
-        chunks
     }
 
     fn push_candidate(
@@ -100,15 +123,16 @@ impl StreamConverter {
         candidate: &Candidate,
         rng: &mut impl Rng,
         remember_signature: &mut dyn FnMut(&str, &str),
-        chunks: &mut Vec<ChatChunk>,
+        out: &mut Vec<u8>,
     ) {
         let progress_position = self.progress_position(candidate.index);
         let parts = candidate.content.iter().flat_map(|content| &content.parts);
         for part in parts {
             let progress = &mut self.choices[progress_position];
-            let mut delta = Delta::default();
+            let mut delta = DeltaOut::default();
+            let tool_call;
             if let Some(function_call) = &part.function_call {
-                let tool_call = tool_call_from_function_call(
+                tool_call = tool_call_from_function_call(
                     function_call,
                     part.thought_signature.as_deref(),
                     progress.tool_calls_sent,
@@ -116,16 +140,16 @@ impl StreamConverter {
                     remember_signature,
                 );
                 progress.tool_calls_sent = progress.tool_calls_sent.saturating_add(1);
-                delta.tool_calls = Some(vec![tool_call]);
+                delta.tool_calls = Some(std::slice::from_ref(&tool_call));
                 self.emitted_answer = true;
             } else if let Some(text) = part.text.as_ref().filter(|text| !text.is_empty()) {
                 if part.thought == Some(true) {
                     if !self.meta.show_thinking {
                         continue;
                     }
-                    delta.reasoning_content = Some(text.as_str().to_owned());
+                    delta.reasoning_content = Some(text.as_str());
                 } else {
-                    delta.content = Some(text.as_str().to_owned());
+                    delta.content = Some(text.as_str());
                     self.emitted_answer = true;
                 }
             } else {
@@ -138,7 +162,7 @@ impl StreamConverter {
             }
             let choice_index = progress.choice_index;
             self.emitted_any_delta = true;
-            chunks.push(self.chunk(choice_index, delta, None));
+            self.write_chunk(out, choice_index, &delta, None);
         }
         if let Some(gemini_reason) = &candidate.finish_reason {
             self.choices[progress_position].gemini_finish_reason = Some(gemini_reason.clone());
@@ -151,10 +175,10 @@ impl StreamConverter {
     /// its first event (§5.2): clients that throttle rendering drop an
     /// update that arrives with the headers. Later chunks of choice 0 no
     /// longer carry the role.
-    pub fn announce_role(&mut self) -> ChatChunk {
+    pub fn announce_role(&mut self, out: &mut Vec<u8>) {
         self.role_already_announced();
-        let delta = Delta { role: Some(ASSISTANT_ROLE), content: Some(String::new()), ..Delta::default() };
-        self.chunk(0, delta, None)
+        let delta = DeltaOut { role: Some(ASSISTANT_ROLE), content: Some(""), ..DeltaOut::default() };
+        self.write_chunk(out, 0, &delta, None);
     }
 
     /// Choice 0's role went out already (with an earlier attempt's
@@ -174,8 +198,20 @@ impl StreamConverter {
         }
     }
 
-    fn chunk(&self, choice_index: u32, delta: Delta, finish_reason: Option<String>) -> ChatChunk {
-        single_choice_chunk(&self.meta.id, self.meta.created, &self.meta.model, choice_index, delta, finish_reason)
+    /// `data: ` and a chunk of one choice, then the blank line.
+    fn write_chunk(&self, out: &mut Vec<u8>, index: u32, delta: &DeltaOut<'_>, finish_reason: Option<&str>) {
+        out.extend_from_slice(&self.chunk_start);
+        // Serializing our own types cannot fail.
+        serde_json::to_writer(&mut *out, &ChoiceOut { index, delta, finish_reason }).ok();
+        out.extend_from_slice(b"]}\n\n");
+    }
+
+    /// `data: ` and the trailing `choices: []` chunk carrying usage.
+    fn write_usage_chunk(&self, out: &mut Vec<u8>, usage: &Usage) {
+        out.extend_from_slice(&self.chunk_start);
+        out.extend_from_slice(b"],\"usage\":");
+        serde_json::to_writer(&mut *out, usage).ok();
+        out.extend_from_slice(b"}\n\n");
     }
 
     /// Whether any content, reasoning or tool call has been produced so far
@@ -184,7 +220,7 @@ impl StreamConverter {
         self.emitted_any_delta
     }
 
-    /// At upstream EOF: the closing chunks — a finish chunk (empty delta,
+    /// At upstream EOF: the closing chunks, appended to `out` — a finish chunk (empty delta,
     /// mapped reason; `stop` for a candidate that never got one) per choice
     /// that has not had one, then the usage chunk when `include_usage` and
     /// usage is known.
@@ -194,14 +230,13 @@ impl StreamConverter {
     /// when the stream finished without any content or tool call (thoughts
     /// alone do not count); [`StreamEnd::Truncated`] when something was
     /// produced but no event carried `finishReason`.
-    pub fn finish(&mut self, include_usage: bool) -> Result<Vec<ChatChunk>, StreamEnd> {
+    pub fn finish(&mut self, include_usage: bool, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
         if !self.saw_finish_reason {
             return Err(if self.emitted_any_delta { StreamEnd::Truncated } else { StreamEnd::Empty });
         }
         if !self.emitted_answer {
             return Err(StreamEnd::Empty);
         }
-        let mut chunks = Vec::new();
         for position in 0..self.choices.len() {
             let progress = &mut self.choices[position];
             if progress.finish_chunk_sent {
@@ -211,21 +246,42 @@ impl StreamConverter {
             let gemini_reason = progress.gemini_finish_reason.as_deref().unwrap_or("STOP");
             let mapped_reason = finish_reason(Some(gemini_reason), progress.tool_calls_sent > 0);
             // A choice that produced nothing still announces the role.
-            let delta = Delta { role: (!progress.role_sent).then_some(ASSISTANT_ROLE), ..Delta::default() };
+            let delta = DeltaOut { role: (!progress.role_sent).then_some(ASSISTANT_ROLE), ..DeltaOut::default() };
             progress.role_sent = true;
             let choice_index = progress.choice_index;
-            chunks.push(self.chunk(choice_index, delta, mapped_reason));
+            self.write_chunk(out, choice_index, &delta, mapped_reason.as_deref());
         }
         if let (true, Some(usage)) = (include_usage, self.usage()) {
-            chunks.push(usage_chunk(&self.meta.id, self.meta.created, &self.meta.model, usage));
+            self.write_usage_chunk(out, &usage);
         }
-        Ok(chunks)
+        Ok(())
     }
 
     /// Latest `usageMetadata` seen, converted.
     pub fn usage(&self) -> Option<Usage> {
         self.latest_usage_metadata.as_ref().map(usage)
     }
+}
+
+/// A chunk's one choice as written ([`ChatChunk`]'s `ChunkChoice`, borrowed).
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: u32,
+    delta: &'a DeltaOut<'a>,
+    finish_reason: Option<&'a str>,
+}
+
+/// A chunk's delta as written (the `Delta` type, borrowed from the event).
+#[derive(Default, Serialize)]
+struct DeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<&'a [ToolCall]>,
 }
 
 #[cfg(test)]
@@ -259,19 +315,22 @@ mod tests {
         });
         let mut rng = StdRng::seed_from_u64(3);
         let mut remembered_signatures = Vec::new();
-        let mut chunks = Vec::new();
+        let mut out = Vec::new();
         for payload in payloads {
             let event: GenerateContentResponse = serde_json::from_str(&payload).expect("fixture event parses");
-            chunks.extend(converter.push(&event, &mut rng, &mut |call_id, signature| {
-                remembered_signatures.push((call_id.to_string(), signature.to_string()))
-            }));
+            converter.push(
+                &event,
+                &mut rng,
+                &mut |call_id, signature| remembered_signatures.push((call_id.to_string(), signature.to_string())),
+                &mut out,
+            );
         }
-        let end = converter.finish(include_usage).map(|closing_chunks| chunks.extend(closing_chunks));
+        let end = converter.finish(include_usage, &mut out);
         let mut call_ids = Vec::new();
-        let chunks = chunks
+        let chunks = sse_events(&out)
             .iter()
-            .map(|chunk| {
-                let mut chunk_json = serde_json::to_value(chunk).expect("serializes");
+            .map(|event| {
+                let mut chunk_json: Value = serde_json::from_str(event).expect("a chunk is JSON");
                 normalize_tool_call_ids(&mut chunk_json, &mut call_ids);
                 chunk_json
             })
@@ -286,6 +345,50 @@ mod tests {
             remembered_signatures,
             usage: converter.usage(),
         }
+    }
+
+    /// The `data:` payloads of written events, checking their framing.
+    fn sse_events(out: &[u8]) -> Vec<String> {
+        let text = std::str::from_utf8(out).expect("UTF-8");
+        assert!(text.is_empty() || text.ends_with("\n\n"), "{text}");
+        text.split_terminator("\n\n")
+            .map(|event| event.strip_prefix("data: ").unwrap_or_else(|| panic!("{event}")).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn written_chunks_are_the_bytes_serde_writes_for_a_chat_chunk() {
+        use crate::openai::response::{single_choice_chunk, usage_chunk};
+        use crate::openai::types::Delta;
+        // Text that needs escaping everywhere it can be.
+        let meta = AnswerMeta {
+            id: "chatcmpl-\"x\"".to_owned(),
+            created: 1_700_000_000,
+            model: "gemini \\ \u{7} 模型".to_owned(),
+            show_thinking: true,
+        };
+        let mut converter = StreamConverter::new(meta.clone());
+        let event: GenerateContentResponse = serde_json::from_value(json!({
+            "candidates": [{"content": {"parts": [{"text": "say \"hi\"\n\t😀"}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
+        }))
+        .unwrap();
+        let mut out = Vec::new();
+        converter.announce_role(&mut out);
+        converter.push(&event, &mut StdRng::seed_from_u64(1), &mut |_, _| {}, &mut out);
+        converter.finish(true, &mut out).unwrap();
+        let owned = |delta: Delta, reason: Option<&str>| {
+            let chunk = single_choice_chunk(&meta.id, meta.created, &meta.model, 0, delta, reason.map(str::to_owned));
+            serde_json::to_string(&chunk).unwrap()
+        };
+        let expected = [
+            owned(Delta { role: Some(ASSISTANT_ROLE), content: Some(String::new()), ..Delta::default() }, None),
+            owned(Delta { content: Some("say \"hi\"\n\t😀".to_owned()), ..Delta::default() }, None),
+            owned(Delta::default(), Some("stop")),
+            serde_json::to_string(&usage_chunk(&meta.id, meta.created, &meta.model, converter.usage().unwrap()))
+                .unwrap(),
+        ];
+        assert_eq!(sse_events(&out), expected);
     }
 
     fn normalize_tool_call_ids(chunk_json: &mut Value, call_ids: &mut Vec<String>) {
