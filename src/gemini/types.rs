@@ -207,10 +207,8 @@ pub struct GenerateContentResponse {
     pub prompt_feedback: Option<PromptFeedback>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<UsageMetadata>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_id: Option<String>,
+    // `modelVersion` and `responseId` are not read: parsed, they cost two
+    // Strings per event. Native clients get the upstream's bytes.
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
