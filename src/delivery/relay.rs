@@ -390,7 +390,7 @@ impl Relay {
 
     /// One non-streaming call, reported to the pool whatever happens to the
     /// request that started it.
-    async fn call_once(self, lease: Lease, body: Rope) -> CallResult {
+    async fn call_once(&self, lease: Lease, body: Rope) -> CallResult {
         let result = match self.resolve(&lease).await {
             Ok(credential) => {
                 let call = self.client.call(credential.as_call(), &self.target, Action::GenerateContent, body);
@@ -638,7 +638,7 @@ impl Relay {
             attempts.tried.push(key);
             attempts.attempts += 1;
             let body = self.body_for(&mut attempts, &body);
-            let result = match tokio::time::timeout_at(self.deadline, self.clone().call_once(lease, body)).await {
+            let result = match tokio::time::timeout_at(self.deadline, self.call_once(lease, body)).await {
                 Ok(result) => result,
                 Err(_) => return Err(self.deadline_error(&attempts)),
             };
@@ -666,9 +666,9 @@ impl Relay {
             in_background: in_background.clone(),
             state: self.state.clone(),
         };
-        let call = self.clone().call_once(lease, body);
+        let relay = self.clone();
         let handle = actix_web::rt::spawn(async move {
-            let result = call.await;
+            let result = relay.call_once(lease, body).await;
             if let Some(sender) = guard.sender.take() {
                 if let Err(mpsc::error::SendError(late)) = sender.send(CallReport { number, key, result }) {
                     // The client was answered already: keep a good late answer.
