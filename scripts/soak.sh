@@ -37,6 +37,8 @@ ERROR_PORT=${ERROR_PORT:-9121}
 PROXY_PORT=${PROXY_PORT:-9220}
 STREAM_EVENT_GAP_MS=${STREAM_EVENT_GAP_MS:-5} # so a disconnect lands mid-stream
 bin="${CARGO_TARGET_DIR:-target}/release"
+# HAJIMI_BIN soaks another build of hajimi (e.g. the one before a change).
+hajimi_bin="${HAJIMI_BIN:-$bin/hajimi}"
 
 case $DURATION in
   *m) seconds=$(( ${DURATION%m} * 60 )) ;;
@@ -317,7 +319,7 @@ GEMINI_API_KEYS=$(keys 20 AIzaSoak0) PASSWORD=soak VALIDATE_KEYS_ON_STARTUP=fals
   ENABLE_VERTEX_EXPRESS=true VERTEX_EXPRESS_API_KEY=$(keys 8 AIzaExpr0) VERTEX_BASE_URL="http://127.0.0.1:$ERROR_PORT" \
   MAX_RETRY_NUM=${MAX_RETRY_NUM:-3} PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false \
   ENABLE_STORAGE=true STORAGE_DIR="$work/data" WORKERS=1 RUST_LOG=warn \
-  "$bin"/hajimi >"$work/hajimi.log" 2>&1 & proxy=$!; pids+=($proxy)
+  "$hajimi_bin" >"$work/hajimi.log" 2>&1 & proxy=$!; pids+=($proxy)
 wait_for "http://127.0.0.1:$PROXY_PORT/health"
 answer=$(curl -sS -m 10 "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" -H 'Authorization: Bearer soak' \
   -H 'Content-Type: application/json' -d '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"Hello"}]}')
