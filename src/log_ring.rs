@@ -8,8 +8,9 @@
 //!
 //! [`RingLogger`] is the process's `log::Log`: it writes every record
 //! `RUST_LOG` lets through as one stderr line (written in batches:
-//! [`crate::stderr_batch`]), in env_logger's default layout, redacted like the ring's records, and copies
-//! hajimi's records into the process-wide ring ([`global`]).
+//! [`crate::stderr_batch`]), in env_logger's default layout, redacted
+//! like the ring's records, and copies hajimi's records into the
+//! process-wide ring ([`global`]).
 //! Memory is bounded: the ring holds at most its capacity (settable at
 //! runtime), and a subscriber that falls behind loses the oldest records
 //! instead of holding them.

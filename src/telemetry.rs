@@ -34,7 +34,7 @@ pub fn init_logging() {
     install_logger(crate::log_ring::Sink::Stderr);
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        log::logger().flush();
+        flush_logs();
         report(info);
     }));
 }

@@ -225,9 +225,9 @@ fn security_headers(response: &mut actix_web::HttpResponseBuilder) {
 const NO_FRAMES: &str = "frame-ancestors 'none'";
 
 /// Applied to every answer (`startup`'s one middleware; it acts on the
-/// dashboard's only, which carry [`NO_FRAMES`]): while `FRAME_ANCESTORS` lists origins, the CSP
-/// names them instead and no `X-Frame-Options` is sent, so a Hugging Face
-/// Space page can show the dashboard in its frame.
+/// dashboard's only, which carry [`NO_FRAMES`]): while `FRAME_ANCESTORS`
+/// lists origins, the CSP names them instead and no `X-Frame-Options` is
+/// sent, so a Hugging Face Space page can show the dashboard in its frame.
 pub fn allow_framing(
     mut response: actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
 ) -> actix_web::dev::ServiceResponse<actix_web::body::BoxBody> {
