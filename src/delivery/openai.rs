@@ -70,7 +70,7 @@ impl OpenAiEvents {
         error_as_message: bool,
         state: actix_web::web::Data<AppState>,
     ) -> Self {
-        let converter = StreamConverter::new(meta.clone());
+        let converter = StreamConverter::new(&meta);
         OpenAiEvents { meta, include_usage, error_as_message, converter, role_announced: false, state }
     }
 }
@@ -99,7 +99,7 @@ impl EventFormat for OpenAiEvents {
     }
 
     fn restart(&mut self) {
-        self.converter = StreamConverter::new(self.meta.clone());
+        self.converter = StreamConverter::new(&self.meta);
         if self.role_announced {
             self.converter.role_already_announced();
         }

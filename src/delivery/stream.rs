@@ -46,13 +46,16 @@ pub fn json_stream_headers() -> actix_web::HttpResponseBuilder {
     streamed_headers("application/json; charset=utf-8")
 }
 
+/// Tells a buffering reverse proxy (nginx) to pass the stream on as it comes.
+const X_ACCEL_BUFFERING: header::HeaderName = header::HeaderName::from_static("x-accel-buffering");
+
 /// 200 with `content_type`, never cached, never buffered by a proxy.
 fn streamed_headers(content_type: &'static str) -> actix_web::HttpResponseBuilder {
     let mut builder = HttpResponse::Ok();
     builder
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"));
+        .insert_header((X_ACCEL_BUFFERING, "no"));
     builder
 }
 

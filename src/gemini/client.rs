@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::SizedStream;
+use actix_web::http::header::{self, HeaderName};
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -16,6 +17,9 @@ use crate::bodyshare::Rope;
 use crate::gemini::error::UpstreamFailure;
 use crate::gemini::native::Action;
 use crate::secret::ApiKey;
+
+/// The header AI Studio reads the key from (named once, not parsed per call).
+const GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
 /// Settings the client is built from.
 #[derive(Debug, Clone)]
@@ -200,9 +204,9 @@ impl GeminiClient {
         body: Rope,
         timeout: Option<Duration>,
     ) -> Result<OpenStream, UpstreamFailure> {
-        let request = self.http.post(url).insert_header(("content-type", "application/json"));
+        let request = self.http.post(url).insert_header((header::CONTENT_TYPE, "application/json"));
         let mut request = match credential {
-            CallCredential::Key(key) => request.insert_header(("x-goog-api-key", key.expose())),
+            CallCredential::Key(key) => request.insert_header((GOOG_API_KEY, key.expose())),
             CallCredential::Account { token, .. } => request.bearer_auth(token),
         };
         if let Some(limit) = timeout {
@@ -331,7 +335,7 @@ impl GeminiClient {
             let mut response = self
                 .http
                 .get(&url)
-                .insert_header(("x-goog-api-key", key.expose()))
+                .insert_header((GOOG_API_KEY, key.expose()))
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await

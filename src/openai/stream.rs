@@ -62,7 +62,7 @@ impl ChoiceProgress {
 /// Converts one upstream stream; create one per answer.
 #[derive(Debug)]
 pub struct StreamConverter {
-    meta: AnswerMeta,
+    show_thinking: bool,
     /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[`: the
     /// start every chunk of this answer shares.
     chunk_start: Vec<u8>,
@@ -78,17 +78,17 @@ pub struct StreamConverter {
 }
 
 impl StreamConverter {
-    pub fn new(meta: AnswerMeta) -> Self {
-        let mut chunk_start = b"data: {\"id\":".to_vec();
-        // Serializing strings cannot fail.
+    pub fn new(meta: &AnswerMeta) -> Self {
+        use std::io::Write;
+        let mut chunk_start = Vec::with_capacity(96 + meta.id.len() + meta.model.len());
+        chunk_start.extend_from_slice(b"data: {\"id\":");
+        // Writing into a Vec cannot fail.
         serde_json::to_writer(&mut chunk_start, &meta.id).ok();
-        chunk_start.extend_from_slice(
-            format!(",\"object\":\"{CHUNK_OBJECT}\",\"created\":{},\"model\":", meta.created).as_bytes(),
-        );
+        write!(chunk_start, ",\"object\":\"{CHUNK_OBJECT}\",\"created\":{},\"model\":", meta.created).ok();
         serde_json::to_writer(&mut chunk_start, &meta.model).ok();
         chunk_start.extend_from_slice(b",\"choices\":[");
         StreamConverter {
-            meta,
+            show_thinking: meta.show_thinking,
             chunk_start,
             choices: Vec::new(),
             latest_usage_metadata: None,
@@ -144,7 +144,7 @@ impl StreamConverter {
                 self.emitted_answer = true;
             } else if let Some(text) = part.text.as_ref().filter(|text| !text.is_empty()) {
                 if part.thought == Some(true) {
-                    if !self.meta.show_thinking {
+                    if !self.show_thinking {
                         continue;
                     }
                     delta.reasoning_content = Some(text.as_str());
@@ -307,7 +307,7 @@ mod tests {
         let mut decoder = SseDecoder::default();
         let mut payloads = decoder.feed(sse_text.as_bytes());
         payloads.extend(decoder.finish());
-        let mut converter = StreamConverter::new(AnswerMeta {
+        let mut converter = StreamConverter::new(&AnswerMeta {
             id: "chatcmpl-s".to_string(),
             created: 42,
             model: "gemini-test".to_string(),
@@ -367,7 +367,7 @@ mod tests {
             model: "gemini \\ \u{7} 模型".to_owned(),
             show_thinking: true,
         };
-        let mut converter = StreamConverter::new(meta.clone());
+        let mut converter = StreamConverter::new(&meta);
         let event: GenerateContentResponse = serde_json::from_value(json!({
             "candidates": [{"content": {"parts": [{"text": "say \"hi\"\n\t😀"}], "role": "model"}, "finishReason": "STOP", "index": 0}],
             "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
