@@ -14,6 +14,7 @@
 use rand::distr::Alphanumeric;
 use rand::Rng;
 use serde_json::json;
+use std::borrow::Cow;
 
 use crate::gemini::types::{Candidate, FunctionCall, GenerateContentResponse, UsageMetadata};
 use crate::openai::types::{
@@ -205,52 +206,56 @@ pub fn to_chat_completion(
 }
 
 /// A chunk with one choice, labelled like the answer.
-pub(crate) fn single_choice_chunk(
-    meta_id: &str,
+pub(crate) fn single_choice_chunk<'a>(
+    meta_id: &'a str,
     created: i64,
-    model: &str,
+    model: &'a str,
     choice_index: u32,
-    delta: Delta,
-    finish_reason: Option<String>,
-) -> ChatChunk {
+    delta: Delta<'a>,
+    finish_reason: Option<&'a str>,
+) -> ChatChunk<'a> {
     ChatChunk {
-        id: meta_id.to_string(),
+        id: Cow::Borrowed(meta_id),
         object: CHUNK_OBJECT,
         created,
-        model: model.to_string(),
-        choices: vec![ChunkChoice { index: choice_index, delta, finish_reason }],
+        model: Cow::Borrowed(model),
+        choices: vec![ChunkChoice { index: choice_index, delta, finish_reason: finish_reason.map(Cow::Borrowed) }],
         usage: None,
     }
 }
 
 /// The trailing `choices: []` chunk carrying usage.
-pub(crate) fn usage_chunk(meta_id: &str, created: i64, model: &str, usage: Usage) -> ChatChunk {
+pub(crate) fn usage_chunk<'a>(meta_id: &'a str, created: i64, model: &'a str, usage: Usage) -> ChatChunk<'a> {
     ChatChunk {
-        id: meta_id.to_string(),
+        id: Cow::Borrowed(meta_id),
         object: CHUNK_OBJECT,
         created,
-        model: model.to_string(),
+        model: Cow::Borrowed(model),
         choices: Vec::new(),
         usage: Some(usage),
     }
 }
 
 /// Replays a finished completion as stream chunks (fake streaming, swipe
-/// cache). Per choice: the reasoning (with the role) if any, the content
-/// (with the role if not yet sent; skipped when empty and the role is
-/// already out), all tool calls in one delta, then the finish chunk with an
-/// empty delta. Finally the usage chunk when `include_usage` and known.
-pub fn completion_to_chunks(completion: &ChatCompletion, include_usage: bool) -> Vec<ChatChunk> {
-    let chunk = |choice_index: u32, delta: Delta, finish_reason: Option<String>| {
+/// cache), borrowing its texts. Per choice: the reasoning (with the role)
+/// if any, the content (with the role if not yet sent; skipped when empty
+/// and the role is already out), all tool calls in one delta, then the
+/// finish chunk with an empty delta. Finally the usage chunk when
+/// `include_usage` and known.
+pub fn completion_to_chunks(completion: &ChatCompletion, include_usage: bool) -> Vec<ChatChunk<'_>> {
+    let chunk = |choice_index: u32, delta, finish_reason| {
         single_choice_chunk(&completion.id, completion.created, &completion.model, choice_index, delta, finish_reason)
     };
     let mut chunks = Vec::new();
     for choice in &completion.choices {
         let message = &choice.message;
         let mut role_sent = false;
-        if let Some(reasoning) = message.reasoning_content.as_ref().filter(|r| !r.is_empty()) {
-            let delta =
-                Delta { role: Some(ASSISTANT_ROLE), reasoning_content: Some(reasoning.clone()), ..Delta::default() };
+        if let Some(reasoning) = message.reasoning_content.as_deref().filter(|r| !r.is_empty()) {
+            let delta = Delta {
+                role: Some(ASSISTANT_ROLE),
+                reasoning_content: Some(Cow::Borrowed(reasoning)),
+                ..Delta::default()
+            };
             chunks.push(chunk(choice.index, delta, None));
             role_sent = true;
         }
@@ -258,16 +263,16 @@ pub fn completion_to_chunks(completion: &ChatCompletion, include_usage: bool) ->
         if !role_sent || !content_is_empty {
             let delta = Delta {
                 role: (!role_sent).then_some(ASSISTANT_ROLE),
-                content: message.content.clone(),
+                content: message.content.as_deref().map(Cow::Borrowed),
                 ..Delta::default()
             };
             chunks.push(chunk(choice.index, delta, None));
         }
-        if let Some(tool_calls) = message.tool_calls.as_ref().filter(|calls| !calls.is_empty()) {
-            let delta = Delta { tool_calls: Some(tool_calls.clone()), ..Delta::default() };
+        if let Some(tool_calls) = message.tool_calls.as_deref().filter(|calls| !calls.is_empty()) {
+            let delta = Delta { tool_calls: Some(Cow::Borrowed(tool_calls)), ..Delta::default() };
             chunks.push(chunk(choice.index, delta, None));
         }
-        chunks.push(chunk(choice.index, Delta::default(), choice.finish_reason.clone()));
+        chunks.push(chunk(choice.index, Delta::default(), choice.finish_reason.as_deref()));
     }
     if let (true, Some(usage)) = (include_usage, completion.usage) {
         chunks.push(usage_chunk(&completion.id, completion.created, &completion.model, usage));
@@ -277,8 +282,8 @@ pub fn completion_to_chunks(completion: &ChatCompletion, include_usage: bool) ->
 
 /// The chunk fake streaming sends while waiting: `{"content":""}` with a
 /// null finish reason (never `stop`, which would end the answer).
-pub fn keepalive_chunk(meta_id: &str, created: i64, model: &str) -> ChatChunk {
-    let delta = Delta { content: Some(String::new()), ..Delta::default() };
+pub fn keepalive_chunk<'a>(meta_id: &'a str, created: i64, model: &'a str) -> ChatChunk<'a> {
+    let delta = Delta { content: Some(Cow::Borrowed("")), ..Delta::default() };
     single_choice_chunk(meta_id, created, model, 0, delta, None)
 }
 
@@ -618,7 +623,7 @@ mod tests {
                 assert_eq!(roles, 1, "role sent once");
                 let (last, body) = choice_deltas.split_last().expect("has chunks");
                 assert_eq!(last.delta, Delta::default());
-                assert_eq!(last.finish_reason, choice.finish_reason);
+                assert_eq!(last.finish_reason.as_deref(), choice.finish_reason.as_deref());
                 let mut content: Option<String> = None;
                 let mut reasoning: Option<String> = None;
                 let mut tool_calls: Option<Vec<ToolCall>> = None;

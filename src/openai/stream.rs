@@ -23,8 +23,9 @@
 //! [`finish`]: StreamConverter::finish
 //! [`has_output`]: StreamConverter::has_output
 
+use std::borrow::Cow;
+
 use rand::Rng;
-use serde::Serialize;
 
 use crate::gemini::types::{Candidate, GenerateContentResponse, UsageMetadata};
 use crate::openai::response::{
@@ -32,7 +33,7 @@ use crate::openai::response::{
 };
 #[cfg(doc)]
 use crate::openai::types::ChatChunk;
-use crate::openai::types::{ToolCall, Usage};
+use crate::openai::types::{ChunkChoice, Delta, Usage};
 
 pub use crate::convert::stream::StreamEnd;
 
@@ -129,7 +130,7 @@ impl StreamConverter {
         let parts = candidate.content.iter().flat_map(|content| &content.parts);
         for part in parts {
             let progress = &mut self.choices[progress_position];
-            let mut delta = DeltaOut::default();
+            let mut delta = Delta::default();
             let tool_call;
             if let Some(function_call) = &part.function_call {
                 tool_call = tool_call_from_function_call(
@@ -140,16 +141,16 @@ impl StreamConverter {
                     remember_signature,
                 );
                 progress.tool_calls_sent = progress.tool_calls_sent.saturating_add(1);
-                delta.tool_calls = Some(std::slice::from_ref(&tool_call));
+                delta.tool_calls = Some(Cow::Borrowed(std::slice::from_ref(&tool_call)));
                 self.emitted_answer = true;
             } else if let Some(text) = part.text.as_ref().filter(|text| !text.is_empty()) {
                 if part.thought == Some(true) {
                     if !self.show_thinking {
                         continue;
                     }
-                    delta.reasoning_content = Some(text.as_str());
+                    delta.reasoning_content = Some(Cow::Borrowed(text.as_str()));
                 } else {
-                    delta.content = Some(text.as_str());
+                    delta.content = Some(Cow::Borrowed(text.as_str()));
                     self.emitted_answer = true;
                 }
             } else {
@@ -162,7 +163,7 @@ impl StreamConverter {
             }
             let choice_index = progress.choice_index;
             self.emitted_any_delta = true;
-            self.write_chunk(out, choice_index, &delta, None);
+            self.write_chunk(out, choice_index, delta, None);
         }
         if let Some(gemini_reason) = &candidate.finish_reason {
             self.choices[progress_position].gemini_finish_reason = Some(gemini_reason.clone());
@@ -177,8 +178,8 @@ impl StreamConverter {
     /// longer carry the role.
     pub fn announce_role(&mut self, out: &mut Vec<u8>) {
         self.role_already_announced();
-        let delta = DeltaOut { role: Some(ASSISTANT_ROLE), content: Some(""), ..DeltaOut::default() };
-        self.write_chunk(out, 0, &delta, None);
+        let delta = Delta { role: Some(ASSISTANT_ROLE), content: Some(Cow::Borrowed("")), ..Delta::default() };
+        self.write_chunk(out, 0, delta, None);
     }
 
     /// Choice 0's role went out already (with an earlier attempt's
@@ -199,10 +200,11 @@ impl StreamConverter {
     }
 
     /// `data: ` and a chunk of one choice, then the blank line.
-    fn write_chunk(&self, out: &mut Vec<u8>, index: u32, delta: &DeltaOut<'_>, finish_reason: Option<&str>) {
+    fn write_chunk(&self, out: &mut Vec<u8>, index: u32, delta: Delta<'_>, finish_reason: Option<&str>) {
         out.extend_from_slice(&self.chunk_start);
+        let choice = ChunkChoice { index, delta, finish_reason: finish_reason.map(Cow::Borrowed) };
         // Serializing our own types cannot fail.
-        serde_json::to_writer(&mut *out, &ChoiceOut { index, delta, finish_reason }).ok();
+        serde_json::to_writer(&mut *out, &choice).ok();
         out.extend_from_slice(b"]}\n\n");
     }
 
@@ -246,10 +248,10 @@ impl StreamConverter {
             let gemini_reason = progress.gemini_finish_reason.as_deref().unwrap_or("STOP");
             let mapped_reason = finish_reason(Some(gemini_reason), progress.tool_calls_sent > 0);
             // A choice that produced nothing still announces the role.
-            let delta = DeltaOut { role: (!progress.role_sent).then_some(ASSISTANT_ROLE), ..DeltaOut::default() };
+            let delta = Delta { role: (!progress.role_sent).then_some(ASSISTANT_ROLE), ..Delta::default() };
             progress.role_sent = true;
             let choice_index = progress.choice_index;
-            self.write_chunk(out, choice_index, &delta, mapped_reason.as_deref());
+            self.write_chunk(out, choice_index, delta, mapped_reason.as_deref());
         }
         if let (true, Some(usage)) = (include_usage, self.usage()) {
             self.write_usage_chunk(out, &usage);
@@ -261,27 +263,6 @@ impl StreamConverter {
     pub fn usage(&self) -> Option<Usage> {
         self.latest_usage_metadata.as_ref().map(usage)
     }
-}
-
-/// A chunk's one choice as written ([`ChatChunk`]'s `ChunkChoice`, borrowed).
-#[derive(Serialize)]
-struct ChoiceOut<'a> {
-    index: u32,
-    delta: &'a DeltaOut<'a>,
-    finish_reason: Option<&'a str>,
-}
-
-/// A chunk's delta as written (the `Delta` type, borrowed from the event).
-#[derive(Default, Serialize)]
-struct DeltaOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<&'a [ToolCall]>,
 }
 
 #[cfg(test)]
@@ -359,7 +340,6 @@ mod tests {
     #[test]
     fn written_chunks_are_the_bytes_serde_writes_for_a_chat_chunk() {
         use crate::openai::response::{single_choice_chunk, usage_chunk};
-        use crate::openai::types::Delta;
         // Text that needs escaping everywhere it can be.
         let meta = AnswerMeta {
             id: "chatcmpl-\"x\"".to_owned(),
@@ -378,12 +358,12 @@ mod tests {
         converter.push(&event, &mut StdRng::seed_from_u64(1), &mut |_, _| {}, &mut out);
         converter.finish(true, &mut out).unwrap();
         let owned = |delta: Delta, reason: Option<&str>| {
-            let chunk = single_choice_chunk(&meta.id, meta.created, &meta.model, 0, delta, reason.map(str::to_owned));
+            let chunk = single_choice_chunk(&meta.id, meta.created, &meta.model, 0, delta, reason);
             serde_json::to_string(&chunk).unwrap()
         };
         let expected = [
-            owned(Delta { role: Some(ASSISTANT_ROLE), content: Some(String::new()), ..Delta::default() }, None),
-            owned(Delta { content: Some("say \"hi\"\n\t😀".to_owned()), ..Delta::default() }, None),
+            owned(Delta { role: Some(ASSISTANT_ROLE), content: Some("".into()), ..Delta::default() }, None),
+            owned(Delta { content: Some("say \"hi\"\n\t😀".into()), ..Delta::default() }, None),
             owned(Delta::default(), Some("stop")),
             serde_json::to_string(&usage_chunk(&meta.id, meta.created, &meta.model, converter.usage().unwrap()))
                 .unwrap(),

@@ -3,6 +3,8 @@
 //! content is kept as raw JSON and interpreted by the converter, which can
 //! then name the offending message in its error); response types are exact.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -139,34 +141,36 @@ pub struct CompletionTokensDetails {
     pub reasoning_tokens: u64,
 }
 
-/// One `data:` event of a streamed answer.
+/// One `data:` event of a streamed answer. It borrows what it repeats (the
+/// answer's id, model and texts): a live stream's chunks borrow the
+/// upstream event, a replayed answer's chunks borrow the answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatChunk {
-    pub id: String,
+pub struct ChatChunk<'a> {
+    pub id: Cow<'a, str>,
     pub object: &'static str,
     pub created: i64,
-    pub model: String,
-    pub choices: Vec<ChunkChoice>,
+    pub model: Cow<'a, str>,
+    pub choices: Vec<ChunkChoice<'a>>,
     /// Present (possibly null) only on the usage chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChunkChoice {
+pub struct ChunkChoice<'a> {
     pub index: u32,
-    pub delta: Delta,
-    pub finish_reason: Option<String>,
+    pub delta: Delta<'a>,
+    pub finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Delta {
+pub struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+    pub content: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasoning_content: Option<String>,
+    pub reasoning_content: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<ToolCall>>,
+    pub tool_calls: Option<Cow<'a, [ToolCall]>>,
 }
