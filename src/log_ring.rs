@@ -103,7 +103,7 @@ impl Default for LogRing {
 
 /// Escapes and cuts an already redacted message for the ring.
 fn escaped_and_cut(redacted: &str) -> String {
-    let mut escaped = String::new();
+    let mut escaped = String::with_capacity(redacted.len());
     let _ = std::fmt::Write::write_str(&mut Escaper::new(&mut escaped, usize::MAX), redacted);
     // Characters are at most 4 bytes: a short text needs no counting.
     if escaped.len() <= MAX_MESSAGE_CHARS || escaped.chars().count() <= MAX_MESSAGE_CHARS {

@@ -3,6 +3,7 @@
 //! password cannot reach a log line, an error body or a page by accident.
 //! Comparison against client input is constant-time.
 
+use std::borrow::Cow;
 use std::fmt;
 use subtle::ConstantTimeEq;
 
@@ -121,7 +122,14 @@ const MIN_KEY_TAIL_TO_MASK: usize = 16;
 /// Secrets of other shapes (passwords, proxy credentials, Vertex Express
 /// keys) that are masked wherever they appear, by exact match. Shorter
 /// ones are not registered: masking "123" would garble every message.
-static EXACT_SECRETS: parking_lot::RwLock<Vec<std::sync::Arc<str>>> = parking_lot::RwLock::new(Vec::new());
+static EXACT_SECRETS: parking_lot::RwLock<Vec<ExactSecret>> = parking_lot::RwLock::new(Vec::new());
+
+/// A registered secret and its searcher, built once (a search set up per
+/// message and secret cost more than the search).
+struct ExactSecret {
+    value: std::sync::Arc<str>,
+    finder: memchr::memmem::Finder<'static>,
+}
 pub const MIN_REGISTERED_SECRET_LENGTH: usize = 8;
 
 /// Registers a secret for [`redact_keys`] (idempotent).
@@ -131,8 +139,9 @@ pub fn register_secret(value: &str) {
         return;
     }
     let mut secrets = EXACT_SECRETS.write();
-    if !secrets.iter().any(|known| &**known == value) {
-        secrets.push(std::sync::Arc::from(value));
+    if !secrets.iter().any(|known| &*known.value == value) {
+        let finder = memchr::memmem::Finder::new(value.as_bytes()).into_owned();
+        secrets.push(ExactSecret { value: std::sync::Arc::from(value), finder });
     }
 }
 
@@ -142,13 +151,14 @@ pub fn register_secret(value: &str) {
 /// run into `-x` or `_v2` is still a key — so each of the pool's keys (all
 /// of this shape) is masked wherever it appears; registered secrets of
 /// other shapes are masked by exact match.
-pub fn redact_keys(text: &str) -> String {
+pub fn redact_keys(text: &str) -> Cow<'_, str> {
     let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
     let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
+    // Most messages quote no key: they are returned as they are.
+    let mut out = String::new();
     let mut copied_up_to = 0;
     let mut position = 0;
-    while let Some(offset) = text[position..].find(ApiKey::PREFIX) {
+    while let Some(offset) = KEY_PREFIX_FINDER.find(&bytes[position..]) {
         let start = position + offset;
         let tail_start = start + ApiKey::PREFIX.len();
         let tail_length = bytes[tail_start..].iter().take_while(|&&b| is_key_byte(b)).count();
@@ -168,15 +178,24 @@ pub fn redact_keys(text: &str) -> String {
         copied_up_to = key_end;
         position = key_end;
     }
-    out.push_str(&text[copied_up_to..]);
+    let mut redacted = if copied_up_to == 0 {
+        Cow::Borrowed(text)
+    } else {
+        out.push_str(&text[copied_up_to..]);
+        Cow::Owned(out)
+    };
     let secrets = EXACT_SECRETS.read();
     for secret in secrets.iter() {
-        if out.contains(&**secret) {
-            out = out.replace(&**secret, "***");
+        if secret.finder.find(redacted.as_bytes()).is_some() {
+            redacted = Cow::Owned(redacted.replace(&*secret.value, "***"));
         }
     }
-    out
+    redacted
 }
+
+/// Finds [`ApiKey::PREFIX`] (built once, see [`ExactSecret`]).
+static KEY_PREFIX_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(ApiKey::PREFIX.as_bytes()));
 
 /// 256 random bits as 64 hex characters (session ids, CSRF tokens,
 /// replica names).
@@ -242,6 +261,12 @@ impl<W: fmt::Write> Escaper<W> {
 impl<W: fmt::Write> fmt::Write for Escaper<W> {
     /// Characters that need no escaping go through as whole runs.
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        // The usual text, printable ASCII within the limit, goes through
+        // whole without a look at each character.
+        if text.len() <= self.chars_left && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            self.chars_left -= text.len();
+            return self.inner.write_str(text);
+        }
         let mut run_start = 0;
         for (index, character) in text.char_indices() {
             if self.chars_left == 0 {
@@ -340,6 +365,8 @@ mod tests {
             let output = redact_keys(&input);
             assert_eq!(output, expected, "{input}");
             assert!(!output.contains("aaaaaaaaaaaa"), "{output}");
+            // Text with nothing to mask is handed back, not copied.
+            assert_eq!(matches!(output, Cow::Borrowed(_)), input == expected, "{input}");
         }
     }
 
@@ -397,16 +424,21 @@ mod tests {
             }
             out
         }
-        let text = "ab\ncd\t中文\u{1b}[0m\u{202e}x\r\u{0}end é";
-        for max_chars in 0..=text.chars().count() + 1 {
-            let mut out = String::new();
-            let mut escaper = Escaper::new(&mut out, max_chars);
-            // Fed in two pieces: the count carries over.
-            let (head, tail) = text.split_at(text.char_indices().nth(5).unwrap().0);
-            fmt::Write::write_str(&mut escaper, head).unwrap();
-            fmt::Write::write_str(&mut escaper, tail).unwrap();
-            escaper.finish().unwrap();
-            assert_eq!(out, one_at_a_time(text, max_chars), "cut at {max_chars}");
+        // Special characters throughout; plain ASCII only (the whole-text
+        // fast path); a plain head, then special characters; DEL.
+        let texts =
+            ["ab\ncd\t中文\u{1b}[0m\u{202e}x\r\u{0}end é", "plain ascii ~!", "plain\u{1b}[0m 中", "del\u{7f}xyz"];
+        for text in texts {
+            for max_chars in 0..=text.chars().count() + 1 {
+                let mut out = String::new();
+                let mut escaper = Escaper::new(&mut out, max_chars);
+                // Fed in two pieces: the count carries over.
+                let (head, tail) = text.split_at(text.char_indices().nth(5).unwrap().0);
+                fmt::Write::write_str(&mut escaper, head).unwrap();
+                fmt::Write::write_str(&mut escaper, tail).unwrap();
+                escaper.finish().unwrap();
+                assert_eq!(out, one_at_a_time(text, max_chars), "{text:?} cut at {max_chars}");
+            }
         }
     }
 }

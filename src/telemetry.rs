@@ -94,20 +94,21 @@ where
     };
     match (&outcome, &note) {
         (Err(_), _) => {
-            log::error!(target: target, "{method} {} 500 {latency_ms:.1}ms: the handler panicked", LogSafe(&path))
+            log::error!(target: target, "{method} {} 500 {}ms: the handler panicked", LogSafe(&path), Tenths(latency_ms))
         }
         (_, Some(note)) => log::info!(
             target: target,
-            "{method} {} {status} {latency_ms:.1}ms model={}{} door={} mode={} key={}",
+            "{method} {} {status} {}ms model={}{} door={} mode={} key={}",
             // The path and model are the client's text: escaped and cut.
             LogSafe(&path),
+            Tenths(latency_ms),
             LogSafe(&note.model),
             note.alias.as_ref().map(|alias| format!(" served={}", LogSafe(&alias.target))).unwrap_or_default(),
             note.door.as_str(),
             note.mode,
             note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
         ),
-        _ => log::info!(target: target, "{method} {} {status} {latency_ms:.1}ms", LogSafe(&path)),
+        _ => log::info!(target: target, "{method} {} {status} {}ms", LogSafe(&path), Tenths(latency_ms)),
     }
     if let Some(state) = &state {
         // An aliased request is counted under the Gemini model that served
@@ -133,6 +134,22 @@ where
     match outcome {
         Ok(result) => result,
         Err(_panic) => Err(ApiError::Internal.into()),
+    }
+}
+
+/// A non-negative number with one decimal (`0.8`), as `{:.1}` writes it
+/// but without the float formatter's exact-digit machinery (the access
+/// line of every request carries one).
+struct Tenths(f64);
+
+impl std::fmt::Display for Tenths {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0 * 10.0).round();
+        if !(0.0..1e15).contains(&tenths) {
+            return write!(formatter, "{:.1}", self.0);
+        }
+        let tenths = tenths as u64;
+        write!(formatter, "{}.{}", tenths / 10, tenths % 10)
     }
 }
 
@@ -222,4 +239,20 @@ fn record_generation(
         completion_tokens: 0,
         error_kind: error_kind.map(str::to_owned),
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_are_written_with_one_decimal_like_the_float_formatter() {
+        for (latency_ms, written) in [(0.0, "0.0"), (0.84, "0.8"), (0.96, "1.0"), (12.31, "12.3"), (1234.56, "1234.6")]
+        {
+            assert_eq!(Tenths(latency_ms).to_string(), written);
+            assert_eq!(format!("{latency_ms:.1}"), written);
+        }
+        assert_eq!(Tenths(f64::NAN).to_string(), "NaN");
+        assert_eq!(Tenths(1e20).to_string(), format!("{:.1}", 1e20));
+    }
 }

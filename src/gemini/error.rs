@@ -85,7 +85,7 @@ impl UpstreamFailure {
             status: 0,
             kind: FailureKind::ServerError,
             retry_after: None,
-            message: redact_keys(description),
+            message: redact_keys(description).into_owned(),
         }
     }
 
@@ -109,7 +109,7 @@ impl UpstreamFailure {
         let message = error
             .get("message")
             .and_then(Value::as_str)
-            .map(redact_keys)
+            .map(|message| redact_keys(message).into_owned())
             .unwrap_or_else(|| format!("upstream answered HTTP {status}"));
         let details = error.get("details").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         let reasons: Vec<&str> =
