@@ -24,6 +24,8 @@ enum Fault {
     CloseDelimited,
     /// A slow stream; counts connections the client side closed.
     SlowStream,
+    /// Never answers; counts connections the client side closed.
+    SilentUntilClosed,
 }
 
 const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
@@ -92,6 +94,14 @@ async fn faulty_upstream(fault: Fault) -> (String, Arc<AtomicUsize>) {
                         reset(stream);
                     }
                     Fault::Stall => tokio::time::sleep(Duration::from_secs(60)).await,
+                    Fault::SilentUntilClosed => {
+                        let mut byte = [0u8; 1];
+                        if let Ok(Ok(0) | Err(_)) =
+                            tokio::time::timeout(Duration::from_secs(60), stream.read(&mut byte)).await
+                        {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
                     Fault::MalformedEvent => {
                         let _ = stream.write_all(SSE_HEAD).await;
                         let _ = stream.write_all(&chunk(b"data: {\"candidates\": [nope\r\n\r\n")).await;
@@ -255,6 +265,34 @@ async fn a_client_that_leaves_mid_stream_drops_the_upstream_request() {
         .map(|model| model.usage_today.successes)
         .sum();
     assert_eq!(successes, 1, "the left stream was booked once");
+}
+
+/// The upstream stream is opened in a task of its own: a client that
+/// leaves before Google answered still cancels the call.
+#[actix_rt::test]
+async fn a_client_that_leaves_while_the_stream_opens_drops_the_upstream_request() {
+    let (base_url, hung_up) = faulty_upstream(Fault::SilentUntilClosed).await;
+    let app = spawn_app_with(2, move |config| {
+        config.gemini_base_url = base_url;
+        config.fake_streaming = false;
+        config.upstream_timeout = Duration::from_secs(60);
+        config.validate_keys_on_startup = false;
+    })
+    .await;
+    let request = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.address))
+        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
+        .send_json(&chat_body(true));
+    // No headers come: the client gives up and closes its connection.
+    assert!(tokio::time::timeout(Duration::from_millis(300), request).await.is_err());
+    for _ in 0..100 {
+        if hung_up.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(hung_up.load(Ordering::SeqCst), 1, "the upstream connection was closed after the client left");
 }
 
 #[actix_rt::test]
