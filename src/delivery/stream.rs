@@ -121,18 +121,8 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
     timing: PumpTiming,
 ) -> Result<(HttpResponse, KeyId), ApiError> {
     let started = std::time::Instant::now();
-    // Opened in a task of its own: polled inside the handler, every
-    // upstream wake-up went through the whole connection's dispatcher and
-    // middleware (a real stream cost 10% more CPU). Dropped with the
-    // handler (the client left), the task is aborted and the call with it.
-    let opening = actix_web::rt::spawn(async move {
-        let mut attempts = Attempts::default();
-        let opened = relay.open_stream(&body, &mut attempts).await;
-        (relay, body, attempts, opened)
-    });
-    let _abort_if_left = AbortOnDrop(opening.abort_handle());
-    let (relay, body, attempts, opened) = opening.await.map_err(|_| ApiError::Internal)?;
-    let (upstream, key) = opened?;
+    let mut attempts = Attempts::default();
+    let (upstream, key) = relay.open_stream(&body, &mut attempts).await?;
     let response = headers.streaming(produced_body(move |outbox| async move {
         let mut pumping = Pumping { format, relay, key, booked: false };
         if let Some(opening) = pumping.format.opening() {
@@ -141,15 +131,6 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
         pump(&mut pumping, &body, upstream, attempts, started, &outbox, timing).await;
     }));
     Ok((response, key))
-}
-
-/// Aborts a task when dropped (a `JoinHandle` dropped lets it run on).
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// A pumped stream's format, relay and current key. Dropped before the

@@ -272,8 +272,9 @@ async fn a_client_that_leaves_mid_stream_drops_the_upstream_request() {
     assert_eq!(successes, 1, "the left stream was booked once");
 }
 
-/// The upstream stream is opened in a task of its own: a client that
-/// leaves before Google answered still cancels the call.
+/// A client that leaves before Google answered cancels the call: the
+/// stream being opened is dropped with the handler, and its connection
+/// with it.
 #[actix_rt::test]
 async fn a_client_that_leaves_while_the_stream_opens_drops_the_upstream_request() {
     let (base_url, hung_up) = faulty_upstream(Fault::SilentUntilClosed).await;
