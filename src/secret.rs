@@ -123,6 +123,7 @@ const MIN_KEY_TAIL_TO_MASK: usize = 16;
 /// keys) that are masked wherever they appear, by exact match. Shorter
 /// ones are not registered: masking "123" would garble every message.
 static EXACT_SECRETS: parking_lot::RwLock<Vec<ExactSecret>> = parking_lot::RwLock::new(Vec::new());
+pub const MIN_REGISTERED_SECRET_LENGTH: usize = 8;
 
 /// A registered secret and its searcher, built once (a search set up per
 /// message and secret cost more than the search).
@@ -130,7 +131,6 @@ struct ExactSecret {
     value: std::sync::Arc<str>,
     finder: memchr::memmem::Finder<'static>,
 }
-pub const MIN_REGISTERED_SECRET_LENGTH: usize = 8;
 
 /// Registers a secret for [`redact_keys`] (idempotent).
 pub fn register_secret(value: &str) {

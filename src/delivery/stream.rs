@@ -47,7 +47,7 @@ pub fn json_stream_headers() -> actix_web::HttpResponseBuilder {
 }
 
 /// Tells a buffering reverse proxy (nginx) to pass the stream on as it comes.
-const X_ACCEL_BUFFERING: header::HeaderName = header::HeaderName::from_static("x-accel-buffering");
+pub const X_ACCEL_BUFFERING: header::HeaderName = header::HeaderName::from_static("x-accel-buffering");
 
 /// 200 with `content_type`, never cached, never buffered by a proxy.
 fn streamed_headers(content_type: &'static str) -> actix_web::HttpResponseBuilder {

@@ -386,6 +386,8 @@ async fn the_log_tail_streams_new_records() {
         .await
         .unwrap();
     assert_eq!(tail.status().as_u16(), 200);
+    // Passed on as it comes by a buffering proxy in front (nginx).
+    assert_eq!(tail.headers().get("x-accel-buffering").map(|value| value.as_bytes()), Some(&b"no"[..]));
     let added = dashboard.post("/vertex/express", &[("keys", "express-key-0123456789abcdef")]).await;
     assert_eq!(added.status, 303);
     assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);

@@ -146,7 +146,10 @@ pub async fn log_stream(
     let body = opening.chain(futures_util::stream::select(records, keep_alive)).take_until(stopped);
     let mut response = HttpResponse::Ok();
     security_headers(&mut response);
-    Ok(response.content_type("text/event-stream").insert_header(("x-accel-buffering", "no")).streaming(body))
+    Ok(response
+        .content_type("text/event-stream")
+        .insert_header((crate::delivery::stream::X_ACCEL_BUFFERING, "no"))
+        .streaming(body))
 }
 
 /// A broadcast receiver as a stream of records (`None` items for records
