@@ -229,8 +229,8 @@ fn record_generation(
     let error_kind = error_kind(status);
     state.store.send(crate::store::Change::Request(crate::store::RequestRecord {
         at_ms: state.now_ms(),
-        method: method.as_str().chars().take(16).collect(),
-        route: route.unwrap_or("(unmatched)").chars().take(128).collect(),
+        method: clipped(method.as_str(), 16),
+        route: clipped(route.unwrap_or("(unmatched)"), 128),
         model: note.map(recorded_model).unwrap_or_default(),
         key_id: note.and_then(|note| note.key).map(|key| key.0),
         status,
@@ -239,6 +239,13 @@ fn record_generation(
         completion_tokens: 0,
         error_kind: error_kind.map(str::to_owned),
     }));
+}
+
+/// At most `max_chars` characters of `text`, copied at once (not
+/// collected one character at a time).
+fn clipped(text: &str, max_chars: usize) -> String {
+    let end = text.char_indices().nth(max_chars).map_or(text.len(), |(at, _)| at);
+    text[..end].to_owned()
 }
 
 #[cfg(test)]
@@ -254,5 +261,14 @@ mod tests {
         }
         assert_eq!(Tenths(f64::NAN).to_string(), "NaN");
         assert_eq!(Tenths(1e20).to_string(), format!("{:.1}", 1e20));
+    }
+
+    #[test]
+    fn clipped_text_keeps_whole_characters() {
+        for (text, max_chars) in
+            [("", 3), ("POST", 16), ("POST", 4), ("POST", 2), ("模型名称", 2), ("a模b", 3), ("é", 0)]
+        {
+            assert_eq!(clipped(text, max_chars), text.chars().take(max_chars).collect::<String>());
+        }
     }
 }

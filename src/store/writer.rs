@@ -30,6 +30,8 @@ use super::{Change, Store, StoreError};
 pub const BATCH_WINDOW: Duration = Duration::from_millis(500);
 /// A batch is applied as soon as it holds this many changes.
 pub const MAX_BATCH_CHANGES: usize = 20_000;
+/// Room for this many messages is always kept (see [`trim_room`]).
+const MIN_ROOM: usize = 64;
 /// Pause before the one retry of a failed batch.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -181,6 +183,11 @@ impl Drop for WriterShared {
 fn write_batches(channel: &Channel, store: &dyn Store) {
     let mut batch: Vec<Change> = Vec::new();
     let mut flushes: Vec<mpsc::SyncSender<()>> = Vec::new();
+    // The queue handed back to senders, with the room the last batch
+    // needed: under load, senders push into memory already there instead
+    // of growing a fresh queue every batch (each growth copies it and
+    // touches new pages: a page fault every few dozen requests).
+    let mut spare: Vec<WriterMessage> = Vec::new();
     loop {
         let (messages, closed) = {
             let mut queue = channel.queue.lock();
@@ -199,19 +206,34 @@ fn write_batches(channel: &Channel, store: &dyn Store) {
             }
             queue.changes = 0;
             queue.flush_waiting = false;
-            (std::mem::take(&mut queue.messages), queue.closed)
+            (std::mem::replace(&mut queue.messages, std::mem::take(&mut spare)), queue.closed)
         };
-        for message in messages {
+        let mut messages = messages;
+        for message in messages.drain(..) {
             take_message(message, &mut batch, &mut flushes);
         }
         apply_with_one_retry(store, &batch);
+        let changes = batch.len();
         batch.clear();
+        // Room for a burst is not kept once the load is gone.
+        trim_room(&mut batch, changes);
+        trim_room(&mut messages, changes);
+        spare = messages;
         for flush in flushes.drain(..) {
             let _ = flush.send(());
         }
         if closed {
             break;
         }
+    }
+}
+
+/// Gives back the room of an emptied `buffer` that held far more than
+/// the `last` batch needed, keeping enough for a batch like it.
+fn trim_room<T>(buffer: &mut Vec<T>, last: usize) {
+    let keep = last.max(MIN_ROOM);
+    if buffer.capacity() > 4 * keep {
+        buffer.shrink_to(keep);
     }
 }
 
@@ -350,6 +372,20 @@ mod tests {
             writer.flush();
             assert_eq!(store.attempts.load(Ordering::SeqCst), 4, "{failure:?}: the writer is still there");
         }
+    }
+
+    #[test]
+    fn the_queue_keeps_room_for_a_steady_load_and_gives_back_a_burst() {
+        let mut buffer: Vec<u64> = Vec::with_capacity(10_000);
+        // A batch like the last one: the room stays.
+        trim_room(&mut buffer, 8_000);
+        assert_eq!(buffer.capacity(), 10_000);
+        // The load is gone: only room for a small batch is kept.
+        trim_room(&mut buffer, 3);
+        assert!(buffer.capacity() >= MIN_ROOM && buffer.capacity() < 4 * MIN_ROOM, "{}", buffer.capacity());
+        let kept = buffer.capacity();
+        trim_room(&mut buffer, 0);
+        assert_eq!(buffer.capacity(), kept);
     }
 
     #[test]
