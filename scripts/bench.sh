@@ -15,7 +15,8 @@
 #
 #   scripts/bench.sh --compare BIN_A BIN_B
 # instead runs two builds (e.g. glibc and static musl) in one run, taking
-# turns, and prints B's throughput as a ratio of A's (chat non-stream and
+# turns in mirrored order (A B, then B A; COMPARE_ROUNDS rounds, 2 by
+# default), and prints B's throughput as a ratio of A's (chat non-stream and
 # stream, Messages and Responses streams), plus their memory
 # (at RUST_LOG=info, the default, so the access log is part of the cost).
 #
@@ -193,15 +194,19 @@ proxy_url="http://127.0.0.1:$PROXY_PORT/v1/chat/completions"
 messages_url="http://127.0.0.1:$PROXY_PORT/v1/messages"
 responses_url="http://127.0.0.1:$PROXY_PORT/v1/responses"
 
-# Two builds in one run, taking turns (A, B, A, B) so drift on a shared
-# machine hits both alike; B's throughput as a ratio of A's.
+# Two builds in one run, taking turns in mirrored order (A B, B A, A B,
+# ...: COMPARE_ROUNDS rounds, 2 by default) so drift on a shared machine
+# and the advantage of running first or second hit both alike; B's
+# throughput as a ratio of A's.
 compare_builds() { # bin_a bin_b
-  local bins=("$1" "$2") names=("A" "B") round index label line rps
+  local bins=("$1" "$2") names=("A" "B") rounds=${COMPARE_ROUNDS:-2} round index order label line rps
   declare -A total=()
   echo "A = $1 ($(file -b "$1" | cut -d, -f1-2 2>/dev/null || true))"
   echo "B = $2 ($(file -b "$2" | cut -d, -f1-2 2>/dev/null || true))"
-  for round in 1 2; do
-    for index in 0 1; do
+  for round in $(seq "$rounds"); do
+    order="0 1"
+    if (( round % 2 == 0 )); then order="1 0"; fi
+    for index in $order; do
       GEMINI_API_KEYS=$(keys 20) PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
         PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=$WORKERS \
         RUST_LOG=info "${bins[$index]}" >"$work/compare.log" 2>&1 & local pid=$!
@@ -225,8 +230,8 @@ compare_builds() { # bin_a bin_b
     done
   done
   for label in non-stream stream messages-stream responses-stream; do
-    python3 -c "import sys; a, b = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]:<16} 32 conn: A {a // 2} req/s, B {b // 2} req/s, B/A = {b / a:.2f}')" \
-      "$label" "${total["A $label"]}" "${total["B $label"]}"
+    python3 -c "import sys; a, b, n = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]); print(f'{sys.argv[1]:<16} 32 conn: A {a // n} req/s, B {b // n} req/s, B/A = {b / a:.2f}')" \
+      "$label" "${total["A $label"]}" "${total["B $label"]}" "$rounds"
   done
 }
 
