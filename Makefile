@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build release run test sdk-venv e2e lint fmt bench static static-check image-check clean
+.PHONY: build release release-pgo run test sdk-venv e2e lint fmt bench static static-check image-check clean
 
 build:
 	$(CARGO) build --locked
@@ -13,6 +13,12 @@ release:
 
 run:
 	$(CARGO) run --release --locked --bin hajimi
+
+# A profile-guided release build (scripts/pgo-build.sh): trained on a mix of
+# requests against the recorded upstream, then rebuilt; prints the path.
+# Needs `rustup component add llvm-tools`. TARGET=... for another target.
+release-pgo:
+	bash scripts/pgo-build.sh
 
 # Unit and integration tests: no browser, no network. The google-genai SDK
 # test runs when `make sdk-venv` has made target/sdk-venv (CI does).
