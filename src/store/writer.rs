@@ -189,7 +189,7 @@ fn write_batches(channel: &Channel, store: &dyn Store) {
     // touches new pages: a page fault every few dozen requests).
     let mut spare: Vec<WriterMessage> = Vec::new();
     loop {
-        let (messages, closed) = {
+        let (mut messages, closed) = {
             let mut queue = channel.queue.lock();
             while queue.messages.is_empty() && !queue.closed {
                 queue.writer_idle = true;
@@ -208,7 +208,6 @@ fn write_batches(channel: &Channel, store: &dyn Store) {
             queue.flush_waiting = false;
             (std::mem::replace(&mut queue.messages, std::mem::take(&mut spare)), queue.closed)
         };
-        let mut messages = messages;
         for message in messages.drain(..) {
             take_message(message, &mut batch, &mut flushes);
         }
