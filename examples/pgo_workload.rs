@@ -8,7 +8,7 @@
 //! streams and answers above all (short, long multi-turn with sampling
 //! settings, tools, tool results, an image), then the Anthropic Messages
 //! and OpenAI Responses doors, the native Gemini routes, the model list,
-//! and a few refusals (a broken body, an unknown model). Training on one
+//! and a refusal (a model name Gemini cannot have). Training on one
 //! request shape alone would teach the compiler that shape, not the
 //! product. Exits 1 when a scenario that should succeed did not (a
 //! profile of error paths would mislead the build).
@@ -191,7 +191,7 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario { name: "models", method: "GET", path: "/v1/models", body: None, count: 100, succeeds: true },
         Scenario {
-            name: "unknown model",
+            name: "invalid model",
             method: "POST",
             path: chat,
             body: Some(json!({"model": "no such model!", "messages": [{"role": "user", "content": "Hello"}]})),
