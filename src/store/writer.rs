@@ -9,7 +9,10 @@
 //! response a follow-up may soon read), or when the batch is full:
 //! under load a request costs one uncontended lock, not a thread wake-up
 //! (a wake-up per change cost the serving thread a futex call and the
-//! writer a context switch per request). A failed batch is logged (the
+//! writer a context switch per request). The thread hands the drained
+//! queue back to the senders with the room its batch needed, so a steady
+//! load pushes into memory already there (a fresh queue each batch grew
+//! by doubling: copies and new pages). A failed batch is logged (the
 //! error, never the values), retried once, then dropped: the process goes
 //! on serving. [`StoreWriter::flush`] waits until everything sent before it
 //! is applied; dropping the last clone applies what is queued and stops
@@ -371,6 +374,27 @@ mod tests {
             writer.flush();
             assert_eq!(store.attempts.load(Ordering::SeqCst), 4, "{failure:?}: the writer is still there");
         }
+    }
+
+    #[test]
+    fn senders_get_the_drained_queue_back_with_its_room_until_the_load_drops() {
+        let writer = StoreWriter::start(Arc::new(MemoryStore::new()));
+        let room = || writer.shared.channel.queue.lock().messages.capacity();
+        for n in 0..1_000 {
+            writer.send(minute(n));
+        }
+        writer.flush();
+        // The next batch is taken: senders are handed the first batch's
+        // queue, drained, with its room (not a new, empty queue).
+        writer.send(minute(1_000));
+        writer.flush();
+        assert!(room() >= 1_000, "senders push into a queue with room for a batch like the last: {}", room());
+        // Small batches now: the burst's room is not kept.
+        writer.send(minute(1_001));
+        writer.flush();
+        writer.send(minute(1_002));
+        writer.flush();
+        assert!(room() < 4 * MIN_ROOM, "the room of a burst is given back: {}", room());
     }
 
     #[test]
