@@ -10,9 +10,10 @@
 # `FROM scratch` to the end), on a first stage that holds the given binary
 # instead of compiling it (a generated Containerfile; context: the binary,
 # a `uvicorn` symlink to it and an empty data/). The Dockerfile's builder
-# stage (Alpine, cargo) does not run here, so its /out (bin/hajimi,
-# bin/uvicorn -> hajimi, data/) is what this script reproduces: keep the two
-# in step. Built with buildah in Docker format (the OCI format has no
+# stages (amd64: Debian, profile-guided; arm64: Alpine) do not run here
+# (scripts/dockerfile-context-check.sh checks the amd64 one's files), so
+# their /out (bin/hajimi, bin/uvicorn -> hajimi, data/) is what this script
+# reproduces: keep them in step. Built with buildah in Docker format (the OCI format has no
 # HEALTHCHECK), in about a second.
 #
 # Checks:

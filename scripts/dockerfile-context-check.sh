@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The Dockerfile's amd64 builder stage has what its build reads. That stage
+# (Debian, profile-guided: scripts/pgo-build.sh) cannot run in CI (no
+# container engine pulls its base image here, and the build takes three
+# release builds), and a file missing from its COPY lines would only show
+# on GitHub when the image is published. So this copies exactly what the
+# stage's COPY lines name into an empty directory and builds there what
+# the training compiles first (the static upstream, whose recorded answers
+# are included at compile time, and the workload), with cargo's metadata
+# and the locked dependencies; then checks that the stage runs the script
+# it copied and that the final builder is chosen per platform.
+#
+#   scripts/dockerfile-context-check.sh
+#
+# Dependencies come from cargo's usual target directory (already built by
+# the tests), so this compiles only the crate and the two examples.
+# Prints one line per check and "N passed, N failed".
+set -euo pipefail
+repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+target_dir=$(bash scripts/target-dir.sh)
+context=$(mktemp -d)
+trap 'rm -rf -- "$context"' EXIT
+
+passed=0 failed=0
+check() { # name, then the command
+    local name=$1
+    shift
+    if "$@"; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name"
+        failed=$((failed + 1))
+    fi
+}
+
+# The amd64 stage, continuation lines joined.
+stage=$(python3 - <<'PY'
+import sys
+text = open("Dockerfile").read().replace("\\\n", " ")
+start = text.index("AS builder-amd64")
+end = text.index("\nFROM ", start)
+print(text[start:end])
+PY
+)
+
+copy_context() {
+    local line sources destination
+    while read -r line; do
+        # COPY src... dest (no flags in this stage)
+        read -r -a sources <<<"${line#COPY }"
+        destination=${sources[-1]}
+        unset 'sources[-1]'
+        if [[ $destination == */ || ${#sources[@]} -gt 1 ]]; then
+            # Into that directory.
+            mkdir -p "$context/$destination"
+            cp -R "${sources[@]}" "$context/$destination/"
+        else
+            # As that name.
+            mkdir -p "$(dirname "$context/$destination")"
+            cp -R "${sources[0]}" "$context/$destination"
+        fi
+    done < <(grep -E '^\s*COPY ' <<<"$stage" | sed -E 's/^\s+//')
+}
+check "the amd64 builder's COPY lines name files that exist" copy_context
+
+build_helpers() {
+    (cd "$context" && CARGO_TARGET_DIR="$target_dir" cargo build --locked --quiet \
+        --example static_upstream --example pgo_workload)
+}
+check "the training's helpers build from the copied files alone" build_helpers
+
+runs_script() {
+    grep -q 'bash scripts/pgo-build.sh' <<<"$stage" && [[ -f $context/scripts/pgo-build.sh ]] &&
+        [[ -f $context/scripts/target-dir.sh ]]
+}
+check "the amd64 builder runs scripts/pgo-build.sh, copied with what it calls" runs_script
+
+picks_builder() {
+    grep -qE '^FROM builder-\$\{TARGETARCH\} AS builder$' Dockerfile &&
+        grep -qE '^FROM rust:1-alpine AS builder-arm64$' Dockerfile &&
+        grep -qE '^ARG TARGETARCH$' <(sed -n '1,/^FROM /p' Dockerfile)
+}
+check "the builder is chosen by TARGETARCH, declared before the first FROM" picks_builder
+
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]
