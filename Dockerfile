@@ -17,7 +17,9 @@ ARG TARGETARCH
 # amd64: a profile-guided build (scripts/pgo-build.sh, as `make
 # release-pgo`): an instrumented static binary answers a mix of every
 # door's requests from the recorded upstream on loopback, then is built
-# again with those counts: 0.80-0.87 of the plain build's CPU per request.
+# again with those counts: 1.17-1.23 times the plain static build's
+# requests per second here (bench.sh --compare, chat and Messages and
+# Responses streams, non-stream chat).
 # On Debian because llvm-profdata (rustup's llvm-tools) is not built for
 # a musl host; the binary is musl and static all the same, built as CI's
 # `make static` builds the one its image check runs. About twice as long
