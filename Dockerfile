@@ -10,8 +10,10 @@
 # the uvicorn command. So the final stage takes only /out from the builder:
 # bin/hajimi, bin/uvicorn (a link to it) and an empty data/.
 
-# The platform being built (buildx sets it; BuildKit is needed, as for
-# any multi-platform build): it picks the builder stage below.
+# The platform being built: it picks the builder stage below. BuildKit
+# (docker build, buildx) sets it; a builder that does not (Debian 12's
+# buildah 1.28, for one) gets amd64's, so pass --build-arg TARGETARCH=arm64
+# to those on arm64.
 ARG TARGETARCH
 
 # amd64: a profile-guided build (scripts/pgo-build.sh, as `make
@@ -79,7 +81,7 @@ RUN CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=4 \
  && ln -s hajimi /out/bin/uvicorn
 
 # The builder of the platform being built; another platform has none.
-FROM builder-${TARGETARCH} AS builder
+FROM builder-${TARGETARCH:-amd64} AS builder
 
 FROM scratch
 COPY --from=builder /out/bin/ /usr/local/bin/
