@@ -57,12 +57,10 @@ copy_context() {
         unset 'sources[-1]'
         if [[ $destination == */ || ${#sources[@]} -gt 1 ]]; then
             # Into that directory.
-            mkdir -p "$context/$destination"
-            cp -R "${sources[@]}" "$context/$destination/"
+            mkdir -p "$context/$destination" && cp -R "${sources[@]}" "$context/$destination/" || return 1
         else
             # As that name.
-            mkdir -p "$(dirname "$context/$destination")"
-            cp -R "${sources[0]}" "$context/$destination"
+            mkdir -p "$(dirname "$context/$destination")" && cp -R "${sources[0]}" "$context/$destination" || return 1
         fi
     done < <(grep -E '^\s*COPY ' <<<"$stage" | sed -E 's/^\s+//')
 }
