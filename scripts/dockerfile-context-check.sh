@@ -25,18 +25,7 @@ target_dir=$(bash scripts/target-dir.sh)
 context=$(mktemp -d)
 trap 'rm -rf -- "$context"' EXIT
 
-passed=0 failed=0
-check() { # name, then the command
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        failed=$((failed + 1))
-    fi
-}
+source scripts/checks.sh
 
 # The amd64 stage, continuation lines joined.
 stage=$(python3 - <<'PY'
@@ -127,5 +116,4 @@ else
     echo "skip buildah's choice of builder (needs buildah, as root)"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+summary

@@ -49,26 +49,10 @@ if (($# != 1)) || [[ ! -f $1 || ! -x $1 ]]; then
 fi
 binary=$(cd -- "$(dirname -- "$1")" && pwd)/$(basename -- "$1")
 
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    printf 'ok   %s\n' "$1"
-}
-fail() {
-    failed=$((failed + 1))
-    printf 'FAIL %s\n' "$1"
-    if (($# > 1)) && [[ -n $2 ]]; then printf '%s\n' "$2" | sed 's/^/     | /'; fi
-}
-check() { # check DESCRIPTION COMMAND...
-    local description=$1
-    shift
-    if "$@"; then pass "$description"; else fail "$description"; fi
-}
+source "$(dirname -- "${BASH_SOURCE[0]}")/checks.sh"
 finish() {
     echo
-    echo "$passed passed, $failed failed"
-    ((failed == 0)) || exit 1
+    summary || exit 1
     exit 0
 }
 

@@ -9,19 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=${1:?usage: static-check.sh PATH_TO_STATIC_BINARY}
-passed=0
-failed=0
-check() { # name, command...
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        failed=$((failed + 1))
-    fi
-}
+source scripts/checks.sh
 command -v file >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq file; } >/dev/null
 
 description=$(file -L "$BIN")
@@ -35,8 +23,7 @@ echo "size: $size bytes ($(( (size + 524288) / 1048576 )) MiB)"
 
 if [[ $(id -u) != 0 ]]; then
     echo "not root: the chroot test is skipped"
-    echo "$passed passed, $failed failed"
-    [[ $failed == 0 ]]
+    summary
     exit
 fi
 
@@ -97,5 +84,4 @@ PY
 echo "answer: $answer"
 check "a chat answer through upstream.hajimi.test (resolved from the root's /etc/hosts)" grep -q "How can I help" <<<"$answer"
 check "the root's /data holds the store" test -e "$root/data/hajimi.db"
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+summary

@@ -23,24 +23,7 @@ binary=$(cd -- "$(dirname -- "$1")" && pwd)/$(basename -- "$1")
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 install_sh=$repo/scripts/install.sh
 
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    printf 'ok    %s\n' "$1"
-}
-fail() {
-    failed=$((failed + 1))
-    printf 'FAIL  %s\n' "$1"
-    if (($# > 1)); then
-        printf '%s\n' "$2" | sed 's/^/      | /'
-    fi
-}
-check() { # check DESCRIPTION COMMAND...
-    local description=$1
-    shift
-    if "$@"; then pass "$description"; else fail "$description"; fi
-}
+source "$repo/scripts/checks.sh"
 
 scratch=$(mktemp -d)
 DESTDIR=$(mktemp -d)
@@ -429,5 +412,4 @@ check "install.sh from the unpacked archive installs its ./hajimi" \
     test "$rc" -eq 0 -a "$(cmp -s "$binary" "$scratch/from-archive/usr/local/bin/hajimi" && echo same)" = same
 
 echo
-echo "$passed passed, $failed failed"
-((failed == 0)) || exit 1
+summary
