@@ -9,7 +9,10 @@
 # and one on hyper's; they show what the HTTP layer alone costs, apart
 # from hajimi's own work. Then a summary (hajimi's throughput as a ratio
 # of nginx's, the bare stack's and the upstream's, each new door's stream
-# as a ratio of chat's, added p50), memory and startup time. nginx is
+# as a ratio of chat's, added p50), memory and startup time. The c=32
+# rows run in ROUNDS rounds (2 by default; every other one in reverse
+# order) and the summary reads their means, naming the rows whose rounds
+# differ by more than 10%. nginx is
 # Debian's, installed when missing, run as the current user with its own
 # config in a temp dir.
 #
@@ -181,12 +184,20 @@ done = function(summary, latency, requests)
 end
 LUA
 
-declare -A RPS=() P50=() # "label conns" -> req/s, p50 ms (default mode)
+# "label conns" -> req/s and p50 ms: the mean over the row's runs (the
+# default mode runs each c=32 row once per round), and the lowest and
+# highest req/s seen.
+declare -A RPS=() P50=() RUNS=() LOW=() HIGH=()
 run() { # url body label connections client-key
-  local line
+  local line row="$3 $4" runs
   line=$(BODY_FILE="$2" CLIENT_KEY="$5" wrk -t1 -c"$4" -d"$DURATION" -s "$work/post.lua" "$1" | grep '^RESULT')
   read -r _ rps p50 p99 errors <<<"$line"
-  RPS["$3 $4"]=$rps P50["$3 $4"]=$p50
+  runs=${RUNS[$row]:-0}
+  RPS[$row]=$(awk -v m="${RPS[$row]:-0}" -v x="$rps" -v n="$runs" 'BEGIN { printf "%.0f", (m * n + x) / (n + 1) }')
+  P50[$row]=$(awk -v m="${P50[$row]:-0}" -v x="$p50" -v n="$runs" 'BEGIN { printf "%.3f", (m * n + x) / (n + 1) }')
+  RUNS[$row]=$((runs + 1))
+  ((runs > 0 && ${LOW[$row]:-0} < rps)) || LOW[$row]=$rps
+  ((runs > 0 && ${HIGH[$row]:-0} > rps)) || HIGH[$row]=$rps
   printf '%-34s %4s conn  %8s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$3" "$4" "$rps" "$p50" "$p99" "$errors"
 }
 
@@ -313,19 +324,39 @@ actix_hop_stream="http://127.0.0.1:$ACTIX_HOP_PORT$gemini_path:streamGenerateCon
 hyper_hop="http://127.0.0.1:$HYPER_HOP_PORT$gemini_path:generateContent"
 hyper_hop_stream="http://127.0.0.1:$HYPER_HOP_PORT$gemini_path:streamGenerateContent?alt=sse"
 key=AIzaBench000000000000000000000000000000
-for conns in 1 32; do
-  run "$direct" "$work/gemini.json" "direct non-stream" "$conns" "$key"
-  run "$hop" "$work/gemini.json" "nginx hop non-stream" "$conns" "$key"
-  run "$actix_hop" "$work/gemini.json" "bare actix-web+awc hop non-stream" "$conns" "$key"
-  run "$hyper_hop" "$work/gemini.json" "bare hyper hop non-stream" "$conns" "$key"
-  run "$proxy_url" "$work/openai.json" "proxy non-stream" "$conns" bench
-  run "$direct_stream" "$work/gemini.json" "direct stream" "$conns" "$key"
-  run "$hop_stream" "$work/gemini.json" "nginx hop stream" "$conns" "$key"
-  run "$actix_hop_stream" "$work/gemini.json" "bare actix-web+awc hop stream" "$conns" "$key"
-  run "$hyper_hop_stream" "$work/gemini.json" "bare hyper hop stream" "$conns" "$key"
-  run "$proxy_url" "$work/openai-stream.json" "proxy stream (real)" "$conns" bench
-  run "$messages_url" "$work/messages-stream.json" "proxy Messages stream" "$conns" bench
-  run "$responses_url" "$work/responses-stream.json" "proxy Responses stream" "$conns" bench
+# url|body|label|client key, in order.
+rows=(
+  "$direct|gemini.json|direct non-stream|$key"
+  "$hop|gemini.json|nginx hop non-stream|$key"
+  "$actix_hop|gemini.json|bare actix-web+awc hop non-stream|$key"
+  "$hyper_hop|gemini.json|bare hyper hop non-stream|$key"
+  "$proxy_url|openai.json|proxy non-stream|bench"
+  "$direct_stream|gemini.json|direct stream|$key"
+  "$hop_stream|gemini.json|nginx hop stream|$key"
+  "$actix_hop_stream|gemini.json|bare actix-web+awc hop stream|$key"
+  "$hyper_hop_stream|gemini.json|bare hyper hop stream|$key"
+  "$proxy_url|openai-stream.json|proxy stream (real)|bench"
+  "$messages_url|messages-stream.json|proxy Messages stream|bench"
+  "$responses_url|responses-stream.json|proxy Responses stream|bench"
+)
+run_row() { # row connections
+  local url body label client
+  IFS='|' read -r url body label client <<<"$1"
+  run "$url" "$work/$body" "$label" "$2" "$client"
+}
+# c=1 once (its p50s are what is read), then c=32 in ROUNDS rounds (2 by
+# default), every other one in reverse order: the machine drifts over a
+# run, and a ratio of two rows taken minutes apart would carry that drift
+# (it moved the direct and nginx rows by 40% between two runs on a shared
+# machine). The summary reads each row's mean.
+for row in "${rows[@]}"; do run_row "$row" 1; done
+for round in $(seq "${ROUNDS:-2}"); do
+  order=("${rows[@]}")
+  if ((round % 2 == 0)); then
+    order=()
+    for ((i = ${#rows[@]} - 1; i >= 0; i--)); do order+=("${rows[i]}"); done
+  fi
+  for row in "${order[@]}"; do run_row "$row" 32; done
 done
 load_rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)
 echo "RSS after load: $load_rss"
@@ -334,7 +365,7 @@ kill $proxy; wait $proxy 2>/dev/null || true
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 own_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", 1e6 / a - 1e6 / b; else print "n/a" }'; }
 added_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a - b) * 1000 }'; }
-echo "--- summary (proxy = hajimi, WORKERS=$WORKERS, $DURATION per run) ---"
+echo "--- summary (proxy = hajimi, WORKERS=$WORKERS, $DURATION per run, c=32 rows: the mean of ${ROUNDS:-2} rounds) ---"
 echo "hajimi / nginx hop (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]}" "${RPS[nginx hop non-stream 32]}")"
 echo "hajimi / direct (non-stream, c=32): $(ratio "${RPS[proxy non-stream 32]}" "${RPS[direct non-stream 32]}")"
 echo "hajimi / nginx hop (stream, c=32): $(ratio "${RPS[proxy stream (real) 32]}" "${RPS[nginx hop stream 32]}")"
@@ -354,6 +385,14 @@ echo "added p50 at c=1: hajimi - direct = $(added_us "${P50[proxy non-stream 1]}
 echo "added p50 at c=1 (stream): hajimi - direct = $(added_us "${P50[proxy stream (real) 1]}" "${P50[direct stream 1]}") µs" \
   "(nginx hop: $(added_us "${P50[nginx hop stream 1]}" "${P50[direct stream 1]}") µs)"
 echo "hajimi RSS: idle $idle_rss, after load $load_rss"
+# Rows whose rounds differ by more than 10%: their ratios are less sure.
+drift=""
+for row in "${!RUNS[@]}"; do
+  ((RUNS[$row] > 1)) || continue
+  awk -v lo="${LOW[$row]}" -v hi="${HIGH[$row]}" 'BEGIN { exit !(hi > lo * 1.1) }' &&
+    drift+="${drift:+; }$row ${LOW[$row]}-${HIGH[$row]}"
+done
+echo "rounds differing by more than 10% (req/s): ${drift:-none}"
 echo "---"
 
 # Per-event stream latency: an upstream writing 50 time-stamped events
