@@ -20,8 +20,9 @@
 # instead runs two builds (e.g. glibc and static musl) in one run, taking
 # turns in mirrored order (A B, then B A; COMPARE_ROUNDS rounds, 2 by
 # default), and prints B's throughput as a ratio of A's (chat non-stream and
-# stream, Messages and Responses streams), plus their memory
-# (at RUST_LOG=info, the default, so the access log is part of the cost).
+# stream, Messages and Responses streams), each round's ratio, and their
+# memory (at RUST_LOG=info, the default, so the access log is part of the
+# cost).
 #
 #   scripts/bench.sh --replicas
 # instead measures shared state (REDIS_URL, redis-server from Debian on a
@@ -211,7 +212,7 @@ responses_url="http://127.0.0.1:$PROXY_PORT/v1/responses"
 # throughput as a ratio of A's.
 compare_builds() { # bin_a bin_b
   local bins=("$1" "$2") names=("A" "B") rounds=${COMPARE_ROUNDS:-2} round index order label line rps
-  declare -A total=()
+  declare -A total=() per_round=()
   echo "A = $1 ($(file -b "$1" | cut -d, -f1-2 2>/dev/null || true))"
   echo "B = $2 ($(file -b "$2" | cut -d, -f1-2 2>/dev/null || true))"
   for round in $(seq "$rounds"); do
@@ -235,6 +236,7 @@ compare_builds() { # bin_a bin_b
         echo "$line"
         rps=$(awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$line")
         total["${names[$index]} $label"]=$(( ${total["${names[$index]} $label"]:-0} + ${rps%.*} ))
+        per_round["${names[$index]} $label $round"]=${rps%.*}
       done
       echo "${names[$index]} round $round: RSS after load $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
       kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -243,6 +245,16 @@ compare_builds() { # bin_a bin_b
   for label in non-stream stream messages-stream responses-stream; do
     python3 -c "import sys; a, b, n = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]); print(f'{sys.argv[1]:<16} 32 conn: A {a // n} req/s, B {b // n} req/s, B/A = {b / a:.2f}')" \
       "$label" "${total["A $label"]}" "${total["B $label"]}" "$rounds"
+  done
+  # Each round's B/A: when they disagree (one above 1, one below, or far
+  # apart), the machine drifted during the run and the mean says less.
+  for label in non-stream stream messages-stream responses-stream; do
+    local ratios=""
+    for round in $(seq "$rounds"); do
+      ratios+="${ratios:+, }$(awk -v a="${per_round["A $label $round"]}" -v b="${per_round["B $label $round"]}" \
+        'BEGIN { printf "%.2f", b / a }')"
+    done
+    printf '%-16s B/A by round: %s\n' "$label" "$ratios"
   done
 }
 
