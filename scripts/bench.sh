@@ -185,22 +185,20 @@ done = function(summary, latency, requests)
 end
 LUA
 
-# "label conns" -> req/s and p50 ms: the mean over the row's runs (the
-# default mode runs each c=32 row once per round), and the lowest and
-# highest req/s seen.
-declare -A RPS=() P50=() RUNS=() LOW=() HIGH=()
+# "label conns" -> every req/s seen (the default mode runs each c=32 row
+# once per round; RPS, their mean, is derived after the runs) and the last
+# p50 in ms (read only for the c=1 rows, which run once).
+declare -A SEEN=() RPS=() P50=()
 run() { # url body label connections client-key
-  local line row="$3 $4" runs
+  local line
   line=$(BODY_FILE="$2" CLIENT_KEY="$5" wrk -t1 -c"$4" -d"$DURATION" -s "$work/post.lua" "$1" | grep '^RESULT')
   read -r _ rps p50 p99 errors <<<"$line"
-  runs=${RUNS[$row]:-0}
-  RPS[$row]=$(awk -v m="${RPS[$row]:-0}" -v x="$rps" -v n="$runs" 'BEGIN { printf "%.0f", (m * n + x) / (n + 1) }')
-  P50[$row]=$(awk -v m="${P50[$row]:-0}" -v x="$p50" -v n="$runs" 'BEGIN { printf "%.3f", (m * n + x) / (n + 1) }')
-  RUNS[$row]=$((runs + 1))
-  ((runs > 0 && ${LOW[$row]:-0} < rps)) || LOW[$row]=$rps
-  ((runs > 0 && ${HIGH[$row]:-0} > rps)) || HIGH[$row]=$rps
+  SEEN["$3 $4"]+="$rps " P50["$3 $4"]=$p50
   printf '%-34s %4s conn  %8s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$3" "$4" "$rps" "$p50" "$p99" "$errors"
 }
+
+# The req/s of one of run's lines (when run is called in a subshell).
+rps_of() { awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$1"; }
 
 proxy_url="http://127.0.0.1:$PROXY_PORT/v1/chat/completions"
 messages_url="http://127.0.0.1:$PROXY_PORT/v1/messages"
@@ -211,8 +209,8 @@ responses_url="http://127.0.0.1:$PROXY_PORT/v1/responses"
 # and the advantage of running first or second hit both alike; B's
 # throughput as a ratio of A's.
 compare_builds() { # bin_a bin_b
-  local bins=("$1" "$2") names=("A" "B") rounds=${COMPARE_ROUNDS:-2} round index order label line rps
-  declare -A total=() per_round=()
+  local bins=("$1" "$2") names=("A" "B") rounds=${COMPARE_ROUNDS:-2} round index order label line
+  declare -A seen=() # "A label" -> each round's req/s
   echo "A = $1 ($(file -b "$1" | cut -d, -f1-2 2>/dev/null || true))"
   echo "B = $2 ($(file -b "$2" | cut -d, -f1-2 2>/dev/null || true))"
   for round in $(seq "$rounds"); do
@@ -234,27 +232,20 @@ compare_builds() { # bin_a bin_b
         esac
         line=$(run "$url" "$body" "${names[$index]} proxy $label" 32 bench)
         echo "$line"
-        rps=$(awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$line")
-        total["${names[$index]} $label"]=$(( ${total["${names[$index]} $label"]:-0} + ${rps%.*} ))
-        per_round["${names[$index]} $label $round"]=${rps%.*}
+        seen["${names[$index]} $label"]+="$(rps_of "$line") "
       done
       echo "${names[$index]} round $round: RSS after load $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
       kill "$pid"; wait "$pid" 2>/dev/null || true
     done
   done
+  # The means' ratio, then each round's: when rounds disagree (one above
+  # 1, one below, or far apart), the machine drifted during the run and the
+  # mean says less.
   for label in non-stream stream messages-stream responses-stream; do
-    python3 -c "import sys; a, b, n = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]); print(f'{sys.argv[1]:<16} 32 conn: A {a // n} req/s, B {b // n} req/s, B/A = {b / a:.2f}')" \
-      "$label" "${total["A $label"]}" "${total["B $label"]}" "$rounds"
-  done
-  # Each round's B/A: when they disagree (one above 1, one below, or far
-  # apart), the machine drifted during the run and the mean says less.
-  for label in non-stream stream messages-stream responses-stream; do
-    local ratios=""
-    for round in $(seq "$rounds"); do
-      ratios+="${ratios:+, }$(awk -v a="${per_round["A $label $round"]}" -v b="${per_round["B $label $round"]}" \
-        'BEGIN { printf "%.2f", b / a }')"
-    done
-    printf '%-16s B/A by round: %s\n' "$label" "$ratios"
+    awk -v label="$label" -v a="${seen["A $label"]}" -v b="${seen["B $label"]}" 'BEGIN {
+      n = split(a, x, " "); split(b, y, " ")
+      for (i = 1; i <= n; i++) { sa += x[i]; sb += y[i]; rounds = rounds (i > 1 ? ", " : "") sprintf("%.2f", y[i] / x[i]) }
+      printf "%-16s 32 conn: A %d req/s, B %d req/s, B/A = %.2f (by round: %s)\n", label, sa / n, sb / n, sb / sa, rounds }'
   done
 }
 
@@ -280,7 +271,6 @@ bench_replicas() {
       REDIS_URL=${2:-} RUST_LOG=warn "$hajimi_bin" >>"$work/replica-$1.log" 2>&1 & pids+=($!)
     wait_for "http://127.0.0.1:$1/health"
   }
-  rps_of() { awk '{for (i = 1; i <= NF; i++) if ($i == "req/s") print $(i-1)}' <<<"$1"; }
   start_replica "$single_port"
   start_replica "$PROXY_PORT" "redis://127.0.0.1:$redis_port/0"
   start_replica "$second_port" "redis://127.0.0.1:$redis_port/0"
@@ -370,6 +360,9 @@ for round in $(seq "${ROUNDS:-2}"); do
   fi
   for row in "${order[@]}"; do run_row "$row" 32; done
 done
+for row in "${!SEEN[@]}"; do
+  RPS[$row]=$(awk -v seen="${SEEN[$row]}" 'BEGIN { n = split(seen, x, " "); for (i = 1; i <= n; i++) s += x[i]; printf "%.0f", s / n }')
+done
 load_rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$proxy/status)
 echo "RSS after load: $load_rss"
 kill $proxy; wait $proxy 2>/dev/null || true
@@ -399,10 +392,12 @@ echo "added p50 at c=1 (stream): hajimi - direct = $(added_us "${P50[proxy strea
 echo "hajimi RSS: idle $idle_rss, after load $load_rss"
 # Rows whose rounds differ by more than 10%: their ratios are less sure.
 drift=""
-for row in "${!RUNS[@]}"; do
-  ((RUNS[$row] > 1)) || continue
-  awk -v lo="${LOW[$row]}" -v hi="${HIGH[$row]}" 'BEGIN { exit !(hi > lo * 1.1) }' &&
-    drift+="${drift:+; }$row ${LOW[$row]}-${HIGH[$row]}"
+for row in "${rows[@]}"; do
+  IFS='|' read -r _ _ label _ <<<"$row"
+  spread=$(awk -v seen="${SEEN[$label 32]}" 'BEGIN { n = split(seen, x, " "); lo = hi = x[1]
+    for (i = 2; i <= n; i++) { if (x[i] < lo) lo = x[i]; if (x[i] > hi) hi = x[i] }
+    if (hi > lo * 1.1) print lo "-" hi }')
+  [[ -z $spread ]] || drift+="${drift:+; }$label $spread"
 done
 echo "rounds differing by more than 10% (req/s): ${drift:-none}"
 echo "---"
