@@ -60,7 +60,7 @@ impl<'a> Line<'a> {
         if line[0] == b':' {
             return Line::Ignored;
         }
-        let (field_name, field_value) = match line.iter().position(|&byte| byte == b':') {
+        let (field_name, field_value) = match memchr::memchr(b':', line) {
             Some(colon_position) => {
                 let value = &line[colon_position + 1..];
                 (&line[..colon_position], value.strip_prefix(b" ").unwrap_or(value))
@@ -104,7 +104,9 @@ impl SseDecoder {
                 remaining = &remaining[1..];
             }
         }
-        while let Some(terminator_position) = remaining.iter().position(|&byte| byte == b'\n' || byte == b'\r') {
+        // memchr2 looks at a word or a vector of bytes at a time: a
+        // streamed answer is mostly long `data:` lines.
+        while let Some(terminator_position) = memchr::memchr2(b'\n', b'\r', remaining) {
             let line_tail = &remaining[..terminator_position];
             if self.partial_line.is_empty() {
                 match Line::of(line_tail) {
