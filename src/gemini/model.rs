@@ -102,6 +102,10 @@ fn strip_thinking_suffix(name: &str) -> Option<(&str, ThinkingOverride)> {
     if let Some(shorter_name) = strip_non_empty_suffix(name, MAXIMUM_THINKING_SUFFIX) {
         return Some((shorter_name, ThinkingOverride::Max));
     }
+    // A budget suffix ends in a digit; most names do not, and skip the search.
+    if !name.ends_with(|last: char| last.is_ascii_digit()) {
+        return None;
+    }
     let marker_position = name.rfind(THINKING_BUDGET_SUFFIX_MARKER)?;
     let budget_digits = &name[marker_position + THINKING_BUDGET_SUFFIX_MARKER.len()..];
     let shorter_name = &name[..marker_position];
@@ -117,29 +121,49 @@ fn strip_thinking_suffix(name: &str) -> Option<(&str, ThinkingOverride)> {
 /// name containing `thinking`; but never image-generation (`-image`),
 /// text-to-speech (`-tts`), Gemini 2.0 / 1.x, Gemma or embedding models.
 pub fn supports_thinking(base: &str) -> bool {
-    let lower_name = base.to_ascii_lowercase();
-    let excluded = lower_name.contains("-image")
-        || lower_name.contains("-tts")
-        || lower_name.contains("embedding")
-        || lower_name.starts_with("gemini-2.0")
-        || lower_name.starts_with("gemini-1.")
-        || lower_name.starts_with("gemma");
+    let name = NameCase(base);
+    let excluded = name.contains("-image")
+        || name.contains("-tts")
+        || name.contains("embedding")
+        || name.starts_with("gemini-2.0")
+        || name.starts_with("gemini-1.")
+        || name.starts_with("gemma");
     if excluded {
         return false;
     }
-    lower_name.starts_with("gemini-2.5")
-        || lower_name.starts_with("gemini-3")
-        || lower_name == "gemini-flash-latest"
-        || lower_name == "gemini-flash-lite-latest"
-        || lower_name == "gemini-pro-latest"
-        || lower_name.contains("thinking")
+    name.starts_with("gemini-2.5")
+        || name.starts_with("gemini-3")
+        || name.is("gemini-flash-latest")
+        || name.is("gemini-flash-lite-latest")
+        || name.is("gemini-pro-latest")
+        || name.contains("thinking")
+}
+
+/// A model name compared without regard to ASCII case, without a
+/// lowercased copy (these run for every request; names are at most 128
+/// bytes). The patterns are lowercase.
+#[derive(Clone, Copy)]
+struct NameCase<'a>(&'a str);
+
+impl NameCase<'_> {
+    fn is(self, pattern: &str) -> bool {
+        self.0.eq_ignore_ascii_case(pattern)
+    }
+
+    fn starts_with(self, pattern: &str) -> bool {
+        self.0.as_bytes().get(..pattern.len()).is_some_and(|start| start.eq_ignore_ascii_case(pattern.as_bytes()))
+    }
+
+    fn contains(self, pattern: &str) -> bool {
+        self.0.as_bytes().windows(pattern.len()).any(|window| window.eq_ignore_ascii_case(pattern.as_bytes()))
+    }
 }
 
 /// Whether the model belongs to the Gemini 3 family, which takes a
 /// `thinkingLevel` and requires thought signatures on replayed function
 /// calls.
 pub fn is_gemini_3(base: &str) -> bool {
-    base.to_ascii_lowercase().starts_with("gemini-3")
+    NameCase(base).starts_with("gemini-3")
 }
 
 /// The thinking budgets a model accepts.
@@ -186,12 +210,12 @@ pub fn thinking_budget_range(base: &str) -> Option<ThinkingBudgetRange> {
     if !supports_thinking(base) {
         return None;
     }
-    let lower_name = base.to_ascii_lowercase();
-    let range = if lower_name.contains("flash-lite") {
+    let name = NameCase(base);
+    let range = if name.contains("flash-lite") {
         ThinkingBudgetRange { minimum_budget_when_thinking: 512, maximum_budget: 24576, can_turn_thinking_off: true }
-    } else if lower_name.contains("flash") {
+    } else if name.contains("flash") {
         ThinkingBudgetRange { minimum_budget_when_thinking: 1, maximum_budget: 24576, can_turn_thinking_off: true }
-    } else if lower_name.contains("-pro") {
+    } else if name.contains("-pro") {
         ThinkingBudgetRange { minimum_budget_when_thinking: 128, maximum_budget: 32768, can_turn_thinking_off: false }
     } else {
         ThinkingBudgetRange { minimum_budget_when_thinking: 1, maximum_budget: 24576, can_turn_thinking_off: true }
@@ -204,10 +228,10 @@ pub fn thinking_budget_range(base: &str) -> Option<ThinkingBudgetRange> {
 /// (`gemini-1.*`, `gemini-pro*` other than the `gemini-pro-latest` alias,
 /// and Gemma).
 pub fn safety_threshold_for(base: &str, configured_threshold: &str) -> String {
-    let lower_name = base.to_ascii_lowercase();
-    let model_rejects_off = lower_name.starts_with("gemini-1.")
-        || (lower_name.starts_with("gemini-pro") && lower_name != "gemini-pro-latest")
-        || lower_name.starts_with("gemma");
+    let name = NameCase(base);
+    let model_rejects_off = name.starts_with("gemini-1.")
+        || (name.starts_with("gemini-pro") && !name.is("gemini-pro-latest"))
+        || name.starts_with("gemma");
     if model_rejects_off && configured_threshold.eq_ignore_ascii_case("OFF") {
         "BLOCK_NONE".to_string()
     } else {

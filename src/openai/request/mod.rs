@@ -238,8 +238,12 @@ fn convert_history(
     let mut function_name_by_tool_call_id: HashMap<String, String> = HashMap::new();
     for (message_index, message) in messages.iter().enumerate().skip(first_history_index) {
         let location = message_location(message_index);
-        let role = message.role.to_ascii_lowercase();
-        match role.as_str() {
+        // Any case, compared in place (no lowercased copy per message).
+        let role = ["system", "developer", "user", "assistant", "tool"]
+            .into_iter()
+            .find(|known| message.role.eq_ignore_ascii_case(known))
+            .unwrap_or_default();
+        match role {
             "system" | "developer" | "user" => {
                 let parts = convert_message_content(message.content.as_ref(), &location, opts, false)?;
                 push_turn_merging_same_role(&mut turns, USER_ROLE, parts);
