@@ -12,15 +12,15 @@
 //! configured number of answers. The module is pure: callers pass the clock
 //! (`now_ms`, Unix milliseconds) and do all I/O.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasher, DefaultHasher, Hasher};
+use std::hash::Hasher;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::{Number, Value};
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::bodyshare::{BodyJson, Rope};
 
@@ -54,10 +54,10 @@ pub fn native_cache_key(scope: &[u8], version: &str, model: &str, action: &str, 
     digest.finish_with(body.pieces())
 }
 
-/// Per-process random SipHash keys for the two 64-bit halves of a key.
-fn key_hasher_seeds() -> &'static (RandomState, RandomState) {
-    static SEEDS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
-    SEEDS.get_or_init(|| (RandomState::new(), RandomState::new()))
+/// The per-process random 128-bit SipHash key of every cache key.
+fn key_hasher_seed() -> &'static [u8; 16] {
+    static SEED: OnceLock<[u8; 16]> = OnceLock::new();
+    SEED.get_or_init(rand::random)
 }
 
 /// Type tags of the canonical encoding; every value is written as a tag
@@ -77,19 +77,18 @@ pub mod tag {
     pub const JSON_OBJECT: u8 = 0x26;
 }
 
-/// Two independently keyed SipHash streams fed the same canonical bytes,
-/// giving a 128-bit digest. Each request shape writes its parts through it
+/// A keyed 128-bit SipHash of the canonical bytes. Each request shape writes its parts through it
 /// (`openai::cache_key`, [`native_cache_key`]).
 pub struct KeyDigest {
     /// The canonical encoding not hashed yet: small writes gather here and
-    /// are hashed in one pass per half (SipHash costs per call; thousands
+    /// are hashed in one pass (SipHash costs per call; thousands
     /// of tiny writes cost more than one copy of the bytes).
     canonical: Vec<u8>,
-    /// The two halves, fed what `canonical` gathered whenever a large
-    /// write comes (hashed where it lies: a 20 MB message is never
-    /// copied) and at the end.
-    high_half: DefaultHasher,
-    low_half: DefaultHasher,
+    /// SipHash-1-3 with a 128-bit output and a secret per-process key
+    /// (one pass: two keyed 64-bit hashers cost twice as much), fed what
+    /// `canonical` gathered whenever a large write comes (hashed where it
+    /// lies: a 20 MB message is never copied) and at the end.
+    hasher: SipHasher13,
 }
 
 /// Writes at least this long are hashed in place instead of gathered.
@@ -150,12 +149,7 @@ impl JsonTree for BodyJson {
 
 impl KeyDigest {
     pub fn new() -> KeyDigest {
-        let (high_seed, low_seed) = key_hasher_seeds();
-        KeyDigest {
-            canonical: Vec::with_capacity(1024),
-            high_half: high_seed.build_hasher(),
-            low_half: low_seed.build_hasher(),
-        }
+        KeyDigest { canonical: Vec::with_capacity(1024), hasher: SipHasher13::new_with_key(key_hasher_seed()) }
     }
 
     pub fn write_bytes(&mut self, bytes: &[u8]) {
@@ -164,14 +158,12 @@ impl KeyDigest {
             return;
         }
         self.hash_gathered();
-        self.high_half.write(bytes);
-        self.low_half.write(bytes);
+        self.hasher.write(bytes);
     }
 
     fn hash_gathered(&mut self) {
         if !self.canonical.is_empty() {
-            self.high_half.write(&self.canonical);
-            self.low_half.write(&self.canonical);
+            self.hasher.write(&self.canonical);
             self.canonical.clear();
         }
     }
@@ -259,10 +251,9 @@ impl KeyDigest {
     fn finish_with(mut self, tail: &[Bytes]) -> CacheKey {
         self.hash_gathered();
         for piece in tail {
-            self.high_half.write(piece);
-            self.low_half.write(piece);
+            self.hasher.write(piece);
         }
-        CacheKey((u128::from(self.high_half.finish()) << 64) | u128::from(self.low_half.finish()))
+        CacheKey(self.hasher.finish128().as_u128())
     }
 }
 
