@@ -337,6 +337,13 @@ mod tests {
             ("gemma-3-27b-it", false, false),
             ("gemini-embedding-001", false, false),
             ("learnlm-thinking-experimental", true, false),
+            // Names are compared without regard to ASCII case.
+            ("Gemini-2.5-Flash", true, false),
+            ("GEMINI-3-PRO-PREVIEW", true, true),
+            ("Gemini-2.5-Flash-Image-Preview", false, false),
+            ("GEMMA-3-27B-IT", false, false),
+            ("Gemini-Flash-Latest", true, false),
+            ("LearnLM-Thinking-Experimental", true, false),
         ];
         for (base, expected_thinking, expected_gemini_3) in cases {
             assert_eq!(supports_thinking(base), *expected_thinking, "supports_thinking({base})");
@@ -359,6 +366,8 @@ mod tests {
             ("gemini-2.5-flash-lite", 100, 512, 0, 24576),
             ("gemini-2.5-flash-lite", -7, 0, 0, 24576),
             ("learnlm-thinking-experimental", 5000, 5000, 0, 24576),
+            ("Gemini-2.5-Flash-Lite", 100, 512, 0, 24576),
+            ("GEMINI-2.5-PRO", 0, 128, 128, 32768),
         ];
         for (base, requested_budget, expected_budget, smallest, maximum) in cases {
             let Some(range) = thinking_budget_range(base) else {
@@ -381,6 +390,9 @@ mod tests {
             ("gemma-3-27b-it", "OFF", "BLOCK_NONE"),
             ("gemma-3-27b-it", "BLOCK_ONLY_HIGH", "BLOCK_ONLY_HIGH"),
             ("gemini-2.5-pro", "BLOCK_NONE", "BLOCK_NONE"),
+            ("Gemini-1.5-Flash", "off", "BLOCK_NONE"),
+            ("GEMINI-PRO-LATEST", "OFF", "OFF"),
+            ("Gemma-3-27b-it", "OFF", "BLOCK_NONE"),
         ];
         for (base, configured, expected) in cases {
             assert_eq!(safety_threshold_for(base, configured), *expected, "{base} {configured}");

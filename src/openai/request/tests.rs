@@ -125,6 +125,19 @@ fn rule_1_roles_system_instruction_and_merging() {
             }),
         ),
         (
+            "roles in any case",
+            settings(),
+            json!({"model": "m", "messages": [
+                {"role": "System", "content": "S"},
+                {"role": "USER", "content": "U"},
+                {"role": "Assistant", "content": "A"}
+            ]}),
+            json!({
+                "systemInstruction": {"parts": [{"text": "S"}]},
+                "contents": [user_turn(json!([{"text": "U"}])), model_turn(json!([{"text": "A"}]))]
+            }),
+        ),
+        (
             "empty turns are dropped and their neighbours merge",
             settings(),
             json!({"model": "m", "messages": [
