@@ -18,28 +18,33 @@ case_run() { # BODY
     status=$?
 }
 
-case_run 'check one true; check two true; summary'
-check "all passing: the summary line, status 0" \
-    test "$status" -eq 0 -a "$out" = $'ok   one\nok   two\n2 passed, 0 failed'
+# One case: BODY's status must be 0 (`passes`) or not (`fails`), and its
+# output exactly OUTPUT.
+expect() { # NAME BODY passes|fails OUTPUT
+    case_run "$2"
+    local outcome=fails # not `passed`: that is checks.sh's count
+    ((status == 0)) && outcome=passes
+    check "$1" test "$outcome" = "$3" -a "$out" = "$4"
+}
 
-case_run 'check one true; check two false; summary'
-check "one failing: counted, status not 0" \
-    test "$status" -ne 0 -a "$out" = $'ok   one\nFAIL two\n1 passed, 1 failed'
-
+expect "all passing: the summary line, status 0" \
+    'check one true; check two true; summary' \
+    passes $'ok   one\nok   two\n2 passed, 0 failed'
+expect "one failing: counted, status not 0" \
+    'check one true; check two false; summary' \
+    fails $'ok   one\nFAIL two\n1 passed, 1 failed'
 # A function checked by `check` runs as an if condition, where errexit is
 # off: its own failure must still be the check's (the last command decides).
-case_run 'f() { false || return 1; true; }; check function f; summary'
-check "a function that returns its failure fails its check" \
-    test "$status" -ne 0 -a "$out" = $'FAIL function\n0 passed, 1 failed'
-
-case_run 'fail broken "first line
-second line"; summary'
-check "a failure's details are indented under it" \
-    test "$status" -ne 0 -a "$out" = $'FAIL broken\n     | first line\n     | second line\n0 passed, 1 failed'
-
-case_run 'pass fine; fail empty ""; summary'
-check "pass and fail without details count too" \
-    test "$status" -ne 0 -a "$out" = $'ok   fine\nFAIL empty\n1 passed, 1 failed'
+expect "a function that returns its failure fails its check" \
+    'f() { false || return 1; true; }; check function f; summary' \
+    fails $'FAIL function\n0 passed, 1 failed'
+expect "a failure's details are indented under it" \
+    'fail broken "first line
+second line"; summary' \
+    fails $'FAIL broken\n     | first line\n     | second line\n0 passed, 1 failed'
+expect "pass and fail without details count too" \
+    'pass fine; fail empty ""; summary' \
+    fails $'ok   fine\nFAIL empty\n1 passed, 1 failed'
 
 # The line .ci/run's totals read.
 case_run 'check one true; check two false; summary || true'
