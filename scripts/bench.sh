@@ -35,6 +35,7 @@
 # ${CARGO_TARGET_DIR:-target}/release (hajimi from HAJIMI_BIN when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-common.sh # wait_for, keys, write_bench_bodies
 
 DURATION=${DURATION:-10s}
 UPSTREAM_PORT=${UPSTREAM_PORT:-9100}
@@ -68,11 +69,7 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-keys() { # n valid-looking keys
-  python3 -c "import sys; print(','.join('AIzaBench%030d' % i for i in range(int(sys.argv[1]))))" "$1"
-}
 
-wait_for() { for _ in $(seq 1 1000); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; echo "timeout: $1"; return 1; }
 # Milliseconds from spawning hajimi (env and args as given) to its first
 # 200 on /health, polled with a raw socket (curl's own start-up would
 # dominate); median of 5 launches.
@@ -153,23 +150,7 @@ NGINX
   wait_for "http://127.0.0.1:$NGINX_PORT/v1beta/models"
 }
 
-cat >"$work/openai.json" <<'JSON'
-{"model":"gemini-2.5-flash","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
-JSON
-cat >"$work/openai-stream.json" <<'JSON'
-{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
-JSON
-# The same request at the two other generating doors (Anthropic Messages,
-# OpenAI Responses without storing: what the door's conversion costs).
-cat >"$work/messages-stream.json" <<'JSON'
-{"model":"gemini-2.5-flash","max_tokens":256,"stream":true,"system":"You are terse.","messages":[{"role":"user","content":"Hello"}]}
-JSON
-cat >"$work/responses-stream.json" <<'JSON'
-{"model":"gemini-2.5-flash","stream":true,"store":false,"instructions":"You are terse.","input":"Hello"}
-JSON
-cat >"$work/gemini.json" <<'JSON'
-{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"You are terse."}]}}
-JSON
+write_bench_bodies "$work"
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 local file = io.open(os.getenv("BODY_FILE"), "r")

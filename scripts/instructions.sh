@@ -18,12 +18,13 @@
 # 2000 by default, 4 at a time over kept-alive connections) and serving
 # none; the difference over N is the figure, so start-up and shutdown drop
 # out. Doors: chat non-stream and stream, the Messages and Responses
-# streams (hajimi, the bench bodies of bench.sh) and the native Gemini
+# streams (hajimi, bench.sh's bodies: scripts/bench-common.sh) and the native Gemini
 # generateContent and streamGenerateContent through the bare hop (what the
 # HTTP stack costs when it only forwards). Loopback only; valgrind from
 # Debian is installed when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-common.sh # wait_for, keys, write_bench_bodies
 
 REQUESTS=${REQUESTS:-2000}
 UPSTREAM_PORT=${UPSTREAM_PORT:-9100}
@@ -42,27 +43,11 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-wait_for() { for _ in $(seq 1 3000); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.01; done; echo "timeout: $1"; return 1; }
-
 PORT=$UPSTREAM_PORT WORKERS=1 "$bin"/examples/static_upstream >/dev/null 2>&1 & pids+=($!)
 wait_for "http://127.0.0.1:$UPSTREAM_PORT/v1beta/models"
 
-cat >"$work/chat.json" <<'JSON'
-{"model":"gemini-2.5-flash","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
-JSON
-cat >"$work/chat-stream.json" <<'JSON'
-{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello"}]}
-JSON
-cat >"$work/messages-stream.json" <<'JSON'
-{"model":"gemini-2.5-flash","max_tokens":256,"stream":true,"system":"You are terse.","messages":[{"role":"user","content":"Hello"}]}
-JSON
-cat >"$work/responses-stream.json" <<'JSON'
-{"model":"gemini-2.5-flash","stream":true,"store":false,"instructions":"You are terse.","input":"Hello"}
-JSON
-cat >"$work/gemini.json" <<'JSON'
-{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"You are terse."}]}}
-JSON
-keys=$(python3 -c "print(','.join('AIzaBench%030d' % i for i in range(20)))")
+write_bench_bodies "$work" # the bodies bench.sh sends
+gemini_keys=$(keys 20)
 gemini="/v1beta/models/gemini-2.5-flash"
 
 # N requests, 4 at a time: one curl, whose parallel transfers keep their
@@ -103,7 +88,7 @@ per_request() { # url body command...
 # identical requests, the access log on); the bare hop reads only PORT,
 # STACK and UPSTREAM.
 export MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 API_KEY_DAILY_LIMIT=0 PUBLIC_MODE=true \
-  GEMINI_API_KEYS="$keys" PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
+  GEMINI_API_KEYS="$gemini_keys" PASSWORD=bench VALIDATE_KEYS_ON_STARTUP=false GEMINI_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" \
   PORT=$PROXY_PORT HOST=127.0.0.1 FAKE_STREAMING=false RANDOM_STRING=false ENABLE_STORAGE=false WORKERS=1 RUST_LOG=info \
   STACK=actix UPSTREAM="http://127.0.0.1:$UPSTREAM_PORT"
 ready=/health # a path that answers 200 without a key
@@ -111,8 +96,8 @@ client_key=bench # hajimi's PASSWORD; the bare hop forwards a Gemini key
 
 base="http://127.0.0.1:$PROXY_PORT"
 doors=(
-  "chat non-stream|$base/v1/chat/completions|chat.json"
-  "chat stream|$base/v1/chat/completions|chat-stream.json"
+  "chat non-stream|$base/v1/chat/completions|openai.json"
+  "chat stream|$base/v1/chat/completions|openai-stream.json"
   "Messages stream|$base/v1/messages|messages-stream.json"
   "Responses stream|$base/v1/responses|responses-stream.json"
 )
