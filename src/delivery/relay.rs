@@ -398,7 +398,7 @@ impl Relay {
             }
             Err(failure) => Err(failure),
         };
-        let parsed = result.and_then(|raw| match serde_json::from_slice::<GenerateContentResponse>(&raw) {
+        let parsed = result.and_then(|raw| match GenerateContentResponse::from_json(&raw) {
             Ok(parsed) => Ok(Answer { raw, parsed }),
             Err(error) => Err(UpstreamFailure::network(&format!("unreadable answer: {error}"))),
         });

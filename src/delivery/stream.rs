@@ -318,7 +318,7 @@ fn push_payload<F: EventFormat>(
     relay: &Relay,
     key: KeyId,
 ) -> Result<(), StreamProblem> {
-    let event: GenerateContentResponse = serde_json::from_str(payload)
+    let event = GenerateContentResponse::from_json(payload.as_bytes())
         .map_err(|_| StreamProblem::Failed(UpstreamFailure::network("unparseable upstream stream event")))?;
     let looks_empty = event.candidates.is_empty() && event.prompt_feedback.is_none();
     if looks_empty && payload.contains("\"error\"") {

@@ -6,5 +6,6 @@ pub mod client;
 pub mod error;
 pub mod model;
 pub mod native;
+mod scan;
 pub mod sse;
 pub mod types;

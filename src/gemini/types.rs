@@ -211,6 +211,18 @@ pub struct GenerateContentResponse {
     // Strings per event. Native clients get the upstream's bytes.
 }
 
+impl GenerateContentResponse {
+    /// An answer or stream event parsed from its JSON: the common shapes
+    /// by a direct scan (`scan`), anything else by serde. Either way the
+    /// result is serde's.
+    pub fn from_json(json: &[u8]) -> serde_json::Result<GenerateContentResponse> {
+        match super::scan::response(json) {
+            Some(response) => Ok(response),
+            None => serde_json::from_slice(json),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
