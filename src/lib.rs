@@ -20,6 +20,7 @@ pub mod gemini;
 pub mod huggingface;
 pub mod i18n;
 pub mod iprange;
+pub mod jsonout;
 pub mod keys;
 pub mod log_ring;
 pub mod media;

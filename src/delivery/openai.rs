@@ -11,6 +11,7 @@ use crate::convert::stream::StreamEnd;
 use crate::delivery::stream::EventFormat;
 use crate::error::ApiError;
 use crate::gemini::types::GenerateContentResponse;
+use crate::jsonout::WriteJson;
 use crate::openai::response::AnswerMeta;
 use crate::openai::stream::StreamConverter;
 use crate::state::AppState;
@@ -24,6 +25,13 @@ pub fn append_sse(out: &mut Vec<u8>, value: &impl Serialize) {
     // Serializing our own types cannot fail.
     serde_json::to_writer(&mut *out, value).ok();
     out.extend_from_slice(b"\n\n");
+}
+
+/// A `200` whose body is `value`'s JSON, written by hand (`jsonout`).
+pub fn json_answer(value: &impl WriteJson) -> actix_web::HttpResponse {
+    let mut body = Vec::with_capacity(512);
+    value.write_json(&mut body);
+    actix_web::HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body)
 }
 
 pub fn sse_data(value: &impl Serialize) -> Bytes {

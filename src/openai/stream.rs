@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use rand::Rng;
 
 use crate::gemini::types::{Candidate, GenerateContentResponse, UsageMetadata};
+use crate::jsonout::WriteJson;
 use crate::openai::response::{
     finish_reason, tool_call_from_function_call, usage, AnswerMeta, ASSISTANT_ROLE, CHUNK_OBJECT,
 };
@@ -203,8 +204,7 @@ impl StreamConverter {
     fn write_chunk(&self, out: &mut Vec<u8>, index: u32, delta: Delta<'_>, finish_reason: Option<&str>) {
         out.extend_from_slice(&self.chunk_start);
         let choice = ChunkChoice { index, delta, finish_reason: finish_reason.map(Cow::Borrowed) };
-        // Serializing our own types cannot fail.
-        serde_json::to_writer(&mut *out, &choice).ok();
+        choice.write_json(out);
         out.extend_from_slice(b"]}\n\n");
     }
 
@@ -212,7 +212,7 @@ impl StreamConverter {
     fn write_usage_chunk(&self, out: &mut Vec<u8>, usage: &Usage) {
         out.extend_from_slice(&self.chunk_start);
         out.extend_from_slice(b"],\"usage\":");
-        serde_json::to_writer(&mut *out, usage).ok();
+        usage.write_json(out);
         out.extend_from_slice(b"}\n\n");
     }
 

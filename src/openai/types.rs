@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bodyshare::BodyJson;
+use crate::jsonout::{self, WriteJson};
 
 /// Body of `POST /v1/chat/completions`. Unknown fields are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -173,4 +174,197 @@ pub struct Delta<'a> {
     pub reasoning_content: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Cow<'a, [ToolCall]>>,
+}
+
+// JSON written by hand for the answer shapes (see `jsonout`): a streamed
+// answer writes one `ChunkChoice` per upstream event. Byte for byte what
+// the derived `Serialize` writes (tested below).
+
+impl WriteJson for ChatCompletion {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"id\":");
+        jsonout::string(out, &self.id);
+        out.extend_from_slice(b",\"object\":");
+        jsonout::string(out, self.object);
+        out.extend_from_slice(b",\"created\":");
+        jsonout::int(out, self.created);
+        out.extend_from_slice(b",\"model\":");
+        jsonout::string(out, &self.model);
+        out.extend_from_slice(b",\"choices\":[");
+        for (at, choice) in self.choices.iter().enumerate() {
+            if at > 0 {
+                out.push(b',');
+            }
+            choice.write_json(out);
+        }
+        out.push(b']');
+        if let Some(usage) = &self.usage {
+            out.extend_from_slice(b",\"usage\":");
+            usage.write_json(out);
+        }
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for Choice {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"index\":");
+        jsonout::uint(out, u64::from(self.index));
+        out.extend_from_slice(b",\"message\":{\"role\":");
+        jsonout::string(out, self.message.role);
+        out.extend_from_slice(b",\"content\":");
+        jsonout::optional_string(out, self.message.content.as_deref());
+        if let Some(reasoning) = &self.message.reasoning_content {
+            out.extend_from_slice(b",\"reasoning_content\":");
+            jsonout::string(out, reasoning);
+        }
+        if let Some(tool_calls) = &self.message.tool_calls {
+            out.extend_from_slice(b",\"tool_calls\":");
+            jsonout::serde(out, tool_calls);
+        }
+        out.extend_from_slice(b"},\"finish_reason\":");
+        jsonout::optional_string(out, self.finish_reason.as_deref());
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for Usage {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"prompt_tokens\":");
+        jsonout::uint(out, self.prompt_tokens);
+        out.extend_from_slice(b",\"completion_tokens\":");
+        jsonout::uint(out, self.completion_tokens);
+        out.extend_from_slice(b",\"total_tokens\":");
+        jsonout::uint(out, self.total_tokens);
+        out.extend_from_slice(b",\"completion_tokens_details\":{\"reasoning_tokens\":");
+        jsonout::uint(out, self.completion_tokens_details.reasoning_tokens);
+        out.extend_from_slice(b"}}");
+    }
+}
+
+impl WriteJson for ChunkChoice<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"index\":");
+        jsonout::uint(out, u64::from(self.index));
+        out.extend_from_slice(b",\"delta\":{");
+        let delta = &self.delta;
+        let mut separator: &[u8] = b"";
+        if let Some(role) = delta.role {
+            out.extend_from_slice(b"\"role\":");
+            jsonout::string(out, role);
+            separator = b",";
+        }
+        if let Some(content) = &delta.content {
+            out.extend_from_slice(separator);
+            out.extend_from_slice(b"\"content\":");
+            jsonout::string(out, content);
+            separator = b",";
+        }
+        if let Some(reasoning) = &delta.reasoning_content {
+            out.extend_from_slice(separator);
+            out.extend_from_slice(b"\"reasoning_content\":");
+            jsonout::string(out, reasoning);
+            separator = b",";
+        }
+        if let Some(tool_calls) = &delta.tool_calls {
+            out.extend_from_slice(separator);
+            out.extend_from_slice(b"\"tool_calls\":");
+            jsonout::serde(out, tool_calls);
+        }
+        out.extend_from_slice(b"},\"finish_reason\":");
+        jsonout::optional_string(out, self.finish_reason.as_deref());
+        out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod write_json_tests {
+    use super::*;
+
+    fn by_hand(value: &impl WriteJson) -> String {
+        let mut out = Vec::new();
+        value.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn tool_call() -> ToolCall {
+        ToolCall {
+            index: 0,
+            id: "call_1".into(),
+            kind: "function",
+            function: FunctionCallOut { name: "get_weather".into(), arguments: "{\"city\":\"Paris\"}".into() },
+            extra_content: Some(serde_json::json!({"google": {"thought_signature": "c2ln"}})),
+        }
+    }
+
+    #[test]
+    fn chunk_choices_are_written_as_serde_writes_them() {
+        let texts = [None, Some(""), Some("Hello"), Some("line\nand \"quote\" 你好 \u{1}")];
+        let mut cases = 0;
+        for role in [None, Some("assistant")] {
+            for content in texts {
+                for reasoning in texts {
+                    for tool_calls in [None, Some(vec![tool_call()])] {
+                        for finish_reason in [None, Some("stop"), Some("tool_calls")] {
+                            let choice = ChunkChoice {
+                                index: 3,
+                                delta: Delta {
+                                    role,
+                                    content: content.map(Cow::Borrowed),
+                                    reasoning_content: reasoning.map(Cow::Borrowed),
+                                    tool_calls: tool_calls.clone().map(Cow::Owned),
+                                },
+                                finish_reason: finish_reason.map(Cow::Borrowed),
+                            };
+                            assert_eq!(by_hand(&choice), serde_json::to_string(&choice).unwrap());
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 2 * 4 * 4 * 2 * 3);
+    }
+
+    #[test]
+    fn completions_are_written_as_serde_writes_them() {
+        let usage = Usage {
+            prompt_tokens: 12,
+            completion_tokens: 9,
+            total_tokens: 21,
+            completion_tokens_details: CompletionTokensDetails { reasoning_tokens: 4 },
+        };
+        let choice =
+            |index, content: Option<&str>, reasoning: Option<&str>, tools: bool, finish: Option<&str>| Choice {
+                index,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: content.map(str::to_owned),
+                    reasoning_content: reasoning.map(str::to_owned),
+                    tool_calls: tools.then(|| vec![tool_call(), tool_call()]),
+                },
+                finish_reason: finish.map(str::to_owned),
+            };
+        let choice_sets = [
+            vec![],
+            vec![choice(0, Some("Hello! \"hi\"\n"), None, false, Some("stop"))],
+            vec![
+                choice(0, None, Some("thinking…"), true, Some("tool_calls")),
+                choice(1, Some(""), Some(""), false, None),
+            ],
+        ];
+        for choices in choice_sets {
+            for usage in [None, Some(usage)] {
+                let completion = ChatCompletion {
+                    id: "chatcmpl-\"x\"".into(),
+                    object: "chat.completion",
+                    created: 1_765_000_000,
+                    model: "gemini-2.5-flash".into(),
+                    choices: choices.clone(),
+                    usage,
+                };
+                assert_eq!(by_hand(&completion), serde_json::to_string(&completion).unwrap());
+            }
+        }
+    }
 }

@@ -31,7 +31,7 @@ use crate::delivery::admission::{busy, check_rate_limit, read_body};
 use crate::delivery::door::{
     admit_model, fetch_media, generation_relay, mode_for, upstream_body, Admitted, BODY_COPIES_WHILE_CONVERTING,
 };
-use crate::delivery::openai::{error_content_chunk, sse_data, stream_error_end, OpenAiEvents, DONE};
+use crate::delivery::openai::{error_content_chunk, json_answer, sse_data, stream_error_end, OpenAiEvents, DONE};
 use crate::delivery::relay::Relay;
 use crate::delivery::shared::obtain_answer;
 use crate::delivery::stream::{deliver_later, json_stream_headers, open_and_pump, sse_headers, PumpTiming};
@@ -134,7 +134,7 @@ pub async fn chat_completions(
         _ => {
             let (completion, key) = obtain_completion(&prepared, &config, &state, &clients).await;
             let mut response = match completion {
-                Ok(completion) => HttpResponse::Ok().json(completion),
+                Ok(completion) => json_answer(&completion),
                 Err(error) if config.error_as_assistant_message => {
                     HttpResponse::Ok().json(error_as_completion(&error, &prepared.meta))
                 }
@@ -153,7 +153,7 @@ pub async fn chat_completions(
 fn serve_cached(answer: &Answer, prepared: &Prepared, stream: bool, state: &AppState) -> HttpResponse {
     let completion = completion_for(answer, &prepared.meta, state);
     if !stream {
-        return HttpResponse::Ok().json(completion);
+        return json_answer(&completion);
     }
     let mut body = Vec::new();
     for chunk in completion_to_chunks(&completion, prepared.include_usage) {

@@ -12,6 +12,7 @@ async fn non_stream_answer_is_an_openai_completion() {
     let app = spawn_app().await;
     let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.headers.get("content-type").unwrap(), "application/json");
     let body = answer.json();
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], "gemini-2.5-flash");

@@ -1,0 +1,164 @@
+//! JSON written by hand, for the few shapes written once per request or
+//! per stream event: keys are literals, written as they are, and strings
+//! are escaped eight bytes at a time. serde_json escapes every key at run
+//! time and a string a byte at a time: for a chunk of a streamed answer
+//! that was most of the cost of writing it.
+//!
+//! What is written here is byte for byte what serde_json writes for the
+//! same value (the types that use it test that against their `Serialize`),
+//! so clients see no difference.
+
+use serde::Serialize;
+
+/// A type's JSON, as its `Serialize` would write it through serde_json.
+pub trait WriteJson {
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+/// `text` as a JSON string: quoted, with `"`, `\` and control characters
+/// escaped as serde_json escapes them (and nothing else).
+pub fn string(out: &mut Vec<u8>, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    let mut rest = text.as_bytes();
+    loop {
+        let plain = plain_len(rest);
+        out.extend_from_slice(&rest[..plain]);
+        let Some(&byte) = rest.get(plain) else { break };
+        escape(out, byte);
+        rest = &rest[plain + 1..];
+    }
+    out.push(b'"');
+}
+
+/// An optional string: the string, or `null`.
+pub fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => string(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// An unsigned integer.
+pub fn uint(out: &mut Vec<u8>, number: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
+}
+
+/// A signed integer.
+pub fn int(out: &mut Vec<u8>, number: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
+}
+
+/// Anything else, through serde_json (shapes too rare to write by hand).
+pub fn serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing to a Vec fails only for a map with non-string keys, which
+    // none of hajimi's answer types has.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// The escape of one byte that cannot stand in a JSON string.
+fn escape(out: &mut Vec<u8>, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let named = match byte {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            let hex = [b'\\', b'u', b'0', b'0', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
+            out.extend_from_slice(&hex);
+            return;
+        }
+    };
+    out.extend_from_slice(&[b'\\', named]);
+}
+
+/// How many bytes of `bytes` need no escape (anything but `"`, `\` and
+/// control characters): eight at a time (SWAR), the last few one by one.
+fn plain_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    /// The high bit of each zero byte of `word`, exact up to and including
+    /// the first (a borrow can only mark bytes above a zero byte).
+    fn zero_bytes(word: u64) -> u64 {
+        word.wrapping_sub(ONES) & !word & HIGHS
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        let found =
+            control | zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    at + rest.iter().position(|&byte| needs_escape(byte)).unwrap_or(rest.len())
+}
+
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(text: &str) -> String {
+        let mut out = Vec::new();
+        string(&mut out, text);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let texts = [
+            "",
+            "plain",
+            "exactly8",
+            "quote \" backslash \\ slash / tab \t newline \n return \r",
+            "\u{0}\u{1}\u{8}\u{b}\u{c}\u{1f}\u{7f} del and controls",
+            "你好，世界 — non-ASCII stays as it is: é 😀 \u{2028}",
+            "\"\"\"\"\"\"\"\"\"\\\\\\\\\\\\\\\\",
+            "a long text that crosses many eight-byte words before its \"quote\" and after",
+        ];
+        for text in texts {
+            assert_eq!(written(text), serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+        // Every character below 0x80 at every place of a short text.
+        for length in 1..=17 {
+            for at in 0..length {
+                for byte in 0..0x80u8 {
+                    let mut bytes = vec![b'a'; length];
+                    bytes[at] = byte;
+                    let text = String::from_utf8(bytes).unwrap();
+                    assert_eq!(written(&text), serde_json::to_string(&text).unwrap(), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_and_nulls_are_written_as_serde_json_writes_them() {
+        for number in [0, 7, 10, 999, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            uint(&mut out, number);
+            assert_eq!(out, serde_json::to_vec(&number).unwrap());
+        }
+        for number in [0, -1, i64::MIN, i64::MAX, 1_700_000_000] {
+            let mut out = Vec::new();
+            int(&mut out, number);
+            assert_eq!(out, serde_json::to_vec(&number).unwrap());
+        }
+        let mut out = Vec::new();
+        optional_string(&mut out, None);
+        optional_string(&mut out, Some("x"));
+        assert_eq!(out, b"null\"x\"");
+    }
+}
