@@ -1,7 +1,7 @@
 //! Long strings that stay where they arrived. A request body is read once
 //! into one buffer; parsed with [`parse_shared`], its long strings (base64
 //! media, large texts) become [`BodyStr`] slices of that buffer instead of
-//! copies, and [`write_rope`] writes the upstream JSON around them as a
+//! copies, and a [`RopeWriter`] writes the upstream JSON around them as a
 //! [`Rope`]: the JSON it writes itself, with the slices in between. A
 //! 20 MB image is then in memory once, from the client's socket to
 //! Google's.
@@ -33,8 +33,6 @@ pub const SEND_PIECE_BYTES: usize = 64 * 1024;
 thread_local! {
     /// The body [`parse_shared`] is parsing on this thread, if any.
     static PARSED_BODY: RefCell<Option<Bytes>> = const { RefCell::new(None) };
-    /// The slices [`write_rope`] has set aside on this thread, if any.
-    static ROPE_SLICES: RefCell<Option<SetAside>> = const { RefCell::new(None) };
 }
 
 /// A string that is either owned or a slice of a request body.
@@ -141,17 +139,6 @@ impl fmt::Debug for BodyStr {
 
 impl Serialize for BodyStr {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Repr::Shared(bytes) = &self.0 {
-            let marker = ROPE_SLICES.with(|slices| {
-                slices.borrow_mut().as_mut().map(|set_aside| {
-                    set_aside.slices.push(bytes.clone());
-                    set_aside.marker().to_owned()
-                })
-            });
-            if let Some(marker) = marker {
-                return serializer.serialize_str(&marker);
-            }
-        }
         serializer.serialize_str(self.as_str())
     }
 }
@@ -404,7 +391,7 @@ impl<'de> Deserialize<'de> for BodyJson {
     }
 }
 
-/// A JSON body in pieces: what [`write_rope`] wrote, with the shared
+/// A JSON body in pieces: what a [`RopeWriter`] wrote, with the shared
 /// slices in between. Cloning it copies no text.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Rope {
@@ -477,53 +464,55 @@ impl From<&'static str> for Rope {
     }
 }
 
-/// Shared slices met by [`BodyStr::serialize`] during a [`write_rope`],
-/// each written as the marker in their place.
-#[derive(Default)]
-struct SetAside {
-    /// Made for the first slice (most bodies have none).
-    marker: Option<String>,
-    slices: Vec<Bytes>,
+/// Writes a JSON body as a [`Rope`]: the JSON around the shared strings
+/// into one buffer, each shared [`BodyStr`] cut in as the slice it is.
+pub struct RopeWriter {
+    written: Vec<u8>,
+    /// Where in `written` each shared slice goes, in order.
+    cuts: Vec<(usize, Bytes)>,
 }
 
-impl SetAside {
-    fn marker(&mut self) -> &str {
-        self.marker.get_or_insert_with(|| format!("\u{0}hajimi-shared-{:032x}", rand::random::<u128>()))
+impl RopeWriter {
+    /// `capacity` sizes the buffer for what is not shared.
+    pub fn with_capacity(capacity: usize) -> RopeWriter {
+        RopeWriter { written: Vec::with_capacity(capacity), cuts: Vec::new() }
     }
-}
 
-/// `value` as JSON, its shared [`BodyStr`]s not copied: each is written
-/// as a marker no client can know (it holds 128 random bits), and the
-/// marker's place becomes the slice. `capacity` sizes the buffer the rest
-/// is written to.
-pub fn write_rope<T: Serialize + ?Sized>(value: &T, capacity: usize) -> serde_json::Result<Rope> {
-    let mut written = Vec::with_capacity(capacity);
-    let (result, set_aside) =
-        while_holding(&ROPE_SLICES, SetAside::default(), || serde_json::to_writer(&mut written, value));
-    result?;
-    let set_aside = set_aside.unwrap_or_default();
-    let (Some(marker), slices) = (set_aside.marker, set_aside.slices) else {
-        return Ok(Rope::from(written));
-    };
-    let written = Bytes::from(written);
-    // The marker as JSON writes it inside its quotes (`\u0000hajimi-…`).
-    let quoted = serde_json::to_string(&marker)?;
-    let marker_written = &quoted.as_bytes()[1..quoted.len() - 1];
-    let mut pieces = Vec::with_capacity(slices.len() * 2 + 1);
-    let mut rest = 0;
-    let mut found = 0;
-    for (at, slice) in memchr::memmem::find_iter(&written, marker_written).zip(slices.iter()) {
-        pieces.push(written.slice(rest..at));
-        pieces.push(slice.clone());
-        rest = at + marker_written.len();
-        found += 1;
+    /// The buffer, for the JSON around the strings.
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.written
     }
-    if found != slices.len() {
-        return Err(serde::ser::Error::custom("a shared string's place was not found"));
+
+    /// `text` as a JSON string. A shared one goes in as the slice it is:
+    /// the parser lent it unescaped, so its bytes are valid inside a JSON
+    /// string as they are (see the module documentation).
+    pub fn body_str(&mut self, text: &BodyStr) {
+        match &text.0 {
+            Repr::Shared(bytes) => {
+                self.written.push(b'"');
+                self.cuts.push((self.written.len(), bytes.clone()));
+                self.written.push(b'"');
+            }
+            Repr::Owned(text) => crate::jsonout::string(&mut self.written, text),
+        }
     }
-    pieces.push(written.slice(rest..));
-    pieces.retain(|piece| !piece.is_empty());
-    Ok(Rope { pieces })
+
+    pub fn finish(self) -> Rope {
+        if self.cuts.is_empty() {
+            return Rope::from(self.written);
+        }
+        let written = Bytes::from(self.written);
+        let mut pieces = Vec::with_capacity(self.cuts.len() * 2 + 1);
+        let mut rest = 0;
+        for (at, slice) in self.cuts {
+            pieces.push(written.slice(rest..at));
+            pieces.push(slice);
+            rest = at;
+        }
+        pieces.push(written.slice(rest..));
+        pieces.retain(|piece| !piece.is_empty());
+        Rope { pieces }
+    }
 }
 
 #[cfg(test)]
@@ -571,29 +560,28 @@ mod tests {
     #[test]
     fn a_rope_is_the_same_json_with_the_slices_in_place() {
         let long = long_text('b');
-        let body = Bytes::from(format!(r#"{{"short":"s","long":"{long}","any":["{long}", 1, null]}}"#));
+        let body = Bytes::from(format!(r#"{{"short":"s\"","long":"{long}"}}"#));
         let parsed: Holder = parse_shared(&body).unwrap();
-        let rope = write_rope(&parsed, 64).unwrap();
-        assert_eq!(rope.flat(), serde_json::to_vec(&parsed).unwrap(), "the same bytes as a plain write");
+        let mut writer = RopeWriter::with_capacity(64);
+        writer.out().extend_from_slice(b"{\"short\":");
+        writer.body_str(&parsed.short);
+        writer.out().extend_from_slice(b",\"long\":");
+        writer.body_str(&parsed.long);
+        writer.out().push(b'}');
+        let rope = writer.finish();
+        let plain = format!(r#"{{"short":"s\"","long":"{long}"}}"#);
+        assert!(rope.flat() == plain.as_bytes(), "the same bytes as a plain write");
         assert!(rope.pieces.iter().any(|piece| piece.as_ptr() == parsed.long.as_ptr()), "the slice itself");
+        assert_eq!(rope.pieces.len(), 3);
         assert_eq!(rope.len(), rope.flat().len());
         // Sent in pieces of at most SEND_PIECE_BYTES, in order.
         let pieces = rope.send_pieces();
         assert!(pieces.iter().all(|piece| piece.len() <= SEND_PIECE_BYTES));
         assert_eq!(pieces.concat(), rope.flat());
-        // No marker outlives the write.
-        assert!(!serde_json::to_string(&parsed).unwrap().contains("hajimi-shared"));
-    }
-
-    #[test]
-    fn a_client_string_that_looks_like_a_marker_stays_text() {
-        let long = long_text('c');
-        let body = Bytes::from(format!(
-            r#"{{"short":"\u0000hajimi-shared-00000000000000000000000000000000","long":"{long}"}}"#
-        ));
-        let parsed: Holder = parse_shared(&body).unwrap();
-        let rope = write_rope(&parsed, 64).unwrap();
-        assert_eq!(rope.flat(), serde_json::to_vec(&parsed).unwrap());
+        // Nothing shared: one piece.
+        let mut writer = RopeWriter::with_capacity(0);
+        writer.body_str(&parsed.short);
+        assert_eq!(writer.finish().pieces(), [Bytes::from_static(b"\"s\\\"\"")]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::bodylimit::BodyReservation;
-use crate::bodyshare::{write_rope, Rope};
+use crate::bodyshare::Rope;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gemini::client::{ApiVersion, Service, Target};
@@ -42,12 +42,12 @@ pub const BODY_COPIES_WHILE_CONVERTING: usize = 3;
 /// its body and fetched media). Grown by doubling instead, a large body's
 /// buffer would be reallocated and copied on the way, its old and new
 /// buffers alive together.
-pub fn upstream_body(request: &GenerateContentRequest, reservation: &BodyReservation) -> Result<Rope, ApiError> {
+pub fn upstream_body(request: &GenerateContentRequest, reservation: &BodyReservation) -> Rope {
     // Media fetched as bytes go up as base64 (4/3 of their size); an
     // unused part of the capacity is never touched, so never resident.
     let expected = reservation.bytes() / BODY_COPIES_WHILE_CONVERTING * 3 / 2 + 4096;
     // Strings shared with the client's body are not copied into it.
-    write_rope(request, expected).map_err(|_| ApiError::Internal)
+    request.to_rope(expected)
 }
 
 /// The Gemini model a request is served with, and where.

@@ -9,3 +9,4 @@ pub mod native;
 mod scan;
 pub mod sse;
 pub mod types;
+mod write;

@@ -207,7 +207,7 @@ async fn prepare(
     // are never all alive at once).
     drop(chat.messages);
     let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = upstream_body(&gemini_request, &body_reservation)?;
+    let body = upstream_body(&gemini_request, &body_reservation);
     drop(gemini_request);
     // From here on the request holds the upstream body only.
     body_reservation.shrink_to(body.len());

@@ -157,7 +157,7 @@ pub async fn create_message(
     // upstream body is made: never all three copies at once.
     drop(parsed);
     let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = upstream_body(&gemini_request, &reservation)?;
+    let body = upstream_body(&gemini_request, &reservation);
     drop(gemini_request);
     reservation.shrink_to(body.len());
     let shown = if meta.show_thinking { "messages+thinking" } else { "messages" };

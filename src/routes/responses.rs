@@ -324,7 +324,7 @@ async fn prepare(
         None
     };
     let prefer = crate::delivery::preferred_key(&gemini_request, &state.signatures);
-    let body = upstream_body(&gemini_request, &reservation)?;
+    let body = upstream_body(&gemini_request, &reservation);
     drop(gemini_request);
     // From here on the request holds the upstream body and, when it is to
     // be kept, what this turn's input has of its own (its long strings
