@@ -27,6 +27,7 @@ use serde::Serialize;
 use super::random_id;
 use crate::convert::stream::StreamEnd;
 use crate::gemini::types::{GenerateContentResponse, Part, UsageMetadata};
+use crate::jsonout::{self, WriteJson};
 
 /// What the response object says besides its output.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,7 +258,7 @@ impl OutputBuilder {
         let Some(Open::Reasoning { id, index, text: so_far, .. }) = &mut self.open else { return };
         so_far.push_str(text);
         let body = SummaryDelta { item_id: id, output_index: *index, summary_index: 0, delta: text };
-        serde_emit(&mut self.sequence, self.silent, out, "response.reasoning_summary_text.delta", &body);
+        delta_emit(&mut self.sequence, self.silent, out, "response.reasoning_summary_text.delta", &body);
     }
 
     fn message_text(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -274,7 +275,7 @@ impl OutputBuilder {
         let Some(Open::Message { id, index, text: so_far }) = &mut self.open else { return };
         so_far.push_str(text);
         let body = TextDelta { item_id: id, output_index: *index, content_index: 0, delta: text, logprobs: [] };
-        serde_emit(&mut self.sequence, self.silent, out, "response.output_text.delta", &body);
+        delta_emit(&mut self.sequence, self.silent, out, "response.output_text.delta", &body);
     }
 
     /// A reasoning item that carries only a signature, added and done.
@@ -432,6 +433,17 @@ impl OutputBuilder {
 
 /// [`OutputBuilder::emit`] for a body that borrows from the builder.
 fn serde_emit(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
+    // Serializing these objects cannot fail.
+    emit_written(sequence, silent, out, kind, |out| drop(serde_json::to_writer(out, body)));
+}
+
+/// [`serde_emit`] for the per-chunk deltas, written by hand (`jsonout`).
+fn delta_emit(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, body: &impl WriteJson) {
+    emit_written(sequence, silent, out, kind, |out| body.write_json(out));
+}
+
+/// One event whose body (a JSON object) `write` writes.
+fn emit_written(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, write: impl FnOnce(&mut Vec<u8>)) {
     let number = *sequence;
     *sequence += 1;
     if silent {
@@ -441,8 +453,7 @@ fn serde_emit(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, b
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\ndata: ");
     let start = out.len();
-    // Serializing these objects cannot fail.
-    serde_json::to_writer(&mut *out, body).ok();
+    write(out);
     close_event(out, start, number, kind);
 }
 
@@ -455,9 +466,9 @@ fn close_event(out: &mut Vec<u8>, start: usize, sequence: u64, kind: &str) {
         out.push(b',');
     }
     out.extend_from_slice(b"\"sequence_number\":");
-    out.extend_from_slice(sequence.to_string().as_bytes());
+    jsonout::uint(out, sequence);
     out.extend_from_slice(b",\"type\":");
-    serde_json::to_writer(&mut *out, kind).ok();
+    jsonout::string(out, kind);
     out.extend_from_slice(b"}\n\n");
 }
 
@@ -639,6 +650,34 @@ struct SummaryDelta<'a> {
     output_index: usize,
     summary_index: u8,
     delta: &'a str,
+}
+
+impl WriteJson for TextDelta<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"item_id\":");
+        jsonout::string(out, self.item_id);
+        out.extend_from_slice(b",\"output_index\":");
+        jsonout::uint(out, self.output_index as u64);
+        out.extend_from_slice(b",\"content_index\":");
+        jsonout::uint(out, u64::from(self.content_index));
+        out.extend_from_slice(b",\"delta\":");
+        jsonout::string(out, self.delta);
+        out.extend_from_slice(b",\"logprobs\":[]}");
+    }
+}
+
+impl WriteJson for SummaryDelta<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"item_id\":");
+        jsonout::string(out, self.item_id);
+        out.extend_from_slice(b",\"output_index\":");
+        jsonout::uint(out, self.output_index as u64);
+        out.extend_from_slice(b",\"summary_index\":");
+        jsonout::uint(out, u64::from(self.summary_index));
+        out.extend_from_slice(b",\"delta\":");
+        jsonout::string(out, self.delta);
+        out.push(b'}');
+    }
 }
 
 /// The Responses API's usage: output tokens include thoughts.

@@ -289,3 +289,20 @@ fn an_event_body_gets_its_number_and_type_appended_in_place() {
     );
     assert_eq!(sequence, 10, "a silent builder numbers events it does not write");
 }
+
+#[test]
+fn deltas_are_written_by_hand_as_serde_writes_them() {
+    for text in ["", "Hello", "line\nand \"quote\" 你好 \u{1}"] {
+        for index in [0, 7, 12_345] {
+            let mut by_hand = Vec::new();
+            let delta =
+                TextDelta { item_id: "msg_\"1\"", output_index: index, content_index: 0, delta: text, logprobs: [] };
+            delta.write_json(&mut by_hand);
+            assert_eq!(by_hand, serde_json::to_vec(&delta).unwrap());
+            let mut by_hand = Vec::new();
+            let summary = SummaryDelta { item_id: "rs_1", output_index: index, summary_index: 0, delta: text };
+            summary.write_json(&mut by_hand);
+            assert_eq!(by_hand, serde_json::to_vec(&summary).unwrap());
+        }
+    }
+}
