@@ -31,7 +31,9 @@ pub fn append_sse(out: &mut Vec<u8>, value: &impl Serialize) {
 pub fn json_answer(value: &impl WriteJson) -> actix_web::HttpResponse {
     let mut body = Vec::with_capacity(512);
     value.write_json(&mut body);
-    actix_web::HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body)
+    const JSON: actix_web::http::header::HeaderValue =
+        actix_web::http::header::HeaderValue::from_static("application/json");
+    actix_web::HttpResponse::Ok().content_type(JSON).body(body)
 }
 
 pub fn sse_data(value: &impl Serialize) -> Bytes {

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -37,25 +37,31 @@ pub use crate::convert::stream::EventFormat;
 
 /// An SSE response's headers (§5.2).
 pub fn sse_headers() -> actix_web::HttpResponseBuilder {
-    streamed_headers("text/event-stream; charset=utf-8")
+    const SSE: HeaderValue = HeaderValue::from_static("text/event-stream; charset=utf-8");
+    streamed_headers(SSE)
 }
 
 /// A streamed JSON response's headers (non-stream keep-alive, Google's
 /// JSON-array stream).
 pub fn json_stream_headers() -> actix_web::HttpResponseBuilder {
-    streamed_headers("application/json; charset=utf-8")
+    const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+    streamed_headers(JSON)
 }
 
 /// Tells a buffering reverse proxy (nginx) to pass the stream on as it comes.
 pub const X_ACCEL_BUFFERING: header::HeaderName = header::HeaderName::from_static("x-accel-buffering");
 
-/// 200 with `content_type`, never cached, never buffered by a proxy.
-fn streamed_headers(content_type: &'static str) -> actix_web::HttpResponseBuilder {
+/// 200 with `content_type`, never cached, never buffered by a proxy. The
+/// values are constants, checked once at compile time (`insert_header`
+/// with a `&str` checks every byte of every value, for every stream).
+fn streamed_headers(content_type: HeaderValue) -> actix_web::HttpResponseBuilder {
+    const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+    const NO: HeaderValue = HeaderValue::from_static("no");
     let mut builder = HttpResponse::Ok();
     builder
         .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((X_ACCEL_BUFFERING, "no"));
+        .insert_header((header::CACHE_CONTROL, NO_CACHE))
+        .insert_header((X_ACCEL_BUFFERING, NO));
     builder
 }
 
