@@ -22,7 +22,7 @@ pub fn string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let mut rest = text.as_bytes();
     loop {
-        let plain = plain_len(rest);
+        let plain = plain_run::<false>(rest);
         out.extend_from_slice(&rest[..plain]);
         let Some(&byte) = rest.get(plain) else { break };
         escape(out, byte);
@@ -76,9 +76,12 @@ fn escape(out: &mut Vec<u8>, byte: u8) {
     out.extend_from_slice(&[b'\\', named]);
 }
 
-/// How many bytes of `bytes` need no escape (anything but `"`, `\` and
-/// control characters): eight at a time (SWAR), the last few one by one.
-fn plain_len(bytes: &[u8]) -> usize {
+/// How many bytes of `bytes` come before the first `"`, `\` or control
+/// character (what a JSON string must escape), and, with `ASCII_ONLY`,
+/// before the first byte beyond ASCII too (the JSON reader's plain run,
+/// `gemini::scan`). Eight bytes at a time (SWAR), the last few one by one:
+/// keys and streamed texts are too short for `memchr`'s set-up.
+pub fn plain_run<const ASCII_ONLY: bool>(bytes: &[u8]) -> usize {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = ONES * 0x80;
     /// The high bit of each zero byte of `word`, exact up to and including
@@ -90,20 +93,23 @@ fn plain_len(bytes: &[u8]) -> usize {
     let mut at = 0;
     for chunk in &mut chunks {
         let word = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
-        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        // Bytes below 0x20 (exact up to the first, as above); with
+        // `ASCII_ONLY`, bytes with the high bit set as well.
+        let stops = word.wrapping_sub(ONES * 0x20) & !word | if ASCII_ONLY { word } else { 0 };
         let found =
-            control | zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+            stops & HIGHS | zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')));
         if found != 0 {
             return at + (found.trailing_zeros() / 8) as usize;
         }
         at += 8;
     }
     let rest = chunks.remainder();
-    at + rest.iter().position(|&byte| needs_escape(byte)).unwrap_or(rest.len())
+    at + rest.iter().position(|&byte| ends_run::<ASCII_ONLY>(byte)).unwrap_or(rest.len())
 }
 
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
+/// Whether `byte` ends a [`plain_run`].
+fn ends_run<const ASCII_ONLY: bool>(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\' || (ASCII_ONLY && byte >= 0x80)
 }
 
 #[cfg(test)]
@@ -139,6 +145,31 @@ mod tests {
                     bytes[at] = byte;
                     let text = String::from_utf8(bytes).unwrap();
                     assert_eq!(written(&text), serde_json::to_string(&text).unwrap(), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_runs_stop_where_a_byte_by_byte_search_does() {
+        fn check<const ASCII_ONLY: bool>(bytes: &[u8]) {
+            let stops = |byte: u8| byte < 0x20 || byte == b'"' || byte == b'\\' || (ASCII_ONLY && byte >= 0x80);
+            let by_byte = bytes.iter().position(|&byte| stops(byte)).unwrap_or(bytes.len());
+            assert_eq!(plain_run::<ASCII_ONLY>(bytes), by_byte, "{bytes:?}, ASCII only: {ASCII_ONLY}");
+        }
+        for length in 0..=17 {
+            for at in 0..length {
+                for byte in 0..=255u8 {
+                    let mut bytes = vec![b'a'; length];
+                    bytes[at] = byte;
+                    check::<false>(&bytes);
+                    check::<true>(&bytes);
+                    // A second stop after the first: the first still counts.
+                    if at + 1 < length {
+                        bytes[at + 1] = b'"';
+                        check::<false>(&bytes);
+                        check::<true>(&bytes);
+                    }
                 }
             }
         }

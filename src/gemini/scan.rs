@@ -17,6 +17,7 @@ use std::borrow::Cow;
 
 use super::types::{Candidate, Content, GenerateContentResponse, Part, UsageMetadata};
 use crate::bodyshare::BodyStr;
+use crate::jsonout;
 
 /// Nesting deeper than this inside a skipped value makes the scan give up
 /// (serde's own limit is 128).
@@ -41,43 +42,10 @@ fn first_time<T>(field: &Option<T>) -> Option<()> {
     field.is_none().then_some(())
 }
 
-/// Bytes that end a plain ASCII run inside a string: the quote, the
-/// backslash, control characters and everything beyond ASCII.
-const ENDS_ASCII_RUN: [bool; 256] = {
-    let mut ends = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        ends[byte] = byte < 0x20 || byte >= 0x80 || byte == b'"' as usize || byte == b'\\' as usize;
-        byte += 1;
-    }
-    ends
-};
-
 /// How many bytes of `bytes` are printable ASCII other than the quote and
-/// the backslash: eight bytes at a time (SWAR), the last few by table.
+/// the backslash.
 fn plain_ascii(bytes: &[u8]) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = ONES * 0x80;
-    /// The high bit of each zero byte of `word`, exact up to and including
-    /// the first (a borrow can only mark bytes above a zero byte).
-    fn zero_bytes(word: u64) -> u64 {
-        word.wrapping_sub(ONES) & !word & HIGHS
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
-        let control = word.wrapping_sub(ONES * 0x20) & !word;
-        let found = (control | word) & HIGHS
-            | zero_bytes(word ^ (ONES * u64::from(b'"')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\\')));
-        if found != 0 {
-            return at + (found.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    let rest = chunks.remainder();
-    at + rest.iter().position(|&byte| ENDS_ASCII_RUN[usize::from(byte)]).unwrap_or(rest.len())
+    jsonout::plain_run::<true>(bytes)
 }
 
 /// Whether `run` has a control character, which JSON forbids inside

@@ -238,27 +238,3 @@ fn damaged_bodies_are_read_as_serde_reads_them_or_left_to_it() {
     // The damage leaves many bodies readable: the comparison is not vacuous.
     assert!(read > 10_000, "only {read} damaged bodies were read by the scan");
 }
-
-#[test]
-fn plain_ascii_stops_where_a_byte_by_byte_search_does() {
-    let by_byte =
-        |bytes: &[u8]| bytes.iter().position(|&byte| ENDS_ASCII_RUN[usize::from(byte)]).unwrap_or(bytes.len());
-    for length in 0..=17 {
-        for at in 0..length {
-            for byte in 0..=255u8 {
-                let mut bytes = vec![b'a'; length];
-                bytes[at] = byte;
-                assert_eq!(plain_ascii(&bytes), by_byte(&bytes), "{bytes:?}");
-                // A second stop after the first: the first still counts.
-                if at + 1 < length {
-                    bytes[at + 1] = b'"';
-                    assert_eq!(plain_ascii(&bytes), by_byte(&bytes), "{bytes:?}");
-                }
-            }
-        }
-    }
-    for byte in 0..=255u8 {
-        let stops = !(0x20..0x80).contains(&byte) || byte == b'"' || byte == b'\\';
-        assert_eq!(ENDS_ASCII_RUN[usize::from(byte)], stops, "{byte:#x}");
-    }
-}
