@@ -56,6 +56,95 @@ pub fn serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
+/// `items` as a JSON array, each written by `write`.
+pub fn array<T>(out: &mut Vec<u8>, items: &[T], mut write: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    let mut comma = Comma::default();
+    for item in items {
+        comma.before(out);
+        write(out, item);
+    }
+    out.push(b']');
+}
+
+/// The comma before each item of an array or member of an object but the
+/// first.
+#[derive(Default)]
+pub struct Comma {
+    wrote_one: bool,
+}
+
+impl Comma {
+    pub fn before(&mut self, out: &mut Vec<u8>) {
+        if std::mem::replace(&mut self.wrote_one, true) {
+            out.push(b',');
+        }
+    }
+}
+
+/// An object whose members are optional, written member by member; each
+/// `key` is the quoted key and its colon (`b"\"text\":"`). A member left
+/// out (`None`) is not written, as `skip_serializing_if` leaves it out.
+pub struct Members {
+    comma: Comma,
+}
+
+impl Members {
+    /// Writes the `{`.
+    pub fn open(out: &mut Vec<u8>) -> Members {
+        out.push(b'{');
+        Members { comma: Comma::default() }
+    }
+
+    /// Writes the key of a member whose value the caller writes.
+    pub fn key(&mut self, out: &mut Vec<u8>, key: &[u8]) {
+        self.comma.before(out);
+        out.extend_from_slice(key);
+    }
+
+    pub fn string(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+        if let Some(value) = value {
+            self.key(out, key);
+            string(out, value);
+        }
+    }
+
+    pub fn uint(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<u64>) {
+        if let Some(value) = value {
+            self.key(out, key);
+            uint(out, value);
+        }
+    }
+
+    pub fn int(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<i64>) {
+        if let Some(value) = value {
+            self.key(out, key);
+            int(out, value);
+        }
+    }
+
+    pub fn bool(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<bool>) {
+        if let Some(value) = value {
+            self.key(out, key);
+            out.extend_from_slice(if value { b"true" } else { b"false" });
+        }
+    }
+
+    /// Through serde_json: floats (written as serde_json writes them) and
+    /// the shapes too rare to write by hand.
+    pub fn serde<T: Serialize + ?Sized>(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<&T>) {
+        if let Some(value) = value {
+            self.key(out, key);
+            serde(out, value);
+        }
+    }
+
+    /// Writes the `}`.
+    pub fn close(self, out: &mut Vec<u8>) {
+        out.push(b'}');
+    }
+}
+
 /// The escape of one byte that cannot stand in a JSON string.
 fn escape(out: &mut Vec<u8>, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -8,7 +8,7 @@
 
 use super::types::{Content, GenerateContentRequest, GenerationConfig, Part, SafetySetting, ThinkingConfig};
 use crate::bodyshare::{Rope, RopeWriter};
-use crate::jsonout::{self, WriteJson};
+use crate::jsonout::{self, Comma, Members, WriteJson};
 
 impl GenerateContentRequest {
     /// The request as the upstream body; `capacity` sizes the buffer for
@@ -16,10 +16,9 @@ impl GenerateContentRequest {
     pub fn to_rope(&self, capacity: usize) -> Rope {
         let mut rope = RopeWriter::with_capacity(capacity);
         rope.out().extend_from_slice(b"{\"contents\":[");
-        for (at, content) in self.contents.iter().enumerate() {
-            if at > 0 {
-                rope.out().push(b',');
-            }
+        let mut comma = Comma::default();
+        for content in &self.contents {
+            comma.before(rope.out());
             write_content(&mut rope, content);
         }
         rope.out().push(b']');
@@ -37,14 +36,8 @@ impl GenerateContentRequest {
             jsonout::serde(out, tool_config);
         }
         if !self.safety_settings.is_empty() {
-            out.extend_from_slice(b",\"safetySettings\":[");
-            for (at, setting) in self.safety_settings.iter().enumerate() {
-                if at > 0 {
-                    out.push(b',');
-                }
-                setting.write_json(out);
-            }
-            out.push(b']');
+            out.extend_from_slice(b",\"safetySettings\":");
+            jsonout::array(out, &self.safety_settings, |out, setting| setting.write_json(out));
         }
         if let Some(config) = &self.generation_config {
             out.extend_from_slice(b",\"generationConfig\":");
@@ -57,66 +50,41 @@ impl GenerateContentRequest {
 
 fn write_content(rope: &mut RopeWriter, content: &Content) {
     let out = rope.out();
-    out.push(b'{');
-    if let Some(role) = &content.role {
-        out.extend_from_slice(b"\"role\":");
-        jsonout::string(out, role);
-        out.push(b',');
-    }
-    out.extend_from_slice(b"\"parts\":[");
-    for (at, part) in content.parts.iter().enumerate() {
-        if at > 0 {
-            rope.out().push(b',');
-        }
+    let mut members = Members::open(out);
+    members.string(out, b"\"role\":", content.role.as_deref());
+    members.key(out, b"\"parts\":[");
+    let mut comma = Comma::default();
+    for part in &content.parts {
+        comma.before(rope.out());
         write_part(rope, part);
     }
-    rope.out().extend_from_slice(b"]}");
+    rope.out().push(b']');
+    members.close(rope.out());
 }
 
 fn write_part(rope: &mut RopeWriter, part: &Part) {
-    let mut fields = Fields::open(rope.out());
+    let mut members = Members::open(rope.out());
     if let Some(text) = &part.text {
-        fields.key(rope.out(), b"\"text\":");
+        members.key(rope.out(), b"\"text\":");
         rope.body_str(text);
     }
     let out = rope.out();
-    if let Some(thought) = part.thought {
-        fields.key(out, b"\"thought\":");
-        out.extend_from_slice(if thought { b"true" } else { b"false" });
-    }
-    if let Some(signature) = &part.thought_signature {
-        fields.key(out, b"\"thoughtSignature\":");
-        jsonout::string(out, signature);
-    }
+    members.bool(out, b"\"thought\":", part.thought);
+    members.string(out, b"\"thoughtSignature\":", part.thought_signature.as_deref());
     if let Some(blob) = &part.inline_data {
-        fields.key(out, b"\"inlineData\":{\"mimeType\":");
+        members.key(out, b"\"inlineData\":{\"mimeType\":");
         jsonout::string(out, &blob.mime_type);
         out.extend_from_slice(b",\"data\":");
         rope.body_str(&blob.data);
         rope.out().push(b'}');
     }
     let out = rope.out();
-    if let Some(file) = &part.file_data {
-        fields.key(out, b"\"fileData\":");
-        jsonout::serde(out, file);
-    }
-    if let Some(call) = &part.function_call {
-        fields.key(out, b"\"functionCall\":");
-        jsonout::serde(out, call);
-    }
-    if let Some(response) = &part.function_response {
-        fields.key(out, b"\"functionResponse\":");
-        jsonout::serde(out, response);
-    }
-    if let Some(code) = &part.executable_code {
-        fields.key(out, b"\"executableCode\":");
-        jsonout::serde(out, code);
-    }
-    if let Some(result) = &part.code_execution_result {
-        fields.key(out, b"\"codeExecutionResult\":");
-        jsonout::serde(out, result);
-    }
-    out.push(b'}');
+    members.serde(out, b"\"fileData\":", part.file_data.as_ref());
+    members.serde(out, b"\"functionCall\":", part.function_call.as_ref());
+    members.serde(out, b"\"functionResponse\":", part.function_response.as_ref());
+    members.serde(out, b"\"executableCode\":", part.executable_code.as_ref());
+    members.serde(out, b"\"codeExecutionResult\":", part.code_execution_result.as_ref());
+    members.close(out);
 }
 
 impl WriteJson for SafetySetting {
@@ -131,92 +99,33 @@ impl WriteJson for SafetySetting {
 
 impl WriteJson for GenerationConfig {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let mut fields = Fields::open(out);
-        fields.float(out, b"\"temperature\":", self.temperature);
-        fields.float(out, b"\"topP\":", self.top_p);
-        fields.uint(out, b"\"topK\":", self.top_k);
-        fields.uint(out, b"\"maxOutputTokens\":", self.max_output_tokens);
-        if let Some(stops) = &self.stop_sequences {
-            fields.key(out, b"\"stopSequences\":");
-            jsonout::serde(out, stops);
-        }
-        fields.uint(out, b"\"candidateCount\":", self.candidate_count);
-        if let Some(seed) = self.seed {
-            fields.key(out, b"\"seed\":");
-            jsonout::int(out, seed);
-        }
-        fields.float(out, b"\"presencePenalty\":", self.presence_penalty);
-        fields.float(out, b"\"frequencyPenalty\":", self.frequency_penalty);
-        if let Some(mime_type) = &self.response_mime_type {
-            fields.key(out, b"\"responseMimeType\":");
-            jsonout::string(out, mime_type);
-        }
-        if let Some(schema) = &self.response_json_schema {
-            fields.key(out, b"\"responseJsonSchema\":");
-            jsonout::serde(out, schema);
-        }
+        let mut members = Members::open(out);
+        members.serde(out, b"\"temperature\":", self.temperature.as_ref());
+        members.serde(out, b"\"topP\":", self.top_p.as_ref());
+        members.uint(out, b"\"topK\":", self.top_k.map(u64::from));
+        members.uint(out, b"\"maxOutputTokens\":", self.max_output_tokens.map(u64::from));
+        members.serde(out, b"\"stopSequences\":", self.stop_sequences.as_ref());
+        members.uint(out, b"\"candidateCount\":", self.candidate_count.map(u64::from));
+        members.int(out, b"\"seed\":", self.seed);
+        members.serde(out, b"\"presencePenalty\":", self.presence_penalty.as_ref());
+        members.serde(out, b"\"frequencyPenalty\":", self.frequency_penalty.as_ref());
+        members.string(out, b"\"responseMimeType\":", self.response_mime_type.as_deref());
+        members.serde(out, b"\"responseJsonSchema\":", self.response_json_schema.as_ref());
         if let Some(thinking) = &self.thinking_config {
-            fields.key(out, b"\"thinkingConfig\":");
+            members.key(out, b"\"thinkingConfig\":");
             thinking.write_json(out);
         }
-        out.push(b'}');
+        members.close(out);
     }
 }
 
 impl WriteJson for ThinkingConfig {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let mut fields = Fields::open(out);
-        if let Some(budget) = self.thinking_budget {
-            fields.key(out, b"\"thinkingBudget\":");
-            jsonout::int(out, budget);
-        }
-        if let Some(level) = &self.thinking_level {
-            fields.key(out, b"\"thinkingLevel\":");
-            jsonout::string(out, level);
-        }
-        if let Some(include) = self.include_thoughts {
-            fields.key(out, b"\"includeThoughts\":");
-            out.extend_from_slice(if include { b"true" } else { b"false" });
-        }
-        out.push(b'}');
-    }
-}
-
-/// The members of an object whose fields are all optional: the comma
-/// before each but the first.
-struct Fields {
-    first: bool,
-}
-
-impl Fields {
-    /// Writes the `{`.
-    fn open(out: &mut Vec<u8>) -> Fields {
-        out.push(b'{');
-        Fields { first: true }
-    }
-
-    /// `key` is the quoted key and its colon.
-    fn key(&mut self, out: &mut Vec<u8>, key: &[u8]) {
-        if !std::mem::replace(&mut self.first, false) {
-            out.push(b',');
-        }
-        out.extend_from_slice(key);
-    }
-
-    fn uint(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<u32>) {
-        if let Some(value) = value {
-            self.key(out, key);
-            jsonout::uint(out, u64::from(value));
-        }
-    }
-
-    /// Floats as serde_json writes them (shortest round trip; `null` for
-    /// what JSON cannot hold).
-    fn float(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<f64>) {
-        if let Some(value) = value {
-            self.key(out, key);
-            jsonout::serde(out, &value);
-        }
+        let mut members = Members::open(out);
+        members.int(out, b"\"thinkingBudget\":", self.thinking_budget);
+        members.string(out, b"\"thinkingLevel\":", self.thinking_level.as_deref());
+        members.bool(out, b"\"includeThoughts\":", self.include_thoughts);
+        members.close(out);
     }
 }
 

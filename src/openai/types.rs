@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bodyshare::BodyJson;
-use crate::jsonout::{self, WriteJson};
+use crate::jsonout::{self, Members, WriteJson};
 
 /// Body of `POST /v1/chat/completions`. Unknown fields are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -190,14 +190,8 @@ impl WriteJson for ChatCompletion {
         jsonout::int(out, self.created);
         out.extend_from_slice(b",\"model\":");
         jsonout::string(out, &self.model);
-        out.extend_from_slice(b",\"choices\":[");
-        for (at, choice) in self.choices.iter().enumerate() {
-            if at > 0 {
-                out.push(b',');
-            }
-            choice.write_json(out);
-        }
-        out.push(b']');
+        out.extend_from_slice(b",\"choices\":");
+        jsonout::array(out, &self.choices, |out, choice| choice.write_json(out));
         if let Some(usage) = &self.usage {
             out.extend_from_slice(b",\"usage\":");
             usage.write_json(out);
@@ -246,32 +240,15 @@ impl WriteJson for ChunkChoice<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"index\":");
         jsonout::uint(out, u64::from(self.index));
-        out.extend_from_slice(b",\"delta\":{");
+        out.extend_from_slice(b",\"delta\":");
         let delta = &self.delta;
-        let mut separator: &[u8] = b"";
-        if let Some(role) = delta.role {
-            out.extend_from_slice(b"\"role\":");
-            jsonout::string(out, role);
-            separator = b",";
-        }
-        if let Some(content) = &delta.content {
-            out.extend_from_slice(separator);
-            out.extend_from_slice(b"\"content\":");
-            jsonout::string(out, content);
-            separator = b",";
-        }
-        if let Some(reasoning) = &delta.reasoning_content {
-            out.extend_from_slice(separator);
-            out.extend_from_slice(b"\"reasoning_content\":");
-            jsonout::string(out, reasoning);
-            separator = b",";
-        }
-        if let Some(tool_calls) = &delta.tool_calls {
-            out.extend_from_slice(separator);
-            out.extend_from_slice(b"\"tool_calls\":");
-            jsonout::serde(out, tool_calls);
-        }
-        out.extend_from_slice(b"},\"finish_reason\":");
+        let mut members = Members::open(out);
+        members.string(out, b"\"role\":", delta.role);
+        members.string(out, b"\"content\":", delta.content.as_deref());
+        members.string(out, b"\"reasoning_content\":", delta.reasoning_content.as_deref());
+        members.serde(out, b"\"tool_calls\":", delta.tool_calls.as_deref());
+        members.close(out);
+        out.extend_from_slice(b",\"finish_reason\":");
         jsonout::optional_string(out, self.finish_reason.as_deref());
         out.push(b'}');
     }
