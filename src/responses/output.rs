@@ -654,30 +654,30 @@ struct SummaryDelta<'a> {
 
 impl WriteJson for TextDelta<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"item_id\":");
-        jsonout::string(out, self.item_id);
-        out.extend_from_slice(b",\"output_index\":");
-        jsonout::uint(out, self.output_index as u64);
-        out.extend_from_slice(b",\"content_index\":");
-        jsonout::uint(out, u64::from(self.content_index));
-        out.extend_from_slice(b",\"delta\":");
-        jsonout::string(out, self.delta);
-        out.extend_from_slice(b",\"logprobs\":[]}");
+        let index = (&b",\"content_index\":"[..], self.content_index);
+        write_delta(out, self.item_id, self.output_index, index, self.delta, b",\"logprobs\":[]}");
     }
 }
 
 impl WriteJson for SummaryDelta<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"item_id\":");
-        jsonout::string(out, self.item_id);
-        out.extend_from_slice(b",\"output_index\":");
-        jsonout::uint(out, self.output_index as u64);
-        out.extend_from_slice(b",\"summary_index\":");
-        jsonout::uint(out, u64::from(self.summary_index));
-        out.extend_from_slice(b",\"delta\":");
-        jsonout::string(out, self.delta);
-        out.push(b'}');
+        let index = (&b",\"summary_index\":"[..], self.summary_index);
+        write_delta(out, self.item_id, self.output_index, index, self.delta, b"}");
     }
+}
+
+/// The body of a text or summary delta: the item, the output index, the
+/// part's index (`index`: its key and value), the delta, then `end`.
+fn write_delta(out: &mut Vec<u8>, item_id: &str, output_index: usize, index: (&[u8], u8), delta: &str, end: &[u8]) {
+    out.extend_from_slice(b"{\"item_id\":");
+    jsonout::string(out, item_id);
+    out.extend_from_slice(b",\"output_index\":");
+    jsonout::uint(out, output_index as u64);
+    out.extend_from_slice(index.0);
+    jsonout::uint(out, u64::from(index.1));
+    out.extend_from_slice(b",\"delta\":");
+    jsonout::string(out, delta);
+    out.extend_from_slice(end);
 }
 
 /// The Responses API's usage: output tokens include thoughts.
