@@ -36,10 +36,21 @@ struct Scan<'a> {
     at: usize,
 }
 
-/// Fails the scan when a field is seen a second time (serde refuses a
-/// repeated known field).
-fn first_time<T>(field: &Option<T>) -> Option<()> {
-    field.is_none().then_some(())
+/// Sets `field` to the `value` read; fails the scan when it could not be
+/// read or the field is already set (serde refuses a repeated known
+/// field).
+fn set_once<T>(field: &mut Option<T>, value: Option<T>) -> Option<()> {
+    if field.is_some() {
+        return None;
+    }
+    *field = Some(value?);
+    Some(())
+}
+
+/// Fails the scan when a field without an `Option` of its own is seen a
+/// second time (`seen`: whether it was already).
+fn first_time(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
 }
 
 /// How many bytes of `bytes` are printable ASCII other than the quote and
@@ -298,19 +309,13 @@ impl<'a> Scan<'a> {
         let mut candidates_seen = false;
         self.object(|scan, key| match key {
             b"candidates" => {
-                if std::mem::replace(&mut candidates_seen, true) {
-                    return None;
-                }
+                first_time(&mut candidates_seen)?;
                 scan.array(|scan| {
                     push_one(&mut response.candidates, scan.candidate()?);
                     Some(())
                 })
             }
-            b"usageMetadata" => {
-                first_time(&response.usage_metadata)?;
-                response.usage_metadata = Some(scan.usage()?);
-                Some(())
-            }
+            b"usageMetadata" => set_once(&mut response.usage_metadata, scan.usage()),
             b"promptFeedback" => None,
             _ => scan.skip_value(1),
         })?;
@@ -321,20 +326,10 @@ impl<'a> Scan<'a> {
         let mut candidate = Candidate::default();
         let mut index_seen = false;
         self.object(|scan, key| match key {
-            b"content" => {
-                first_time(&candidate.content)?;
-                candidate.content = Some(scan.content()?);
-                Some(())
-            }
-            b"finishReason" => {
-                first_time(&candidate.finish_reason)?;
-                candidate.finish_reason = Some(scan.string()?.into_owned());
-                Some(())
-            }
+            b"content" => set_once(&mut candidate.content, scan.content()),
+            b"finishReason" => set_once(&mut candidate.finish_reason, scan.string().map(Cow::into_owned)),
             b"index" => {
-                if std::mem::replace(&mut index_seen, true) {
-                    return None;
-                }
+                first_time(&mut index_seen)?;
                 candidate.index = u32::try_from(scan.unsigned()?).ok()?;
                 Some(())
             }
@@ -348,15 +343,9 @@ impl<'a> Scan<'a> {
         let mut content = Content::default();
         let mut parts_seen = false;
         self.object(|scan, key| match key {
-            b"role" => {
-                first_time(&content.role)?;
-                content.role = Some(scan.string()?.into_owned());
-                Some(())
-            }
+            b"role" => set_once(&mut content.role, scan.string().map(Cow::into_owned)),
             b"parts" => {
-                if std::mem::replace(&mut parts_seen, true) {
-                    return None;
-                }
+                first_time(&mut parts_seen)?;
                 scan.array(|scan| {
                     push_one(&mut content.parts, scan.part()?);
                     Some(())
@@ -370,24 +359,9 @@ impl<'a> Scan<'a> {
     fn part(&mut self) -> Option<Part> {
         let mut part = Part::default();
         self.object(|scan, key| match key {
-            b"text" => {
-                first_time(&part.text)?;
-                part.text = Some(match scan.string()? {
-                    Cow::Borrowed(text) => BodyStr::from(text),
-                    Cow::Owned(text) => BodyStr::from(text),
-                });
-                Some(())
-            }
-            b"thought" => {
-                first_time(&part.thought)?;
-                part.thought = Some(scan.boolean()?);
-                Some(())
-            }
-            b"thoughtSignature" => {
-                first_time(&part.thought_signature)?;
-                part.thought_signature = Some(scan.string()?.into_owned());
-                Some(())
-            }
+            b"text" => set_once(&mut part.text, scan.string().map(|text| BodyStr::from(text.into_owned()))),
+            b"thought" => set_once(&mut part.thought, scan.boolean()),
+            b"thoughtSignature" => set_once(&mut part.thought_signature, scan.string().map(Cow::into_owned)),
             b"inlineData"
             | b"fileData"
             | b"functionCall"
@@ -410,9 +384,7 @@ impl<'a> Scan<'a> {
                 b"thoughtsTokenCount" => (3, &mut usage.thoughts_token_count),
                 _ => return scan.skip_value(1),
             };
-            if std::mem::replace(&mut seen[slot], true) {
-                return None;
-            }
+            first_time(&mut seen[slot])?;
             *field = scan.unsigned()?;
             Some(())
         })?;
