@@ -190,6 +190,8 @@ async fn non_stream_keepalive_sends_newlines_then_the_body() {
         .answer(|_, _| Reply::After(Duration::from_millis(300), Box::new(Reply::fixture("response-text.json"))));
     let answer = app.post("/v1/chat/completions", &chat_body(false)).await;
     assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers.get("content-type").unwrap(), "application/json; charset=utf-8");
+    assert_eq!(answer.headers.get("cache-control").unwrap(), "no-cache");
     assert!(answer.body.starts_with('\n'), "{:?}", answer.body);
     let parsed: serde_json::Value = serde_json::from_str(answer.body.trim()).unwrap();
     assert_eq!(parsed["choices"][0]["message"]["content"], "Hello! How can I help you today?");

@@ -23,7 +23,7 @@ async fn real_stream_converts_every_event_and_ends_with_done() {
     body["stream_options"] = json!({"include_usage": true});
     let answer = app.post("/v1/chat/completions", &body).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(answer.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(answer.headers.get("content-type").unwrap(), "text/event-stream; charset=utf-8");
     assert_eq!(answer.headers.get("cache-control").unwrap(), "no-cache");
     assert_eq!(answer.headers.get("x-accel-buffering").unwrap(), "no");
     assert_eq!(answer.events().last().unwrap(), "[DONE]");
