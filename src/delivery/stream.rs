@@ -1,7 +1,8 @@
 //! Streaming deliveries, generic over the client's wire format.
 //!
 //! - [`pump`] forwards a real upstream stream (`streamGenerateContent?alt=sse`)
-//!   event by event, one write per upstream read. While nothing but
+//!   event by event; what the upstream has ready at once leaves as one
+//!   piece (one chunk, one write). While nothing but
 //!   keep-alives has reached the client, a failure, an empty answer or a
 //!   cut stream re-opens on another key inside the same response; after
 //!   content, the stream ends with the format's error event, never restarted
@@ -14,6 +15,7 @@
 //! chunks and `[DONE]` ([`crate::delivery::openai`]) or Google's own events
 //! ([`crate::delivery::google`]).
 
+use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -235,8 +237,19 @@ async fn pump<F: EventFormat>(
     }
 }
 
+/// Most upstream pieces gathered into one piece for the client.
+const MOST_PIECES_GATHERED: usize = 16;
+/// Converted bytes past which a gathered piece goes out.
+const MOST_BYTES_GATHERED: usize = 64 * 1024;
+
 /// Reads one upstream stream to its end, forwarding what the format makes
 /// of each event and sending keep-alives while the upstream is silent.
+///
+/// What the upstream has ready at once goes to the client as one piece:
+/// the upstream's HTTP client yields each of the upstream's chunks apart
+/// (one per event, usually) even when one read brought them all, and each
+/// piece handed to the client's connection costs a chunk of its own, a
+/// pass through the producer and a timer update.
 async fn forward_events<F: EventFormat>(
     format: &mut F,
     upstream: &mut OpenStream,
@@ -255,7 +268,7 @@ async fn forward_events<F: EventFormat>(
     let silence = tokio::time::sleep(interval);
     tokio::pin!(silence);
     loop {
-        let next = tokio::select! {
+        let mut next = tokio::select! {
             biased;
             next = upstream.next() => next,
             () = &mut silence => {
@@ -269,43 +282,68 @@ async fn forward_events<F: EventFormat>(
             }
         };
         silent_for = Duration::ZERO;
-        let bytes = match next {
-            Some(Ok(bytes)) => bytes,
-            Some(Err(error)) => {
-                return Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
+        let had_output = format.has_output();
+        let mut out = Vec::new();
+        let mut gathered = 0;
+        let outcome = loop {
+            let step = match next {
+                Some(Ok(bytes)) => {
+                    out.reserve(bytes.len() + 256);
+                    let fed = decoder.feed_each(&bytes, |payload| push_payload(format, payload, &mut out, relay, key));
+                    if fed.is_ok() && decoder.is_oversized() {
+                        Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")))
+                    } else {
+                        fed
+                    }
+                }
+                Some(Err(error)) => {
+                    Err(StreamProblem::Failed(UpstreamFailure::network(&format!("stream read failed: {error}"))))
+                }
+                None => break Some(finish_stream(format, &mut decoder, &mut out, relay, key)),
+            };
+            if let Err(problem) = step {
+                break Some(Err(problem));
             }
-            None => {
-                let mut out = Vec::new();
-                let converted = match decoder.finish() {
-                    Some(last) => push_payload(format, &last, &mut out, relay, key),
-                    None => Ok(()),
-                };
-                let finished = converted.and_then(|()| match format.finish(&mut out) {
-                    Ok(()) => Ok(()),
-                    Err(StreamEnd::Empty) => Err(StreamProblem::Empty),
-                    Err(StreamEnd::Truncated) => Err(StreamProblem::Failed(UpstreamFailure::network(
-                        "the upstream stream ended without a finish reason",
-                    ))),
-                });
-                send_batch(outbox, out).await;
-                return finished;
+            gathered += 1;
+            if gathered == MOST_PIECES_GATHERED || out.len() >= MOST_BYTES_GATHERED {
+                break None;
+            }
+            // Whatever else is ready now, without waiting (the task's own
+            // waker is registered when it is not).
+            match std::future::poll_fn(|cx| Poll::Ready(upstream.poll_next_unpin(cx))).await {
+                Poll::Ready(more) => next = more,
+                Poll::Pending => break None,
             }
         };
-        // Everything one upstream read produced goes out as one piece
-        // (converted events are about as long as the upstream's).
-        let had_output = format.has_output();
-        let mut out = Vec::with_capacity(bytes.len() + 256);
-        let converted = decoder.feed_each(&bytes, |payload| push_payload(format, payload, &mut out, relay, key));
-        drop(bytes);
         send_batch(outbox, out).await;
         if !had_output && format.has_output() {
             relay.state.metrics.observe_first_token(relay.target.service, started.elapsed().as_secs_f64());
         }
-        converted?;
-        if decoder.is_oversized() {
-            return Err(StreamProblem::Failed(UpstreamFailure::network("oversized upstream stream event")));
+        if let Some(ended) = outcome {
+            return ended;
         }
         silence.as_mut().reset(tokio::time::Instant::now() + interval);
+    }
+}
+
+/// The upstream stream ended: its last event (one without a blank line
+/// after it) and the format's end go into `out`.
+fn finish_stream<F: EventFormat>(
+    format: &mut F,
+    decoder: &mut SseDecoder,
+    out: &mut Vec<u8>,
+    relay: &Relay,
+    key: KeyId,
+) -> Result<(), StreamProblem> {
+    if let Some(last) = decoder.finish() {
+        push_payload(format, &last, out, relay, key)?;
+    }
+    match format.finish(out) {
+        Ok(()) => Ok(()),
+        Err(StreamEnd::Empty) => Err(StreamProblem::Empty),
+        Err(StreamEnd::Truncated) => {
+            Err(StreamProblem::Failed(UpstreamFailure::network("the upstream stream ended without a finish reason")))
+        }
     }
 }
 

@@ -29,11 +29,11 @@ enum Fault {
     SilentUntilClosed,
 }
 
-const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+pub const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
 const TEXT_EVENT: &str =
     "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"}],\"role\":\"model\"}}]}\r\n\r\n";
 
-fn chunk(payload: &[u8]) -> Vec<u8> {
+pub fn chunk(payload: &[u8]) -> Vec<u8> {
     let mut out = format!("{:x}\r\n", payload.len()).into_bytes();
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
@@ -41,7 +41,7 @@ fn chunk(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Reads one request (head and `Content-Length` body); whether it was a POST.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<bool> {
+pub async fn read_request(stream: &mut TcpStream) -> std::io::Result<bool> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];

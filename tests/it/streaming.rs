@@ -231,3 +231,68 @@ async fn the_role_only_chunk_leaves_before_the_first_upstream_event() {
     );
     assert!(rest.contains("data: [DONE]"));
 }
+
+/// An upstream whose whole stream arrives at once (one write: headers,
+/// every event, the end), as a fast answer or a burst after a pause does.
+async fn upstream_sending_all_at_once(events: &'static str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    actix_web::rt::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            actix_web::rt::spawn(async move {
+                while let Ok(true) = crate::faults::read_request(&mut stream).await {
+                    let mut all = crate::faults::SSE_HEAD.to_vec();
+                    for event in events.split_inclusive("\r\n\r\n") {
+                        all.extend(crate::faults::chunk(event.as_bytes()));
+                    }
+                    all.extend_from_slice(b"0\r\n\r\n");
+                    if stream.write_all(&all).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    base_url
+}
+
+#[actix_rt::test]
+async fn events_the_upstream_sends_together_reach_the_client_together() {
+    const EVENTS: &str = concat!(
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"One\"}],\"role\":\"model\"}}]}\r\n\r\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" two\"}],\"role\":\"model\"}}]}\r\n\r\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" three\"}],\"role\":\"model\"}}]}\r\n\r\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" four\"}],\"role\":\"model\"},",
+        "\"finishReason\":\"STOP\"}]}\r\n\r\n",
+    );
+    let base_url = upstream_sending_all_at_once(EVENTS).await;
+    let app = spawn_app_with(1, |config| {
+        config.fake_streaming = false;
+        config.gemini_base_url = base_url;
+        config.validate_keys_on_startup = false;
+    })
+    .await;
+    let mut response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.address))
+        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
+        .send_json(&chat_body(true))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The client's HTTP client yields each chunk of the chunked body apart.
+    let mut pieces = Vec::new();
+    while let Some(piece) = futures_util::StreamExt::next(&mut response).await {
+        pieces.push(String::from_utf8(piece.unwrap().to_vec()).unwrap());
+    }
+    let answer = Answer { status: 200, headers: Default::default(), body: pieces.concat() };
+    assert_eq!(answer.streamed_content(), "One two three four");
+    assert_eq!(answer.events().last().unwrap(), "[DONE]");
+    // The role chunk with the headers, then the four events, the finish and
+    // [DONE] in one piece (one more if the upstream's write reached hajimi in
+    // two reads): not a piece per event.
+    assert!(pieces.len() <= 3, "{} pieces: {pieces:#?}", pieces.len());
+    assert!(pieces[0].contains("\"role\":\"assistant\""), "{}", pieces[0]);
+    assert!(pieces.last().unwrap().ends_with("data: [DONE]\n\n"));
+}
