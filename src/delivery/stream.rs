@@ -124,7 +124,7 @@ pub struct PumpTiming {
 pub async fn open_and_pump<F: EventFormat + 'static>(
     relay: Relay,
     body: Rope,
-    format: F,
+    mut format: F,
     mut headers: actix_web::HttpResponseBuilder,
     timing: PumpTiming,
 ) -> Result<(HttpResponse, KeyId), ApiError> {
@@ -132,10 +132,8 @@ pub async fn open_and_pump<F: EventFormat + 'static>(
     let mut attempts = Attempts::default();
     let (upstream, key) = relay.open_stream(&body, &mut attempts).await?;
     let response = headers.streaming(produced_body(move |outbox| async move {
-        let mut pumping = Pumping { format, relay, key, booked: false };
-        if let Some(opening) = pumping.format.opening() {
-            outbox.send(opening).await;
-        }
+        let opening = format.opening();
+        let mut pumping = Pumping { format, relay, key, opening, booked: false };
         pump(&mut pumping, &body, upstream, attempts, started, &outbox, timing).await;
     }));
     Ok((response, key))
@@ -148,6 +146,10 @@ struct Pumping<F: EventFormat> {
     format: F,
     relay: Relay,
     key: KeyId,
+    /// The format's first bytes until they leave, before anything else:
+    /// with what the upstream has ready at once, or alone if it has
+    /// nothing yet.
+    opening: Option<Bytes>,
     /// The key's success or failure is booked: the client leaving during
     /// the last sends (an error event) books nothing more.
     booked: bool,
@@ -177,8 +179,9 @@ async fn pump<F: EventFormat>(
 ) {
     let model = pumping.relay.pool_model.clone();
     loop {
-        let Pumping { format, relay, key, booked } = pumping;
-        let problem = match forward_events(format, &mut upstream, outbox, timing, relay, *key, started).await {
+        let outcome = forward_events(pumping, &mut upstream, outbox, timing, started).await;
+        let Pumping { format, relay, key, booked, .. } = pumping;
+        let problem = match outcome {
             Ok(()) => {
                 let (prompt, completion) = format.usage();
                 relay.record_success(*key, prompt, completion);
@@ -251,14 +254,14 @@ const MOST_BYTES_GATHERED: usize = 64 * 1024;
 /// piece handed to the client's connection costs a chunk of its own, a
 /// pass through the producer and a timer update.
 async fn forward_events<F: EventFormat>(
-    format: &mut F,
+    pumping: &mut Pumping<F>,
     upstream: &mut OpenStream,
     outbox: &Outbox,
     timing: PumpTiming,
-    relay: &Relay,
-    key: KeyId,
     started: std::time::Instant,
 ) -> Result<(), StreamProblem> {
+    let Pumping { format, relay, key, opening, .. } = pumping;
+    let key = *key;
     let mut decoder = SseDecoder::default();
     let mut silent_for = Duration::ZERO;
     let interval = timing.keepalive_every;
@@ -268,22 +271,35 @@ async fn forward_events<F: EventFormat>(
     let silence = tokio::time::sleep(interval);
     tokio::pin!(silence);
     loop {
-        let mut next = tokio::select! {
-            biased;
-            next = upstream.next() => next,
-            () = &mut silence => {
-                silent_for += interval;
-                if silent_for >= timing.idle_timeout {
-                    return Err(StreamProblem::Failed(UpstreamFailure::timed_out("the upstream stream went silent")));
+        let mut out = Vec::new();
+        let mut next = if let Some(opening) = opening.take() {
+            match poll_now(upstream).await {
+                Poll::Ready(next) => {
+                    out.extend_from_slice(&opening);
+                    next
                 }
-                outbox.send(format.keepalive()).await;
-                silence.as_mut().reset(tokio::time::Instant::now() + interval);
-                continue;
+                Poll::Pending => {
+                    outbox.send(opening).await;
+                    continue;
+                }
+            }
+        } else {
+            tokio::select! {
+                biased;
+                next = upstream.next() => next,
+                () = &mut silence => {
+                    silent_for += interval;
+                    if silent_for >= timing.idle_timeout {
+                        return Err(StreamProblem::Failed(UpstreamFailure::timed_out("the upstream stream went silent")));
+                    }
+                    outbox.send(format.keepalive()).await;
+                    silence.as_mut().reset(tokio::time::Instant::now() + interval);
+                    continue;
+                }
             }
         };
         silent_for = Duration::ZERO;
         let had_output = format.has_output();
-        let mut out = Vec::new();
         let mut gathered = 0;
         let outcome = loop {
             let step = match next {
@@ -308,9 +324,7 @@ async fn forward_events<F: EventFormat>(
             if gathered == MOST_PIECES_GATHERED || out.len() >= MOST_BYTES_GATHERED {
                 break None;
             }
-            // Whatever else is ready now, without waiting (the task's own
-            // waker is registered when it is not).
-            match std::future::poll_fn(|cx| Poll::Ready(upstream.poll_next_unpin(cx))).await {
+            match poll_now(upstream).await {
                 Poll::Ready(more) => next = more,
                 Poll::Pending => break None,
             }
@@ -324,6 +338,12 @@ async fn forward_events<F: EventFormat>(
         }
         silence.as_mut().reset(tokio::time::Instant::now() + interval);
     }
+}
+
+/// The upstream's next piece if it is ready now, without waiting (the
+/// task's own waker is registered when it is not).
+async fn poll_now(upstream: &mut OpenStream) -> Poll<Option<<OpenStream as futures_util::Stream>::Item>> {
+    std::future::poll_fn(|cx| Poll::Ready(upstream.poll_next_unpin(cx))).await
 }
 
 /// The upstream stream ended: its last event (one without a blank line
