@@ -55,8 +55,11 @@ struct Prepared {
     meta: AnswerMeta,
     include_usage: bool,
     /// Swipe-cache and in-flight de-duplication key: the whole request,
-    /// scoped to the client.
-    cache_key: CacheKey,
+    /// scoped to the client. A real stream only looks it up in the swipe
+    /// cache (it shares nothing in flight and leaves nothing there), so it
+    /// goes without while the cache is empty: hashing a long chat is a pass
+    /// over all of it, for a lookup that cannot find anything.
+    cache_key: Option<CacheKey>,
     /// The key that produced the request's thought signatures, if any.
     prefer: Option<KeyId>,
     /// The request body's share of `MAX_BODY_BYTES_IN_FLIGHT_MB`, held as
@@ -92,7 +95,7 @@ pub async fn chat_completions(
     let mode = mode_for(stream, &config);
     let vertex = prepared.admitted.service != Service::Studio;
     let alias = prepared.admitted.alias.clone();
-    if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
+    if let Some(cached) = prepared.cache_key.and_then(|key| state.swipe_cache.take(key, state.now_ms())) {
         let mut response = serve_cached(&cached, &prepared, stream, &state);
         let model = prepared.meta.model.clone();
         response.extensions_mut().insert(RequestNote {
@@ -199,7 +202,9 @@ async fn prepare(
         ConvertError::BadRequest { message, param } => ApiError::BadRequest { message, param },
     })?;
     let include_usage = chat.stream_options.is_some_and(|options| options.include_usage);
-    let cache_key = cache_key(&chat, client.scope.as_bytes());
+    let looks_up_only = mode_for(chat.stream, config) == Mode::Stream;
+    let cache_key =
+        (!looks_up_only || !state.swipe_cache.is_empty()).then(|| cache_key(&chat, client.scope.as_bytes()));
     let model = chat.model;
     drop(remote_media);
     // Only the converted request is needed to make the upstream body: the
@@ -239,9 +244,12 @@ async fn obtain_completion(
     state: &web::Data<AppState>,
     clients: &WorkerClients,
 ) -> (Result<ChatCompletion, ApiError>, Option<KeyId>) {
+    let Some(cache_key) = prepared.cache_key else {
+        // Only a real stream goes without (see `Prepared`); it never comes here.
+        return (Err(ApiError::Internal), None);
+    };
     let relay = relay(prepared, config, state, clients);
-    let (outcome, key) =
-        obtain_answer(prepared.cache_key, !config.public_mode, relay, prepared.body.clone(), state).await;
+    let (outcome, key) = obtain_answer(cache_key, !config.public_mode, relay, prepared.body.clone(), state).await;
     (outcome.map(|answer| completion_for(&answer, &prepared.meta, state)), key)
 }
 

@@ -177,7 +177,23 @@ async fn validation_marks_only_definitely_invalid_keys_and_never_delays_startup(
 
 #[actix_web::test]
 async fn hedged_requests_feed_the_swipe_cache_which_serves_each_answer_once() {
-    let app = spawn_app_with(2, |config| config.concurrent_requests = 2).await;
+    hedged_requests_feed_the_swipe_cache(true).await;
+}
+
+#[actix_web::test]
+async fn a_real_stream_swipe_is_served_from_the_swipe_cache_too() {
+    // A real stream computes its key only when the cache holds answers.
+    hedged_requests_feed_the_swipe_cache(false).await;
+}
+
+/// A hedged request leaves its spare answer in the swipe cache; the swipe
+/// (streamed, fake or real) takes it without an upstream call.
+async fn hedged_requests_feed_the_swipe_cache(fake_streaming: bool) {
+    let app = spawn_app_with(2, |config| {
+        config.concurrent_requests = 2;
+        config.fake_streaming = fake_streaming;
+    })
+    .await;
     let fast_key = test_key(0);
     app.upstream.answer(move |seen, _| {
         if seen.key.as_deref() == Some(fast_key.as_str()) {
