@@ -13,16 +13,16 @@ use crate::convert::media::{
 /// `null_content_allowed` (an assistant message with tool calls).
 pub(super) fn convert_message_content(
     content: Option<&BodyJson>,
-    message_location: &str,
+    message_location: At<'_>,
     opts: &ConvertOptions,
     null_content_allowed: bool,
 ) -> Result<Vec<Part>, ConvertError> {
-    let content_location = format!("{message_location}.content");
+    let content_location = message_location.field("content");
     match content {
         None | Some(BodyJson::Null) if null_content_allowed => Ok(Vec::new()),
         None | Some(BodyJson::Null) => Err(bad_request_with_param(
             message_location,
-            &content_location,
+            content_location,
             "content is missing (only an assistant message with tool_calls may omit it)",
         )),
         Some(BodyJson::String(text)) if text.is_empty() => Ok(Vec::new()),
@@ -30,8 +30,7 @@ pub(super) fn convert_message_content(
         Some(BodyJson::Array(content_parts)) => {
             let mut parts = Vec::with_capacity(content_parts.len());
             for (part_index, content_part) in content_parts.iter().enumerate() {
-                let part_location = format!("{content_location}[{part_index}]");
-                if let Some(part) = convert_content_part(content_part, &part_location, opts)? {
+                if let Some(part) = convert_content_part(content_part, content_location.index(part_index), opts)? {
                     parts.push(part);
                 }
             }
@@ -39,7 +38,7 @@ pub(super) fn convert_message_content(
         }
         Some(_) => Err(bad_request_with_param(
             message_location,
-            &content_location,
+            content_location,
             "content must be a string, an array of content parts, or null",
         )),
     }
@@ -48,7 +47,7 @@ pub(super) fn convert_message_content(
 /// One OpenAI content part as a Gemini part; `None` for an empty text.
 pub(super) fn convert_content_part(
     content_part: &BodyJson,
-    part_location: &str,
+    part_location: At<'_>,
     opts: &ConvertOptions,
 ) -> Result<Option<Part>, ConvertError> {
     let Some(content_part_object) = content_part.as_object() else {
@@ -82,7 +81,7 @@ pub(super) fn convert_content_part(
 
 pub(super) fn convert_image_url(
     url: &BodyStr,
-    part_location: &str,
+    part_location: At<'_>,
     opts: &ConvertOptions,
 ) -> Result<Part, ConvertError> {
     if has_prefix_ignoring_ascii_case(url, "data:") {
@@ -106,7 +105,7 @@ pub(super) fn convert_image_url(
 
 pub(super) fn convert_input_audio(
     content_part_object: &[(String, BodyJson)],
-    part_location: &str,
+    part_location: At<'_>,
 ) -> Result<Part, ConvertError> {
     let input_audio = member(content_part_object, "input_audio");
     let data = input_audio.and_then(|audio| audio.get("data")).and_then(BodyJson::as_body_str);
@@ -137,7 +136,7 @@ pub(super) fn convert_input_audio(
 /// reference when only a Gemini file id / URI is given.
 pub(super) fn convert_file_part(
     content_part_object: &[(String, BodyJson)],
-    part_location: &str,
+    part_location: At<'_>,
 ) -> Result<Part, ConvertError> {
     let file = member(content_part_object, "file");
     let field = |name: &str| file.and_then(|file| file.get(name)).and_then(BodyJson::as_body_str);

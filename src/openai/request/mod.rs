@@ -77,12 +77,68 @@ pub enum ConvertError {
     },
 }
 
-fn bad_request_with_param(location: &str, param: &str, detail: impl Display) -> ConvertError {
+fn bad_request_with_param(location: impl Display, param: impl Display, detail: impl Display) -> ConvertError {
     ConvertError::BadRequest { message: format!("{location}: {detail}"), param: Some(param.to_string()) }
 }
 
-fn bad_request_at(location: &str, detail: impl Display) -> ConvertError {
-    bad_request_with_param(location, location, detail)
+fn bad_request_at(location: impl Display, detail: impl Display) -> ConvertError {
+    let location = location.to_string();
+    ConvertError::BadRequest { message: format!("{location}: {detail}"), param: Some(location) }
+}
+
+/// Where in the request a conversion step is (`messages[3].content[1]`),
+/// written out only when an error names it: a long chat is converted
+/// without a string made per message, per part and per tool call. Each
+/// step borrows the one above it.
+#[derive(Clone, Copy)]
+pub(super) struct At<'a> {
+    parent: Option<&'a At<'a>>,
+    step: Step,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    /// `.name`
+    Field(&'static str),
+    /// `.name[index]` (`name[index]` at the top)
+    Item(&'static str, usize),
+    /// `[index]`
+    Index(usize),
+}
+
+impl At<'static> {
+    /// `name[index]` at the top of the request (`messages[3]`, `tools[0]`).
+    pub(super) fn top(name: &'static str, index: usize) -> At<'static> {
+        At { parent: None, step: Step::Item(name, index) }
+    }
+}
+
+impl<'a> At<'a> {
+    pub(super) fn field(&'a self, name: &'static str) -> At<'a> {
+        At { parent: Some(self), step: Step::Field(name) }
+    }
+
+    pub(super) fn item(&'a self, name: &'static str, index: usize) -> At<'a> {
+        At { parent: Some(self), step: Step::Item(name, index) }
+    }
+
+    pub(super) fn index(&'a self, index: usize) -> At<'a> {
+        At { parent: Some(self), step: Step::Index(index) }
+    }
+}
+
+impl Display for At<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(parent) = self.parent {
+            parent.fmt(formatter)?;
+        }
+        let dot = if self.parent.is_some() { "." } else { "" };
+        match self.step {
+            Step::Field(name) => write!(formatter, "{dot}{name}"),
+            Step::Item(name, index) => write!(formatter, "{dot}{name}[{index}]"),
+            Step::Index(index) => write!(formatter, "[{index}]"),
+        }
+    }
 }
 
 /// Converts an OpenAI chat request into a Gemini request. See the module
@@ -177,10 +233,6 @@ fn image_url_of_content_part(content_part: &BodyJson) -> Option<&str> {
     }
 }
 
-fn message_location(message_index: usize) -> String {
-    format!("messages[{message_index}]")
-}
-
 fn is_system_role(role: &str) -> bool {
     role.eq_ignore_ascii_case("system") || role.eq_ignore_ascii_case("developer")
 }
@@ -200,16 +252,16 @@ fn collect_leading_system_instruction(
             first_history_index = message_index;
             break;
         }
-        let location = message_location(message_index);
-        let parts = convert_message_content(message.content.as_ref(), &location, opts, false)?;
+        let location = At::top("messages", message_index);
+        let parts = convert_message_content(message.content.as_ref(), location, opts, false)?;
         let mut texts = Vec::with_capacity(parts.len());
         for part in parts {
             match part.text {
                 Some(text) => texts.push(text),
                 None => {
                     return Err(bad_request_with_param(
-                        &location,
-                        &format!("{location}.content"),
+                        location,
+                        location.field("content"),
                         "a leading system message may only contain text",
                     ))
                 }
@@ -237,7 +289,7 @@ fn convert_history(
     let mut turns: Vec<Content> = Vec::new();
     let mut function_name_by_tool_call_id: HashMap<String, String> = HashMap::new();
     for (message_index, message) in messages.iter().enumerate().skip(first_history_index) {
-        let location = message_location(message_index);
+        let location = At::top("messages", message_index);
         // Any case, compared in place (no lowercased copy per message).
         let role = ["system", "developer", "user", "assistant", "tool"]
             .into_iter()
@@ -245,16 +297,16 @@ fn convert_history(
             .unwrap_or_default();
         match role {
             "system" | "developer" | "user" => {
-                let parts = convert_message_content(message.content.as_ref(), &location, opts, false)?;
+                let parts = convert_message_content(message.content.as_ref(), location, opts, false)?;
                 push_turn_merging_same_role(&mut turns, USER_ROLE, parts);
             }
             "assistant" => {
                 let tool_calls = message.tool_calls.as_deref().unwrap_or_default();
                 let mut parts =
-                    convert_message_content(message.content.as_ref(), &location, opts, !tool_calls.is_empty())?;
+                    convert_message_content(message.content.as_ref(), location, opts, !tool_calls.is_empty())?;
                 for (tool_call_index, tool_call) in tool_calls.iter().enumerate() {
-                    let tool_call_location = format!("{location}.tool_calls[{tool_call_index}]");
-                    let (tool_call_id, part) = convert_tool_call(tool_call, &tool_call_location, opts)?;
+                    let tool_call_location = location.item("tool_calls", tool_call_index);
+                    let (tool_call_id, part) = convert_tool_call(tool_call, tool_call_location, opts)?;
                     if let (Some(tool_call_id), Some(function_call)) = (tool_call_id, &part.function_call) {
                         function_name_by_tool_call_id.insert(tool_call_id, function_call.name.clone());
                     }
@@ -263,13 +315,13 @@ fn convert_history(
                 push_turn_merging_same_role(&mut turns, MODEL_ROLE, parts);
             }
             "tool" => {
-                let part = convert_tool_result(message, &location, &function_name_by_tool_call_id)?;
+                let part = convert_tool_result(message, location, &function_name_by_tool_call_id)?;
                 push_turn_merging_same_role(&mut turns, USER_ROLE, vec![part]);
             }
             _ => {
                 return Err(bad_request_with_param(
-                    &location,
-                    &format!("{location}.role"),
+                    location,
+                    location.field("role"),
                     format!("unknown role {:?}", message.role),
                 ))
             }

@@ -973,3 +973,16 @@ fn long_texts_and_media_stay_in_the_body() {
     assert_eq!(parts.len(), 6);
     assert!(parts.iter().all(|part| part.payload().is_some_and(|text| text.is_shared() && *text == long.as_str())));
 }
+
+#[test]
+fn locations_are_written_out_as_the_request_reads() {
+    let message = At::top("messages", 3);
+    let content = message.field("content");
+    assert_eq!(message.to_string(), "messages[3]");
+    assert_eq!(content.index(1).to_string(), "messages[3].content[1]");
+    assert_eq!(message.item("tool_calls", 0).field("function").to_string(), "messages[3].tool_calls[0].function");
+    let tools = [json!({"type": "function", "function": {"description": "no name"}})];
+    let ConvertError::BadRequest { message, param } = convert_tools(Some(&tools)).unwrap_err();
+    assert_eq!(message, "tools[0].function.name: missing");
+    assert_eq!(param.as_deref(), Some("tools[0].function.name"));
+}

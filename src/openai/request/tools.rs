@@ -11,21 +11,21 @@ pub(super) use crate::convert::add_skip_signature_to_unsigned_first_function_cal
 /// remembered by the caller). Returns the call's id too.
 pub(super) fn convert_tool_call(
     tool_call: &Value,
-    tool_call_location: &str,
+    tool_call_location: At<'_>,
     opts: &ConvertOptions,
 ) -> Result<(Option<String>, Part), ConvertError> {
     let Some(tool_call_object) = tool_call.as_object() else {
         return Err(bad_request_at(tool_call_location, "a tool call must be an object"));
     };
-    let function_location = format!("{tool_call_location}.function");
+    let function_location = tool_call_location.field("function");
     let Some(function) = tool_call_object.get("function").and_then(Value::as_object) else {
-        return Err(bad_request_at(&function_location, "missing"));
+        return Err(bad_request_at(function_location, "missing"));
     };
     let function_name = function.get("name").and_then(Value::as_str).filter(|name| !name.is_empty());
     let Some(function_name) = function_name else {
-        return Err(bad_request_at(&format!("{function_location}.name"), "missing"));
+        return Err(bad_request_at(function_location.field("name"), "missing"));
     };
-    let arguments_location = format!("{function_location}.arguments");
+    let arguments_location = function_location.field("arguments");
     let arguments = match function.get("arguments") {
         None | Some(Value::Null) => json!({}),
         Some(Value::String(arguments_text)) if arguments_text.trim().is_empty() => json!({}),
@@ -33,12 +33,12 @@ pub(super) fn convert_tool_call(
             Ok(Value::Object(arguments)) => Value::Object(arguments),
             Ok(Value::Null) => json!({}),
             Ok(_) => {
-                return Err(bad_request_at(&arguments_location, "not a JSON object"));
+                return Err(bad_request_at(arguments_location, "not a JSON object"));
             }
-            Err(_) => return Err(bad_request_at(&arguments_location, "not valid JSON")),
+            Err(_) => return Err(bad_request_at(arguments_location, "not valid JSON")),
         },
         Some(Value::Object(arguments)) => Value::Object(arguments.clone()),
-        Some(_) => return Err(bad_request_at(&arguments_location, "must be a JSON-encoded string")),
+        Some(_) => return Err(bad_request_at(arguments_location, "must be a JSON-encoded string")),
     };
     let tool_call_id = tool_call_object.get("id").and_then(Value::as_str).map(str::to_string);
     let thought_signature = tool_call_object
@@ -71,7 +71,7 @@ pub(super) fn convert_tool_call(
 /// message's `name`.
 pub(super) fn convert_tool_result(
     message: &Message,
-    message_location: &str,
+    message_location: At<'_>,
     function_name_by_tool_call_id: &HashMap<String, String>,
 ) -> Result<Part, ConvertError> {
     let tool_call_id = message.tool_call_id.as_deref();
@@ -80,16 +80,14 @@ pub(super) fn convert_tool_result(
         .cloned()
         .or_else(|| message.name.clone().filter(|name| !name.is_empty()));
     let Some(function_name) = function_name else {
-        let tool_call_id_param = format!("{message_location}.tool_call_id");
+        let tool_call_id_param = message_location.field("tool_call_id");
         return Err(match tool_call_id {
             Some(id) => bad_request_with_param(
                 message_location,
-                &tool_call_id_param,
+                tool_call_id_param,
                 format!("tool_call_id {id:?} matches no earlier assistant tool call"),
             ),
-            None => {
-                bad_request_with_param(message_location, &tool_call_id_param, "a tool message needs a tool_call_id")
-            }
+            None => bad_request_with_param(message_location, tool_call_id_param, "a tool message needs a tool_call_id"),
         });
     };
     let result_text = tool_result_text(message.content.as_ref(), message_location)?;
@@ -103,8 +101,8 @@ pub(super) fn convert_tool_result(
     })
 }
 
-pub(super) fn tool_result_text(content: Option<&BodyJson>, message_location: &str) -> Result<String, ConvertError> {
-    let content_location = format!("{message_location}.content");
+pub(super) fn tool_result_text(content: Option<&BodyJson>, message_location: At<'_>) -> Result<String, ConvertError> {
+    let content_location = message_location.field("content");
     match content {
         None | Some(BodyJson::Null) => Ok(String::new()),
         Some(BodyJson::String(text)) => Ok(text.as_str().to_owned()),
@@ -116,7 +114,7 @@ pub(super) fn tool_result_text(content: Option<&BodyJson>, message_location: &st
                     Some(part_text) if is_text_part => text.push_str(part_text),
                     _ => {
                         return Err(bad_request_at(
-                            &format!("{content_location}[{part_index}]"),
+                            content_location.index(part_index),
                             "a tool result may only contain text parts",
                         ))
                     }
@@ -126,7 +124,7 @@ pub(super) fn tool_result_text(content: Option<&BodyJson>, message_location: &st
         }
         Some(_) => Err(bad_request_with_param(
             message_location,
-            &content_location,
+            content_location,
             "content must be a string or an array of text parts",
         )),
     }
@@ -139,9 +137,9 @@ pub(super) fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDecla
     // `$ref`s must not add up to an unbounded amount of memory.
     let mut budget = crate::convert::schema::SchemaBudget::default();
     for (tool_index, tool) in tools.unwrap_or_default().iter().enumerate() {
-        let tool_location = format!("tools[{tool_index}]");
+        let tool_location = At::top("tools", tool_index);
         let Some(tool_object) = tool.as_object() else {
-            return Err(bad_request_at(&tool_location, "a tool must be an object"));
+            return Err(bad_request_at(tool_location, "a tool must be an object"));
         };
         let tool_type = tool_object.get("type").and_then(Value::as_str);
         let is_function_tool = match tool_type {
@@ -155,13 +153,13 @@ pub(super) fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDecla
             );
             continue;
         }
-        let function_location = format!("{tool_location}.function");
+        let function_location = tool_location.field("function");
         let Some(function) = tool_object.get("function").and_then(Value::as_object) else {
-            return Err(bad_request_at(&function_location, "missing"));
+            return Err(bad_request_at(function_location, "missing"));
         };
         let function_name = function.get("name").and_then(Value::as_str).filter(|name| !name.is_empty());
         let Some(function_name) = function_name else {
-            return Err(bad_request_at(&format!("{function_location}.name"), "missing"));
+            return Err(bad_request_at(function_location.field("name"), "missing"));
         };
         let description = function
             .get("description")
@@ -173,7 +171,7 @@ pub(super) fn convert_tools(tools: Option<&[Value]>) -> Result<Vec<FunctionDecla
             .and_then(|parameters| crate::convert::schema::clean_parameters(parameters, &mut budget));
         if budget.exhausted {
             return Err(bad_request_at(
-                &format!("{function_location}.parameters"),
+                function_location.field("parameters"),
                 "the tool schemas are too large once their $refs are expanded",
             ));
         }
