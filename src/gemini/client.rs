@@ -173,7 +173,8 @@ impl GeminiClient {
         GeminiClient { http, settings: Arc::new(settings) }
     }
 
-    fn model_url(&self, credential: CallCredential<'_>, target: &Target, action: Action) -> String {
+    /// The URL of `action` on `target`'s model, then `query` (`?alt=sse`).
+    fn model_url(&self, credential: CallCredential<'_>, target: &Target, action: Action, query: &str) -> String {
         let action = action.as_str();
         let settings = &*self.settings;
         let model = &target.model;
@@ -186,13 +187,20 @@ impl GeminiClient {
                     }
                     base => base.to_owned(),
                 };
-                format!("{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{action}")
+                format!(
+                    "{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{action}{query}"
+                )
             }
             (Service::VertexExpress | Service::VertexAccount, _) => {
-                format!("{}/v1/publishers/google/models/{model}:{action}", settings.vertex_base_url)
+                format!("{}/v1/publishers/google/models/{model}:{action}{query}", settings.vertex_base_url)
             }
+            // Every Gemini API call's: put together without the formatter.
             (Service::Studio, _) => {
-                format!("{}/{}/models/{model}:{action}", settings.base_url, target.version.as_str())
+                let version = target.version.as_str();
+                let parts = [settings.base_url.as_str(), "/", version, "/models/", model, ":", action, query];
+                let mut url = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+                parts.into_iter().for_each(|part| url.push_str(part));
+                url
             }
         }
     }
@@ -243,7 +251,7 @@ impl GeminiClient {
         action: Action,
         body: Rope,
     ) -> Result<Bytes, UpstreamFailure> {
-        let url = self.model_url(credential, target, action);
+        let url = self.model_url(credential, target, action, "");
         let deadline = self.settings.request_timeout;
         let call = async {
             let mut response = self.post(credential, &url, body, None).await?;
@@ -267,7 +275,7 @@ impl GeminiClient {
         target: &Target,
         body: Rope,
     ) -> Result<OpenStream, UpstreamFailure> {
-        let url = format!("{}?alt=sse", self.model_url(credential, target, Action::StreamGenerateContent));
+        let url = self.model_url(credential, target, Action::StreamGenerateContent, "?alt=sse");
         self.post(credential, &url, body, Some(self.settings.request_timeout)).await
     }
 
@@ -419,26 +427,35 @@ mod tests {
         let account = CallCredential::Account { token: "t", project: "p" };
         let global = client(VERTEX_DEFAULT_BASE_URL, "global");
         assert_eq!(
-            global.model_url(CallCredential::Key(&key), &target(Service::Studio), Action::GenerateContent),
+            global.model_url(CallCredential::Key(&key), &target(Service::Studio), Action::GenerateContent, ""),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
         );
         assert_eq!(
-            global.model_url(CallCredential::Key(&key), &target(Service::VertexExpress), Action::GenerateContent),
+            global.model_url(
+                CallCredential::Key(&key),
+                &target(Service::Studio),
+                Action::StreamGenerateContent,
+                "?alt=sse"
+            ),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            global.model_url(CallCredential::Key(&key), &target(Service::VertexExpress), Action::GenerateContent, ""),
             "https://aiplatform.googleapis.com/v1/publishers/google/models/gemini-2.5-flash:generateContent"
         );
         assert_eq!(
-            global.model_url(account, &target(Service::VertexAccount), Action::StreamGenerateContent),
+            global.model_url(account, &target(Service::VertexAccount), Action::StreamGenerateContent, ""),
             "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-flash:streamGenerateContent"
         );
         let regional = client(VERTEX_DEFAULT_BASE_URL, "us-central1");
         assert_eq!(
-            regional.model_url(account, &target(Service::VertexAccount), Action::GenerateContent),
+            regional.model_url(account, &target(Service::VertexAccount), Action::GenerateContent, ""),
             "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent"
         );
         // A configured base (tests, relays) is kept as it is.
         let relayed = client("http://127.0.0.1:9", "us-central1");
         assert!(relayed
-            .model_url(account, &target(Service::VertexAccount), Action::CountTokens)
+            .model_url(account, &target(Service::VertexAccount), Action::CountTokens, "")
             .starts_with("http://127.0.0.1:9/v1/projects/p/locations/us-central1/"));
     }
 }
