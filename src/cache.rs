@@ -337,6 +337,16 @@ impl<A> SwipeCache<A> {
         state.evict_beyond_limit();
     }
 
+    /// As [`take`](Self::take), with the key made only when the cache
+    /// holds answers: an empty cache cannot answer, and making a key is a
+    /// pass over the whole request.
+    pub fn take_if_any(&self, key: impl FnOnce() -> CacheKey, now_ms: u64) -> Option<A> {
+        if self.is_empty() {
+            return None;
+        }
+        self.take(key(), now_ms)
+    }
+
     /// Removes and returns the oldest unexpired answer stored under `key`.
     pub fn take(&self, key: CacheKey, now_ms: u64) -> Option<A> {
         let mut state = self.state.lock();
@@ -648,6 +658,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_empty_cache_is_asked_without_making_the_key() {
+        let cache = SwipeCache::new(10, 60_000);
+        let made = std::cell::Cell::new(0);
+        let key = || {
+            made.set(made.get() + 1);
+            CacheKey(7)
+        };
+        assert!(cache.take_if_any(key, 1_000).is_none());
+        assert_eq!(made.get(), 0);
+        cache.put(CacheKey(7), answer("kept"), 1_000);
+        assert_eq!(cache.take_if_any(key, 1_000).as_deref().and_then(answer_text), Some("kept"));
+        assert_eq!(made.get(), 1);
+        assert!(cache.take_if_any(key, 1_000).is_none(), "served once");
     }
 
     #[test]

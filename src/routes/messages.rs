@@ -29,7 +29,7 @@ use crate::anthropic::request::{count_tokens_body, remote_media_urls, shows_thin
 use crate::anthropic::response::{is_refusal, message_events, message_id, to_message, MessageMeta};
 use crate::anthropic::stream::{error_event, AnthropicEvents, PING};
 use crate::anthropic::types::{Message, MessagesRequest};
-use crate::auth::ClientAuthorized;
+use crate::auth::{ClientAuthorized, ClientScope};
 use crate::bodylimit::BodyReservation;
 use crate::bodyshare::{parse_shared, Rope};
 use crate::cache::{native_cache_key, CacheKey};
@@ -80,11 +80,22 @@ struct Prepared {
     admitted: Admitted,
     body: Rope,
     meta: MessageMeta,
-    /// Swipe-cache and in-flight key: the converted request, scoped to the client.
-    cache_key: CacheKey,
+    /// The client's scope, for the swipe-cache and in-flight key
+    /// ([`Prepared::cache_key`], made only when asked for).
+    scope: ClientScope,
     /// The key that produced the thought signatures the request carries back.
     prefer: Option<KeyId>,
     _body: BodyReservation,
+}
+
+impl Prepared {
+    /// Swipe-cache and in-flight key: the converted request, scoped to the
+    /// client. A pass over the whole upstream body: a real stream, which
+    /// only looks it up, makes it only when the cache holds answers.
+    fn cache_key(&self) -> CacheKey {
+        let shown = if self.meta.show_thinking { "messages+thinking" } else { "messages" };
+        native_cache_key(self.scope.as_bytes(), "anthropic", &self.meta.model, shown, &self.body)
+    }
 }
 
 /// Reads, parses and admits a Messages request (shared by generation and
@@ -160,9 +171,7 @@ pub async fn create_message(
     let body = upstream_body(&gemini_request, &reservation);
     drop(gemini_request);
     reservation.shrink_to(body.len());
-    let shown = if meta.show_thinking { "messages+thinking" } else { "messages" };
-    let cache_key = native_cache_key(auth.0.scope.as_bytes(), "anthropic", &meta.model, shown, &body);
-    let prepared = Rc::new(Prepared { admitted, body, meta, cache_key, prefer, _body: reservation });
+    let prepared = Rc::new(Prepared { admitted, body, meta, scope: auth.0.scope, prefer, _body: reservation });
     let mode = mode_for(stream, &config);
     let note = RequestNote {
         door: Door::Messages,
@@ -172,7 +181,7 @@ pub async fn create_message(
         vertex: prepared.admitted.service != Service::Studio,
         alias: prepared.admitted.alias.clone(),
     };
-    if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
+    if let Some(cached) = state.swipe_cache.take_if_any(|| prepared.cache_key(), state.now_ms()) {
         let message = message_for(&cached, &prepared.meta, &state);
         let mut response = match stream {
             true => sse_headers().body(message_events(&message)),
@@ -234,7 +243,7 @@ async fn obtain_message(
 ) -> (Result<Message, AnthropicError>, Option<KeyId>) {
     let relay = relay(prepared, config, state, clients);
     let (outcome, key) =
-        obtain_answer(prepared.cache_key, !config.public_mode, relay, prepared.body.clone(), state).await;
+        obtain_answer(prepared.cache_key(), !config.public_mode, relay, prepared.body.clone(), state).await;
     let message = outcome.and_then(|answer| {
         if is_empty_answer(&answer.parsed) && !is_refusal(&answer.parsed) {
             return Err(ApiError::UpstreamFailed {

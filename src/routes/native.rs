@@ -216,11 +216,12 @@ impl Exchange {
     }
 
     async fn stream(self, auth: &NativeAuthorized, framing: Framing) -> Result<Delivered, GoogleError> {
-        let key = self.cache_key(auth);
-        if let Some(cached) = self.state.swipe_cache.take(key, self.state.now_ms()) {
+        // A real stream only looks its key up: made only if the cache holds answers.
+        if let Some(cached) = self.state.swipe_cache.take_if_any(|| self.cache_key(auth), self.state.now_ms()) {
             return Ok((framing.headers().body(whole_answer_stream(framing, &cached.raw)), None, Mode::Cache));
         }
         if self.config.fake_streaming {
+            let key = self.cache_key(auth);
             // §5.3 for native clients: non-stream calls (hedged, shared,
             // retried) while keep-alives flow, then the answer as one event.
             let share = !self.config.public_mode;

@@ -52,10 +52,21 @@ struct Prepared {
     admitted: Admitted,
     body: Rope,
     meta: ResponseMeta,
-    cache_key: CacheKey,
+    /// The client's scope digest, for the swipe-cache and in-flight key
+    /// ([`Prepared::cache_key`], made only when asked for).
+    scope: String,
     prefer: Option<KeyId>,
     keeper: Option<Keeper>,
     _body: BodyReservation,
+}
+
+impl Prepared {
+    /// Swipe-cache and in-flight key: the upstream body, scoped to the
+    /// client. A pass over the whole body: a real stream, which only looks
+    /// it up, makes it only when the cache holds answers.
+    fn cache_key(&self) -> CacheKey {
+        native_cache_key(self.scope.as_bytes(), "responses", &self.admitted.spec.base, "generateContent", &self.body)
+    }
 }
 
 pub async fn create_response(
@@ -105,7 +116,7 @@ pub async fn create_response(
         vertex: prepared.admitted.service != Service::Studio,
         alias: prepared.admitted.alias.clone(),
     };
-    if let Some(cached) = state.swipe_cache.take(prepared.cache_key, state.now_ms()) {
+    if let Some(cached) = state.swipe_cache.take_if_any(|| prepared.cache_key(), state.now_ms()) {
         let mut response = serve_cached(&cached, &prepared, stream, &state)?;
         response.extensions_mut().insert(RequestNote { mode: Mode::Cache, ..note });
         return Ok(response);
@@ -339,8 +350,7 @@ async fn prepare(
         show_thinking: config.show_thinking,
         echoed: request.echoed_fields(),
     };
-    let cache_key = native_cache_key(scope.as_bytes(), "responses", &admitted.spec.base, "generateContent", &body);
-    Ok(Prepared { admitted, body, meta, cache_key, prefer, keeper, _body: reservation })
+    Ok(Prepared { admitted, body, meta, scope, prefer, keeper, _body: reservation })
 }
 
 /// The non-streaming answer, shared with identical requests in flight
@@ -352,7 +362,7 @@ async fn obtain(
     clients: &WorkerClients,
 ) -> (Result<Arc<Answer>, ApiError>, Option<KeyId>) {
     let relay = generation_relay(&prepared.admitted, prepared.prefer, config, state, clients);
-    obtain_answer(prepared.cache_key, !config.public_mode, relay, prepared.body.clone(), state).await
+    obtain_answer(prepared.cache_key(), !config.public_mode, relay, prepared.body.clone(), state).await
 }
 
 /// A 200 with a JSON body already serialized.

@@ -374,3 +374,62 @@ async fn a_403_for_a_file_the_client_named_costs_no_key() {
     assert_eq!(key_state(&app, 0), KeyState::Active);
     assert_eq!(key_state(&app, 1), KeyState::Active);
 }
+
+#[actix_web::test]
+async fn real_stream_swipes_at_the_native_messages_and_responses_doors_come_from_the_swipe_cache() {
+    // (path of the answer, path of the swipe, body, stream body, headers)
+    let native = "/v1beta/models/gemini-2.5-flash";
+    let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]});
+    let messages =
+        json!({"model": "gemini-2.5-flash", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]});
+    let responses = json!({"model": "gemini-2.5-flash", "input": "Hello", "store": false});
+    let streamed = |body: &serde_json::Value| {
+        let mut body = body.clone();
+        body["stream"] = json!(true);
+        body
+    };
+    let doors = [
+        (
+            format!("{native}:generateContent"),
+            format!("{native}:streamGenerateContent?alt=sse"),
+            gemini.clone(),
+            gemini,
+            vec![("x-goog-api-key", PASSWORD)],
+        ),
+        (
+            "/v1/messages".to_owned(),
+            "/v1/messages".to_owned(),
+            messages.clone(),
+            streamed(&messages),
+            vec![("x-api-key", PASSWORD), ("anthropic-version", "2023-06-01")],
+        ),
+        ("/v1/responses".to_owned(), "/v1/responses".to_owned(), responses.clone(), streamed(&responses), vec![]),
+    ];
+    for (path, swipe_path, body, stream_body, mut headers) in doors {
+        let bearer = format!("Bearer {PASSWORD}");
+        headers.push(("authorization", &bearer));
+        let app = spawn_app_with(2, |config| {
+            config.concurrent_requests = 2;
+            config.fake_streaming = false;
+        })
+        .await;
+        app.upstream.answer(|_, index| {
+            Reply::After(Duration::from_millis(20 * (index as u64 + 1)), Box::new(Reply::fixture("response-text.json")))
+        });
+        let first = app.post_with(&path, &body, &headers).await;
+        assert_eq!(first.status, 200, "{path}: {}", first.body);
+        for _ in 0..100 {
+            if app.app.swipe_cache.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(app.app.swipe_cache.len(), 1, "{path}: the spare answer is kept");
+        let calls = app.upstream.generation_calls().len();
+        let swipe = app.post_with(&swipe_path, &stream_body, &headers).await;
+        assert_eq!(swipe.status, 200, "{swipe_path}: {}", swipe.body);
+        assert!(swipe.body.contains("How can I help you today?"), "{swipe_path}: {}", swipe.body);
+        assert_eq!(app.upstream.generation_calls().len(), calls, "{swipe_path}: the swipe came from the cache");
+        assert_eq!(app.app.swipe_cache.len(), 0, "{swipe_path}: served once");
+    }
+}
