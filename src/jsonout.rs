@@ -49,6 +49,30 @@ pub fn int(out: &mut Vec<u8>, number: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
 }
 
+impl WriteJson for &str {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        string(out, self);
+    }
+}
+
+impl WriteJson for u64 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        uint(out, *self);
+    }
+}
+
+impl WriteJson for i64 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        int(out, *self);
+    }
+}
+
+impl WriteJson for bool {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
 /// Anything else, through serde_json (shapes too rare to write by hand).
 pub fn serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Writing to a Vec fails only for a map with non-string keys, which
@@ -102,31 +126,11 @@ impl Members {
         out.extend_from_slice(key);
     }
 
-    pub fn string(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+    /// Writes a member whose value is a string, an integer or a bool.
+    pub fn member<T: WriteJson>(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<T>) {
         if let Some(value) = value {
             self.key(out, key);
-            string(out, value);
-        }
-    }
-
-    pub fn uint(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<u64>) {
-        if let Some(value) = value {
-            self.key(out, key);
-            uint(out, value);
-        }
-    }
-
-    pub fn int(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<i64>) {
-        if let Some(value) = value {
-            self.key(out, key);
-            int(out, value);
-        }
-    }
-
-    pub fn bool(&mut self, out: &mut Vec<u8>, key: &[u8], value: Option<bool>) {
-        if let Some(value) = value {
-            self.key(out, key);
-            out.extend_from_slice(if value { b"true" } else { b"false" });
+            value.write_json(out);
         }
     }
 

@@ -51,7 +51,7 @@ impl GenerateContentRequest {
 fn write_content(rope: &mut RopeWriter, content: &Content) {
     let out = rope.out();
     let mut members = Members::open(out);
-    members.string(out, b"\"role\":", content.role.as_deref());
+    members.member(out, b"\"role\":", content.role.as_deref());
     members.key(out, b"\"parts\":[");
     let mut comma = Comma::default();
     for part in &content.parts {
@@ -69,8 +69,8 @@ fn write_part(rope: &mut RopeWriter, part: &Part) {
         rope.body_str(text);
     }
     let out = rope.out();
-    members.bool(out, b"\"thought\":", part.thought);
-    members.string(out, b"\"thoughtSignature\":", part.thought_signature.as_deref());
+    members.member(out, b"\"thought\":", part.thought);
+    members.member(out, b"\"thoughtSignature\":", part.thought_signature.as_deref());
     if let Some(blob) = &part.inline_data {
         members.key(out, b"\"inlineData\":{\"mimeType\":");
         jsonout::string(out, &blob.mime_type);
@@ -102,14 +102,14 @@ impl WriteJson for GenerationConfig {
         let mut members = Members::open(out);
         members.serde(out, b"\"temperature\":", self.temperature.as_ref());
         members.serde(out, b"\"topP\":", self.top_p.as_ref());
-        members.uint(out, b"\"topK\":", self.top_k.map(u64::from));
-        members.uint(out, b"\"maxOutputTokens\":", self.max_output_tokens.map(u64::from));
+        members.member(out, b"\"topK\":", self.top_k.map(u64::from));
+        members.member(out, b"\"maxOutputTokens\":", self.max_output_tokens.map(u64::from));
         members.serde(out, b"\"stopSequences\":", self.stop_sequences.as_ref());
-        members.uint(out, b"\"candidateCount\":", self.candidate_count.map(u64::from));
-        members.int(out, b"\"seed\":", self.seed);
+        members.member(out, b"\"candidateCount\":", self.candidate_count.map(u64::from));
+        members.member(out, b"\"seed\":", self.seed);
         members.serde(out, b"\"presencePenalty\":", self.presence_penalty.as_ref());
         members.serde(out, b"\"frequencyPenalty\":", self.frequency_penalty.as_ref());
-        members.string(out, b"\"responseMimeType\":", self.response_mime_type.as_deref());
+        members.member(out, b"\"responseMimeType\":", self.response_mime_type.as_deref());
         members.serde(out, b"\"responseJsonSchema\":", self.response_json_schema.as_ref());
         if let Some(thinking) = &self.thinking_config {
             members.key(out, b"\"thinkingConfig\":");
@@ -122,9 +122,9 @@ impl WriteJson for GenerationConfig {
 impl WriteJson for ThinkingConfig {
     fn write_json(&self, out: &mut Vec<u8>) {
         let mut members = Members::open(out);
-        members.int(out, b"\"thinkingBudget\":", self.thinking_budget);
-        members.string(out, b"\"thinkingLevel\":", self.thinking_level.as_deref());
-        members.bool(out, b"\"includeThoughts\":", self.include_thoughts);
+        members.member(out, b"\"thinkingBudget\":", self.thinking_budget);
+        members.member(out, b"\"thinkingLevel\":", self.thinking_level.as_deref());
+        members.member(out, b"\"includeThoughts\":", self.include_thoughts);
         members.close(out);
     }
 }

@@ -243,9 +243,9 @@ impl WriteJson for ChunkChoice<'_> {
         out.extend_from_slice(b",\"delta\":");
         let delta = &self.delta;
         let mut members = Members::open(out);
-        members.string(out, b"\"role\":", delta.role);
-        members.string(out, b"\"content\":", delta.content.as_deref());
-        members.string(out, b"\"reasoning_content\":", delta.reasoning_content.as_deref());
+        members.member(out, b"\"role\":", delta.role);
+        members.member(out, b"\"content\":", delta.content.as_deref());
+        members.member(out, b"\"reasoning_content\":", delta.reasoning_content.as_deref());
         members.serde(out, b"\"tool_calls\":", delta.tool_calls.as_deref());
         members.close(out);
         out.extend_from_slice(b",\"finish_reason\":");
