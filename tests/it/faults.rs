@@ -245,13 +245,7 @@ async fn a_body_ended_by_closing_the_connection_fails_once_naming_the_cause() {
 #[actix_rt::test]
 async fn a_client_that_leaves_mid_stream_drops_the_upstream_request() {
     let (app, hung_up) = app_against(Fault::SlowStream, false).await;
-    let mut response = app
-        .client
-        .post(format!("{}/v1/chat/completions", app.address))
-        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
-        .send_json(&chat_body(true))
-        .await
-        .unwrap();
+    let mut response = app.send_chat(true).await.unwrap();
     let _first = futures_util::StreamExt::next(&mut response).await;
     let _second = futures_util::StreamExt::next(&mut response).await;
     drop(response);
@@ -285,11 +279,7 @@ async fn a_client_that_leaves_while_the_stream_opens_drops_the_upstream_request(
         config.validate_keys_on_startup = false;
     })
     .await;
-    let request = app
-        .client
-        .post(format!("{}/v1/chat/completions", app.address))
-        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
-        .send_json(&chat_body(true));
+    let request = app.send_chat(true);
     let client = actix_web::rt::spawn(request);
     let counted_up_to = |count: usize| {
         let hung_up = hung_up.clone();

@@ -311,6 +311,27 @@ impl Answer {
 }
 
 impl TestApp {
+    /// A chat request (`chat_body(stream)`) sent with the password, its
+    /// response not read yet: for tests that read a body piece by piece,
+    /// give up early or hang up.
+    pub fn send_chat(&self, stream: bool) -> awc::SendClientRequest {
+        self.client
+            .post(format!("{}/v1/chat/completions", self.address))
+            .insert_header(("authorization", format!("Bearer {PASSWORD}")))
+            .send_json(&chat_body(stream))
+    }
+
+    /// Waits (at most 2 s) until the swipe cache holds `count` answers: a
+    /// hedged call's spare answer arrives after the answer served.
+    pub async fn wait_for_cached_answers(&self, count: usize) {
+        for _ in 0..100 {
+            if self.app.swipe_cache.len() == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Answer {
         self.post_with(path, body, &[("authorization", &format!("Bearer {PASSWORD}"))]).await
     }

@@ -308,12 +308,7 @@ async fn swipe_cache_entries_and_hits_are_counted() {
         }
     });
     assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
-    for _ in 0..100 {
-        if app.app.swipe_cache.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_cached_answers(1).await;
     assert_eq!(scrape_with_token(&app).await.value("hajimi_swipe_cache_entries", &[]), 1.0);
     assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
     let metrics = scrape_with_token(&app).await;

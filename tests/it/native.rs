@@ -389,12 +389,7 @@ async fn hedged_native_generations_feed_the_swipe_cache() {
     let path = "/v1beta/models/gemini-2.5-flash:generateContent";
     let first = app.post_raw(path, native_bytes(), &[GOOGLE_KEY]).await;
     assert_eq!(first.status, 200);
-    for _ in 0..100 {
-        if app.app.swipe_cache.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.wait_for_cached_answers(1).await;
     assert_eq!(app.app.swipe_cache.len(), 1, "the spare answer is kept");
     let calls = app.upstream.generation_calls().len();
     let swipe = app.post_raw(path, native_bytes(), &[GOOGLE_KEY]).await;

@@ -205,12 +205,7 @@ async fn hedged_requests_feed_the_swipe_cache(fake_streaming: bool) {
     });
     let first = app.post("/v1/chat/completions", &chat_body(false)).await.json();
     assert_eq!(first["choices"][0]["message"]["content"], "Hello! How can I help you today?");
-    for _ in 0..100 {
-        if app.app.swipe_cache.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_cached_answers(1).await;
     assert_eq!(app.upstream.generation_calls().len(), 2, "two calls in parallel");
     // The swipe: answered from the cache, streamed as asked, no upstream call.
     let swipe = app.post("/v1/chat/completions", &chat_body(true)).await;
@@ -268,23 +263,14 @@ async fn answer_of_a_client_that_left_is_kept(stream: bool, public_mode: bool) {
     app.upstream
         .answer(|_, _| Reply::After(Duration::from_millis(400), Box::new(Reply::fixture("response-text.json"))));
     // The client waits (reading keep-alive chunks if streaming), then hangs up.
-    let response = app
-        .client
-        .post(format!("{}/v1/chat/completions", app.address))
-        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
-        .send_json(&chat_body(stream));
+    let response = app.send_chat(stream);
     let gone = match tokio::time::timeout(Duration::from_millis(120), response).await {
         Err(_) => true,
         Ok(Ok(mut response)) => tokio::time::timeout(Duration::from_millis(120), response.body()).await.is_err(),
         Ok(Err(_)) => false,
     };
     assert!(gone, "the client gave up");
-    for _ in 0..100 {
-        if app.app.swipe_cache.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_cached_answers(1).await;
     let swipe = app.post("/v1/chat/completions", &chat_body(false)).await;
     assert_eq!(swipe.json()["choices"][0]["message"]["content"], "Hello! How can I help you today?", "{public_mode}");
     assert_eq!(app.upstream.generation_calls().len(), 1, "the first call was not cancelled, nor repeated");
@@ -344,12 +330,7 @@ async fn hedging_wider_than_the_pool_uses_each_key_once_and_keeps_its_bookkeepin
         _ => Reply::After(Duration::from_millis(200), Box::new(Reply::fixture("response-text.json"))),
     });
     assert_eq!(app.post("/v1/chat/completions", &chat_body(false)).await.status, 200);
-    for _ in 0..100 {
-        if app.app.swipe_cache.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_cached_answers(1).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let calls = app.upstream.generation_calls();
     assert_eq!(calls.len(), 2, "one call per key");
@@ -418,12 +399,7 @@ async fn real_stream_swipes_at_the_native_messages_and_responses_doors_come_from
         });
         let first = app.post_with(&path, &body, &headers).await;
         assert_eq!(first.status, 200, "{path}: {}", first.body);
-        for _ in 0..100 {
-            if app.app.swipe_cache.len() == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        app.wait_for_cached_answers(1).await;
         assert_eq!(app.app.swipe_cache.len(), 1, "{path}: the spare answer is kept");
         let calls = app.upstream.generation_calls().len();
         let swipe = app.post_with(&swipe_path, &stream_body, &headers).await;

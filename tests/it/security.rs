@@ -207,12 +207,7 @@ async fn the_swipe_cache_never_serves_one_clients_answer_to_another() {
     };
     let alice = send(request("Alice's private persona"), "198.51.100.1").await;
     assert_eq!(alice.json()["choices"][0]["message"]["content"], "first for Alice's private persona");
-    for _ in 0..100 {
-        if app.app.swipe_cache.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_cached_answers(1).await;
     assert_eq!(app.app.swipe_cache.len(), 1, "Alice's spare answer is cached");
     let calls = app.upstream.generation_calls().len();
     // Bob: same last six messages, his own system prompt.

@@ -204,13 +204,7 @@ async fn an_error_inside_the_stream_is_retried_before_content_and_reported_after
 async fn the_role_only_chunk_leaves_before_the_first_upstream_event() {
     let app = spawn_app_with(3, |config| config.fake_streaming = false).await;
     app.upstream.answer(|_, _| Reply::sse_fixture("stream-text.sse", Duration::from_millis(300)));
-    let mut response = app
-        .client
-        .post(format!("{}/v1/chat/completions", app.address))
-        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
-        .send_json(&chat_body(true))
-        .await
-        .unwrap();
+    let mut response = app.send_chat(true).await.unwrap();
     // The first body bytes: the role chunk alone, while the upstream's
     // first event is still 300 ms away.
     let first = futures_util::StreamExt::next(&mut response).await.unwrap().unwrap();
@@ -273,13 +267,7 @@ async fn events_the_upstream_sends_together_reach_the_client_together() {
         config.validate_keys_on_startup = false;
     })
     .await;
-    let mut response = app
-        .client
-        .post(format!("{}/v1/chat/completions", app.address))
-        .insert_header(("authorization", format!("Bearer {PASSWORD}")))
-        .send_json(&chat_body(true))
-        .await
-        .unwrap();
+    let mut response = app.send_chat(true).await.unwrap();
     assert_eq!(response.status(), 200);
     // The client's HTTP client yields each chunk of the chunked body apart.
     let mut pieces = Vec::new();
