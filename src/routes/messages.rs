@@ -81,8 +81,9 @@ struct Prepared {
     body: Rope,
     meta: MessageMeta,
     /// The client's scope, for the swipe-cache and in-flight key
-    /// ([`Prepared::cache_key`], made only when asked for).
+    /// ([`Prepared::cache_key`], made when first asked for).
     scope: ClientScope,
+    key: std::cell::OnceCell<CacheKey>,
     /// The key that produced the thought signatures the request carries back.
     prefer: Option<KeyId>,
     _body: BodyReservation,
@@ -94,7 +95,9 @@ impl Prepared {
     /// only looks it up, makes it only when the cache holds answers.
     fn cache_key(&self) -> CacheKey {
         let shown = if self.meta.show_thinking { "messages+thinking" } else { "messages" };
-        native_cache_key(self.scope.as_bytes(), "anthropic", &self.meta.model, shown, &self.body)
+        *self
+            .key
+            .get_or_init(|| native_cache_key(self.scope.as_bytes(), "anthropic", &self.meta.model, shown, &self.body))
     }
 }
 
@@ -171,7 +174,15 @@ pub async fn create_message(
     let body = upstream_body(&gemini_request, &reservation);
     drop(gemini_request);
     reservation.shrink_to(body.len());
-    let prepared = Rc::new(Prepared { admitted, body, meta, scope: auth.0.scope, prefer, _body: reservation });
+    let prepared = Rc::new(Prepared {
+        admitted,
+        body,
+        meta,
+        scope: auth.0.scope,
+        key: Default::default(),
+        prefer,
+        _body: reservation,
+    });
     let mode = mode_for(stream, &config);
     let note = RequestNote {
         door: Door::Messages,

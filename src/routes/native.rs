@@ -216,12 +216,14 @@ impl Exchange {
     }
 
     async fn stream(self, auth: &NativeAuthorized, framing: Framing) -> Result<Delivered, GoogleError> {
-        // A real stream only looks its key up: made only if the cache holds answers.
-        if let Some(cached) = self.state.swipe_cache.take_if_any(|| self.cache_key(auth), self.state.now_ms()) {
+        // A fake stream shares and caches by its key; a real one only looks
+        // it up, so makes it only if the cache holds answers.
+        let key = self.config.fake_streaming.then(|| self.cache_key(auth));
+        let lookup = || key.unwrap_or_else(|| self.cache_key(auth));
+        if let Some(cached) = self.state.swipe_cache.take_if_any(lookup, self.state.now_ms()) {
             return Ok((framing.headers().body(whole_answer_stream(framing, &cached.raw)), None, Mode::Cache));
         }
-        if self.config.fake_streaming {
-            let key = self.cache_key(auth);
+        if let Some(key) = key {
             // §5.3 for native clients: non-stream calls (hedged, shared,
             // retried) while keep-alives flow, then the answer as one event.
             let share = !self.config.public_mode;

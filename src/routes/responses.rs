@@ -53,8 +53,9 @@ struct Prepared {
     body: Rope,
     meta: ResponseMeta,
     /// The client's scope digest, for the swipe-cache and in-flight key
-    /// ([`Prepared::cache_key`], made only when asked for).
+    /// ([`Prepared::cache_key`], made when first asked for).
     scope: String,
+    key: std::cell::OnceCell<CacheKey>,
     prefer: Option<KeyId>,
     keeper: Option<Keeper>,
     _body: BodyReservation,
@@ -65,7 +66,15 @@ impl Prepared {
     /// client. A pass over the whole body: a real stream, which only looks
     /// it up, makes it only when the cache holds answers.
     fn cache_key(&self) -> CacheKey {
-        native_cache_key(self.scope.as_bytes(), "responses", &self.admitted.spec.base, "generateContent", &self.body)
+        *self.key.get_or_init(|| {
+            native_cache_key(
+                self.scope.as_bytes(),
+                "responses",
+                &self.admitted.spec.base,
+                "generateContent",
+                &self.body,
+            )
+        })
     }
 }
 
@@ -350,7 +359,7 @@ async fn prepare(
         show_thinking: config.show_thinking,
         echoed: request.echoed_fields(),
     };
-    Ok(Prepared { admitted, body, meta, scope, prefer, keeper, _body: reservation })
+    Ok(Prepared { admitted, body, meta, scope, key: Default::default(), prefer, keeper, _body: reservation })
 }
 
 /// The non-streaming answer, shared with identical requests in flight
