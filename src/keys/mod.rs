@@ -359,6 +359,14 @@ struct PoolInner {
     changed_usage: Vec<(String, KeyId)>,
 }
 
+/// The state of `id` for `model` in `states`, made if it has none.
+fn model_key_state<'a>(states: &'a mut HashMap<String, ModelStates>, model: &str, id: KeyId) -> &'a mut ModelKeyState {
+    if !states.contains_key(model) {
+        states.insert(model.to_owned(), ModelStates::default());
+    }
+    states.get_mut(model).expect("inserted above").entry(id).or_default()
+}
+
 fn key_hash(key: &ApiKey) -> u64 {
     hash_str(key.expose())
 }
@@ -411,7 +419,9 @@ impl PoolInner {
         }
     }
 
-    fn queue(&mut self, model: &str) -> &mut ModelQueue {
+    /// Makes `model`'s queue if it has none (dropping the least recently
+    /// used one past `MAX_MODEL_QUEUES`). Returns the tick to stamp it with.
+    fn ensure_queue(&mut self, model: &str) -> u64 {
         self.tick += 1;
         let tick = self.tick;
         if !self.models.contains_key(model) {
@@ -424,26 +434,24 @@ impl PoolInner {
             }
             self.models.insert(model.to_owned(), ModelQueue::new(&self.keys, tick));
         }
-        let queue = self.models.get_mut(model).expect("inserted above");
-        queue.last_used_tick = tick;
-        queue
+        tick
     }
 
-    fn note_usage_changed(&mut self, model: &str, id: KeyId) {
-        // One entry per pair between drains: no allocation on the hot path
-        // after the first change.
-        let state = self.state_mut(model, id);
+    /// The state of `id` for `model`, made if it has none.
+    fn state_mut(&mut self, model: &str, id: KeyId) -> &mut ModelKeyState {
+        model_key_state(&mut self.model_states, model, id)
+    }
+
+    /// The state of `id` for `model`, its usage about to change: noted for
+    /// the next `take_changed_usage`, each pair at most once between drains
+    /// (no allocation on the hot path after the first change).
+    fn usage_to_change(&mut self, model: &str, id: KeyId) -> &mut ModelKeyState {
+        let state = model_key_state(&mut self.model_states, model, id);
         if !state.usage_changed {
             state.usage_changed = true;
             self.changed_usage.push((model.to_owned(), id));
         }
-    }
-
-    fn state_mut(&mut self, model: &str, id: KeyId) -> &mut ModelKeyState {
-        if !self.model_states.contains_key(model) {
-            self.model_states.insert(model.to_owned(), ModelStates::default());
-        }
-        self.model_states.get_mut(model).expect("inserted above").entry(id).or_default()
+        state
     }
 
     fn lease(&mut self, id: KeyId, now_ms: u64) -> Lease {
@@ -470,11 +478,12 @@ impl PoolInner {
         let limit = u64::from(self.limits.limit_for(model));
         let allow_over_limit = self.limits.allow_over_limit;
         let midnight_ms = pacific::next_pacific_midnight_cached((now_ms / 1000) as i64) as u64 * 1000;
-        self.queue(model);
+        let tick = self.ensure_queue(model);
         // Disjoint field borrows: the queue is mutated while key states are read.
         let keys = &self.keys;
         let states = self.model_states.get(model);
-        let queue = self.models.get_mut(model).expect("created by queue()");
+        let queue = self.models.get_mut(model).expect("made by ensure_queue()");
+        queue.last_used_tick = tick;
         queue.release_due(now_ms, states);
         let mut chosen = None;
         let mut skipped_as_tried = 0;
@@ -717,14 +726,13 @@ impl KeyPool {
         inner.roll_day(now_ms);
         let day = inner.current_day;
         inner.global_backoff_ms = 0;
-        let state = inner.state_mut(model, id);
+        let state = inner.usage_to_change(model, id);
         state.cooling_until_ms = 0;
         state.cooling_reason = None;
         let usage = state.usage_mut(day);
         usage.successes += 1;
         usage.prompt_tokens = usage.prompt_tokens.saturating_add(prompt_tokens);
         usage.completion_tokens = usage.completion_tokens.saturating_add(completion_tokens);
-        inner.note_usage_changed(model, id);
     }
 
     /// Applies the consequence of a classified failure to the key (see
@@ -753,17 +761,15 @@ impl KeyPool {
                 },
             ),
             Penalty::Cooling { until_ms, reason } => {
-                let state = inner.state_mut(model, id);
+                let state = inner.usage_to_change(model, id);
                 state.cooling_until_ms = state.cooling_until_ms.max(until_ms);
                 state.cooling_reason = Some(reason);
                 state.usage_mut(day).failures += 1;
-                inner.note_usage_changed(model, id);
             }
             Penalty::ExhaustedToday { until_ms } => {
-                let state = inner.state_mut(model, id);
+                let state = inner.usage_to_change(model, id);
                 state.exhausted_until_ms = until_ms;
                 state.usage_mut(day).failures += 1;
-                inner.note_usage_changed(model, id);
             }
         }
         // Only bare 429s count towards a storm: a 429 naming a per-key quota
