@@ -19,6 +19,7 @@
 //! becomes Google's placeholder, never forwarded; Claude's thinking text
 //! is dropped (Gemini's own thought text is not replayed either).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
@@ -314,8 +315,8 @@ fn prefer_real(held: Option<String>, new: String) -> String {
     }
 }
 
-fn turn(role: &str, parts: Vec<Part>) -> Content {
-    Content { role: Some(role.to_owned()), parts }
+fn turn(role: &'static str, parts: Vec<Part>) -> Content {
+    Content { role: Some(Cow::Borrowed(role)), parts }
 }
 
 /// A text as parts: none when empty; a long text stays shared.

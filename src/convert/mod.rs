@@ -13,8 +13,7 @@ pub mod thinking;
 use crate::gemini::model::safety_threshold_for;
 use crate::gemini::types::{Content, SafetySetting};
 
-pub const USER_ROLE: &str = "user";
-pub const MODEL_ROLE: &str = "model";
+pub use crate::gemini::types::{MODEL_ROLE, USER_ROLE};
 
 /// Google's documented placeholder for a function call replayed without its
 /// real thought signature (Gemini 3 rejects unsigned replayed calls).

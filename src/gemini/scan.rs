@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::types::{Candidate, Content, GenerateContentResponse, Part, UsageMetadata};
+use super::types::{Candidate, Content, GenerateContentResponse, Part, UsageMetadata, MODEL_ROLE, USER_ROLE};
 use crate::bodyshare::BodyStr;
 use crate::jsonout;
 
@@ -67,6 +67,15 @@ fn has_control(run: &[u8]) -> bool {
 
 /// Pushes `item` to `items`, the first one without room for three more:
 /// nearly every answer has one candidate, and a candidate one part.
+/// A turn's role: Gemini's own two borrowed, anything else owned.
+fn role(text: Cow<'_, str>) -> Cow<'static, str> {
+    match &*text {
+        MODEL_ROLE => Cow::Borrowed(MODEL_ROLE),
+        USER_ROLE => Cow::Borrowed(USER_ROLE),
+        _ => Cow::Owned(text.into_owned()),
+    }
+}
+
 fn push_one<T>(items: &mut Vec<T>, item: T) {
     if items.capacity() == 0 {
         items.reserve_exact(1);
@@ -343,7 +352,7 @@ impl<'a> Scan<'a> {
         let mut content = Content::default();
         let mut parts_seen = false;
         self.object(|scan, key| match key {
-            b"role" => set_once(&mut content.role, scan.string().map(Cow::into_owned)),
+            b"role" => set_once(&mut content.role, scan.string().map(role)),
             b"parts" => {
                 first_time(&mut parts_seen)?;
                 scan.array(|scan| {

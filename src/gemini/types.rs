@@ -3,17 +3,25 @@
 //! optional field is skipped when absent so that nothing the client did not
 //! ask for reaches the upstream.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bodyshare::BodyStr;
 
+/// The two roles of a Gemini turn.
+pub const USER_ROLE: &str = "user";
+pub const MODEL_ROLE: &str = "model";
+
 /// One turn of a conversation, or the system instruction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
+    /// `user` or `model` (borrowed: no allocation per turn or event);
+    /// whatever else a native request names, owned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<Cow<'static, str>>,
     #[serde(default)]
     pub parts: Vec<Part>,
 }

@@ -26,6 +26,7 @@
 //!    or schema) and `reasoning.effort` (thinking, through
 //!    `convert::thinking`) become the generation config.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -511,13 +512,13 @@ impl Conversation {
     }
 }
 
-fn push_merging(turns: &mut Vec<Content>, role: &str, parts: Vec<Part>) {
+fn push_merging(turns: &mut Vec<Content>, role: &'static str, parts: Vec<Part>) {
     if parts.is_empty() {
         return;
     }
     match turns.last_mut() {
         Some(last) if last.role.as_deref() == Some(role) => last.parts.extend(parts),
-        _ => turns.push(Content { role: Some(role.to_owned()), parts }),
+        _ => turns.push(Content { role: Some(Cow::Borrowed(role)), parts }),
     }
 }
 

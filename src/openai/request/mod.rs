@@ -9,6 +9,7 @@
 //! beforehand (see [`remote_media_urls`]) and randomness comes from the
 //! caller's RNG. Bad input gives a [`ConvertError`] naming its location.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 
@@ -332,7 +333,7 @@ fn convert_history(
 
 /// Appends the parts to the last turn when it has the same role, otherwise
 /// starts a new turn; a message without parts adds nothing.
-fn push_turn_merging_same_role(turns: &mut Vec<Content>, role: &str, parts: Vec<Part>) {
+fn push_turn_merging_same_role(turns: &mut Vec<Content>, role: &'static str, parts: Vec<Part>) {
     if parts.is_empty() {
         return;
     }
@@ -342,7 +343,7 @@ fn push_turn_merging_same_role(turns: &mut Vec<Content>, role: &str, parts: Vec<
             return;
         }
     }
-    turns.push(Content { role: Some(role.to_string()), parts });
+    turns.push(Content { role: Some(Cow::Borrowed(role)), parts });
 }
 
 fn random_alphanumeric_string(length: usize, rng: &mut impl Rng) -> String {
@@ -371,7 +372,7 @@ fn is_user_turn(turn: Option<&Content>) -> bool {
 }
 
 fn user_turn_with_text(text: String) -> Content {
-    Content { role: Some(USER_ROLE.to_string()), parts: vec![Part::text(text)] }
+    Content { role: Some(Cow::Borrowed(USER_ROLE)), parts: vec![Part::text(text)] }
 }
 
 /// Rule 5, the random-string disguise. Two random alphanumeric strings of
