@@ -72,15 +72,19 @@ where
     let is_generation = calls_upstream(&method, &path);
     let _active = is_generation.then(|| state.as_ref().map(|state| state.stats.track_active()));
     // No clone of the request may be held here: routing needs it unique.
-    let outcome = AssertUnwindSafe(call(request)).catch_unwind().await;
+    let mut outcome = AssertUnwindSafe(call(request)).catch_unwind().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (status, note, route, authenticated) = match &outcome {
-        Ok(Ok(response)) => (
-            response.status().as_u16(),
-            response.response().extensions().get::<RequestNote>().cloned(),
-            response.request().match_pattern(),
-            response.request().extensions().contains::<crate::auth::Authenticated>(),
-        ),
+    let (status, note, route, authenticated) = match &mut outcome {
+        Ok(Ok(response)) => {
+            // The note is for this middleware alone: taken, not copied.
+            let note = response.response_mut().extensions_mut().remove::<RequestNote>();
+            (
+                response.status().as_u16(),
+                note,
+                response.request().match_pattern(),
+                response.request().extensions().contains::<crate::auth::Authenticated>(),
+            )
+        }
         Ok(Err(error)) => (error.as_response_error().status_code().as_u16(), None, None, false),
         Err(_) => (500, None, None, false),
     };
@@ -106,7 +110,7 @@ where
             note.alias.as_ref().map(|alias| format!(" served={}", LogSafe(&alias.target))).unwrap_or_default(),
             note.door.as_str(),
             note.mode,
-            note.key.map(|k| k.to_string()).unwrap_or_else(|| "-".into())
+            KeyOrDash(note.key)
         ),
         _ => log::info!(target: target, "{method} {} {status} {}ms", LogSafe(&path), Tenths(latency_ms)),
     }
@@ -134,6 +138,18 @@ where
     match outcome {
         Ok(result) => result,
         Err(_panic) => Err(ApiError::Internal.into()),
+    }
+}
+
+/// The id of the key that answered, or `-`.
+struct KeyOrDash(Option<crate::keys::KeyId>);
+
+impl std::fmt::Display for KeyOrDash {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(key) => key.fmt(formatter),
+            None => formatter.write_str("-"),
+        }
     }
 }
 
@@ -244,6 +260,9 @@ fn record_generation(
 /// At most `max_chars` characters of `text`, copied at once (not
 /// collected one character at a time).
 fn clipped(text: &str, max_chars: usize) -> String {
+    if text.len() <= max_chars {
+        return text.to_owned(); // no more characters than bytes
+    }
     let end = text.char_indices().nth(max_chars).map_or(text.len(), |(at, _)| at);
     text[..end].to_owned()
 }
