@@ -22,6 +22,7 @@
 //! Thought signatures: see the module doc of [`super`].
 
 use rand::rngs::StdRng;
+#[cfg(test)]
 use serde::Serialize;
 
 use super::random_id;
@@ -258,7 +259,7 @@ impl OutputBuilder {
         let Some(Open::Reasoning { id, index, text: so_far, .. }) = &mut self.open else { return };
         so_far.push_str(text);
         let body = SummaryDelta { item_id: id, output_index: *index, summary_index: 0, delta: text };
-        delta_emit(&mut self.sequence, self.silent, out, "response.reasoning_summary_text.delta", &body);
+        emit_body(&mut self.sequence, self.silent, out, "response.reasoning_summary_text.delta", &body);
     }
 
     fn message_text(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -275,7 +276,7 @@ impl OutputBuilder {
         let Some(Open::Message { id, index, text: so_far }) = &mut self.open else { return };
         so_far.push_str(text);
         let body = TextDelta { item_id: id, output_index: *index, content_index: 0, delta: text, logprobs: [] };
-        delta_emit(&mut self.sequence, self.silent, out, "response.output_text.delta", &body);
+        emit_body(&mut self.sequence, self.silent, out, "response.output_text.delta", &body);
     }
 
     /// A reasoning item that carries only a signature, added and done.
@@ -395,22 +396,23 @@ impl OutputBuilder {
             output: &self.items,
             usage,
         };
-        // Serializing these types cannot fail.
-        let mut json = serde_json::to_string(&core).unwrap_or_default();
+        let mut json = Vec::with_capacity(512);
+        core.write_json(&mut json);
         if !meta.echoed.members().is_empty() {
             json.pop();
-            json.push(',');
-            json.push_str(meta.echoed.members());
-            json.push('}');
+            json.push(b',');
+            json.extend_from_slice(meta.echoed.members().as_bytes());
+            json.push(b'}');
         }
-        json
+        // Written from `&str`s and JSON punctuation only.
+        String::from_utf8(json).unwrap_or_default()
     }
 
     /// Writes one event: `event: <kind>`, then `body` (a JSON object) with
-    /// its `sequence_number` and `type` appended, serialized straight into
+    /// its `sequence_number` and `type` appended, written straight into
     /// `out` (no tree is built for the envelope).
-    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
-        serde_emit(&mut self.sequence, self.silent, out, kind, body);
+    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, body: &impl WriteJson) {
+        emit_body(&mut self.sequence, self.silent, out, kind, body);
     }
 
     /// `{"response": <json>, …}` for a response already serialized.
@@ -431,19 +433,8 @@ impl OutputBuilder {
     }
 }
 
-/// [`OutputBuilder::emit`] for a body that borrows from the builder.
-fn serde_emit(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
-    // Serializing these objects cannot fail.
-    emit_written(sequence, silent, out, kind, |out| drop(serde_json::to_writer(out, body)));
-}
-
-/// [`serde_emit`] for the per-chunk deltas, written by hand (`jsonout`).
-fn delta_emit(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, body: &impl WriteJson) {
-    emit_written(sequence, silent, out, kind, |out| body.write_json(out));
-}
-
-/// One event whose body (a JSON object) `write` writes.
-fn emit_written(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, write: impl FnOnce(&mut Vec<u8>)) {
+/// [`OutputBuilder::emit`], for a body that borrows from the builder.
+fn emit_body(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str, body: &impl WriteJson) {
     let number = *sequence;
     *sequence += 1;
     if silent {
@@ -453,7 +444,7 @@ fn emit_written(sequence: &mut u64, silent: bool, out: &mut Vec<u8>, kind: &str,
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\ndata: ");
     let start = out.len();
-    write(out);
+    body.write_json(out);
     close_event(out, start, number, kind);
 }
 
@@ -473,7 +464,7 @@ fn close_event(out: &mut Vec<u8>, start: usize, sequence: u64, kind: &str) {
 }
 
 /// The response object's own fields (the echoed ones follow).
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ResponseCore<'a> {
     id: &'a str,
     object: &'static str,
@@ -486,13 +477,13 @@ struct ResponseCore<'a> {
     usage: Option<Usage>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ErrorBody<'a> {
     code: &'a str,
     message: &'a str,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct Incomplete {
     reason: &'static str,
 }
@@ -501,15 +492,15 @@ const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
 
 /// One output item, as the response object and the events carry it.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
+#[cfg_attr(test, derive(Serialize), serde(tag = "type", rename_all = "snake_case"))]
 enum Item {
     Message {
         id: String,
         status: &'static str,
         role: &'static str,
         /// One `output_text` part once the text is whole; none before.
-        #[serde(serialize_with = "output_texts")]
+        #[cfg_attr(test, serde(serialize_with = "output_texts"))]
         content: Option<String>,
     },
     FunctionCall {
@@ -522,7 +513,7 @@ enum Item {
     Reasoning {
         id: String,
         /// One `summary_text` when not empty.
-        #[serde(serialize_with = "summary_texts")]
+        #[cfg_attr(test, serde(serialize_with = "summary_texts"))]
         summary: String,
         encrypted_content: Option<String>,
     },
@@ -534,21 +525,25 @@ impl Item {
     }
 }
 
+#[cfg(test)]
 fn output_texts<S: serde::Serializer>(text: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(text.as_deref().map(OutputText::of))
 }
 
+#[cfg(test)]
 fn summary_texts<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(Some(text).filter(|text| !text.is_empty()).map(SummaryText::of))
 }
 
 /// An `output_text` content part.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct OutputText<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     text: &'a str,
+    #[cfg_attr(not(test), allow(dead_code))] // written as a literal
     annotations: [u8; 0],
+    #[cfg_attr(not(test), allow(dead_code))] // written as a literal
     logprobs: [u8; 0],
 }
 
@@ -559,9 +554,9 @@ impl OutputText<'_> {
 }
 
 /// A `summary_text` part of a reasoning item.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SummaryText<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     text: &'a str,
 }
@@ -573,14 +568,14 @@ impl SummaryText<'_> {
 }
 
 /// `response.output_item.added` and `.done`.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ItemEvent<'a> {
     output_index: usize,
     item: &'a Item,
 }
 
 /// `response.content_part.added` and `.done`.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct PartEvent<'a> {
     item_id: &'a str,
     output_index: usize,
@@ -589,17 +584,18 @@ struct PartEvent<'a> {
 }
 
 /// `response.output_text.done`.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct TextDone<'a> {
     item_id: &'a str,
     output_index: usize,
     content_index: u8,
     text: &'a str,
+    #[cfg_attr(not(test), allow(dead_code))] // written as a literal
     logprobs: [u8; 0],
 }
 
 /// `response.reasoning_summary_part.added` and `.done`.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SummaryPartEvent<'a> {
     item_id: &'a str,
     output_index: usize,
@@ -608,7 +604,7 @@ struct SummaryPartEvent<'a> {
 }
 
 /// `response.reasoning_summary_text.done`.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SummaryTextDone<'a> {
     item_id: &'a str,
     output_index: usize,
@@ -617,7 +613,7 @@ struct SummaryTextDone<'a> {
 }
 
 /// `response.function_call_arguments.delta`.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ArgumentsDelta<'a> {
     item_id: &'a str,
     output_index: usize,
@@ -625,7 +621,7 @@ struct ArgumentsDelta<'a> {
 }
 
 /// `response.function_call_arguments.done`.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ArgumentsDone<'a> {
     item_id: &'a str,
     output_index: usize,
@@ -634,17 +630,18 @@ struct ArgumentsDone<'a> {
 }
 
 /// `response.output_text.delta`'s body (the most frequent event).
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct TextDelta<'a> {
     item_id: &'a str,
     output_index: usize,
     content_index: u8,
     delta: &'a str,
+    #[cfg_attr(not(test), allow(dead_code))] // written as a literal
     logprobs: [u8; 0],
 }
 
 /// `response.reasoning_summary_text.delta`'s body.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SummaryDelta<'a> {
     item_id: &'a str,
     output_index: usize,
@@ -669,10 +666,7 @@ impl WriteJson for SummaryDelta<'_> {
 /// The body of a text or summary delta: the item, the output index, the
 /// part's index (`index`: its key and value), the delta, then `end`.
 fn write_delta(out: &mut Vec<u8>, item_id: &str, output_index: usize, index: (&[u8], u8), delta: &str, end: &[u8]) {
-    out.extend_from_slice(b"{\"item_id\":");
-    jsonout::string(out, item_id);
-    out.extend_from_slice(b",\"output_index\":");
-    jsonout::uint(out, output_index as u64);
+    item_event_start(out, item_id, output_index);
     out.extend_from_slice(index.0);
     jsonout::uint(out, u64::from(index.1));
     out.extend_from_slice(b",\"delta\":");
@@ -681,7 +675,7 @@ fn write_delta(out: &mut Vec<u8>, item_id: &str, output_index: usize, index: (&[
 }
 
 /// The Responses API's usage: output tokens include thoughts.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct Usage {
     input_tokens: u64,
     input_tokens_details: CachedTokens,
@@ -690,12 +684,12 @@ struct Usage {
     total_tokens: u64,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct CachedTokens {
     cached_tokens: u64,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ReasoningTokens {
     reasoning_tokens: u64,
 }
@@ -715,6 +709,218 @@ impl Usage {
             output_tokens_details: ReasoningTokens { reasoning_tokens: usage.thoughts_token_count },
             total_tokens,
         }
+    }
+}
+
+/// `value`, or `null`.
+fn or_null(out: &mut Vec<u8>, value: Option<&impl WriteJson>) {
+    match value {
+        Some(value) => value.write_json(out),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// `{"item_id":…,"output_index":…` (the start of most events' bodies).
+fn item_event_start(out: &mut Vec<u8>, item_id: &str, output_index: usize) {
+    out.extend_from_slice(b"{\"item_id\":");
+    jsonout::string(out, item_id);
+    out.extend_from_slice(b",\"output_index\":");
+    jsonout::uint(out, output_index as u64);
+}
+
+impl WriteJson for ResponseCore<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"id\":");
+        jsonout::string(out, self.id);
+        out.extend_from_slice(b",\"object\":");
+        jsonout::string(out, self.object);
+        out.extend_from_slice(b",\"created_at\":");
+        jsonout::int(out, self.created_at);
+        out.extend_from_slice(b",\"status\":");
+        jsonout::string(out, self.status);
+        out.extend_from_slice(b",\"error\":");
+        or_null(out, self.error.as_ref());
+        out.extend_from_slice(b",\"incomplete_details\":");
+        or_null(out, self.incomplete_details.as_ref());
+        out.extend_from_slice(b",\"model\":");
+        jsonout::string(out, self.model);
+        out.extend_from_slice(b",\"output\":");
+        jsonout::array(out, self.output, |out, item| item.write_json(out));
+        out.extend_from_slice(b",\"usage\":");
+        or_null(out, self.usage.as_ref());
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for ErrorBody<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"code\":");
+        jsonout::string(out, self.code);
+        out.extend_from_slice(b",\"message\":");
+        jsonout::string(out, self.message);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for Incomplete {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"reason\":");
+        jsonout::string(out, self.reason);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for Item {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Item::Message { id, status, role, content } => {
+                out.extend_from_slice(b"{\"type\":\"message\",\"id\":");
+                jsonout::string(out, id);
+                out.extend_from_slice(b",\"status\":");
+                jsonout::string(out, status);
+                out.extend_from_slice(b",\"role\":");
+                jsonout::string(out, role);
+                out.extend_from_slice(b",\"content\":[");
+                if let Some(text) = content {
+                    OutputText::of(text).write_json(out);
+                }
+                out.extend_from_slice(b"]}");
+            }
+            Item::FunctionCall { id, status, call_id, name, arguments } => {
+                out.extend_from_slice(b"{\"type\":\"function_call\",\"id\":");
+                jsonout::string(out, id);
+                out.extend_from_slice(b",\"status\":");
+                jsonout::string(out, status);
+                out.extend_from_slice(b",\"call_id\":");
+                jsonout::string(out, call_id);
+                out.extend_from_slice(b",\"name\":");
+                jsonout::string(out, name);
+                out.extend_from_slice(b",\"arguments\":");
+                jsonout::string(out, arguments);
+                out.push(b'}');
+            }
+            Item::Reasoning { id, summary, encrypted_content } => {
+                out.extend_from_slice(b"{\"type\":\"reasoning\",\"id\":");
+                jsonout::string(out, id);
+                out.extend_from_slice(b",\"summary\":[");
+                if !summary.is_empty() {
+                    SummaryText::of(summary).write_json(out);
+                }
+                out.extend_from_slice(b"],\"encrypted_content\":");
+                jsonout::optional_string(out, encrypted_content.as_deref());
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+impl WriteJson for OutputText<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"type\":");
+        jsonout::string(out, self.kind);
+        out.extend_from_slice(b",\"text\":");
+        jsonout::string(out, self.text);
+        out.extend_from_slice(b",\"annotations\":[],\"logprobs\":[]}");
+    }
+}
+
+impl WriteJson for SummaryText<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"type\":");
+        jsonout::string(out, self.kind);
+        out.extend_from_slice(b",\"text\":");
+        jsonout::string(out, self.text);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for ItemEvent<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"output_index\":");
+        jsonout::uint(out, self.output_index as u64);
+        out.extend_from_slice(b",\"item\":");
+        self.item.write_json(out);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for PartEvent<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        item_event_start(out, self.item_id, self.output_index);
+        out.extend_from_slice(b",\"content_index\":");
+        jsonout::uint(out, u64::from(self.content_index));
+        out.extend_from_slice(b",\"part\":");
+        self.part.write_json(out);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for TextDone<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        item_event_start(out, self.item_id, self.output_index);
+        out.extend_from_slice(b",\"content_index\":");
+        jsonout::uint(out, u64::from(self.content_index));
+        out.extend_from_slice(b",\"text\":");
+        jsonout::string(out, self.text);
+        out.extend_from_slice(b",\"logprobs\":[]}");
+    }
+}
+
+impl WriteJson for SummaryPartEvent<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        item_event_start(out, self.item_id, self.output_index);
+        out.extend_from_slice(b",\"summary_index\":");
+        jsonout::uint(out, u64::from(self.summary_index));
+        out.extend_from_slice(b",\"part\":");
+        self.part.write_json(out);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for SummaryTextDone<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        item_event_start(out, self.item_id, self.output_index);
+        out.extend_from_slice(b",\"summary_index\":");
+        jsonout::uint(out, u64::from(self.summary_index));
+        out.extend_from_slice(b",\"text\":");
+        jsonout::string(out, self.text);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for ArgumentsDelta<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        item_event_start(out, self.item_id, self.output_index);
+        out.extend_from_slice(b",\"delta\":");
+        jsonout::string(out, self.delta);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for ArgumentsDone<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        item_event_start(out, self.item_id, self.output_index);
+        out.extend_from_slice(b",\"name\":");
+        jsonout::string(out, self.name);
+        out.extend_from_slice(b",\"arguments\":");
+        jsonout::string(out, self.arguments);
+        out.push(b'}');
+    }
+}
+
+impl WriteJson for Usage {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"input_tokens\":");
+        jsonout::uint(out, self.input_tokens);
+        out.extend_from_slice(b",\"input_tokens_details\":{\"cached_tokens\":");
+        jsonout::uint(out, self.input_tokens_details.cached_tokens);
+        out.extend_from_slice(b"},\"output_tokens\":");
+        jsonout::uint(out, self.output_tokens);
+        out.extend_from_slice(b",\"output_tokens_details\":{\"reasoning_tokens\":");
+        jsonout::uint(out, self.output_tokens_details.reasoning_tokens);
+        out.extend_from_slice(b"},\"total_tokens\":");
+        jsonout::uint(out, self.total_tokens);
+        out.push(b'}');
     }
 }
 

@@ -275,13 +275,22 @@ fn a_failure_is_response_failed_and_a_restart_keeps_the_numbering() {
     assert_eq!(data["response"]["error"], json!({"code": "server_error", "message": "cut off"}));
 }
 
+/// A body already written.
+struct Raw(&'static str);
+
+impl WriteJson for Raw {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.as_bytes());
+    }
+}
+
 #[test]
 fn an_event_body_gets_its_number_and_type_appended_in_place() {
     let mut sequence = 7;
     let mut out = Vec::new();
-    serde_emit(&mut sequence, false, &mut out, "response.x", &json!({"a": "}"}));
-    serde_emit(&mut sequence, false, &mut out, "response.y", &json!({}));
-    serde_emit(&mut sequence, true, &mut out, "response.z", &json!({"b": 1}));
+    emit_body(&mut sequence, false, &mut out, "response.x", &Raw(r#"{"a":"}"}"#));
+    emit_body(&mut sequence, false, &mut out, "response.y", &Raw("{}"));
+    emit_body(&mut sequence, true, &mut out, "response.z", &Raw(r#"{"b":1}"#));
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "event: response.x\ndata: {\"a\":\"}\",\"sequence_number\":7,\"type\":\"response.x\"}\n\n\
@@ -303,6 +312,80 @@ fn deltas_are_written_by_hand_as_serde_writes_them() {
             let summary = SummaryDelta { item_id: "rs_1", output_index: index, summary_index: 0, delta: text };
             summary.write_json(&mut by_hand);
             assert_eq!(by_hand, serde_json::to_vec(&summary).unwrap());
+        }
+    }
+}
+
+/// What `WriteJson` wrote and what serde_json writes for `value`.
+fn both_ways<T: WriteJson + Serialize>(value: &T) -> (String, String) {
+    let mut by_hand = Vec::new();
+    value.write_json(&mut by_hand);
+    (String::from_utf8(by_hand).unwrap(), serde_json::to_string(value).unwrap())
+}
+
+#[test]
+fn objects_items_and_parts_are_written_by_hand_as_serde_writes_them() {
+    for text in ["", "Hello", "line\nand \"quote\" \\ 你好 \u{1}\u{7f}\u{202e}"] {
+        let id = format!("msg_{text}");
+        let items = [
+            Item::message(id.clone(), IN_PROGRESS, None),
+            Item::message(id.clone(), COMPLETED, Some(text.to_owned())),
+            Item::FunctionCall {
+                id: id.clone(),
+                status: COMPLETED,
+                call_id: format!("call_{text}"),
+                name: text.to_owned(),
+                arguments: format!("{{\"q\":{:?}}}", text),
+            },
+            Item::Reasoning { id: id.clone(), summary: text.to_owned(), encrypted_content: None },
+            Item::Reasoning { id: id.clone(), summary: String::new(), encrypted_content: Some(text.to_owned()) },
+        ];
+        for (index, item) in items.iter().enumerate() {
+            let (by_hand, serde) = both_ways(item);
+            assert_eq!(by_hand, serde);
+            let (by_hand, serde) = both_ways(&ItemEvent { output_index: index * 1000, item });
+            assert_eq!(by_hand, serde);
+        }
+        let checks = [
+            both_ways(&PartEvent { item_id: &id, output_index: 3, content_index: 0, part: OutputText::of(text) }),
+            both_ways(&TextDone { item_id: &id, output_index: 3, content_index: 0, text, logprobs: [] }),
+            both_ways(&SummaryPartEvent {
+                item_id: &id,
+                output_index: 0,
+                summary_index: 0,
+                part: SummaryText::of(text),
+            }),
+            both_ways(&SummaryTextDone { item_id: &id, output_index: 12, summary_index: 0, text }),
+            both_ways(&ArgumentsDelta { item_id: &id, output_index: 1, delta: text }),
+            both_ways(&ArgumentsDone { item_id: &id, output_index: 1, name: text, arguments: text }),
+        ];
+        for (by_hand, serde) in checks {
+            assert_eq!(by_hand, serde);
+        }
+        let usage = UsageMetadata {
+            prompt_token_count: 3,
+            candidates_token_count: 5,
+            thoughts_token_count: 7,
+            total_token_count: u64::MAX,
+        };
+        for (status, error, incomplete, usage) in [
+            (IN_PROGRESS, None, None, None),
+            ("failed", Some(ErrorBody { code: text, message: text }), None, Some(Usage::of(&usage))),
+            ("incomplete", None, Some(Incomplete { reason: "max_output_tokens" }), Some(Usage::of(&usage))),
+        ] {
+            let core = ResponseCore {
+                id: &id,
+                object: "response",
+                created_at: -1,
+                status,
+                error,
+                incomplete_details: incomplete,
+                model: text,
+                output: &items,
+                usage,
+            };
+            let (by_hand, serde) = both_ways(&core);
+            assert_eq!(by_hand, serde);
         }
     }
 }
