@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::gemini::types::{GenerateContentResponse, Part, UsageMetadata};
+use crate::jsonout::{self, WriteJson};
 
 use super::types::{Message, OutputBlock, StopReason, Usage};
 
@@ -292,68 +293,41 @@ pub fn append_event(out: &mut Vec<u8>, event: &Value) {
     out.extend_from_slice(b"\n\n");
 }
 
-/// `event: <kind>\ndata: {"type":"<kind>",…body}\n\n`, the body
-/// serialized in place (no JSON tree is built for an event).
-fn append_typed(out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
-    #[derive(Serialize)]
-    struct Typed<'a, B> {
-        #[serde(rename = "type")]
-        kind: &'a str,
-        #[serde(flatten)]
-        body: B,
-    }
+/// Opens an event: `event: <kind>\ndata: {"type":"<kind>"`. The caller
+/// writes the body's other members, then [`EVENT_END`]. Written by hand
+/// (`jsonout`), byte for byte as serde_json wrote these events (tested
+/// against it), without its key escaping and flattening.
+fn open_typed(out: &mut Vec<u8>, kind: &str) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    // Serializing these types cannot fail.
-    serde_json::to_writer(&mut *out, &Typed { kind, body }).ok();
-    out.extend_from_slice(b"\n\n");
+    out.extend_from_slice(b"\ndata: {\"type\":");
+    jsonout::string(out, kind);
 }
+
+/// Closes the body opened by [`open_typed`] and ends the event.
+const EVENT_END: &[u8] = b"}\n\n";
 
 /// `message_start`, with no content yet.
 pub fn append_message_start(out: &mut Vec<u8>, meta: &MessageMeta, usage: Usage) {
-    #[derive(Serialize)]
-    struct Start<'a> {
-        message: StartMessage<'a>,
-    }
-    #[derive(Serialize)]
-    struct StartMessage<'a> {
-        id: &'a str,
-        #[serde(rename = "type")]
-        kind: &'static str,
-        role: &'static str,
-        model: &'a str,
-        content: [u8; 0],
-        stop_reason: Option<StopReason>,
-        stop_sequence: Option<&'static str>,
-        usage: Usage,
-    }
-    let message = StartMessage {
-        id: &meta.id,
-        kind: "message",
-        role: "assistant",
-        model: &meta.model,
-        content: [],
-        stop_reason: None,
-        stop_sequence: None,
-        usage,
-    };
-    append_typed(out, "message_start", &Start { message });
+    open_typed(out, "message_start");
+    out.extend_from_slice(b",\"message\":{\"id\":");
+    jsonout::string(out, &meta.id);
+    out.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    jsonout::string(out, &meta.model);
+    out.extend_from_slice(b",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
+    usage.write_json(out);
+    out.push(b'}');
+    out.extend_from_slice(EVENT_END);
 }
 
 /// `message_delta` (the stop reason and the final usage), then `message_stop`.
 pub fn append_message_end(out: &mut Vec<u8>, stop_reason: StopReason, usage: Usage) {
-    #[derive(Serialize)]
-    struct MessageDelta {
-        delta: StopDelta,
-        usage: Usage,
-    }
-    #[derive(Serialize)]
-    struct StopDelta {
-        stop_reason: StopReason,
-        stop_sequence: Option<&'static str>,
-    }
-    append_typed(out, "message_delta", &MessageDelta { delta: StopDelta { stop_reason, stop_sequence: None }, usage });
+    open_typed(out, "message_delta");
+    out.extend_from_slice(b",\"delta\":{\"stop_reason\":");
+    jsonout::string(out, stop_reason.as_str());
+    out.extend_from_slice(b",\"stop_sequence\":null},\"usage\":");
+    usage.write_json(out);
+    out.extend_from_slice(EVENT_END);
     out.extend_from_slice(MESSAGE_STOP);
 }
 
@@ -362,44 +336,61 @@ const MESSAGE_STOP: &[u8] = b"event: message_stop\ndata: {\"type\":\"message_sto
 /// One block event as SSE; a `tool_use` starts with an empty input and
 /// gets it whole as one `input_json_delta`.
 pub fn append_block_event(out: &mut Vec<u8>, event: &BlockEvent) {
-    #[derive(Serialize)]
-    struct Start<B> {
-        index: usize,
-        content_block: B,
-    }
-    #[derive(Serialize)]
-    struct ToolUseStart<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        id: &'a str,
-        name: &'a str,
-        input: Empty,
-    }
-    #[derive(Serialize)]
-    struct Empty {}
-    #[derive(Serialize)]
-    struct BlockDelta<'a> {
-        index: usize,
-        delta: &'a Delta,
-    }
-    #[derive(Serialize)]
-    struct Stop {
-        index: usize,
-    }
     match event {
         BlockEvent::Start { index, block: OutputBlock::ToolUse { id, name, input } } => {
-            let content_block = ToolUseStart { kind: "tool_use", id, name, input: Empty {} };
-            append_typed(out, "content_block_start", &Start { index: *index, content_block });
+            open_block_event(out, "content_block_start", *index);
+            out.extend_from_slice(b",\"content_block\":{\"type\":\"tool_use\",\"id\":");
+            jsonout::string(out, id);
+            out.extend_from_slice(b",\"name\":");
+            jsonout::string(out, name);
+            out.extend_from_slice(b",\"input\":{}}");
+            out.extend_from_slice(EVENT_END);
             let delta = Delta::InputJsonDelta { partial_json: input.to_string() };
-            append_typed(out, "content_block_delta", &BlockDelta { index: *index, delta: &delta });
+            append_block_delta(out, *index, &delta);
         }
         BlockEvent::Start { index, block } => {
-            append_typed(out, "content_block_start", &Start { index: *index, content_block: block })
+            open_block_event(out, "content_block_start", *index);
+            out.extend_from_slice(b",\"content_block\":");
+            block.write_json(out);
+            out.extend_from_slice(EVENT_END);
         }
-        BlockEvent::Delta { index, delta } => {
-            append_typed(out, "content_block_delta", &BlockDelta { index: *index, delta })
+        BlockEvent::Delta { index, delta } => append_block_delta(out, *index, delta),
+        BlockEvent::Stop { index } => {
+            open_block_event(out, "content_block_stop", *index);
+            out.extend_from_slice(EVENT_END);
         }
-        BlockEvent::Stop { index } => append_typed(out, "content_block_stop", &Stop { index: *index }),
+    }
+}
+
+/// `event: <kind>\ndata: {"type":"<kind>","index":<index>`.
+fn open_block_event(out: &mut Vec<u8>, kind: &str, index: usize) {
+    open_typed(out, kind);
+    out.extend_from_slice(b",\"index\":");
+    jsonout::uint(out, index as u64);
+}
+
+fn append_block_delta(out: &mut Vec<u8>, index: usize, delta: &Delta) {
+    open_block_event(out, "content_block_delta", index);
+    out.extend_from_slice(b",\"delta\":");
+    delta.write_json(out);
+    out.extend_from_slice(EVENT_END);
+}
+
+impl WriteJson for Delta {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let (kind, key, text): (&[u8], &[u8], &str) = match self {
+            Delta::TextDelta { text } => (b"text_delta", b"text", text),
+            Delta::ThinkingDelta { thinking } => (b"thinking_delta", b"thinking", thinking),
+            Delta::SignatureDelta { signature } => (b"signature_delta", b"signature", signature),
+            Delta::InputJsonDelta { partial_json } => (b"input_json_delta", b"partial_json", partial_json),
+        };
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(kind);
+        out.extend_from_slice(b"\",\"");
+        out.extend_from_slice(key);
+        out.extend_from_slice(b"\":");
+        jsonout::string(out, text);
+        out.push(b'}');
     }
 }
 
@@ -588,5 +579,163 @@ mod tests {
         assert_eq!(events[10].1["delta"]["stop_reason"], "tool_use");
         assert_eq!(events[10].1["usage"]["output_tokens"], 90);
         assert_eq!(events[0].1["message"]["usage"]["input_tokens"], 60);
+    }
+
+    /// The events as serde_json wrote them before they were written by
+    /// hand: what `append_*` must still write, byte for byte.
+    mod serde_written {
+        use super::super::*;
+
+        fn typed(out: &mut Vec<u8>, kind: &str, body: &impl Serialize) {
+            #[derive(Serialize)]
+            struct Typed<'a, B> {
+                #[serde(rename = "type")]
+                kind: &'a str,
+                #[serde(flatten)]
+                body: B,
+            }
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(kind.as_bytes());
+            out.extend_from_slice(b"\ndata: ");
+            serde_json::to_writer(&mut *out, &Typed { kind, body }).unwrap();
+            out.extend_from_slice(b"\n\n");
+        }
+
+        pub fn message_start(out: &mut Vec<u8>, meta: &MessageMeta, usage: Usage) {
+            #[derive(Serialize)]
+            struct Start<'a> {
+                message: StartMessage<'a>,
+            }
+            #[derive(Serialize)]
+            struct StartMessage<'a> {
+                id: &'a str,
+                #[serde(rename = "type")]
+                kind: &'static str,
+                role: &'static str,
+                model: &'a str,
+                content: [u8; 0],
+                stop_reason: Option<StopReason>,
+                stop_sequence: Option<&'static str>,
+                usage: Usage,
+            }
+            let message = StartMessage {
+                id: &meta.id,
+                kind: "message",
+                role: "assistant",
+                model: &meta.model,
+                content: [],
+                stop_reason: None,
+                stop_sequence: None,
+                usage,
+            };
+            typed(out, "message_start", &Start { message });
+        }
+
+        pub fn message_end(out: &mut Vec<u8>, stop_reason: StopReason, usage: Usage) {
+            #[derive(Serialize)]
+            struct MessageDelta {
+                delta: StopDelta,
+                usage: Usage,
+            }
+            #[derive(Serialize)]
+            struct StopDelta {
+                stop_reason: StopReason,
+                stop_sequence: Option<&'static str>,
+            }
+            typed(out, "message_delta", &MessageDelta { delta: StopDelta { stop_reason, stop_sequence: None }, usage });
+            out.extend_from_slice(MESSAGE_STOP);
+        }
+
+        pub fn block_event(out: &mut Vec<u8>, event: &BlockEvent) {
+            #[derive(Serialize)]
+            struct Start<B> {
+                index: usize,
+                content_block: B,
+            }
+            #[derive(Serialize)]
+            struct ToolUseStart<'a> {
+                #[serde(rename = "type")]
+                kind: &'static str,
+                id: &'a str,
+                name: &'a str,
+                input: Empty,
+            }
+            #[derive(Serialize)]
+            struct Empty {}
+            #[derive(Serialize)]
+            struct BlockDelta<'a> {
+                index: usize,
+                delta: &'a Delta,
+            }
+            #[derive(Serialize)]
+            struct Stop {
+                index: usize,
+            }
+            match event {
+                BlockEvent::Start { index, block: OutputBlock::ToolUse { id, name, input } } => {
+                    let content_block = ToolUseStart { kind: "tool_use", id, name, input: Empty {} };
+                    typed(out, "content_block_start", &Start { index: *index, content_block });
+                    let delta = Delta::InputJsonDelta { partial_json: input.to_string() };
+                    typed(out, "content_block_delta", &BlockDelta { index: *index, delta: &delta });
+                }
+                BlockEvent::Start { index, block } => {
+                    typed(out, "content_block_start", &Start { index: *index, content_block: block })
+                }
+                BlockEvent::Delta { index, delta } => {
+                    typed(out, "content_block_delta", &BlockDelta { index: *index, delta })
+                }
+                BlockEvent::Stop { index } => typed(out, "content_block_stop", &Stop { index: *index }),
+            }
+        }
+    }
+
+    #[test]
+    fn events_are_written_by_hand_as_serde_json_wrote_them() {
+        for text in ["", "Hello", "line\nand \"quote\" \\ 你好 \u{1}\u{7f}\u{202e}"] {
+            let meta = MessageMeta { id: format!("msg_{text}"), model: text.to_owned(), show_thinking: true };
+            let usage = Usage {
+                input_tokens: 3,
+                output_tokens: u64::MAX,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 7,
+            };
+            let (mut by_hand, mut serde) = (Vec::new(), Vec::new());
+            append_message_start(&mut by_hand, &meta, usage);
+            serde_written::message_start(&mut serde, &meta, usage);
+            for stop_reason in [
+                StopReason::EndTurn,
+                StopReason::MaxTokens,
+                StopReason::StopSequence,
+                StopReason::ToolUse,
+                StopReason::Refusal,
+            ] {
+                append_message_end(&mut by_hand, stop_reason, usage);
+                serde_written::message_end(&mut serde, stop_reason, usage);
+            }
+            let blocks = [
+                OutputBlock::Text { text: text.to_owned() },
+                OutputBlock::Thinking { thinking: text.to_owned(), signature: format!("sig{text}") },
+                OutputBlock::ToolUse {
+                    id: format!("toolu_{text}"),
+                    name: text.to_owned(),
+                    input: json!({"q": text, "n": [1, 2.5, null, true], "o": {}}),
+                },
+            ];
+            let deltas = [
+                Delta::TextDelta { text: text.to_owned() },
+                Delta::ThinkingDelta { thinking: text.to_owned() },
+                Delta::SignatureDelta { signature: text.to_owned() },
+                Delta::InputJsonDelta { partial_json: format!("{{\"q\":{text:?}}}") },
+            ];
+            for (index, block) in blocks.into_iter().enumerate() {
+                let index = index * 1000;
+                let events = [BlockEvent::Start { index, block }, BlockEvent::Stop { index }];
+                for event in events.iter().chain(&deltas.clone().map(|delta| BlockEvent::Delta { index, delta })) {
+                    append_block_event(&mut by_hand, event);
+                    serde_written::block_event(&mut serde, event);
+                }
+            }
+            assert_eq!(String::from_utf8(by_hand).unwrap(), String::from_utf8(serde).unwrap());
+        }
     }
 }

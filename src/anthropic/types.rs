@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bodyshare::BodyStr;
+use crate::jsonout::{self, WriteJson};
 
 /// `POST /v1/messages` (and, without `max_tokens`, `count_tokens`).
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +224,47 @@ pub enum StopReason {
     Refusal,
 }
 
+impl StopReason {
+    /// As it is written (`end_turn`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::StopSequence => "stop_sequence",
+            StopReason::ToolUse => "tool_use",
+            StopReason::Refusal => "refusal",
+        }
+    }
+}
+
+/// A block as a stream's `content_block_start` carries it (the tool-use
+/// input through serde_json: any JSON the model wrote).
+impl WriteJson for OutputBlock {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            OutputBlock::Text { text } => {
+                out.extend_from_slice(b"{\"type\":\"text\",\"text\":");
+                jsonout::string(out, text);
+            }
+            OutputBlock::Thinking { thinking, signature } => {
+                out.extend_from_slice(b"{\"type\":\"thinking\",\"thinking\":");
+                jsonout::string(out, thinking);
+                out.extend_from_slice(b",\"signature\":");
+                jsonout::string(out, signature);
+            }
+            OutputBlock::ToolUse { id, name, input } => {
+                out.extend_from_slice(b"{\"type\":\"tool_use\",\"id\":");
+                jsonout::string(out, id);
+                out.extend_from_slice(b",\"name\":");
+                jsonout::string(out, name);
+                out.extend_from_slice(b",\"input\":");
+                jsonout::serde(out, input);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
 /// Token counts; prompt caching does not carry over, so its counts are 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
@@ -230,4 +272,18 @@ pub struct Usage {
     pub output_tokens: u64,
     pub cache_creation_input_tokens: u64,
     pub cache_read_input_tokens: u64,
+}
+
+impl WriteJson for Usage {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"input_tokens\":");
+        jsonout::uint(out, self.input_tokens);
+        out.extend_from_slice(b",\"output_tokens\":");
+        jsonout::uint(out, self.output_tokens);
+        out.extend_from_slice(b",\"cache_creation_input_tokens\":");
+        jsonout::uint(out, self.cache_creation_input_tokens);
+        out.extend_from_slice(b",\"cache_read_input_tokens\":");
+        jsonout::uint(out, self.cache_read_input_tokens);
+        out.push(b'}');
+    }
 }
