@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::bodyshare::BodyStr;
+use crate::convert::location::At;
 use crate::convert::media::{gemini_file_reference, inline_data_part, is_http_url, validated_base64};
 use crate::convert::schema::{clean_parameters, SchemaBudget};
 use crate::convert::thinking::{thinking_config, ThinkingRequest};
@@ -50,8 +51,8 @@ pub struct ConvertError {
     pub param: String,
 }
 
-fn bad(param: impl Into<String>, what: impl std::fmt::Display) -> ConvertError {
-    let param = param.into();
+fn bad(param: impl std::fmt::Display, what: impl std::fmt::Display) -> ConvertError {
+    let param = param.to_string();
     ConvertError { message: format!("{param}: {what}"), param }
 }
 
@@ -115,13 +116,13 @@ pub fn to_gemini(request: &MessagesRequest, options: &ConvertOptions) -> Result<
     let mut contents = Vec::with_capacity(request.messages.len());
     let mut tool_names: HashMap<String, String> = HashMap::new();
     for (index, message) in request.messages.iter().enumerate() {
-        let location = format!("messages[{index}]");
+        let location = At::top("messages", index);
         let turn = match message.role.as_str() {
             "user" => user_turn(&message.content, &location, &tool_names, options)?,
             "assistant" => assistant_turn(&message.content, &location, &mut tool_names, options)?,
             other => {
                 return Err(bad(
-                    format!("{location}.role"),
+                    location.field("role"),
                     format!("unknown role \"{}\"; use user or assistant", crate::error::echo(other)),
                 ))
             }
@@ -196,7 +197,7 @@ fn system_instruction(system: Option<&System>) -> Result<Option<Content>, Conver
 
 fn user_turn(
     content: &MessageContent,
-    location: &str,
+    location: &At<'_>,
     tool_names: &HashMap<String, String>,
     options: &ConvertOptions,
 ) -> Result<Content, ConvertError> {
@@ -208,12 +209,12 @@ fn user_turn(
     let mut responses = Vec::new();
     let mut parts = Vec::new();
     for (index, block) in blocks.iter().enumerate() {
-        let location = format!("{location}.content[{index}]");
+        let location = location.item("content", index);
         match block {
             ContentBlock::ToolResult { tool_use_id, content, is_error } => {
                 let Some(name) = tool_names.get(tool_use_id) else {
                     return Err(bad(
-                        format!("{location}.tool_use_id"),
+                        location.field("tool_use_id"),
                         format!("\"{}\" matches no earlier tool_use block", crate::error::echo(tool_use_id)),
                     ));
                 };
@@ -238,7 +239,7 @@ fn user_turn(
 
 fn assistant_turn(
     content: &MessageContent,
-    location: &str,
+    location: &At<'_>,
     tool_names: &mut HashMap<String, String>,
     options: &ConvertOptions,
 ) -> Result<Content, ConvertError> {
@@ -250,7 +251,7 @@ fn assistant_turn(
     // The signature a thinking block handed to the part after it.
     let mut pending: Option<String> = None;
     for (index, block) in blocks.iter().enumerate() {
-        let location = format!("{location}.content[{index}]");
+        let location = location.item("content", index);
         match block {
             ContentBlock::Thinking { signature, .. } => {
                 if let Some(signature) = signature.as_deref().filter(|signature| !signature.is_empty()) {
@@ -267,12 +268,12 @@ fn assistant_turn(
             }
             ContentBlock::ToolUse { id, name, input } => {
                 if name.is_empty() {
-                    return Err(bad(format!("{location}.name"), "missing"));
+                    return Err(bad(location.field("name"), "missing"));
                 }
                 let args = match input {
                     Value::Null => json!({}),
                     Value::Object(_) => input.clone(),
-                    _ => return Err(bad(format!("{location}.input"), "must be an object")),
+                    _ => return Err(bad(location.field("input"), "must be an object")),
                 };
                 let by_id = (options.signature_for_tool_use)(id);
                 let signature = match pending.take() {
@@ -329,12 +330,12 @@ fn text_parts(text: &BodyStr) -> Vec<Part> {
 }
 
 /// A text, image or document block as Gemini parts.
-fn media_or_text(block: &ContentBlock, location: &str, options: &ConvertOptions) -> Result<Vec<Part>, ConvertError> {
+fn media_or_text(block: &ContentBlock, location: &At<'_>, options: &ConvertOptions) -> Result<Vec<Part>, ConvertError> {
     match block {
         ContentBlock::Text { text } => Ok(text_parts(text)),
-        ContentBlock::Image { source } => Ok(vec![source_part(source, &format!("{location}.source"), options)?]),
+        ContentBlock::Image { source } => Ok(vec![source_part(source, &location.field("source"), options)?]),
         ContentBlock::Document { source, title } => {
-            let source_location = format!("{location}.source");
+            let source_location = location.field("source");
             let mut parts = Vec::new();
             if let Some(title) = title.as_deref().filter(|title| !title.is_empty()) {
                 parts.push(Part::text(format!("Document: {title}")));
@@ -345,7 +346,7 @@ fn media_or_text(block: &ContentBlock, location: &str, options: &ConvertOptions)
                     MessageContent::Text(text) => parts.extend(text_parts(text)),
                     MessageContent::Blocks(blocks) => {
                         for (index, inner) in blocks.iter().enumerate() {
-                            let inner_location = format!("{source_location}.content[{index}]");
+                            let inner_location = source_location.item("content", index);
                             match inner {
                                 ContentBlock::Text { .. } | ContentBlock::Image { .. } => {
                                     parts.extend(media_or_text(inner, &inner_location, options)?)
@@ -368,13 +369,12 @@ fn media_or_text(block: &ContentBlock, location: &str, options: &ConvertOptions)
 
 /// Bytes by value (base64) or by URL (fetched by the caller, or a Gemini
 /// file reference).
-fn source_part(source: &Source, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
+fn source_part(source: &Source, location: &At<'_>, options: &ConvertOptions) -> Result<Part, ConvertError> {
     match source {
         Source::Base64 { media_type, data } => {
-            let data =
-                validated_base64(data.clone()).ok_or_else(|| bad(format!("{location}.data"), "not valid base64"))?;
+            let data = validated_base64(data.clone()).ok_or_else(|| bad(location.field("data"), "not valid base64"))?;
             if !media_type.contains('/') {
-                return Err(bad(format!("{location}.media_type"), "not a MIME type"));
+                return Err(bad(location.field("media_type"), "not a MIME type"));
             }
             Ok(inline_data_part(media_type.to_ascii_lowercase(), data))
         }
@@ -384,7 +384,7 @@ fn source_part(source: &Source, location: &str, options: &ConvertOptions) -> Res
             }
             match options.remote_media.get(url) {
                 Some(blob) => Ok(inline_data_part(blob.mime_type.clone(), blob.data.clone())),
-                None => Err(bad(format!("{location}.url"), "not an http(s) URL this gateway can fetch")),
+                None => Err(bad(location.field("url"), "not an http(s) URL this gateway can fetch")),
             }
         }
         Source::Text { data, .. } => Ok(Part::text(data.clone())),
@@ -400,7 +400,7 @@ fn source_part(source: &Source, location: &str, options: &ConvertOptions) -> Res
 fn tool_result(
     content: Option<&ToolResultContent>,
     is_error: bool,
-    location: &str,
+    location: &At<'_>,
     options: &ConvertOptions,
 ) -> Result<(Value, Vec<Part>), ConvertError> {
     let mut text = String::new();
@@ -410,7 +410,7 @@ fn tool_result(
         Some(ToolResultContent::Text(result)) => text.push_str(result),
         Some(ToolResultContent::Blocks(blocks)) => {
             for (index, block) in blocks.iter().enumerate() {
-                let block_location = format!("{location}.content[{index}]");
+                let block_location = location.item("content", index);
                 match block {
                     ContentBlock::Text { text: piece } => {
                         if !text.is_empty() {
@@ -443,12 +443,12 @@ fn function_declarations(request: &MessagesRequest) -> Result<Vec<FunctionDeclar
     let mut budget = SchemaBudget::default();
     let mut declarations = Vec::with_capacity(tools.len());
     for (index, tool) in tools.iter().enumerate() {
-        let location = format!("tools[{index}]");
+        let location = At::top("tools", index);
         match tool.kind.as_deref() {
             None | Some("custom") => {}
             Some(other) => {
                 return Err(bad(
-                    format!("{location}.type"),
+                    location.field("type"),
                     format!(
                         "Anthropic's server tool \"{}\" is not available through this gateway; \
                          only client tools (name, description, input_schema) are",
@@ -458,14 +458,14 @@ fn function_declarations(request: &MessagesRequest) -> Result<Vec<FunctionDeclar
             }
         }
         if tool.name.is_empty() {
-            return Err(bad(format!("{location}.name"), "missing"));
+            return Err(bad(location.field("name"), "missing"));
         }
         let parameters = match &tool.input_schema {
             Some(schema) => clean_parameters(schema, &mut budget),
             None => None,
         };
         if budget.exhausted {
-            return Err(bad(format!("{location}.input_schema"), "the tools' schemas are too large"));
+            return Err(bad(location.field("input_schema"), "the tools' schemas are too large"));
         }
         declarations.push(FunctionDeclaration {
             name: tool.name.clone(),

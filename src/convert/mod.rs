@@ -5,6 +5,7 @@
 //! signatures. Pure: no I/O, no clock.
 
 pub mod answer;
+pub mod location;
 pub mod media;
 pub mod schema;
 pub mod stream;

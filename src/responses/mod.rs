@@ -33,8 +33,9 @@ pub enum ConvertError {
     },
 }
 
-pub(crate) fn bad_request_at(location: &str, detail: impl std::fmt::Display) -> ConvertError {
-    ConvertError::BadRequest { message: format!("{location}: {detail}"), param: Some(location.to_owned()) }
+pub(crate) fn bad_request_at(location: impl std::fmt::Display, detail: impl std::fmt::Display) -> ConvertError {
+    let location = location.to_string();
+    ConvertError::BadRequest { message: format!("{location}: {detail}"), param: Some(location) }
 }
 
 /// `prefix` followed by 24 random alphanumerics (`resp_`, `msg_`, `fc_`,

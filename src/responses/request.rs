@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 use super::output::EchoedFields;
 use super::{bad_request_at, ConvertError};
 use crate::bodyshare::{member, BodyJson, BodyStr};
+use crate::convert::location::At;
 use crate::convert::media::{
     decode_data_url, file_data_part, gemini_file_reference, guess_mime_type_from_file_name,
     has_prefix_ignoring_ascii_case, inline_data_part, is_http_url, validated_base64,
@@ -198,15 +199,15 @@ pub struct ConvertOptions<'a> {
 
 /// One item of the conversation and where it came from (for errors).
 pub struct Located<'a> {
-    pub location: String,
+    pub location: At<'static>,
     pub item: &'a BodyJson,
 }
 
 /// `history` (rebuilt from `previous_response_id`, errors located there)
 /// followed by `input` (`input[i]`).
 pub fn located_items<'a>(history: &'a [BodyJson], input: &'a [BodyJson]) -> Vec<Located<'a>> {
-    let earlier = history.iter().map(|item| Located { location: "previous_response_id".to_owned(), item });
-    let now = input.iter().enumerate().map(|(index, item)| Located { location: format!("input[{index}]"), item });
+    let earlier = history.iter().map(|item| Located { location: At::named("previous_response_id"), item });
+    let now = input.iter().enumerate().map(|(index, item)| Located { location: At::top("input", index), item });
     earlier.chain(now).collect()
 }
 
@@ -333,7 +334,7 @@ impl Conversation {
         next_type: Option<&str>,
         options: &ConvertOptions,
     ) -> Result<(), ConvertError> {
-        let location = located.location.as_str();
+        let location = &located.location;
         let item = located.item;
         if !item.is_object() {
             return Err(bad_request_at(location, "an input item must be an object"));
@@ -351,22 +352,27 @@ impl Conversation {
                 "item references are not supported; send the items themselves or use previous_response_id",
             )),
             Some(other) => Err(bad_request_at(
-                &format!("{location}.type"),
+                location.field("type"),
                 format!("item type {:?} is not supported by this gateway (Gemini)", crate::error::echo(other)),
             )),
             None => Err(bad_request_at(location, "an input item needs a \"type\"")),
         }
     }
 
-    fn add_message(&mut self, item: &BodyJson, location: &str, options: &ConvertOptions) -> Result<(), ConvertError> {
+    fn add_message(
+        &mut self,
+        item: &BodyJson,
+        location: &At<'_>,
+        options: &ConvertOptions,
+    ) -> Result<(), ConvertError> {
         let role = item.get("role").and_then(BodyJson::as_str).unwrap_or_default();
-        let content_location = format!("{location}.content");
+        let content_location = location.field("content");
         let parts = content_parts(item.get("content"), &content_location, options)?;
         match role {
             "system" | "developer" if self.turns.is_empty() => {
                 for part in parts {
                     if part.text.is_none() {
-                        return Err(bad_request_at(&content_location, "a leading system message may only hold text"));
+                        return Err(bad_request_at(content_location, "a leading system message may only hold text"));
                     }
                     self.system.push(part);
                 }
@@ -382,34 +388,33 @@ impl Conversation {
                 }
                 Ok(())
             }
-            other => Err(bad_request_at(
-                &format!("{location}.role"),
-                format!("unknown role {:?}", crate::error::echo(other)),
-            )),
+            other => {
+                Err(bad_request_at(location.field("role"), format!("unknown role {:?}", crate::error::echo(other))))
+            }
         }
     }
 
     fn add_function_call(
         &mut self,
         item: &BodyJson,
-        location: &str,
+        location: &At<'_>,
         options: &ConvertOptions,
     ) -> Result<(), ConvertError> {
         let name = item.get("name").and_then(BodyJson::as_str).filter(|name| !name.is_empty());
         let Some(name) = name else {
-            return Err(bad_request_at(&format!("{location}.name"), "missing"));
+            return Err(bad_request_at(location.field("name"), "missing"));
         };
-        let arguments_location = format!("{location}.arguments");
+        let arguments_location = location.field("arguments");
         let args = match item.get("arguments") {
             None | Some(BodyJson::Null) => json!({}),
             Some(BodyJson::String(text)) if text.trim().is_empty() => json!({}),
             Some(BodyJson::String(text)) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(arguments)) => Value::Object(arguments),
-                Ok(_) => return Err(bad_request_at(&arguments_location, "not a JSON object")),
-                Err(_) => return Err(bad_request_at(&arguments_location, "not valid JSON")),
+                Ok(_) => return Err(bad_request_at(arguments_location, "not a JSON object")),
+                Err(_) => return Err(bad_request_at(arguments_location, "not valid JSON")),
             },
             Some(arguments @ BodyJson::Object(_)) => arguments.to_value(),
-            Some(_) => return Err(bad_request_at(&arguments_location, "must be a JSON-encoded string")),
+            Some(_) => return Err(bad_request_at(arguments_location, "must be a JSON-encoded string")),
         };
         let call_id = item.get("call_id").and_then(BodyJson::as_str);
         if let Some(call_id) = call_id {
@@ -434,17 +439,17 @@ impl Conversation {
     fn add_function_output(
         &mut self,
         item: &BodyJson,
-        location: &str,
+        location: &At<'_>,
         options: &ConvertOptions,
     ) -> Result<(), ConvertError> {
         let call_id = item.get("call_id").and_then(BodyJson::as_str).unwrap_or_default();
         let Some(name) = self.call_names.get(call_id).cloned() else {
             return Err(bad_request_at(
-                &format!("{location}.call_id"),
+                location.field("call_id"),
                 format!("{:?} matches no earlier function_call", crate::error::echo(call_id)),
             ));
         };
-        let output_location = format!("{location}.output");
+        let output_location = location.field("output");
         let mut extra_parts = Vec::new();
         let text = match item.get("output") {
             None | Some(BodyJson::Null) => String::new(),
@@ -460,7 +465,7 @@ impl Conversation {
                 }
                 text
             }
-            Some(_) => return Err(bad_request_at(&output_location, "must be a string or an array of content parts")),
+            Some(_) => return Err(bad_request_at(output_location, "must be a string or an array of content parts")),
         };
         let response = match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(object)) => Value::Object(object),
@@ -525,7 +530,7 @@ fn push_merging(turns: &mut Vec<Content>, role: &'static str, parts: Vec<Part>) 
 /// A message's content (a string or an array of parts) as Gemini parts.
 fn content_parts(
     content: Option<&BodyJson>,
-    location: &str,
+    location: &At<'_>,
     options: &ConvertOptions,
 ) -> Result<Vec<Part>, ConvertError> {
     match content {
@@ -535,7 +540,7 @@ fn content_parts(
         Some(BodyJson::Array(parts)) => {
             let mut converted = Vec::with_capacity(parts.len());
             for (index, part) in parts.iter().enumerate() {
-                if let Some(part) = content_part(part, &format!("{location}[{index}]"), options)? {
+                if let Some(part) = content_part(part, &location.index(index), options)? {
                     converted.push(part);
                 }
             }
@@ -545,7 +550,7 @@ fn content_parts(
     }
 }
 
-fn content_part(part: &BodyJson, location: &str, options: &ConvertOptions) -> Result<Option<Part>, ConvertError> {
+fn content_part(part: &BodyJson, location: &At<'_>, options: &ConvertOptions) -> Result<Option<Part>, ConvertError> {
     let kind = part.get("type").and_then(BodyJson::as_str);
     let text_of = |field: &str| match part.get(field) {
         Some(BodyJson::String(text)) if text.is_empty() => Ok(None),
@@ -572,15 +577,15 @@ fn content_part(part: &BodyJson, location: &str, options: &ConvertOptions) -> Re
     }
 }
 
-fn unsupported_file_id(location: &str) -> ConvertError {
+fn unsupported_file_id(location: &At<'_>) -> ConvertError {
     bad_request_at(
-        &format!("{location}.file_id"),
+        location.field("file_id"),
         "OpenAI file ids are not supported by this gateway; send the file inline (a data: URL or base64 file_data) or as an https URL",
     )
 }
 
 /// A data URL, a fetched http(s) URL or a Gemini file reference.
-fn media_url_part(url: &BodyStr, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
+fn media_url_part(url: &BodyStr, location: &At<'_>, options: &ConvertOptions) -> Result<Part, ConvertError> {
     if has_prefix_ignoring_ascii_case(url, "data:") {
         let (mime_type, data) = decode_data_url(url).map_err(|detail| bad_request_at(location, detail))?;
         return Ok(inline_data_part(mime_type, data));
@@ -599,7 +604,7 @@ fn media_url_part(url: &BodyStr, location: &str, options: &ConvertOptions) -> Re
 
 /// `input_file`: `file_data` (a data URL, or base64 with the MIME type
 /// guessed from `filename`, PDF when it says nothing), or `file_url`.
-fn file_part(part: &BodyJson, location: &str, options: &ConvertOptions) -> Result<Part, ConvertError> {
+fn file_part(part: &BodyJson, location: &At<'_>, options: &ConvertOptions) -> Result<Part, ConvertError> {
     let field = |name: &str| part.get(name).and_then(BodyJson::as_body_str).filter(|value| !value.is_empty());
     if let Some(file_data) = field("file_data") {
         if has_prefix_ignoring_ascii_case(file_data, "data:") {
@@ -607,7 +612,7 @@ fn file_part(part: &BodyJson, location: &str, options: &ConvertOptions) -> Resul
             return Ok(inline_data_part(mime_type, data));
         }
         let data = validated_base64(file_data.clone())
-            .ok_or_else(|| bad_request_at(&format!("{location}.file_data"), "not valid base64"))?;
+            .ok_or_else(|| bad_request_at(location.field("file_data"), "not valid base64"))?;
         let file_name = field("filename").map(BodyStr::as_str);
         let mime_type = file_name.and_then(guess_mime_type_from_file_name).unwrap_or("application/pdf");
         return Ok(inline_data_part(mime_type.to_owned(), data));
@@ -637,11 +642,11 @@ fn convert_tools(
     // One budget for every schema of the request.
     let mut budget = SchemaBudget::default();
     for (index, tool) in tools.unwrap_or_default().iter().enumerate() {
-        let location = format!("tools[{index}]");
+        let location = At::top("tools", index);
         let kind = tool.get("type").and_then(Value::as_str).unwrap_or_default();
         if kind != "function" {
             return Err(bad_request_at(
-                &format!("{location}.type"),
+                location.field("type"),
                 format!(
                     "tool type {:?} is not available through this gateway (Gemini): only function tools are",
                     crate::error::echo(kind)
@@ -649,14 +654,14 @@ fn convert_tools(
             ));
         }
         let Some(name) = tool.get("name").and_then(Value::as_str).filter(|name| !name.is_empty()) else {
-            return Err(bad_request_at(&format!("{location}.name"), "missing"));
+            return Err(bad_request_at(location.field("name"), "missing"));
         };
         let description =
             tool.get("description").and_then(Value::as_str).filter(|text| !text.is_empty()).map(str::to_owned);
         let parameters = tool.get("parameters").and_then(|parameters| clean_parameters(parameters, &mut budget));
         if budget.exhausted {
             return Err(bad_request_at(
-                &format!("{location}.parameters"),
+                location.field("parameters"),
                 "the tool schemas are too large once their $refs are expanded",
             ));
         }

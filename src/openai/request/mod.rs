@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::bodyshare::{BodyJson, BodyStr};
 
+use crate::convert::location::At;
 use crate::convert::media::{
     gemini_file_reference, has_prefix_ignoring_ascii_case, is_http_url, GEMINI_FILES_API_HOST,
 };
@@ -85,61 +86,6 @@ fn bad_request_with_param(location: impl Display, param: impl Display, detail: i
 fn bad_request_at(location: impl Display, detail: impl Display) -> ConvertError {
     let location = location.to_string();
     ConvertError::BadRequest { message: format!("{location}: {detail}"), param: Some(location) }
-}
-
-/// Where in the request a conversion step is (`messages[3].content[1]`),
-/// written out only when an error names it: a long chat is converted
-/// without a string made per message, per part and per tool call. Each
-/// step borrows the one above it.
-#[derive(Clone, Copy)]
-pub(super) struct At<'a> {
-    parent: Option<&'a At<'a>>,
-    step: Step,
-}
-
-#[derive(Clone, Copy)]
-enum Step {
-    /// `.name`
-    Field(&'static str),
-    /// `.name[index]` (`name[index]` at the top)
-    Item(&'static str, usize),
-    /// `[index]`
-    Index(usize),
-}
-
-impl At<'static> {
-    /// `name[index]` at the top of the request (`messages[3]`, `tools[0]`).
-    pub(super) fn top(name: &'static str, index: usize) -> At<'static> {
-        At { parent: None, step: Step::Item(name, index) }
-    }
-}
-
-impl<'a> At<'a> {
-    pub(super) fn field(&'a self, name: &'static str) -> At<'a> {
-        At { parent: Some(self), step: Step::Field(name) }
-    }
-
-    pub(super) fn item(&'a self, name: &'static str, index: usize) -> At<'a> {
-        At { parent: Some(self), step: Step::Item(name, index) }
-    }
-
-    pub(super) fn index(&'a self, index: usize) -> At<'a> {
-        At { parent: Some(self), step: Step::Index(index) }
-    }
-}
-
-impl Display for At<'_> {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(parent) = self.parent {
-            parent.fmt(formatter)?;
-        }
-        let dot = if self.parent.is_some() { "." } else { "" };
-        match self.step {
-            Step::Field(name) => write!(formatter, "{dot}{name}"),
-            Step::Item(name, index) => write!(formatter, "{dot}{name}[{index}]"),
-            Step::Index(index) => write!(formatter, "[{index}]"),
-        }
-    }
 }
 
 /// Converts an OpenAI chat request into a Gemini request. See the module
