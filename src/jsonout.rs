@@ -31,10 +31,10 @@ pub fn string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// An optional string: the string, or `null`.
-pub fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        Some(text) => string(out, text),
+/// An optional value: the value, or `null`.
+pub fn optional<T: WriteJson>(out: &mut Vec<u8>, value: Option<T>) {
+    match value {
+        Some(value) => value.write_json(out),
         None => out.extend_from_slice(b"null"),
     }
 }
@@ -47,6 +47,12 @@ pub fn uint(out: &mut Vec<u8>, number: u64) {
 /// A signed integer.
 pub fn int(out: &mut Vec<u8>, number: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
+}
+
+impl<T: WriteJson> WriteJson for &T {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (**self).write_json(out);
+    }
 }
 
 impl WriteJson for &str {
@@ -281,8 +287,8 @@ mod tests {
             assert_eq!(out, serde_json::to_vec(&number).unwrap());
         }
         let mut out = Vec::new();
-        optional_string(&mut out, None);
-        optional_string(&mut out, Some("x"));
+        optional::<&str>(&mut out, None);
+        optional(&mut out, Some("x"));
         assert_eq!(out, b"null\"x\"");
     }
 }

@@ -207,7 +207,7 @@ impl WriteJson for Choice {
         out.extend_from_slice(b",\"message\":{\"role\":");
         jsonout::string(out, self.message.role);
         out.extend_from_slice(b",\"content\":");
-        jsonout::optional_string(out, self.message.content.as_deref());
+        jsonout::optional(out, self.message.content.as_deref());
         if let Some(reasoning) = &self.message.reasoning_content {
             out.extend_from_slice(b",\"reasoning_content\":");
             jsonout::string(out, reasoning);
@@ -217,7 +217,7 @@ impl WriteJson for Choice {
             jsonout::serde(out, tool_calls);
         }
         out.extend_from_slice(b"},\"finish_reason\":");
-        jsonout::optional_string(out, self.finish_reason.as_deref());
+        jsonout::optional(out, self.finish_reason.as_deref());
         out.push(b'}');
     }
 }
@@ -249,7 +249,7 @@ impl WriteJson for ChunkChoice<'_> {
         members.serde(out, b"\"tool_calls\":", delta.tool_calls.as_deref());
         members.close(out);
         out.extend_from_slice(b",\"finish_reason\":");
-        jsonout::optional_string(out, self.finish_reason.as_deref());
+        jsonout::optional(out, self.finish_reason.as_deref());
         out.push(b'}');
     }
 }
