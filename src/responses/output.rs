@@ -651,27 +651,57 @@ struct SummaryDelta<'a> {
 
 impl WriteJson for TextDelta<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let index = (&b",\"content_index\":"[..], self.content_index);
-        write_delta(out, self.item_id, self.output_index, index, self.delta, b",\"logprobs\":[]}");
+        let index = (CONTENT_INDEX, self.content_index);
+        write_text_event(out, self.item_id, self.output_index, index, (DELTA, self.delta), WITH_LOGPROBS);
     }
 }
 
 impl WriteJson for SummaryDelta<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let index = (&b",\"summary_index\":"[..], self.summary_index);
-        write_delta(out, self.item_id, self.output_index, index, self.delta, b"}");
+        let index = (SUMMARY_INDEX, self.summary_index);
+        write_text_event(out, self.item_id, self.output_index, index, (DELTA, self.delta), b"}");
     }
 }
 
-/// The body of a text or summary delta: the item, the output index, the
-/// part's index (`index`: its key and value), the delta, then `end`.
-fn write_delta(out: &mut Vec<u8>, item_id: &str, output_index: usize, index: (&[u8], u8), delta: &str, end: &[u8]) {
+/// The keys of a part's index, in a message (`content`) or a reasoning
+/// item (`summary`), and of an event's text.
+const CONTENT_INDEX: &[u8] = b",\"content_index\":";
+const SUMMARY_INDEX: &[u8] = b",\"summary_index\":";
+const DELTA: &[u8] = b",\"delta\":";
+const TEXT: &[u8] = b",\"text\":";
+/// The end of a message's text events.
+const WITH_LOGPROBS: &[u8] = b",\"logprobs\":[]}";
+
+/// `{"item_id":…,"output_index":…,<index key>:<index>`: the start of an
+/// event on one part of an item (`index`: its key and value).
+fn part_event_start(out: &mut Vec<u8>, item_id: &str, output_index: usize, index: (&[u8], u8)) {
     item_event_start(out, item_id, output_index);
     out.extend_from_slice(index.0);
     jsonout::uint(out, u64::from(index.1));
-    out.extend_from_slice(b",\"delta\":");
-    jsonout::string(out, delta);
+}
+
+/// The body of an event on a part's text (a delta, or the whole text when
+/// done): the part, the text (`text`: its key and value), then `end`.
+fn write_text_event(
+    out: &mut Vec<u8>,
+    item_id: &str,
+    output_index: usize,
+    index: (&[u8], u8),
+    text: (&[u8], &str),
+    end: &[u8],
+) {
+    part_event_start(out, item_id, output_index, index);
+    out.extend_from_slice(text.0);
+    jsonout::string(out, text.1);
     out.extend_from_slice(end);
+}
+
+/// The body of a part's `added` or `done` event: the part, then the part.
+fn write_part_event(out: &mut Vec<u8>, item_id: &str, output_index: usize, index: (&[u8], u8), part: &impl WriteJson) {
+    part_event_start(out, item_id, output_index, index);
+    out.extend_from_slice(b",\"part\":");
+    part.write_json(out);
+    out.push(b'}');
 }
 
 /// The Responses API's usage: output tokens include thoughts.
@@ -712,14 +742,6 @@ impl Usage {
     }
 }
 
-/// `value`, or `null`.
-fn or_null(out: &mut Vec<u8>, value: Option<&impl WriteJson>) {
-    match value {
-        Some(value) => value.write_json(out),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 /// `{"item_id":…,"output_index":…` (the start of most events' bodies).
 fn item_event_start(out: &mut Vec<u8>, item_id: &str, output_index: usize) {
     out.extend_from_slice(b"{\"item_id\":");
@@ -739,15 +761,15 @@ impl WriteJson for ResponseCore<'_> {
         out.extend_from_slice(b",\"status\":");
         jsonout::string(out, self.status);
         out.extend_from_slice(b",\"error\":");
-        or_null(out, self.error.as_ref());
+        jsonout::optional(out, self.error.as_ref());
         out.extend_from_slice(b",\"incomplete_details\":");
-        or_null(out, self.incomplete_details.as_ref());
+        jsonout::optional(out, self.incomplete_details.as_ref());
         out.extend_from_slice(b",\"model\":");
         jsonout::string(out, self.model);
         out.extend_from_slice(b",\"output\":");
         jsonout::array(out, self.output, |out, item| item.write_json(out));
         out.extend_from_slice(b",\"usage\":");
-        or_null(out, self.usage.as_ref());
+        jsonout::optional(out, self.usage.as_ref());
         out.push(b'}');
     }
 }
@@ -807,7 +829,7 @@ impl WriteJson for Item {
                     SummaryText::of(summary).write_json(out);
                 }
                 out.extend_from_slice(b"],\"encrypted_content\":");
-                jsonout::optional_string(out, encrypted_content.as_deref());
+                jsonout::optional(out, encrypted_content.as_deref());
                 out.push(b'}');
             }
         }
@@ -846,45 +868,27 @@ impl WriteJson for ItemEvent<'_> {
 
 impl WriteJson for PartEvent<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        item_event_start(out, self.item_id, self.output_index);
-        out.extend_from_slice(b",\"content_index\":");
-        jsonout::uint(out, u64::from(self.content_index));
-        out.extend_from_slice(b",\"part\":");
-        self.part.write_json(out);
-        out.push(b'}');
+        write_part_event(out, self.item_id, self.output_index, (CONTENT_INDEX, self.content_index), &self.part);
     }
 }
 
 impl WriteJson for TextDone<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        item_event_start(out, self.item_id, self.output_index);
-        out.extend_from_slice(b",\"content_index\":");
-        jsonout::uint(out, u64::from(self.content_index));
-        out.extend_from_slice(b",\"text\":");
-        jsonout::string(out, self.text);
-        out.extend_from_slice(b",\"logprobs\":[]}");
+        let index = (CONTENT_INDEX, self.content_index);
+        write_text_event(out, self.item_id, self.output_index, index, (TEXT, self.text), WITH_LOGPROBS);
     }
 }
 
 impl WriteJson for SummaryPartEvent<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        item_event_start(out, self.item_id, self.output_index);
-        out.extend_from_slice(b",\"summary_index\":");
-        jsonout::uint(out, u64::from(self.summary_index));
-        out.extend_from_slice(b",\"part\":");
-        self.part.write_json(out);
-        out.push(b'}');
+        write_part_event(out, self.item_id, self.output_index, (SUMMARY_INDEX, self.summary_index), &self.part);
     }
 }
 
 impl WriteJson for SummaryTextDone<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        item_event_start(out, self.item_id, self.output_index);
-        out.extend_from_slice(b",\"summary_index\":");
-        jsonout::uint(out, u64::from(self.summary_index));
-        out.extend_from_slice(b",\"text\":");
-        jsonout::string(out, self.text);
-        out.push(b'}');
+        let index = (SUMMARY_INDEX, self.summary_index);
+        write_text_event(out, self.item_id, self.output_index, index, (TEXT, self.text), b"}");
     }
 }
 
