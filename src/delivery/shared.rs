@@ -116,11 +116,16 @@ impl Drop for RunningHere {
         let (key, state) = (self.key, self.state.clone());
         actix_web::rt::spawn(async move {
             if let Ok((answer, _)) = generation.await {
-                log::info!("answer finished after its client left; kept for the next swipe");
-                state.swipe_cache.put(key, Arc::new(answer), state.now_ms());
+                keep_for_the_next_swipe(&state, key, Arc::new(answer));
             }
         });
     }
+}
+
+/// An answer that finished after its client left.
+fn keep_for_the_next_swipe(state: &AppState, key: CacheKey, answer: Arc<Answer>) {
+    log::info!("answer finished after its client left; kept for the next swipe");
+    state.swipe_cache.put(key, answer, state.now_ms());
 }
 
 /// Hedged answers that arrive after the winner: kept for the next swipe.
@@ -164,8 +169,7 @@ fn spawn_generation(
         let Some(sender) = guard.sender.take() else { return };
         if sender.receiver_count() == 0 {
             if let Ok((answer, _)) = &outcome {
-                log::info!("answer finished after its client left; kept for the next swipe");
-                state.swipe_cache.put(key, answer.clone(), state.now_ms());
+                keep_for_the_next_swipe(&state, key, answer.clone());
             }
         }
         sender.send_replace(Some(outcome));
