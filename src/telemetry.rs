@@ -283,6 +283,12 @@ mod tests {
     }
 
     #[test]
+    fn the_access_line_names_the_key_by_its_id_or_a_dash() {
+        assert_eq!(KeyOrDash(Some(crate::keys::KeyId(7))).to_string(), "#7");
+        assert_eq!(KeyOrDash(None).to_string(), "-");
+    }
+
+    #[test]
     fn clipped_text_keeps_whole_characters() {
         for (text, max_chars) in
             [("", 3), ("POST", 16), ("POST", 4), ("POST", 2), ("模型名称", 2), ("a模b", 3), ("é", 0)]

@@ -112,6 +112,11 @@ fn edge_cases_are_read_exactly_or_left_to_serde() {
         ),
         (r#"{"candidates":[{"content":{"parts":[{"text":"x","videoMetadata":{"fps":1}}],"role":"model"}}]}"#, true),
         (r#"{"candidates":[{"content":{"role":"model"},"finishReason":"MAX_TOKENS"}]}"#, true),
+        // Roles: Gemini's two borrowed (an escaped one too), any other owned.
+        (
+            r#"{"candidates":[{"content":{"role":"user"}},{"content":{"role":"mod\u0065l"}},{"content":{"role":"tool"}}]}"#,
+            true,
+        ),
         (r#"{"candidates":[{"content":{"parts":[{"text":"x","thought":false}]}}],"x":1}"#, true),
         // Left to serde: it has an answer the scan does not give itself.
         (r#"{"usageMetadata":{"promptTokenCount":18446744073709551616}}"#, false),
