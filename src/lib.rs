@@ -2,6 +2,7 @@
 //! keys. `main.rs` only parses arguments and calls [`startup::Application`];
 //! ARCHITECTURE.md has the map.
 
+pub mod allocator;
 pub mod anthropic;
 pub mod auth;
 pub mod bodylimit;
