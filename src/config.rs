@@ -531,7 +531,8 @@ fn is_frame_ancestor(origin: &str) -> bool {
     !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
-const SAFETY_THRESHOLDS: &[&str] = &[
+/// The thresholds `SAFETY_THRESHOLD` accepts (Google's `HarmBlockThreshold`).
+pub const SAFETY_THRESHOLDS: &[&str] = &[
     "OFF",
     "BLOCK_NONE",
     "BLOCK_ONLY_HIGH",

@@ -36,7 +36,7 @@ pub struct AnthropicEvents {
     blocks: Blocks,
     started: bool,
     usage: Usage,
-    finish_reason: Option<String>,
+    finish_reason: Option<std::borrow::Cow<'static, str>>,
     /// The last event of an answer without content (a blocked prompt), kept
     /// in case every key answers so.
     empty_refusal: bool,

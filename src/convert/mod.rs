@@ -31,7 +31,7 @@ pub const SAFETY_CATEGORIES: [&str; 5] = [
 /// Every category at the configured threshold (`SAFETY_THRESHOLD`, as the
 /// model accepts it).
 pub fn safety_settings(base_model: &str, configured_threshold: &str) -> Vec<SafetySetting> {
-    let threshold: std::sync::Arc<str> = safety_threshold_for(base_model, configured_threshold).into();
+    let threshold = safety_threshold_for(base_model, configured_threshold);
     SAFETY_CATEGORIES
         .iter()
         .map(|category| SafetySetting { category: std::borrow::Cow::Borrowed(category), threshold: threshold.clone() })

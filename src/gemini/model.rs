@@ -5,6 +5,10 @@
 //! accepts). Everything here is a pure function of the name; nothing asks the
 //! upstream.
 
+use std::borrow::Cow;
+
+use crate::config::SAFETY_THRESHOLDS;
+
 /// A requested model name taken apart into the upstream model and hajimi's
 /// per-request switches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,16 +230,19 @@ pub fn thinking_budget_range(base: &str) -> Option<ThinkingBudgetRange> {
 /// The safety threshold to send for `base`: the configured one, except that
 /// `OFF` becomes `BLOCK_NONE` for older models known to reject `OFF`
 /// (`gemini-1.*`, `gemini-pro*` other than the `gemini-pro-latest` alias,
-/// and Gemma).
-pub fn safety_threshold_for(base: &str, configured_threshold: &str) -> String {
+/// and Gemma). One of the thresholds the configuration accepts is
+/// borrowed, so a request's safety settings copy no text.
+pub fn safety_threshold_for(base: &str, configured_threshold: &str) -> Cow<'static, str> {
     let name = NameCase(base);
     let model_rejects_off = name.starts_with("gemini-1.")
         || (name.starts_with("gemini-pro") && !name.is("gemini-pro-latest"))
         || name.starts_with("gemma");
     if model_rejects_off && configured_threshold.eq_ignore_ascii_case("OFF") {
-        "BLOCK_NONE".to_string()
-    } else {
-        configured_threshold.to_string()
+        return Cow::Borrowed("BLOCK_NONE");
+    }
+    match SAFETY_THRESHOLDS.iter().find(|known| **known == configured_threshold) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(configured_threshold.to_owned()),
     }
 }
 

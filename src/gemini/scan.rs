@@ -15,7 +15,9 @@
 
 use std::borrow::Cow;
 
-use super::types::{Candidate, Content, GenerateContentResponse, Part, UsageMetadata, MODEL_ROLE, USER_ROLE};
+use super::types::{
+    Candidate, Content, GenerateContentResponse, Part, UsageMetadata, FINISH_REASONS, MODEL_ROLE, USER_ROLE,
+};
 use crate::bodyshare::BodyStr;
 use crate::jsonout;
 
@@ -65,8 +67,6 @@ fn has_control(run: &[u8]) -> bool {
     run.iter().fold(false, |found, &byte| found | (byte < 0x20))
 }
 
-/// Pushes `item` to `items`, the first one without room for three more:
-/// nearly every answer has one candidate, and a candidate one part.
 /// A turn's role: Gemini's own two borrowed, anything else owned.
 fn role(text: Cow<'_, str>) -> Cow<'static, str> {
     match &*text {
@@ -76,6 +76,17 @@ fn role(text: Cow<'_, str>) -> Cow<'static, str> {
     }
 }
 
+/// A candidate's finish reason: one of Gemini's borrowed, anything else
+/// owned.
+fn finish_reason(text: Cow<'_, str>) -> Cow<'static, str> {
+    match FINISH_REASONS.iter().find(|known| **known == text) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(text.into_owned()),
+    }
+}
+
+/// Pushes `item` to `items`, the first one without room for three more:
+/// nearly every answer has one candidate, and a candidate one part.
 fn push_one<T>(items: &mut Vec<T>, item: T) {
     if items.capacity() == 0 {
         items.reserve_exact(1);
@@ -336,7 +347,7 @@ impl<'a> Scan<'a> {
         let mut index_seen = false;
         self.object(|scan, key| match key {
             b"content" => set_once(&mut candidate.content, scan.content()),
-            b"finishReason" => set_once(&mut candidate.finish_reason, scan.string().map(Cow::into_owned)),
+            b"finishReason" => set_once(&mut candidate.finish_reason, scan.string().map(finish_reason)),
             b"index" => {
                 first_time(&mut index_seen)?;
                 candidate.index = u32::try_from(scan.unsigned()?).ok()?;

@@ -14,6 +14,25 @@ use crate::bodyshare::BodyStr;
 pub const USER_ROLE: &str = "user";
 pub const MODEL_ROLE: &str = "model";
 
+/// Gemini's finish reasons (`FinishReason`), the usual first: a candidate's
+/// is borrowed from here when read, not allocated per answer or event.
+pub const FINISH_REASONS: &[&str] = &[
+    "STOP",
+    "MAX_TOKENS",
+    "SAFETY",
+    "RECITATION",
+    "LANGUAGE",
+    "OTHER",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "MALFORMED_FUNCTION_CALL",
+    "IMAGE_SAFETY",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+    "FINISH_REASON_UNSPECIFIED",
+];
+
 /// One turn of a conversation, or the system instruction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -160,8 +179,9 @@ pub struct FunctionCallingConfig {
 pub struct SafetySetting {
     /// One of `convert::SAFETY_CATEGORIES` when hajimi writes it.
     pub category: std::borrow::Cow<'static, str>,
-    /// The same threshold for every category: shared, not copied.
-    pub threshold: std::sync::Arc<str>,
+    /// The same threshold for every category: one of the configuration's,
+    /// borrowed, when hajimi writes it.
+    pub threshold: std::borrow::Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -236,8 +256,10 @@ impl GenerateContentResponse {
 pub struct Candidate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
+    /// Borrowed from [`FINISH_REASONS`] when it is one of them (the scan);
+    /// anything else (and serde's reading) owned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<Cow<'static, str>>,
     #[serde(default)]
     pub index: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]

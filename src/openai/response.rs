@@ -70,7 +70,7 @@ pub use crate::convert::answer::is_empty_answer;
 /// becomes `tool_calls` when the choice has tool calls; blocking reasons
 /// become `content_filter`; `MALFORMED_FUNCTION_CALL` and unknown reasons
 /// become `stop`.
-pub fn finish_reason(gemini_reason: Option<&str>, has_tool_calls: bool) -> Option<String> {
+pub fn finish_reason(gemini_reason: Option<&str>, has_tool_calls: bool) -> Option<&'static str> {
     let openai_reason = match gemini_reason? {
         "STOP" if has_tool_calls => "tool_calls",
         "MAX_TOKENS" => "length",
@@ -79,7 +79,7 @@ pub fn finish_reason(gemini_reason: Option<&str>, has_tool_calls: bool) -> Optio
         }
         _ => "stop",
     };
-    Some(openai_reason.to_string())
+    Some(openai_reason)
 }
 
 /// OpenAI usage from Gemini's: completion tokens include thoughts, and the
@@ -192,7 +192,7 @@ pub fn to_chat_completion(
                 reasoning_content: None,
                 tool_calls: None,
             },
-            finish_reason: Some("content_filter".to_string()),
+            finish_reason: Some("content_filter"),
         });
     }
     ChatCompletion {
@@ -562,7 +562,7 @@ mod tests {
         ];
         for (gemini_reason, has_tool_calls, expected) in cases {
             assert_eq!(
-                finish_reason(*gemini_reason, *has_tool_calls).as_deref(),
+                finish_reason(*gemini_reason, *has_tool_calls),
                 *expected,
                 "{gemini_reason:?} with tool calls: {has_tool_calls}"
             );

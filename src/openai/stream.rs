@@ -45,7 +45,7 @@ struct ChoiceProgress {
     role_sent: bool,
     tool_calls_sent: u32,
     /// Latest Gemini `finishReason` seen for this candidate.
-    gemini_finish_reason: Option<String>,
+    gemini_finish_reason: Option<Cow<'static, str>>,
     finish_chunk_sent: bool,
 }
 
@@ -251,7 +251,7 @@ impl StreamConverter {
             let delta = Delta { role: (!progress.role_sent).then_some(ASSISTANT_ROLE), ..Delta::default() };
             progress.role_sent = true;
             let choice_index = progress.choice_index;
-            self.write_chunk(out, choice_index, delta, mapped_reason.as_deref());
+            self.write_chunk(out, choice_index, delta, mapped_reason);
         }
         if let (true, Some(usage)) = (include_usage, self.usage()) {
             self.write_usage_chunk(out, &usage);

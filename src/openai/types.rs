@@ -95,7 +95,7 @@ pub struct ChatCompletion {
 pub struct Choice {
     pub index: u32,
     pub message: AssistantMessage,
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -312,7 +312,7 @@ mod write_json_tests {
             completion_tokens_details: CompletionTokensDetails { reasoning_tokens: 4 },
         };
         let choice =
-            |index, content: Option<&str>, reasoning: Option<&str>, tools: bool, finish: Option<&str>| Choice {
+            |index, content: Option<&str>, reasoning: Option<&str>, tools: bool, finish: Option<&'static str>| Choice {
                 index,
                 message: AssistantMessage {
                     role: "assistant",
@@ -320,7 +320,7 @@ mod write_json_tests {
                     reasoning_content: reasoning.map(str::to_owned),
                     tool_calls: tools.then(|| vec![tool_call(), tool_call()]),
                 },
-                finish_reason: finish.map(str::to_owned),
+                finish_reason: finish,
             };
         let choice_sets = [
             vec![],

@@ -87,7 +87,7 @@ pub struct OutputBuilder {
     /// Signatures of the open message's text, for reasoning items after it.
     trailing_signatures: Vec<String>,
     usage: Option<UsageMetadata>,
-    finish_reason: Option<String>,
+    finish_reason: Option<std::borrow::Cow<'static, str>>,
     prompt_blocked: bool,
     /// Text or a function call went out (thoughts alone are no answer).
     emitted_answer: bool,
