@@ -6,6 +6,7 @@
 //! check out (see `huggingface`). Wrong keys are throttled per client
 //! address (`throttle`).
 
+use std::borrow::Cow;
 use std::future::{ready, Ready};
 use std::net::IpAddr;
 
@@ -23,21 +24,21 @@ use crate::throttle::{Guarded, Verdict};
 /// The client key as sent, from the first place that has one:
 /// `x-goog-api-key` (Google's clients), `x-api-key` (Anthropic's), the
 /// `key` query parameter, `Authorization: Bearer`.
-pub fn client_key(request: &HttpRequest) -> Option<String> {
+pub fn client_key(request: &HttpRequest) -> Option<Cow<'_, str>> {
     for header in ["x-goog-api-key", "x-api-key"] {
         if let Some(value) = request.headers().get(header).and_then(|v| v.to_str().ok()) {
-            return Some(value.trim().to_owned());
+            return Some(Cow::Borrowed(value.trim()));
         }
     }
     let from_query = url::form_urlencoded::parse(request.query_string().as_bytes())
         .find(|(name, _)| name == "key")
-        .map(|(_, value)| value.into_owned());
+        .map(|(_, value)| value);
     if from_query.is_some() {
         return from_query;
     }
     let authorization = request.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = authorization.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| Cow::Borrowed(token.trim()))
 }
 
 /// Who an authorized client is, as far as keeping clients apart needs:
