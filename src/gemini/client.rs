@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::SizedStream;
-use actix_web::http::header::{self, HeaderName};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -20,6 +20,8 @@ use crate::secret::ApiKey;
 
 /// The header AI Studio reads the key from (named once, not parsed per call).
 const GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+/// Every body hajimi sends Google: neither checked nor copied per call.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Settings the client is built from.
 #[derive(Debug, Clone)]
@@ -208,11 +210,12 @@ impl GeminiClient {
     async fn post(
         &self,
         credential: CallCredential<'_>,
-        url: &str,
+        // Owned: the request's URI takes the text over instead of copying it.
+        url: String,
         body: Rope,
         timeout: Option<Duration>,
     ) -> Result<OpenStream, UpstreamFailure> {
-        let request = self.http.post(url).insert_header((header::CONTENT_TYPE, "application/json"));
+        let request = self.http.post(url).insert_header((header::CONTENT_TYPE, JSON));
         let mut request = match credential {
             CallCredential::Key(key) => request.insert_header((GOOG_API_KEY, key.expose())),
             CallCredential::Account { token, .. } => request.bearer_auth(token),
@@ -254,7 +257,7 @@ impl GeminiClient {
         let url = self.model_url(credential, target, action, "");
         let deadline = self.settings.request_timeout;
         let call = async {
-            let mut response = self.post(credential, &url, body, None).await?;
+            let mut response = self.post(credential, url, body, None).await?;
             response
                 .body()
                 .limit(self.settings.max_response_bytes)
@@ -276,7 +279,7 @@ impl GeminiClient {
         body: Rope,
     ) -> Result<OpenStream, UpstreamFailure> {
         let url = self.model_url(credential, target, Action::StreamGenerateContent, "?alt=sse");
-        self.post(credential, &url, body, Some(self.settings.request_timeout)).await
+        self.post(credential, url, body, Some(self.settings.request_timeout)).await
     }
 
     /// `GET url` (an operator-configured list, e.g. `VERTEX_MODELS_URL`):
