@@ -132,7 +132,7 @@ where
         // Anonymous requests are counted, never recorded: a stranger's
         // junk must not grow the database.
         if authenticated {
-            record_generation(state, &method, route.as_deref(), status, latency_ms, note.as_ref());
+            record_generation(state, &method, route, status, latency_ms, note.as_ref());
         }
     }
     match outcome {
@@ -237,7 +237,7 @@ fn error_kind(status: u16) -> Option<&'static str> {
 fn record_generation(
     state: &AppState,
     method: &actix_web::http::Method,
-    route: Option<&str>,
+    route: Option<String>,
     status: u16,
     latency_ms: f64,
     note: Option<&RequestNote>,
@@ -246,7 +246,11 @@ fn record_generation(
     state.store.send(crate::store::Change::Request(crate::store::RequestRecord {
         at_ms: state.now_ms(),
         method: clipped(method.as_str(), 16),
-        route: clipped(route.unwrap_or("(unmatched)"), 128),
+        route: match route {
+            // A pattern of hajimi's own, taken over rather than copied.
+            Some(route) if route.len() <= MAX_ROUTE_CHARS => route,
+            route => clipped(route.as_deref().unwrap_or("(unmatched)"), MAX_ROUTE_CHARS),
+        },
         model: note.map(recorded_model).unwrap_or_default(),
         key_id: note.and_then(|note| note.key).map(|key| key.0),
         status,
@@ -256,6 +260,9 @@ fn record_generation(
         error_kind: error_kind.map(str::to_owned),
     }));
 }
+
+/// Characters of a route pattern a request record keeps.
+const MAX_ROUTE_CHARS: usize = 128;
 
 /// At most `max_chars` characters of `text`, copied at once (not
 /// collected one character at a time).
