@@ -272,7 +272,7 @@ pub fn completion_to_chunks(completion: &ChatCompletion, include_usage: bool) ->
             let delta = Delta { tool_calls: Some(Cow::Borrowed(tool_calls)), ..Delta::default() };
             chunks.push(chunk(choice.index, delta, None));
         }
-        chunks.push(chunk(choice.index, Delta::default(), choice.finish_reason.as_deref()));
+        chunks.push(chunk(choice.index, Delta::default(), choice.finish_reason));
     }
     if let (true, Some(usage)) = (include_usage, completion.usage) {
         chunks.push(usage_chunk(&completion.id, completion.created, &completion.model, usage));
@@ -623,7 +623,7 @@ mod tests {
                 assert_eq!(roles, 1, "role sent once");
                 let (last, body) = choice_deltas.split_last().expect("has chunks");
                 assert_eq!(last.delta, Delta::default());
-                assert_eq!(last.finish_reason.as_deref(), choice.finish_reason.as_deref());
+                assert_eq!(last.finish_reason.as_deref(), choice.finish_reason);
                 let mut content: Option<String> = None;
                 let mut reasoning: Option<String> = None;
                 let mut tool_calls: Option<Vec<ToolCall>> = None;

@@ -217,7 +217,7 @@ impl WriteJson for Choice {
             jsonout::serde(out, tool_calls);
         }
         out.extend_from_slice(b"},\"finish_reason\":");
-        jsonout::optional(out, self.finish_reason.as_deref());
+        jsonout::optional(out, self.finish_reason);
         out.push(b'}');
     }
 }
