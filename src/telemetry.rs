@@ -6,6 +6,7 @@
 //! handler into a 500 answer, so one bad request never takes a worker
 //! down.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -245,12 +246,9 @@ fn record_generation(
     let error_kind = error_kind(status);
     state.store.send(crate::store::Change::Request(crate::store::RequestRecord {
         at_ms: state.now_ms(),
-        method: clipped(method.as_str(), 16),
-        route: match route {
-            // A pattern of hajimi's own, taken over rather than copied.
-            Some(route) if route.len() <= MAX_ROUTE_CHARS => route,
-            route => clipped(route.as_deref().unwrap_or("(unmatched)"), MAX_ROUTE_CHARS),
-        },
+        method: clipped(method.as_str().into(), 16),
+        // The pattern actix made for this request is taken over, not copied.
+        route: clipped(route.map_or(Cow::Borrowed("(unmatched)"), Cow::Owned), 128),
         model: note.map(recorded_model).unwrap_or_default(),
         key_id: note.and_then(|note| note.key).map(|key| key.0),
         status,
@@ -261,17 +259,22 @@ fn record_generation(
     }));
 }
 
-/// Characters of a route pattern a request record keeps.
-const MAX_ROUTE_CHARS: usize = 128;
-
-/// At most `max_chars` characters of `text`, copied at once (not
-/// collected one character at a time).
-fn clipped(text: &str, max_chars: usize) -> String {
-    if text.len() <= max_chars {
-        return text.to_owned(); // no more characters than bytes
+/// At most `max_chars` characters of `text`: an owned text is cut in place,
+/// a borrowed one copied at once (neither collected one character at a
+/// time).
+fn clipped(text: Cow<'_, str>, max_chars: usize) -> String {
+    let end = if text.len() <= max_chars {
+        text.len() // no more characters than bytes
+    } else {
+        text.char_indices().nth(max_chars).map_or(text.len(), |(at, _)| at)
+    };
+    match text {
+        Cow::Owned(mut owned) => {
+            owned.truncate(end);
+            owned
+        }
+        Cow::Borrowed(borrowed) => borrowed[..end].to_owned(),
     }
-    let end = text.char_indices().nth(max_chars).map_or(text.len(), |(at, _)| at);
-    text[..end].to_owned()
 }
 
 #[cfg(test)]
@@ -300,7 +303,9 @@ mod tests {
         for (text, max_chars) in
             [("", 3), ("POST", 16), ("POST", 4), ("POST", 2), ("模型名称", 2), ("a模b", 3), ("é", 0)]
         {
-            assert_eq!(clipped(text, max_chars), text.chars().take(max_chars).collect::<String>());
+            let expected = text.chars().take(max_chars).collect::<String>();
+            assert_eq!(clipped(Cow::Borrowed(text), max_chars), expected);
+            assert_eq!(clipped(Cow::Owned(text.to_owned()), max_chars), expected);
         }
     }
 }
