@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use super::types::known_or_owned;
 use crate::config::SAFETY_THRESHOLDS;
 
 /// A requested model name taken apart into the upstream model and hajimi's
@@ -240,10 +241,7 @@ pub fn safety_threshold_for(base: &str, configured_threshold: &str) -> Cow<'stat
     if model_rejects_off && configured_threshold.eq_ignore_ascii_case("OFF") {
         return Cow::Borrowed("BLOCK_NONE");
     }
-    match SAFETY_THRESHOLDS.iter().find(|known| **known == configured_threshold) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(configured_threshold.to_owned()),
-    }
+    known_or_owned(Cow::Borrowed(configured_threshold), SAFETY_THRESHOLDS)
 }
 
 /// The extra names the model list offers for a thinking model: its
@@ -403,6 +401,12 @@ mod tests {
         ];
         for (base, configured, expected) in cases {
             assert_eq!(safety_threshold_for(base, configured), *expected, "{base} {configured}");
+        }
+        // Every threshold the configuration accepts is borrowed, not copied.
+        for configured in SAFETY_THRESHOLDS {
+            for base in ["gemini-2.5-flash", "gemini-1.5-flash"] {
+                assert!(matches!(safety_threshold_for(base, configured), Cow::Borrowed(_)), "{base} {configured}");
+            }
         }
     }
 

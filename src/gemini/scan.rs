@@ -16,7 +16,8 @@
 use std::borrow::Cow;
 
 use super::types::{
-    Candidate, Content, GenerateContentResponse, Part, UsageMetadata, FINISH_REASONS, MODEL_ROLE, USER_ROLE,
+    known_or_owned, Candidate, Content, GenerateContentResponse, Part, UsageMetadata, FINISH_REASONS, MODEL_ROLE,
+    USER_ROLE,
 };
 use crate::bodyshare::BodyStr;
 use crate::jsonout;
@@ -69,20 +70,13 @@ fn has_control(run: &[u8]) -> bool {
 
 /// A turn's role: Gemini's own two borrowed, anything else owned.
 fn role(text: Cow<'_, str>) -> Cow<'static, str> {
-    match &*text {
-        MODEL_ROLE => Cow::Borrowed(MODEL_ROLE),
-        USER_ROLE => Cow::Borrowed(USER_ROLE),
-        _ => Cow::Owned(text.into_owned()),
-    }
+    known_or_owned(text, &[MODEL_ROLE, USER_ROLE])
 }
 
 /// A candidate's finish reason: one of Gemini's borrowed, anything else
 /// owned.
 fn finish_reason(text: Cow<'_, str>) -> Cow<'static, str> {
-    match FINISH_REASONS.iter().find(|known| **known == text) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(text.into_owned()),
-    }
+    known_or_owned(text, FINISH_REASONS)
 }
 
 /// Pushes `item` to `items`, the first one without room for three more:

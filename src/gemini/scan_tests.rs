@@ -243,3 +243,28 @@ fn damaged_bodies_are_read_as_serde_reads_them_or_left_to_it() {
     // The damage leaves many bodies readable: the comparison is not vacuous.
     assert!(read > 10_000, "only {read} damaged bodies were read by the scan");
 }
+
+/// Gemini's own roles and finish reasons are borrowed, not allocated per
+/// answer or event (an escaped one too); any other is carried, owned.
+#[test]
+fn known_roles_and_finish_reasons_are_borrowed_others_owned() {
+    let body = r#"{"candidates":[{"content":{"role":"mod\u0065l"},"finishReason":"STOP"},{"content":{"role":"user"},"finishReason":"MAX_TOKENS"},{"content":{"role":"tool"},"finishReason":"A_NEW_REASON"}]}"#;
+    let answer = GenerateContentResponse::from_json(body.as_bytes()).expect("an answer");
+    let read: Vec<_> = answer
+        .candidates
+        .iter()
+        .map(|candidate| {
+            let role = candidate.content.as_ref().and_then(|content| content.role.clone()).expect("a role");
+            (role, candidate.finish_reason.clone().expect("a finish reason"))
+        })
+        .collect();
+    let borrowed = |text: &Cow<'static, str>| matches!(text, Cow::Borrowed(_));
+    assert_eq!(
+        read.iter().map(|(role, reason)| (&**role, &**reason)).collect::<Vec<_>>(),
+        [("model", "STOP"), ("user", "MAX_TOKENS"), ("tool", "A_NEW_REASON")]
+    );
+    assert_eq!(
+        read.iter().map(|(role, reason)| (borrowed(role), borrowed(reason))).collect::<Vec<_>>(),
+        [(true, true), (true, true), (false, false)]
+    );
+}

@@ -33,6 +33,16 @@ pub const FINISH_REASONS: &[&str] = &[
     "FINISH_REASON_UNSPECIFIED",
 ];
 
+/// `text` borrowed from `known` when it is one of them, owned otherwise:
+/// the roles, finish reasons and thresholds read or sent for every request
+/// are not allocated.
+pub fn known_or_owned(text: Cow<'_, str>, known: &'static [&'static str]) -> Cow<'static, str> {
+    match known.iter().find(|known| **known == text) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(text.into_owned()),
+    }
+}
+
 /// One turn of a conversation, or the system instruction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
