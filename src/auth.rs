@@ -326,4 +326,25 @@ mod tests {
         let mapped: IpAddr = "::ffff:198.51.100.1".parse().unwrap();
         assert_eq!(ClientScope::new(Credential::Password, a), ClientScope::new(Credential::Password, mapped));
     }
+
+    /// The credential is read where it was sent, not copied: only a query
+    /// value with escapes has to be decoded into a text of its own.
+    #[test]
+    fn the_credential_is_borrowed_from_the_request() {
+        let cases = [
+            (TestRequest::default().insert_header(("x-goog-api-key", " s3cret ")), "s3cret", true),
+            (TestRequest::default().insert_header(("x-api-key", "s3cret")), "s3cret", true),
+            (TestRequest::default().uri("/v1/models?key=s3cret"), "s3cret", true),
+            (TestRequest::default().uri("/v1/models?key=s3%63ret"), "s3cret", false),
+            (TestRequest::default().insert_header(("authorization", "bearer  s3cret ")), "s3cret", true),
+        ];
+        for (request, expected, borrowed) in cases {
+            let request = request.to_http_request();
+            let key = client_key(&request).expect("a credential");
+            assert_eq!(key, expected);
+            assert_eq!(matches!(key, Cow::Borrowed(_)), borrowed, "{expected}");
+        }
+        let request = TestRequest::default().insert_header(("authorization", "Basic s3cret")).to_http_request();
+        assert_eq!(client_key(&request), None);
+    }
 }
