@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Every build: mimalloc. Measured against glibc's allocator in one run
 /// (bench.sh --compare, builds taking turns): 1.10× non-stream chat,
 /// 1.19× stream, 1.25× Messages and 1.14× Responses streams; a request
-/// makes ~110 small allocations, and glibc's bins (unlink, consolidate)
+/// makes ~90 small allocations, and glibc's bins (unlink, consolidate)
 /// took ~15% of a request's CPU. musl's allocator is slower still. Built
 /// without transparent huge pages (the `no_thp` feature): with them,
 /// idle RSS was 27 MB instead of 12. Entered by its plain functions where
